@@ -1,0 +1,42 @@
+# Two commands do everything on a fresh clone: `make report` and `make test`.
+# Each creates .venv and installs the project with the pinned versions first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_FLAGS ?=
+
+.PHONY: report test unit-test notebook-test lint format strip constraints clean
+
+report: $(STAMP)  ## run the pipeline with its defaults and render reports/report.html
+	$(BIN)/calhousing run
+
+test: $(STAMP)  ## every test: unit tests, then the notebooks with nbmake
+	$(BIN)/pytest -W error::RuntimeWarning $(PYTEST_FLAGS) tests
+	$(BIN)/pytest --nbmake $(PYTEST_FLAGS) notebooks
+
+lint: $(STAMP)  ## ruff over the library and tests, and a check that notebooks have no outputs
+	$(BIN)/ruff check lib tests
+	$(BIN)/ruff format --check lib tests
+	$(BIN)/nbstripout --verify notebooks/*.ipynb
+
+format: $(STAMP)
+	$(BIN)/ruff format lib tests
+	$(BIN)/ruff check --fix lib tests
+
+strip: $(STAMP)  ## remove outputs from the notebooks before committing
+	$(BIN)/nbstripout notebooks/*.ipynb
+
+constraints: $(STAMP)  ## re-pin constraints.txt to what .venv holds
+	{ head -n 2 constraints.txt; $(BIN)/pip freeze --exclude-editable; } > constraints.tmp
+	mv constraints.tmp constraints.txt
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) artifacts reports/executed reports/report.html

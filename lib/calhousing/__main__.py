@@ -1,0 +1,5 @@
+import sys
+
+from calhousing.cli import main
+
+sys.exit(main())

@@ -1,0 +1,232 @@
+"""Saving and loading what the notebooks hand each other.
+
+Everything but the fitted estimator travels as JSON or CSV, so a reader never has
+to unpickle anything to use the numbers. Every file is written to a temporary
+name and renamed into place, so an interrupted write never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LinearRegression
+
+from calhousing.quantization import QuantizedModel, QuantizedTensor
+from calhousing.training import LinearParams
+
+MODEL_FILE = "model.joblib"
+FLOAT_PARAMS_FILE = "float_params.json"
+METRICS_FILE = "metrics.json"
+SPLIT_FILE = "split.json"
+QUANTIZED_PARAMS_FILE = "quantized_params.json"
+PREDICTIONS_FILE = "prediction_comparison.csv"
+COMPARISON_FILE = "comparison.json"
+ARTIFACT_FILES: tuple[str, ...] = (
+    MODEL_FILE,
+    FLOAT_PARAMS_FILE,
+    METRICS_FILE,
+    SPLIT_FILE,
+    QUANTIZED_PARAMS_FILE,
+    PREDICTIONS_FILE,
+    COMPARISON_FILE,
+)
+
+PathLike = str | os.PathLike[str]
+
+
+class ArtifactError(FileNotFoundError):
+    """An artifact a step needs is missing or unreadable."""
+
+
+def project_root() -> Path:
+    """The checkout of an editable install, else the working directory."""
+    candidate = Path(__file__).resolve().parents[2]
+    return candidate if (candidate / "pyproject.toml").is_file() else Path.cwd()
+
+
+def resolve_dir(path: PathLike | None, default_name: str) -> Path:
+    """An absolute folder: `path` as given, or ``<project root>/<default_name>`` for ``None``."""
+    if path is None or str(path) == "":
+        return project_root() / default_name
+    return Path(path).expanduser().resolve()
+
+
+def require_artifacts(artifacts_dir: PathLike | None, *names: str) -> Path:
+    """Check that `artifacts_dir` exists and holds `names`, before anything is written.
+
+    Raises
+    ------
+    ArtifactError
+        Naming the parameter, the folder and the missing files, and saying which
+        step produces them.
+    """
+    folder = resolve_dir(artifacts_dir, "artifacts")
+    if not folder.is_dir():
+        raise ArtifactError(
+            f"artifacts_dir {str(folder)!r} does not exist: run notebooks/01_train.ipynb "
+            "(or `calhousing run`) first, or pass the artifacts_dir it wrote to"
+        )
+    missing = [name for name in names if not (folder / name).is_file()]
+    if missing:
+        raise ArtifactError(
+            f"artifacts_dir {str(folder)!r} lacks {', '.join(missing)}: run the earlier "
+            "notebooks (01_train, then 02_quantize) with this artifacts_dir first"
+        )
+    return folder
+
+
+def save_training(
+    artifacts_dir: PathLike | None,
+    model: LinearRegression,
+    params: LinearParams,
+    metrics: dict[str, dict[str, float]],
+    split: dict[str, Any],
+) -> Path:
+    """Write the estimator, its float parameters, its metrics and the split settings."""
+    folder = resolve_dir(artifacts_dir, "artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(folder / MODEL_FILE, lambda path: joblib.dump(model, path))
+    write_json(folder / FLOAT_PARAMS_FILE, params_to_dict(params))
+    write_json(folder / METRICS_FILE, metrics)
+    write_json(folder / SPLIT_FILE, split)
+    return folder
+
+
+def load_float_params(artifacts_dir: PathLike | None) -> LinearParams:
+    """The float parameters written by 01_train."""
+    folder = require_artifacts(artifacts_dir, FLOAT_PARAMS_FILE)
+    return params_from_dict(read_json(folder / FLOAT_PARAMS_FILE))
+
+
+def load_metrics(artifacts_dir: PathLike | None) -> dict[str, dict[str, float]]:
+    folder = require_artifacts(artifacts_dir, METRICS_FILE)
+    return read_json(folder / METRICS_FILE)
+
+
+def load_split_settings(artifacts_dir: PathLike | None) -> dict[str, Any]:
+    """``test_size`` and ``random_state`` that 01_train split the data with."""
+    folder = require_artifacts(artifacts_dir, SPLIT_FILE)
+    return read_json(folder / SPLIT_FILE)
+
+
+def save_quantized(artifacts_dir: PathLike | None, quantized: QuantizedModel) -> Path:
+    """Write the codes, scales and zero points with their dequantized values."""
+    folder = require_artifacts(artifacts_dir)
+    write_json(folder / QUANTIZED_PARAMS_FILE, quantized_to_dict(quantized))
+    return folder / QUANTIZED_PARAMS_FILE
+
+
+def load_quantized(artifacts_dir: PathLike | None) -> QuantizedModel:
+    """The quantized model written by 02_quantize."""
+    folder = require_artifacts(artifacts_dir, QUANTIZED_PARAMS_FILE)
+    return quantized_from_dict(read_json(folder / QUANTIZED_PARAMS_FILE))
+
+
+def save_comparison(
+    artifacts_dir: PathLike | None, predictions: pd.DataFrame, summary: dict[str, Any]
+) -> None:
+    """Write every test row's predictions (CSV) and the summary (``comparison.json``)."""
+    folder = require_artifacts(artifacts_dir)
+    _write_atomic(
+        folder / PREDICTIONS_FILE,
+        lambda path: predictions.to_csv(path, index=False, float_format="%.17g"),
+    )
+    write_json(folder / COMPARISON_FILE, summary)
+
+
+def file_sizes(artifacts_dir: PathLike | None, names: Iterable[str]) -> pd.DataFrame:
+    """Bytes on disk of each named artifact that exists."""
+    folder = require_artifacts(artifacts_dir)
+    sizes = {name: (folder / name).stat().st_size for name in names if (folder / name).is_file()}
+    return pd.DataFrame({"bytes_on_disk": pd.Series(sizes, dtype="int64")}).rename_axis("file")
+
+
+def params_to_dict(params: LinearParams) -> dict[str, Any]:
+    return {
+        "feature_names": list(params.feature_names),
+        "coef": [float(value) for value in params.coef],
+        "intercept": float(params.intercept),
+    }
+
+
+def params_from_dict(data: dict[str, Any]) -> LinearParams:
+    return LinearParams(
+        coef=np.asarray(data["coef"], dtype=np.float64),
+        intercept=float(data["intercept"]),
+        feature_names=tuple(data["feature_names"]),
+    )
+
+
+def quantized_to_dict(quantized: QuantizedModel) -> dict[str, Any]:
+    dequantized = quantized.dequantized_params()
+    return {
+        "feature_names": list(quantized.feature_names),
+        "coef": _tensor_to_dict(quantized.coef),
+        "intercept": _tensor_to_dict(quantized.intercept),
+        "dequantized": {
+            "coef": [float(value) for value in dequantized.coef],
+            "intercept": dequantized.intercept,
+        },
+    }
+
+
+def quantized_from_dict(data: dict[str, Any]) -> QuantizedModel:
+    return QuantizedModel(
+        coef=_tensor_from_dict(data["coef"]),
+        intercept=_tensor_from_dict(data["intercept"]),
+        feature_names=tuple(data["feature_names"]),
+    )
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write `data` as indented JSON, atomically; floats keep every digit."""
+    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    _write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ArtifactError(f"cannot read artifact {str(path)!r}: {error}") from None
+
+
+def _tensor_to_dict(tensor: QuantizedTensor) -> dict[str, Any]:
+    return {
+        "bits": tensor.bits,
+        "scheme": tensor.scheme,
+        "dtype": tensor.codes.dtype.name,
+        "codes": tensor.codes.tolist(),
+        "scale": tensor.scale.tolist(),
+        "zero_point": tensor.zero_point.tolist(),
+    }
+
+
+def _tensor_from_dict(data: dict[str, Any]) -> QuantizedTensor:
+    dtype = np.dtype(data["dtype"])
+    return QuantizedTensor(
+        codes=np.asarray(data["codes"], dtype=dtype),
+        scale=np.asarray(data["scale"], dtype=np.float64),
+        zero_point=np.asarray(data["zero_point"], dtype=dtype),
+        bits=int(data["bits"]),
+        scheme=str(data["scheme"]),
+    )
+
+
+def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
+    descriptor, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(descriptor)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

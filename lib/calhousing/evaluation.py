@@ -1,0 +1,134 @@
+"""Comparing the float and the quantized model on the same split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from calhousing.data import Split
+from calhousing.inference import predict
+from calhousing.params import check_n_samples
+from calhousing.quantization import QuantizedModel
+from calhousing.training import METRIC_NAMES, LinearParams, regression_metrics
+
+SPLITS: tuple[str, ...] = ("train", "test")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Float and quantized model measured on the same split."""
+
+    float_metrics: dict[str, dict[str, float]]
+    quantized_metrics: dict[str, dict[str, float]]
+    predictions: pd.DataFrame
+    bits: int
+
+    def metrics_table(self) -> pd.DataFrame:
+        return metrics_comparison(self.float_metrics, self.quantized_metrics)
+
+    def summary(self) -> dict[str, Any]:
+        return comparison_summary(
+            self.float_metrics, self.quantized_metrics, self.predictions, self.bits
+        )
+
+
+def compare_models(params: LinearParams, quantized: QuantizedModel, split: Split) -> Comparison:
+    """Metrics of both models on train and test, and every test row's predictions."""
+    dequantized = quantized.dequantized_params()
+    return Comparison(
+        float_metrics=split_metrics(params, split),
+        quantized_metrics=split_metrics(dequantized, split),
+        predictions=prediction_frame(
+            split.y_test, predict(params, split.X_test), predict(dequantized, split.X_test)
+        ),
+        bits=quantized.coef.bits,
+    )
+
+
+def split_metrics(params: LinearParams, split: Split) -> dict[str, dict[str, float]]:
+    """R², MSE and MAE of `params` on the train and the test part."""
+    return {
+        "train": regression_metrics(split.y_train, predict(params, split.X_train)),
+        "test": regression_metrics(split.y_test, predict(params, split.X_test)),
+    }
+
+
+def metrics_comparison(
+    float_metrics: dict[str, dict[str, float]], quantized_metrics: dict[str, dict[str, float]]
+) -> pd.DataFrame:
+    """One row per (split, metric): float, quantized and quantized − float."""
+    index = pd.MultiIndex.from_product([SPLITS, METRIC_NAMES], names=["split", "metric"])
+    table = pd.DataFrame(
+        {
+            "float": [float_metrics[s][m] for s, m in index],
+            "quantized": [quantized_metrics[s][m] for s, m in index],
+        },
+        index=index,
+    )
+    return table.assign(difference=table["quantized"] - table["float"])
+
+
+def prediction_frame(
+    y_true: pd.Series, float_pred: np.ndarray, quantized_pred: np.ndarray
+) -> pd.DataFrame:
+    """Every row's true value, both predictions and both absolute errors, in $100k."""
+    y = np.asarray(y_true, dtype=np.float64)
+    return pd.DataFrame(
+        {
+            "true": y,
+            "float_pred": float_pred,
+            "quantized_pred": quantized_pred,
+            "float_abs_error": np.abs(y - float_pred),
+            "quantized_abs_error": np.abs(y - quantized_pred),
+            "abs_pred_diff": np.abs(float_pred - quantized_pred),
+        },
+        index=pd.Index(y_true.index, name="row"),
+    )
+
+
+def first_rows(predictions: pd.DataFrame, n_samples: int = 10) -> pd.DataFrame:
+    """The error table of the first `n_samples` rows of :func:`prediction_frame`."""
+    check_n_samples(n_samples)
+    return predictions.head(n_samples)
+
+
+def prediction_statistics(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std, min and max of the true values and of both predictions."""
+    columns = ["true", "float_pred", "quantized_pred", "abs_pred_diff"]
+    return predictions[columns].agg(["mean", "std", "min", "max"]).T
+
+
+def payload_table(params: LinearParams, quantized: QuantizedModel) -> pd.DataFrame:
+    """Bytes each model needs for its parameters (float64 for the float model)."""
+    float_bytes = params.coef.astype(np.float64).nbytes + np.float64().nbytes
+    return pd.DataFrame(
+        {
+            "payload_bytes": [float_bytes, quantized.payload_bytes],
+            "of_which_codes": [0, quantized.coef.codes.nbytes + quantized.intercept.codes.nbytes],
+        },
+        index=pd.Index(
+            ["float64", f"{quantized.coef.bits}-bit {quantized.coef.scheme}"], name="model"
+        ),
+    ).assign(ratio_to_float=lambda t: t["payload_bytes"] / float_bytes)
+
+
+def comparison_summary(
+    float_metrics: dict[str, dict[str, float]],
+    quantized_metrics: dict[str, dict[str, float]],
+    predictions: pd.DataFrame,
+    bits: int,
+) -> dict[str, Any]:
+    """The machine-readable summary written as ``comparison.json``."""
+    return {
+        "float": _plain_metrics(float_metrics),
+        "quantized": _plain_metrics(quantized_metrics),
+        "max_abs_prediction_diff": float(predictions["abs_pred_diff"].max()),
+        "bits": int(bits),
+    }
+
+
+def _plain_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    return {s: {m: float(metrics[s][m]) for m in METRIC_NAMES} for s in SPLITS}

@@ -1,0 +1,179 @@
+"""Running the notebooks in order with papermill, then rendering the report.
+
+A run writes into fresh folders beside the targets and moves its outputs into
+``artifacts/`` and ``reports/`` only when every notebook and the report have
+succeeded, so a failed run leaves the previous results as they were. The
+executed notebooks of a failed run are kept in ``reports-failed-<time>/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import papermill
+from papermill.exceptions import PapermillExecutionError
+
+from calhousing import params as checks
+from calhousing.artifacts import PathLike, project_root, resolve_dir
+from calhousing.report import write_report
+
+NOTEBOOK_NAMES: tuple[str, ...] = ("01_train.ipynb", "02_quantize.ipynb", "03_compare.ipynb")
+REPORT_FILE = "report.html"
+EXECUTED_DIR = "executed"
+
+# Every parameter a user may set, and how it is checked; artifacts_dir is the pipeline's own.
+PARAMETER_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "test_size": checks.check_test_size,
+    "random_state": checks.check_random_state,
+    "bits": checks.check_bits,
+    "n_samples": checks.check_n_samples,
+}
+
+
+class PipelineError(RuntimeError):
+    """A notebook of the pipeline failed; the message names it and the failing cell.
+
+    ``failed_run_dir`` is where the run's executed notebooks were kept, if any.
+    """
+
+    failed_run_dir: Path | None = None
+
+
+def notebooks_dir() -> Path:
+    """The folder holding the pipeline's notebooks (``CALHOUSING_NOTEBOOKS`` overrides)."""
+    return Path(os.environ.get("CALHOUSING_NOTEBOOKS", project_root() / "notebooks")).resolve()
+
+
+def check_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate user parameters by name and value before anything runs.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (listing the known ones) or a value out of range.
+    """
+    unknown = sorted(set(parameters) - set(PARAMETER_CHECKS))
+    if unknown:
+        hint = " (set it with --artifacts-dir)" if "artifacts_dir" in unknown else ""
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)}{hint}; "
+            f"known parameters: {', '.join(PARAMETER_CHECKS)}"
+        )
+    return {name: PARAMETER_CHECKS[name](value) for name, value in parameters.items()}
+
+
+def run_pipeline(
+    artifacts_dir: PathLike | None = None,
+    reports_dir: PathLike | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    progress_bar: bool = True,
+) -> Path:
+    """Execute the notebooks in order and render the report.
+
+    Parameters
+    ----------
+    artifacts_dir, reports_dir : path-like, optional
+        Where the model files and the report go; default ``artifacts/`` and
+        ``reports/`` in the project.
+    parameters : mapping, optional
+        Notebook parameters (``test_size``, ``random_state``, ``bits``,
+        ``n_samples``); each notebook gets those it declares.
+    progress_bar : bool, default=True
+        Show papermill's progress bar.
+
+    Returns
+    -------
+    pathlib.Path
+        The report's path.
+    """
+    checked = check_parameters(parameters or {})
+    artifacts = resolve_dir(artifacts_dir, "artifacts")
+    reports = resolve_dir(reports_dir, "reports")
+    source = notebooks_dir()
+    for parent in (artifacts.parent, reports.parent):
+        parent.mkdir(parents=True, exist_ok=True)
+    staged_artifacts = Path(
+        tempfile.mkdtemp(prefix=f".{artifacts.name}.run-", dir=artifacts.parent)
+    )
+    staged_reports = Path(tempfile.mkdtemp(prefix=f".{reports.name}.run-", dir=reports.parent))
+    try:
+        executed = _execute_all(source, staged_artifacts, staged_reports, checked, progress_bar)
+        write_report(
+            executed, staged_reports / REPORT_FILE, {**checked, "artifacts_dir": str(artifacts)}
+        )
+    except BaseException as error:
+        kept = _keep_failed_run(staged_reports, reports)
+        shutil.rmtree(staged_artifacts, ignore_errors=True)
+        if isinstance(error, PipelineError):
+            error.failed_run_dir = kept
+        raise
+    _promote(staged_artifacts, artifacts)
+    _promote(staged_reports, reports)
+    return reports / REPORT_FILE
+
+
+def _execute_all(
+    source: Path,
+    artifacts: Path,
+    reports: Path,
+    parameters: Mapping[str, Any],
+    progress_bar: bool,
+) -> list[Path]:
+    executed_dir = reports / EXECUTED_DIR
+    executed_dir.mkdir()
+    executed = []
+    for name in NOTEBOOK_NAMES:
+        notebook = source / name
+        declared = papermill.inspect_notebook(str(notebook))
+        values = {k: v for k, v in parameters.items() if k in declared}
+        output = executed_dir / name
+        try:
+            papermill.execute_notebook(
+                str(notebook),
+                str(output),
+                parameters={**values, "artifacts_dir": str(artifacts)},
+                progress_bar=progress_bar,
+                cwd=str(source),
+            )
+        except PapermillExecutionError as error:
+            first_line = (error.source or "").strip().splitlines()[:1]
+            raise PipelineError(
+                f"notebook {name} failed in cell {error.cell_index + 1} "
+                f"({first_line[0] if first_line else 'empty cell'!r}): "
+                f"{error.ename}: {error.evalue}"
+            ) from error
+        executed.append(output)
+    return executed
+
+
+def _keep_failed_run(staged_reports: Path, reports: Path) -> Path | None:
+    """Move a failed run's executed notebooks to ``<reports>-failed-<time>/``."""
+    executed = staged_reports / EXECUTED_DIR
+    kept = None
+    if executed.is_dir() and any(executed.iterdir()):
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        kept = reports.parent / f"{reports.name}-failed-{stamp}"
+        shutil.move(str(executed), kept)
+    shutil.rmtree(staged_reports, ignore_errors=True)
+    return kept
+
+
+def _promote(staged: Path, target: Path) -> None:
+    """Move every entry of `staged` into `target`, replacing entries of the same name."""
+    target.mkdir(parents=True, exist_ok=True)
+    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    try:
+        for entry in sorted(staged.iterdir()):
+            destination = target / entry.name
+            if destination.exists():
+                os.replace(destination, backup / entry.name)
+            os.replace(entry, destination)
+    finally:
+        shutil.rmtree(backup, ignore_errors=True)
+        shutil.rmtree(staged, ignore_errors=True)
