@@ -1,0 +1,50 @@
+"""Shared fixtures: the real data (scikit-learn's cache) and one real pipeline run."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from calhousing import data
+from calhousing.pipeline import run_pipeline
+
+
+@pytest.fixture(scope="session")
+def housing():
+    """The real California Housing frame, from SCIKIT_LEARN_DATA or scikit-learn's cache."""
+    return data.load_housing()
+
+
+@pytest.fixture(scope="session")
+def default_split(housing):
+    """The published 80/20 split with random_state=42."""
+    return data.split_data(housing, test_size=0.2, random_state=42)
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory) -> dict[str, Path]:
+    """One real `calhousing run` with the defaults, into a temporary folder.
+
+    Tests must not modify what it wrote; copy it first (see `copied_run`).
+    """
+    root = tmp_path_factory.mktemp("run")
+    report = run_pipeline(root / "artifacts", root / "reports", progress_bar=False)
+    return {
+        "root": root,
+        "artifacts": root / "artifacts",
+        "reports": root / "reports",
+        "report": report,
+    }
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder`, by relative path (empty if it does not exist)."""
+    if not folder.exists():
+        return {}
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
