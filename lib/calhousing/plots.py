@@ -1,8 +1,8 @@
 """Figures of the float and the quantized model.
 
-Figures are built with :class:`matplotlib.figure.Figure` rather than pyplot, so
-nothing is drawn twice in a notebook and no global state leaks between plots;
-the notebook shows a figure by ending a cell with it.
+Every function returns a :class:`~matplotlib.figure.Figure` that pyplot no longer
+tracks: the notebook shows it once, by ending a cell with it, and no global state
+leaks from one plot into the next.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def coefficient_plot(errors: pd.DataFrame) -> Figure:
     """
     table = errors.drop(index="intercept", errors="ignore")
     positions = np.arange(len(table))
-    fig = Figure(figsize=(8, 4), layout="constrained")
+    fig = new_figure(figsize=(8, 4))
     ax = fig.subplots()
     width = 0.4
     ax.bar(positions - width / 2, table["float"], width, label="float64", color=FLOAT_COLOR)
@@ -52,12 +52,23 @@ def coefficient_plot(errors: pd.DataFrame) -> Figure:
 
 def quantization_error_plot(errors: pd.DataFrame) -> Figure:
     """Absolute quantization error of each coefficient and of the intercept."""
-    fig = Figure(figsize=(8, 4), layout="constrained")
+    fig = new_figure(figsize=(8, 4))
     ax = fig.subplots()
     ax.bar(errors.index, errors["abs_error"], color=ERROR_COLOR)
     ax.set_xticks(range(len(errors)), errors.index, rotation=30, ha="right")
     ax.set_ylabel("|float − dequantized| (coefficient units)")
     ax.set_title("Quantization error per parameter (at most half a scale step)")
+    return fig
+
+
+def new_figure(figsize: tuple[float, float] = (8, 4)) -> Figure:
+    """An empty figure with constrained layout, closed in pyplot.
+
+    Created through pyplot so the notebook's inline backend is loaded and knows how
+    to display it; closed so that backend does not show it a second time.
+    """
+    fig = plt.figure(figsize=figsize, layout="constrained")
+    plt.close(fig)
     return fig
 
 
