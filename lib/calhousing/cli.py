@@ -6,9 +6,19 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import pandas as pd
 from papermill.cli import _resolve_type as papermill_value  # papermill's own -p typing
 
-from calhousing.pipeline import PARAMETER_CHECKS, PipelineError, run_pipeline
+from calhousing.artifacts import (
+    COMPARISON_FILE,
+    PREDICTIONS_FILE,
+    ArtifactError,
+    read_json,
+    require_artifacts,
+    resolve_dir,
+)
+from calhousing.pipeline import PARAMETER_CHECKS, REPORT_FILE, PipelineError, run_pipeline
+from calhousing.summary import run_summary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,12 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"notebook parameter, typed as papermill does; one of: {', '.join(PARAMETER_CHECKS)}",
     )
     run.add_argument("--no-progress", action="store_true", help="hide papermill's progress bar")
+    summary = commands.add_parser(
+        "summary",
+        help="print both models' test R², the first predictions and where the report is",
+        description="Print a short summary of a finished run, read from its comparison.json "
+        "and prediction_comparison.csv.",
+    )
+    summary.add_argument("--artifacts-dir", help="where the run wrote its artifacts")
+    summary.add_argument("--reports-dir", help="where the run wrote its report")
+    summary.add_argument("-n", "--n-rows", type=int, default=5, help="predictions shown (5)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "summary":
+        return _print_summary(parser, args.artifacts_dir, args.reports_dir, args.n_rows)
     parameters = {name: papermill_value(value) for name, value in args.parameter}
     try:
         report = run_pipeline(
@@ -69,6 +90,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130
     print(f"Report written to {report}")
+    return 0
+
+
+def _print_summary(
+    parser: argparse.ArgumentParser,
+    artifacts_dir: str | None,
+    reports_dir: str | None,
+    rows: int,
+) -> int:
+    try:
+        folder = require_artifacts(artifacts_dir, COMPARISON_FILE, PREDICTIONS_FILE)
+        report = resolve_dir(reports_dir, "reports") / REPORT_FILE
+        if not report.is_file():
+            raise ArtifactError(
+                f"no report at {str(report)!r}: run `calhousing run` first, or pass the "
+                "--reports-dir it wrote to"
+            )
+        comparison = read_json(folder / COMPARISON_FILE)
+        predictions = pd.read_csv(folder / PREDICTIONS_FILE, nrows=max(rows, 1))
+        text = run_summary(comparison, predictions, report, n_rows=rows)
+    except ArtifactError as error:
+        print(f"calhousing summary: error: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:
+        parser.exit(2, f"calhousing summary: error: {error}\n")
+    print(text, end="")
     return 0
 
 

@@ -1,0 +1,84 @@
+"""A short plain-text summary of a finished run, for a terminal or a container's log.
+
+It is built from what ``03_compare`` wrote (``comparison.json`` and
+``prediction_comparison.csv``), so it shows exactly the numbers of the report.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+PREDICTION_COLUMNS: dict[str, str] = {
+    "true": "true",
+    "float_pred": "float",
+    "quantized_pred": "quantized",
+}
+
+
+def run_summary(
+    comparison: Mapping[str, Any],
+    predictions: pd.DataFrame,
+    report: str | os.PathLike[str],
+    n_rows: int = 5,
+) -> str:
+    """The float and quantized test R², the first predictions side by side, the report's path.
+
+    Parameters
+    ----------
+    comparison : mapping
+        The content of ``comparison.json``: ``float`` and ``quantized`` metrics
+        per split, and ``bits``.
+    predictions : pandas.DataFrame
+        The rows of ``prediction_comparison.csv`` (columns ``true``,
+        ``float_pred``, ``quantized_pred``), in test-split order.
+    report : path-like
+        Where the HTML report is.
+    n_rows : int, default=5
+        How many predictions to show.
+
+    Returns
+    -------
+    str
+        A few lines of text, ending with a newline.
+
+    Raises
+    ------
+    ValueError
+        If `comparison` lacks a test R², `predictions` lacks a column, or
+        `n_rows` is not a positive integer.
+    """
+    if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 1:
+        raise ValueError(f"n_rows must be a positive integer, got {n_rows!r}")
+    float_r2 = _test_r2(comparison, "float")
+    quantized_r2 = _test_r2(comparison, "quantized")
+    bits = comparison.get("bits", "?")
+    missing = [name for name in PREDICTION_COLUMNS if name not in predictions.columns]
+    if missing:
+        raise ValueError(
+            f"predictions lacks the column(s) {', '.join(missing)}; expected the columns "
+            f"of prediction_comparison.csv: {', '.join(PREDICTION_COLUMNS)}"
+        )
+    shown = predictions[list(PREDICTION_COLUMNS)].head(n_rows).rename(columns=PREDICTION_COLUMNS)
+    table = shown.to_string(float_format=lambda value: f"{value:.4f}", index_names=False)
+    return (
+        f"Test R²: float {float_r2:.4f}, {bits}-bit quantized {quantized_r2:.4f} "
+        f"(difference {quantized_r2 - float_r2:+.4f})\n"
+        f"First {len(shown)} test predictions (median house value, $100k):\n"
+        f"{table}\n"
+        f"Report: {os.fspath(report)}\n"
+    )
+
+
+def _test_r2(comparison: Mapping[str, Any], model: str) -> float:
+    try:
+        value = comparison[model]["test"]["r2"]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"comparison lacks {model}.test.r2; expected the content of comparison.json "
+            '({"float": {"test": {"r2": ...}}, "quantized": {...}, ...})'
+        ) from None
+    return float(value)

@@ -1,0 +1,115 @@
+"""The run summary the container prints: built from comparison.json and the predictions CSV."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+from calhousing.cli import main
+from calhousing.summary import run_summary
+
+COMPARISON = {
+    "float": {"train": {"r2": 0.61}, "test": {"r2": 0.5757877}},
+    "quantized": {"train": {"r2": 0.60}, "test": {"r2": 0.5749482}},
+    "max_abs_prediction_diff": 0.08,
+    "bits": 8,
+}
+
+
+@pytest.fixture
+def predictions() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "true": [0.477, 0.458, 5.0, 2.186, 2.78, 1.587, 1.982],
+            "float_pred": [0.7191, 1.764, 2.7097, 2.8389, 2.6047, 2.0118, 2.6455],
+            "quantized_pred": [0.7681, 1.8135, 2.7582, 2.8887, 2.6534, 2.0597, 2.6951],
+            "abs_pred_diff": [0.049, 0.0495, 0.0485, 0.0498, 0.0487, 0.0479, 0.0496],
+        }
+    )
+
+
+def test_summary_shows_both_test_r2_to_four_decimals_and_the_bits(predictions):
+    text = run_summary(COMPARISON, predictions, "/app/reports/report.html")
+    assert "float 0.5758, 8-bit quantized 0.5749 (difference -0.0008)" in text
+
+
+def test_summary_shows_the_first_five_quantized_predictions_next_to_the_float_ones(predictions):
+    lines = run_summary(COMPARISON, predictions, "r.html").splitlines()
+    header = lines.index(
+        next(line for line in lines if line.split() == ["true", "float", "quantized"])
+    )
+    rows = [line.split() for line in lines[header + 1 : header + 6]]
+    assert rows[0] == ["0", "0.4770", "0.7191", "0.7681"]
+    assert rows[4] == ["4", "2.7800", "2.6047", "2.6534"]
+    assert "1.5870" not in "\n".join(lines)  # the sixth row is not shown
+
+
+def test_summary_ends_with_where_the_report_is(predictions):
+    text = run_summary(COMPARISON, predictions, "/app/reports/report.html")
+    assert text.endswith("Report: /app/reports/report.html\n")
+
+
+def test_n_rows_chooses_how_many_predictions_are_shown(predictions):
+    text = run_summary(COMPARISON, predictions, "r.html", n_rows=2)
+    assert "First 2 test predictions" in text
+    assert "5.0000" not in text
+
+
+def test_comparison_without_a_test_r2_is_a_clear_error(predictions):
+    broken = {"float": {"test": {"mse": 0.5}}, "quantized": COMPARISON["quantized"]}
+    with pytest.raises(ValueError, match=r"comparison lacks float\.test\.r2"):
+        run_summary(broken, predictions, "r.html")
+
+
+def test_predictions_without_the_quantized_column_are_a_clear_error(predictions):
+    with pytest.raises(ValueError, match=r"predictions lacks the column.*quantized_pred"):
+        run_summary(COMPARISON, predictions.drop(columns="quantized_pred"), "r.html")
+
+
+@pytest.mark.parametrize("n_rows", [0, -1, 2.5, True])
+def test_n_rows_must_be_a_positive_integer(predictions, n_rows):
+    with pytest.raises(
+        ValueError, match=re.escape(f"n_rows must be a positive integer, got {n_rows!r}")
+    ):
+        run_summary(COMPARISON, predictions, "r.html", n_rows=n_rows)
+
+
+def test_summary_command_prints_the_real_runs_figures(pipeline_run, capsys):
+    code = main(
+        [
+            "summary",
+            "--artifacts-dir",
+            str(pipeline_run["artifacts"]),
+            "--reports-dir",
+            str(pipeline_run["reports"]),
+        ]
+    )
+    out = capsys.readouterr().out
+    comparison = json.loads((pipeline_run["artifacts"] / "comparison.json").read_text())
+    assert code == 0
+    assert "Test R²: float 0.5758, 8-bit quantized " in out
+    assert f"quantized {comparison['quantized']['test']['r2']:.4f}" in out
+    assert out.endswith(f"Report: {pipeline_run['report']}\n")
+
+
+def test_summary_command_without_artifacts_exits_non_zero_naming_the_folder(tmp_path, capsys):
+    code = main(["summary", "--artifacts-dir", str(tmp_path / "none")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"artifacts_dir {str(tmp_path / 'none')!r} does not exist" in err
+
+
+def test_summary_command_without_a_report_exits_non_zero(pipeline_run, tmp_path, capsys):
+    code = main(
+        [
+            "summary",
+            "--artifacts-dir",
+            str(pipeline_run["artifacts"]),
+            "--reports-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 1
+    assert "no report at" in capsys.readouterr().err
