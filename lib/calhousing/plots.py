@@ -7,17 +7,50 @@ leaks from one plot into the next.
 
 from __future__ import annotations
 
+import base64
+import io
 import os
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from sklearn.metrics import r2_score
 
 # Okabe–Ito colours, readable with every common colour-vision deficiency.
 FLOAT_COLOR = "#0072B2"
 QUANTIZED_COLOR = "#E69F00"
 ERROR_COLOR = "#D55E00"
+REFERENCE_COLOR = "#000000"  # the y = x line and other references
+
+
+class DescribedFigure(Figure):
+    """A :class:`~matplotlib.figure.Figure` that carries alt text stating its point.
+
+    Jupyter shows it as a PNG whose output metadata holds the text
+    (``{"image/png": {"alt": ...}}``); the report's template writes that into
+    the image's ``alt`` attribute, and plain-text front ends show the text itself.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        As for :class:`~matplotlib.figure.Figure`.
+    alt : str, default=""
+        One or two sentences saying what the figure shows, with its numbers.
+    """
+
+    def __init__(self, *args: Any, alt: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.alt = alt
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+        png = base64.b64encode(buffer.getvalue()).decode("ascii")
+        return {"image/png": png, "text/plain": self.alt}, {"image/png": {"alt": self.alt}}
 
 
 def coefficient_plot(errors: pd.DataFrame) -> Figure:
@@ -31,7 +64,17 @@ def coefficient_plot(errors: pd.DataFrame) -> Figure:
     """
     table = errors.drop(index="intercept", errors="ignore")
     positions = np.arange(len(table))
-    fig = new_figure(figsize=(8, 4))
+    worst = table["abs_error"].idxmax()
+    fig = DescribedFigure(
+        figsize=(8, 4),
+        layout="constrained",
+        alt=(
+            f"Bar chart of the {len(table)} coefficients, float beside quantized for each "
+            f"feature. The pairs of bars match: the largest difference is "
+            f"{table['abs_error'].max():.2g} ({worst}), against coefficients of up to "
+            f"{table['float'].abs().max():.2g} in size."
+        ),
+    )
     ax = fig.subplots()
     width = 0.4
     ax.bar(positions - width / 2, table["float"], width, label="float64", color=FLOAT_COLOR)
@@ -52,13 +95,139 @@ def coefficient_plot(errors: pd.DataFrame) -> Figure:
 
 def quantization_error_plot(errors: pd.DataFrame) -> Figure:
     """Absolute quantization error of each coefficient and of the intercept."""
-    fig = new_figure(figsize=(8, 4))
+    worst = errors["abs_error"].idxmax()
+    fig = DescribedFigure(
+        figsize=(8, 4),
+        layout="constrained",
+        alt=(
+            f"Bar chart of the absolute quantization error of each of the {len(errors)} "
+            f"parameters. The largest is {errors['abs_error'].max():.2g} ({worst}); the "
+            f"smallest is {errors['abs_error'].min():.2g} ({errors['abs_error'].idxmin()})."
+        ),
+    )
     ax = fig.subplots()
     ax.bar(errors.index, errors["abs_error"], color=ERROR_COLOR)
     ax.set_xticks(range(len(errors)), errors.index, rotation=30, ha="right")
     ax.set_ylabel("|float − dequantized| (coefficient units)")
     ax.set_title("Quantization error per parameter (at most half a scale step)")
     return fig
+
+
+def prediction_scatter(predictions: pd.DataFrame, bits: int | None = None) -> DescribedFigure:
+    """Predicted against true value of every row: the float model left, the quantized right.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        :func:`calhousing.evaluation.prediction_frame`: columns ``true``,
+        ``float_pred`` and ``quantized_pred``, in $100k.
+    bits : int, optional
+        Code width of the quantized model, for its label.
+    """
+    label = _quantized_label(bits)
+    true = predictions["true"].to_numpy()
+    panels = (
+        ("float64", predictions["float_pred"].to_numpy(), FLOAT_COLOR),
+        (label, predictions["quantized_pred"].to_numpy(), QUANTIZED_COLOR),
+    )
+    largest_move = float(np.max(np.abs(panels[0][1] - panels[1][1])))
+    fig = DescribedFigure(
+        figsize=(10, 4.8),
+        layout="constrained",
+        alt=(
+            f"Two scatter plots of predicted against true median house value for the "
+            f"{len(true):,} test rows, float64 left and {label} right. No prediction moved "
+            f"by more than {largest_move:.3f} ($100k). Both clouds follow the diagonal "
+            f"loosely (test R² {_r2(true, panels[0][1]):.4f} and "
+            f"{_r2(true, panels[1][1]):.4f}); true values stop at {true.max():.2f}."
+        ),
+    )
+    axes = fig.subplots(1, 2, sharex=True, sharey=True)
+    values = np.concatenate([true, panels[0][1], panels[1][1]])
+    # The view holds 99.8% of the predictions, so a few outliers do not squash the cloud.
+    low, high = _view_range(values)
+    for ax, (name, predicted, color) in zip(axes, panels, strict=True):
+        ax.scatter(true, predicted, s=4, alpha=0.3, color=color, linewidths=0, rasterized=True)
+        ax.plot([low, high], [low, high], color=REFERENCE_COLOR, linewidth=1, linestyle="--")
+        outside = int(np.count_nonzero((predicted < low) | (predicted > high)))
+        ax.set_title(f"{name}: test R² {_r2(true, predicted):.4f}, {outside} rows off the axes")
+        ax.set_xlabel("true median house value ($100k)")
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
+        ax.set_aspect("equal")
+    axes[0].set_ylabel("predicted median house value ($100k)")
+    fig.suptitle(
+        f"Predicted vs true (dashed line: exact). {label} moves no prediction by more "
+        f"than {largest_move:.3f}"
+    )
+    return fig
+
+
+def residual_histogram(predictions: pd.DataFrame, bits: int | None = None) -> DescribedFigure:
+    """Histogram of the residuals (true − predicted) of both models, on the same bins.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        :func:`calhousing.evaluation.prediction_frame`.
+    bits : int, optional
+        Code width of the quantized model, for its label.
+    """
+    label = _quantized_label(bits)
+    float_residuals = (predictions["true"] - predictions["float_pred"]).to_numpy()
+    quantized_residuals = (predictions["true"] - predictions["quantized_pred"]).to_numpy()
+    # Bins over the middle 99.8%; the few residuals beyond are counted in the end bins.
+    low, high = _view_range(np.concatenate([float_residuals, quantized_residuals]))
+    edges = np.linspace(low, high, 61)
+    shift = float(quantized_residuals.mean() - float_residuals.mean())
+    fig = DescribedFigure(
+        figsize=(8, 4),
+        layout="constrained",
+        alt=(
+            f"Histogram of the residuals (true − predicted, $100k) of the "
+            f"{len(float_residuals):,} test rows: float64 filled, {label} outlined, on the "
+            f"same bins. Mean {float_residuals.mean():+.3f} vs "
+            f"{quantized_residuals.mean():+.3f}, standard deviation "
+            f"{float_residuals.std():.3f} vs {quantized_residuals.std():.3f}."
+        ),
+    )
+    ax = fig.subplots()
+    ax.hist(
+        np.clip(float_residuals, low, high),
+        bins=edges,
+        color=FLOAT_COLOR,
+        alpha=0.45,
+        label="float64",
+    )
+    ax.hist(
+        np.clip(quantized_residuals, low, high),
+        bins=edges,
+        histtype="step",
+        linewidth=1.8,
+        color=QUANTIZED_COLOR,
+        label=label,
+    )
+    ax.axvline(0, color=REFERENCE_COLOR, linewidth=0.8)
+    ax.set_xlabel("residual: true − predicted ($100k); the end bins hold everything beyond")
+    ax.set_ylabel("test rows per bin")
+    ax.set_title(f"Residuals: {label} shifts their mean by {shift:+.3f} ($100k)")
+    ax.legend()
+    return fig
+
+
+def _quantized_label(bits: int | None) -> str:
+    return "quantized" if bits is None else f"{bits}-bit quantized"
+
+
+def _view_range(values: np.ndarray) -> tuple[float, float]:
+    """From the 0.1th to the 99.9th percentile of `values`, widened by 5% on each side."""
+    low, high = np.quantile(values, [0.001, 0.999])
+    margin = 0.05 * (high - low)
+    return float(low - margin), float(high + margin)
+
+
+def _r2(true: np.ndarray, predicted: np.ndarray) -> float:
+    return float(r2_score(true, predicted))
 
 
 def new_figure(figsize: tuple[float, float] = (8, 4)) -> Figure:
