@@ -14,7 +14,8 @@ report: $(STAMP)  ## run the pipeline with its defaults and render reports/repor
 
 test: $(STAMP)  ## every test: unit tests, then the notebooks with nbmake
 	$(BIN)/pytest -W error::RuntimeWarning $(PYTEST_FLAGS) tests
-	$(BIN)/pytest --nbmake $(PYTEST_FLAGS) notebooks
+	scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+	  CALHOUSING_ARTIFACTS_DIR="$$scratch" $(BIN)/pytest --nbmake $(PYTEST_FLAGS) notebooks
 
 lint: $(STAMP)  ## ruff over the library and tests, and a check that notebooks have no outputs
 	$(BIN)/ruff check lib tests

@@ -53,9 +53,15 @@ def project_root() -> Path:
 
 
 def resolve_dir(path: PathLike | None, default_name: str) -> Path:
-    """An absolute folder: `path` as given, or ``<project root>/<default_name>`` for ``None``."""
+    """An absolute folder: `path` as given, else the default for `default_name`.
+
+    For ``None`` or ``""`` the default is ``$CALHOUSING_<DEFAULT_NAME>_DIR`` when that
+    is set (``make test`` points it at a temporary folder, so testing never touches
+    your results), else ``<project root>/<default_name>``.
+    """
     if path is None or str(path) == "":
-        return project_root() / default_name
+        override = os.environ.get(f"CALHOUSING_{default_name.upper()}_DIR")
+        path = override if override else project_root() / default_name
     return Path(path).expanduser().resolve()
 
 

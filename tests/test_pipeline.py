@@ -1,0 +1,207 @@
+"""The pipeline end to end: real notebooks, real data, real report."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import nbformat
+import pandas as pd
+import papermill
+import pytest
+from conftest import tree_digest
+
+from calhousing import pipeline
+
+NOTEBOOKS = pipeline.notebooks_dir()
+
+
+@pytest.fixture
+def copied_run(pipeline_run, tmp_path):
+    """A private copy of the session's run, to try failing runs against."""
+    for name in ("artifacts", "reports"):
+        shutil.copytree(pipeline_run[name], tmp_path / name)
+    return tmp_path
+
+
+def test_run_writes_the_report_and_the_executed_notebooks(pipeline_run):
+    executed = pipeline_run["reports"] / "executed"
+    assert pipeline_run["report"] == pipeline_run["reports"] / "report.html"
+    assert pipeline_run["report"].is_file()
+    for name in pipeline.NOTEBOOK_NAMES:
+        assert (executed / name).is_file()
+
+
+def test_executed_training_notebook_shows_the_published_test_r2(pipeline_run):
+    notebook = nbformat.read(pipeline_run["reports"] / "executed" / "01_train.ipynb", 4)
+    shown = json.dumps([cell.get("outputs", []) for cell in notebook.cells])
+    assert "0.575788" in shown
+
+
+def test_comparison_json_has_exactly_the_documented_shape(pipeline_run):
+    summary = json.loads((pipeline_run["artifacts"] / "comparison.json").read_text())
+    assert set(summary) == {"float", "quantized", "max_abs_prediction_diff", "bits"}
+    for model in ("float", "quantized"):
+        assert set(summary[model]) == {"train", "test"}
+        for split in ("train", "test"):
+            assert set(summary[model][split]) == {"r2", "mse", "mae"}
+            assert all(isinstance(v, float) for v in summary[model][split].values())
+    assert isinstance(summary["max_abs_prediction_diff"], float)
+    assert summary["bits"] == 8
+
+
+def test_default_8_bit_model_keeps_test_r2_within_0_002(pipeline_run):
+    summary = json.loads((pipeline_run["artifacts"] / "comparison.json").read_text())
+    assert round(summary["float"]["test"]["r2"], 4) == 0.5758
+    assert summary["quantized"]["test"]["r2"] >= 0.5738
+    assert abs(summary["quantized"]["test"]["r2"] - summary["float"]["test"]["r2"]) <= 0.002
+
+
+def test_prediction_comparison_holds_every_test_row(pipeline_run):
+    predictions = pd.read_csv(pipeline_run["artifacts"] / "prediction_comparison.csv")
+    assert len(predictions) == 4128
+    assert {"true", "float_pred", "quantized_pred"} <= set(predictions.columns)
+
+
+def test_report_embeds_tables_and_images_and_fetches_nothing(pipeline_run):
+    html = pipeline_run["report"].read_text(encoding="utf-8")
+    assert html.count("<table") >= 6
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) >= 2
+    assert not re.search(r'(src|href)\s*=\s*["\']?(https?:)?//', html)
+    assert not re.search(r"<script[^>]+src=", html)
+    assert "<pre" not in html or "Traceback" not in html
+    for heading in ("Run parameters", "Library versions", "Error table", "Coefficients"):
+        assert heading in html
+
+
+@pytest.mark.parametrize(
+    ("parameters", "named"),
+    [
+        ({"bits": 17}, "bits"),
+        ({"bits": 1}, "bits"),
+        ({"test_size": 1.5}, "test_size"),
+        ({"test_size": 0}, "test_size"),
+        ({"random_state": 4.5}, "random_state"),
+        ({"random_state": "abc"}, "random_state"),
+        ({"n_samples": 0}, "n_samples"),
+        ({"bitz": 8}, "bitz"),
+        ({"artifacts_dir": "/tmp/x"}, "--artifacts-dir"),
+    ],
+)
+def test_bad_parameters_are_refused_before_anything_is_written(copied_run, parameters, named):
+    before = tree_digest(copied_run)
+    with pytest.raises(ValueError, match=re.escape(named)):
+        pipeline.run_pipeline(copied_run / "artifacts", copied_run / "reports", parameters)
+    assert tree_digest(copied_run) == before
+
+
+def test_failing_notebook_names_itself_keeps_its_copy_and_changes_nothing(
+    copied_run, tmp_path_factory, monkeypatch
+):
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path_factory.mktemp("empty_data_home")))
+    before = tree_digest(copied_run)
+    with pytest.raises(
+        pipeline.PipelineError, match=r"01_train\.ipynb failed in cell \d+"
+    ) as raised:
+        pipeline.run_pipeline(copied_run / "artifacts", copied_run / "reports", progress_bar=False)
+    assert "SCIKIT_LEARN_DATA" in str(raised.value)
+    after = tree_digest(copied_run)
+    assert {k: v for k, v in after.items() if not k.startswith("reports-failed-")} == before
+    kept = raised.value.failed_run_dir
+    assert kept is not None and (kept / "01_train.ipynb").is_file()
+    assert not any(p.name.startswith(".") for p in copied_run.iterdir())
+
+
+def test_each_notebook_runs_alone_with_papermill(pipeline_run, tmp_path):
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(pipeline_run["artifacts"], artifacts)
+    output = tmp_path / "02.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / "02_quantize.ipynb"),
+        str(output),
+        parameters={"bits": 8, "artifacts_dir": str(artifacts)},
+        progress_bar=False,
+    )
+    assert json.loads((artifacts / "quantized_params.json").read_text())["coef"]["bits"] == 8
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"bits": 17}, "bits must be an integer from 2 to 16"),
+        ({"artifacts_dir": "/nonexistent/artifacts"}, "does not exist"),
+    ],
+)
+def test_quantize_notebook_alone_refuses_bad_input(tmp_path, parameters, message):
+    with pytest.raises(papermill.PapermillExecutionError, match=message):
+        papermill.execute_notebook(
+            str(NOTEBOOKS / "02_quantize.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            parameters={"artifacts_dir": str(tmp_path / "empty"), **parameters},
+            progress_bar=False,
+        )
+
+
+def test_compare_notebook_refuses_an_empty_artifacts_dir(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(papermill.PapermillExecutionError, match="lacks float_params.json"):
+        papermill.execute_notebook(
+            str(NOTEBOOKS / "03_compare.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            parameters={"artifacts_dir": str(tmp_path / "empty")},
+            progress_bar=False,
+        )
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "calhousing", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_cli_refuses_an_out_of_range_parameter_with_exit_code_2(copied_run):
+    before = tree_digest(copied_run)
+    result = _cli(
+        "run",
+        "--artifacts-dir",
+        str(copied_run / "artifacts"),
+        "--reports-dir",
+        str(copied_run / "reports"),
+        "-p",
+        "bits",
+        "17",
+    )
+    assert result.returncode == 2
+    assert "bits must be an integer from 2 to 16, got 17" in result.stderr
+    assert tree_digest(copied_run) == before
+
+
+def test_cli_without_data_fails_fast_with_one_clear_message(copied_run, tmp_path_factory):
+    import os
+
+    empty = tmp_path_factory.mktemp("no_data")
+    env = {**os.environ, "SCIKIT_LEARN_DATA": str(empty)}
+    started = time.monotonic()
+    result = _cli(
+        "run",
+        "--no-progress",
+        "--artifacts-dir",
+        str(copied_run / "artifacts"),
+        "--reports-dir",
+        str(copied_run / "reports"),
+        env=env,
+    )
+    assert result.returncode == 1
+    assert "SCIKIT_LEARN_DATA" in result.stderr
+    assert "cal_housing_py3.pkz" in result.stderr
+    assert result.stderr.count("cal_housing_py3.pkz does not exist") == 1
+    assert "Traceback" not in result.stderr.split("calhousing run: error:")[-1]
+    assert time.monotonic() - started < 60
