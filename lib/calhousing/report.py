@@ -1,31 +1,53 @@
-"""Rendering the executed notebooks as one self-contained HTML report (nbconvert)."""
+"""Rendering the executed notebooks as one self-contained HTML report (nbconvert).
+
+The report reads top to bottom as a document: a title and a table of contents,
+the summary (the notebook :data:`SUMMARY_NOTEBOOK`, which runs last because it
+needs every other notebook's results, but is placed first), one section per
+notebook in run order, and an appendix with the run's parameters, library
+versions, date, git commit and artifact hashes. Each notebook's own headings are
+nested one level under the report's title, so a notebook's ``#`` title becomes a
+section and its ``##`` headings its subsections.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Mapping, Sequence
+import re
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import nbformat
+from bs4 import BeautifulSoup, Tag
 from nbconvert import HTMLExporter
+
+from calhousing.artifacts import ArtifactError, project_root, read_json
 
 TEMPLATE_NAME = "calhousing_report"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 REPORT_TITLE = "California Housing: float vs quantized linear regression"
+SUMMARY_NOTEBOOK = "05_summary.ipynb"
+MANIFEST_FILE = "manifest.json"  # written into the artifacts folder by the pipeline
+APPENDIX_TITLE = "Appendix"
+CONTENTS_ID = "contents"
 _HIDDEN_TAGS = {"parameters", "injected-parameters"}
 _VERSIONED_PACKAGES = (
     "calhousing",
     "numpy",
     "pandas",
     "scikit-learn",
+    "scipy",
     "matplotlib",
     "papermill",
     "nbconvert",
 )
+_SHA256 = re.compile(r"^(sha256:)?[0-9a-f]{64}$")
+_HEADING = re.compile(r"^(#{1,5})(\s)", flags=re.MULTILINE)
+_FENCE = re.compile(r"^(```|~~~)", flags=re.MULTILINE)
 
 
 def library_versions() -> dict[str, str]:
@@ -39,28 +61,83 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def header_markdown(
-    parameters: Mapping[str, Any], versions: Mapping[str, str], created: datetime
+def git_commit(folder: str | os.PathLike[str] | None = None) -> str:
+    """The checked-out commit of `folder` (the project by default), marked when it is dirty.
+
+    Returns ``"unknown (not a git checkout)"`` where git or the checkout is missing,
+    so a report rendered from an installed copy still says where it stands.
+    """
+    cwd = Path(folder) if folder is not None else project_root()
+    try:
+        commit = _git(cwd, "rev-parse", "HEAD")
+        dirty = _git(cwd, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return f"{commit} (with uncommitted changes)" if dirty else commit
+
+
+def manifest_hashes(manifest: Mapping[str, Any]) -> list[tuple[str, str, int | None]]:
+    """Every sha256 in `manifest`, as ``(artifact, sha256, size in bytes or None)`` rows.
+
+    The manifest's ``files`` entries (``{name: {"sha256": ..., "size": ...}}``) come
+    first; any other sha256 it records (for example of the training data) follows,
+    named by its key path.
+    """
+    files = manifest.get("files", {})
+    rows = [
+        (str(name), str(entry["sha256"]), entry.get("size"))
+        for name, entry in sorted(files.items())
+        if isinstance(entry, Mapping) and "sha256" in entry
+    ]
+    others = {key: value for key, value in manifest.items() if key != "files"}
+    rows.extend((name, digest, None) for name, digest in _hashes_in(others, ()))
+    return rows
+
+
+def header_markdown(created: datetime, commit: str) -> str:
+    """The report's opening: title, what it is, and a place for the table of contents."""
+    short = commit.split()[0][:12]
+    return (
+        f"# {REPORT_TITLE}\n\n"
+        "A linear regression on scikit-learn's California Housing data, quantized to "
+        "low-bit integers, and what that costs. Every number below was measured by "
+        f"`calhousing run` on {created:%Y-%m-%d at %H:%M} UTC (commit `{short}`); "
+        "**house values and prediction errors are in units of $100,000 throughout**.\n\n"
+        f'<nav class="report-contents" id="{CONTENTS_ID}" aria-label="Contents"></nav>\n'
+    )
+
+
+def appendix_markdown(
+    parameters: Mapping[str, Any],
+    versions: Mapping[str, str],
+    created: datetime,
+    commit: str,
+    manifest: Mapping[str, Any] | None,
 ) -> str:
-    """The report's opening: title, date, run parameters and library versions."""
+    """The appendix: run parameters, library versions, provenance and artifact hashes."""
     parameter_rows = "\n".join(f"| `{name}` | `{value!r}` |" for name, value in parameters.items())
     version_rows = "\n".join(f"| {name} | {version} |" for name, version in versions.items())
     return (
-        f"# {REPORT_TITLE}\n\n"
-        f"Generated {created:%Y-%m-%d %H:%M} UTC by `calhousing run`. Targets and predictions "
-        "are median house values in units of $100,000.\n\n"
-        "## Run parameters\n\n| parameter | value |\n|---|---|\n"
+        f"# {APPENDIX_TITLE}\n\n"
+        "## Run parameters\n\n| parameter | value |\n|:---|:---|\n"
         f"{parameter_rows}\n\n"
-        "## Library versions\n\n| package | version |\n|---|---|\n"
-        f"{version_rows}\n"
+        "## Library versions\n\n| package | version |\n|:---|:---|\n"
+        f"{version_rows}\n\n"
+        "## Provenance\n\n| | |\n|:---|:---|\n"
+        f"| rendered | {created:%Y-%m-%d %H:%M:%S} UTC |\n"
+        f"| git commit | `{commit}` |\n\n"
+        f"## Artifact hashes\n\n{_hashes_markdown(manifest)}\n"
     )
 
 
 def combine_notebooks(
-    executed: Sequence[nbformat.NotebookNode], header: str
+    executed: Sequence[nbformat.NotebookNode], header: str, appendix: str = ""
 ) -> nbformat.NotebookNode:
-    """One notebook: the header, then every cell of `executed` but the parameter cells."""
-    report = nbformat.v4.new_notebook(metadata={"title": REPORT_TITLE})
+    """One notebook: the header, every cell of `executed` but the parameter cells, the appendix.
+
+    Headings of the notebooks and the appendix move one level down, under the title.
+    """
+    report = nbformat.v4.new_notebook()
     report.metadata.update(executed[0].metadata if executed else {})
     report.metadata["title"] = REPORT_TITLE
     report.cells.append(nbformat.v4.new_markdown_cell(header, id="report-header"))
@@ -70,8 +147,30 @@ def combine_notebooks(
                 continue
             copy = nbformat.from_dict(cell)
             copy["id"] = f"nb{number}-cell{index}"
+            if copy.cell_type == "markdown":
+                copy.source = demote_headings(copy.source)
             report.cells.append(copy)
+    if appendix:
+        report.cells.append(
+            nbformat.v4.new_markdown_cell(demote_headings(appendix), id="report-appendix")
+        )
     return report
+
+
+def demote_headings(markdown: str) -> str:
+    """`markdown` with every ATX heading one level deeper (``#`` → ``##``), code left alone."""
+    parts = _FENCE.split(markdown)
+    # _FENCE.split alternates text, fence marker, text...: text inside a fence follows an
+    # odd number of markers, so only the stretches outside fences are rewritten.
+    inside = False
+    out = []
+    for part in parts:
+        if _FENCE.fullmatch(part):
+            inside = not inside
+            out.append(part)
+        else:
+            out.append(part if inside else _HEADING.sub(r"#\1\2", part))
+    return "".join(out)
 
 
 def render_html(notebook: nbformat.NotebookNode) -> str:
@@ -87,16 +186,169 @@ def render_html(notebook: nbformat.NotebookNode) -> str:
     return body
 
 
+def add_table_of_contents(html: str) -> str:
+    """Give every section heading a unique id and list them in the contents ``<nav>``.
+
+    Sections are ``<h2>``, subsections ``<h3>``. nbconvert derives ids from the
+    heading text, so two subsections of the same name ("Metrics") would share one;
+    the later gets its section's id as a prefix. Headings' own ``¶`` links follow.
+    """
+    soup = BeautifulSoup(html, "html.parser")
+    nav = soup.find("nav", id=CONTENTS_ID)
+    if not isinstance(nav, Tag):
+        raise ValueError(f"html has no <nav id={CONTENTS_ID!r}> to hold the table of contents")
+    nav.clear()
+    title = soup.new_tag("strong")
+    title.string = "Contents"
+    nav.append(title)
+    sections = soup.new_tag("ol")
+    nav.append(sections)
+    used: set[str] = {CONTENTS_ID}
+    section_id = ""
+    subsections: Tag | None = None
+    for heading in soup.find_all(["h2", "h3"]):
+        if nav in heading.parents:
+            continue
+        text = _heading_text(heading)
+        base = heading.get("id") or _slug(text)
+        anchor = _unique_id(str(base), section_id if heading.name == "h3" else "", used)
+        heading["id"] = anchor
+        for link in heading.select("a.anchor-link"):
+            link["href"] = f"#{anchor}"
+        item = soup.new_tag("li")
+        link = soup.new_tag("a", href=f"#{anchor}")
+        link.string = text
+        item.append(link)
+        if heading.name == "h2":
+            section_id = anchor
+            sections.append(item)
+            subsections = None
+        else:
+            if subsections is None:
+                subsections = soup.new_tag("ol")
+                parent = sections.find_all("li", recursive=False)
+                (parent[-1] if parent else sections).append(subsections)
+            subsections.append(item)
+    return str(soup)
+
+
+def order_notebooks(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """`paths` in report order: the summary notebook first, the others as given."""
+    ordered = [Path(path) for path in paths]
+    return sorted(ordered, key=lambda path: path.name != SUMMARY_NOTEBOOK)
+
+
 def write_report(
     executed_paths: Sequence[str | os.PathLike[str]],
     output_path: str | os.PathLike[str],
     parameters: Mapping[str, Any],
     created: datetime | None = None,
+    manifest: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Render the executed notebooks at `executed_paths` into `output_path`."""
-    notebooks = [nbformat.read(os.fspath(path), as_version=4) for path in executed_paths]
-    header = header_markdown(parameters, library_versions(), created or datetime.now(UTC))
-    html = render_html(combine_notebooks(notebooks, header))
+    """Render the executed notebooks at `executed_paths` into `output_path`.
+
+    Parameters
+    ----------
+    executed_paths : sequence of path-like
+        The executed notebooks, in run order.
+    output_path : path-like
+        Where the HTML goes.
+    parameters : mapping
+        The run's parameters, listed in the appendix.
+    created : datetime, optional
+        When the run happened; now by default.
+    manifest : mapping, optional
+        The run's artifact manifest. By default the ``manifest.json`` in the
+        artifacts folder the notebooks wrote to (their papermill ``artifacts_dir``),
+        if there is one; the appendix says so when there is none.
+    """
+    paths = order_notebooks(executed_paths)
+    notebooks = [nbformat.read(os.fspath(path), as_version=4) for path in paths]
+    created = created or datetime.now(UTC)
+    commit = git_commit()
+    if manifest is None:
+        manifest = _run_manifest(notebooks)
+    header = header_markdown(created, commit)
+    appendix = appendix_markdown(parameters, library_versions(), created, commit, manifest)
+    html = add_table_of_contents(render_html(combine_notebooks(notebooks, header, appendix)))
     path = Path(output_path)
     path.write_text(html, encoding="utf-8")
     return path
+
+
+def _git(cwd: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+    )
+    return result.stdout.strip()
+
+
+def _hashes_in(value: Any, path: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _hashes_in(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _hashes_in(item, (*path, str(index)))
+    elif isinstance(value, str) and _SHA256.match(value):
+        yield ".".join(path), value.removeprefix("sha256:")
+
+
+def _hashes_markdown(manifest: Mapping[str, Any] | None) -> str:
+    if manifest is None:
+        return (
+            f"This run's artifacts folder holds no `{MANIFEST_FILE}`, so there are no "
+            "recorded hashes to show."
+        )
+    rows = manifest_hashes(manifest)
+    if not rows:
+        return f"`{MANIFEST_FILE}` records no sha256 hashes."
+    lines = "\n".join(
+        f"| `{name}` | {'' if size is None else f'{size:,}'} | `{digest}` |"
+        for name, digest, size in rows
+    )
+    return (
+        f"From `{MANIFEST_FILE}`: the sha256 of each artifact as the run wrote it.\n\n"
+        "| artifact | size (bytes) | sha256 |\n|:---|---:|:---|\n"
+        f"{lines}"
+    )
+
+
+def _run_manifest(notebooks: Sequence[nbformat.NotebookNode]) -> dict[str, Any] | None:
+    """The manifest in the artifacts folder the executed notebooks were given, if any."""
+    for notebook in notebooks:
+        folder = notebook.metadata.get("papermill", {}).get("parameters", {}).get("artifacts_dir")
+        if folder and (Path(folder) / MANIFEST_FILE).is_file():
+            try:
+                return read_json(Path(folder) / MANIFEST_FILE)
+            except ArtifactError:
+                return None
+    return None
+
+
+def _heading_text(heading: Tag) -> str:
+    parts = [
+        str(node)
+        for node in heading.find_all(string=True)
+        if not any(
+            isinstance(parent, Tag) and "anchor-link" in (parent.get("class") or [])
+            for parent in node.parents
+        )
+    ]
+    return " ".join("".join(parts).split())
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w-]+", "-", text).strip("-") or "section"
+
+
+def _unique_id(base: str, prefix: str, used: set[str]) -> str:
+    candidate = base
+    if candidate in used and prefix:
+        candidate = f"{prefix}-{base}"
+    number = 2
+    while candidate in used:
+        candidate = f"{base}-{number}"
+        number += 1
+    used.add(candidate)
+    return candidate
