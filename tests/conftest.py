@@ -48,3 +48,8 @@ def tree_digest(folder: Path) -> dict[str, str]:
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
+
+
+def outputs_digest(root: Path) -> dict[str, dict[str, str]]:
+    """`tree_digest` of the artifacts/ and reports/ folders under `root`."""
+    return {name: tree_digest(root / name) for name in ("artifacts", "reports")}

@@ -2,7 +2,9 @@
 
 Everything but the fitted estimator travels as JSON or CSV, so a reader never has
 to unpickle anything to use the numbers. Every file is written to a temporary
-name and renamed into place, so an interrupted write never leaves half a file.
+name and renamed into place, so an interrupted write never leaves half a file,
+and recorded in ``manifest.json``; every loader checks the file against the
+manifest before reading it (see :mod:`calhousing.manifest`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LinearRegression
 
+from calhousing import manifest
 from calhousing.quantization import QuantizedModel, QuantizedTensor
 from calhousing.training import LinearParams
 
@@ -29,6 +32,7 @@ SPLIT_FILE = "split.json"
 QUANTIZED_PARAMS_FILE = "quantized_params.json"
 PREDICTIONS_FILE = "prediction_comparison.csv"
 COMPARISON_FILE = "comparison.json"
+MANIFEST_FILE = manifest.MANIFEST_FILE
 ARTIFACT_FILES: tuple[str, ...] = (
     MODEL_FILE,
     FLOAT_PARAMS_FILE,
@@ -37,6 +41,7 @@ ARTIFACT_FILES: tuple[str, ...] = (
     QUANTIZED_PARAMS_FILE,
     PREDICTIONS_FILE,
     COMPARISON_FILE,
+    MANIFEST_FILE,
 )
 
 PathLike = str | os.PathLike[str]
@@ -66,13 +71,17 @@ def resolve_dir(path: PathLike | None, default_name: str) -> Path:
 
 
 def require_artifacts(artifacts_dir: PathLike | None, *names: str) -> Path:
-    """Check that `artifacts_dir` exists and holds `names`, before anything is written.
+    """Check that `artifacts_dir` exists and holds `names`, as the manifest records them.
+
+    Call it before reading or writing anything: it reads no file but the manifest.
 
     Raises
     ------
     ArtifactError
         Naming the parameter, the folder and the missing files, and saying which
         step produces them.
+    calhousing.manifest.ManifestError
+        When a file differs from the manifest (changed, truncated, not listed).
     """
     folder = resolve_dir(artifacts_dir, "artifacts")
     if not folder.is_dir():
@@ -86,7 +95,32 @@ def require_artifacts(artifacts_dir: PathLike | None, *names: str) -> Path:
             f"artifacts_dir {str(folder)!r} lacks {', '.join(missing)}: run the earlier "
             "notebooks (01_train, then 02_quantize) with this artifacts_dir first"
         )
+    if names:
+        manifest.verify_files(read_manifest(folder), folder, list(names))
     return folder
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The folder's manifest, or ``None`` when there is none."""
+    path = folder / MANIFEST_FILE
+    return read_json(path) if path.is_file() else None
+
+
+def record(
+    folder: Path,
+    names: list[str],
+    parameters: dict[str, Any] | None = None,
+    fresh: dict[str, Any] | None = None,
+) -> None:
+    """Add the named files (and any `parameters`) to the folder's manifest.
+
+    `fresh` starts a new manifest from the given entries instead of extending
+    the existing one.
+    """
+    current = fresh if fresh is not None else (read_manifest(folder) or {})
+    if parameters:
+        current = {**current, "parameters": {**current.get("parameters", {}), **parameters}}
+    write_json(folder / MANIFEST_FILE, manifest.record_files(current, folder, names))
 
 
 def save_training(
@@ -94,16 +128,33 @@ def save_training(
     model: LinearRegression,
     params: LinearParams,
     metrics: dict[str, dict[str, float]],
-    split: dict[str, Any],
+    split_settings: dict[str, Any],
+    data_sha256: str,
 ) -> Path:
-    """Write the estimator, its float parameters, its metrics and the split settings."""
+    """Write the estimator, its float parameters, its metrics and the split settings.
+
+    This starts a new manifest: files of an earlier training left in the folder
+    are no longer listed, so they are refused until the later steps run again.
+    """
     folder = resolve_dir(artifacts_dir, "artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     _write_atomic(folder / MODEL_FILE, lambda path: joblib.dump(model, path))
     write_json(folder / FLOAT_PARAMS_FILE, params_to_dict(params))
     write_json(folder / METRICS_FILE, metrics)
-    write_json(folder / SPLIT_FILE, split)
+    write_json(folder / SPLIT_FILE, split_settings)
+    fresh = {
+        "parameters": dict(split_settings),
+        "training_data_sha256": data_sha256,
+        **manifest.environment(),
+    }
+    record(folder, [MODEL_FILE, FLOAT_PARAMS_FILE, METRICS_FILE, SPLIT_FILE], fresh=fresh)
     return folder
+
+
+def load_model(artifacts_dir: PathLike | None) -> LinearRegression:
+    """The fitted estimator, unpickled only after its sha256 matched the manifest."""
+    folder = require_artifacts(artifacts_dir, MODEL_FILE)
+    return joblib.load(folder / MODEL_FILE)
 
 
 def load_float_params(artifacts_dir: PathLike | None) -> LinearParams:
@@ -125,8 +176,9 @@ def load_split_settings(artifacts_dir: PathLike | None) -> dict[str, Any]:
 
 def save_quantized(artifacts_dir: PathLike | None, quantized: QuantizedModel) -> Path:
     """Write the codes, scales and zero points with their dequantized values."""
-    folder = require_artifacts(artifacts_dir)
+    folder = require_artifacts(artifacts_dir, FLOAT_PARAMS_FILE)
     write_json(folder / QUANTIZED_PARAMS_FILE, quantized_to_dict(quantized))
+    record(folder, [QUANTIZED_PARAMS_FILE], parameters={"bits": quantized.coef.bits})
     return folder / QUANTIZED_PARAMS_FILE
 
 
@@ -140,12 +192,13 @@ def save_comparison(
     artifacts_dir: PathLike | None, predictions: pd.DataFrame, summary: dict[str, Any]
 ) -> None:
     """Write every test row's predictions (CSV) and the summary (``comparison.json``)."""
-    folder = require_artifacts(artifacts_dir)
+    folder = require_artifacts(artifacts_dir, QUANTIZED_PARAMS_FILE)
     _write_atomic(
         folder / PREDICTIONS_FILE,
         lambda path: predictions.to_csv(path, index=False, float_format="%.17g"),
     )
     write_json(folder / COMPARISON_FILE, summary)
+    record(folder, [PREDICTIONS_FILE, COMPARISON_FILE])
 
 
 def file_sizes(artifacts_dir: PathLike | None, names: Iterable[str]) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -17,7 +18,13 @@ from calhousing.artifacts import (
     require_artifacts,
     resolve_dir,
 )
-from calhousing.pipeline import PARAMETER_CHECKS, REPORT_FILE, PipelineError, run_pipeline
+from calhousing.pipeline import (
+    PARAMETER_CHECKS,
+    REPORT_FILE,
+    PipelineError,
+    RunLockedError,
+    run_pipeline,
+)
 from calhousing.summary import run_summary
 
 
@@ -62,7 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "summary":
         return _print_summary(parser, args.artifacts_dir, args.reports_dir, args.n_rows)
+    return _run(parser, args)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     parameters = {name: papermill_value(value) for name, value in args.parameter}
+    # SIGTERM (docker stop, kill) unwinds like Ctrl-C, so the run cleans up after itself.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         report = run_pipeline(
             artifacts_dir=args.artifacts_dir,
@@ -72,10 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as error:
         parser.exit(2, f"calhousing run: error: {error}\n")
+    except RunLockedError as error:
+        print(f"calhousing run: error: {error}", file=sys.stderr)
+        return 1
     except PipelineError as error:
         kept = (
             f"\nThe failed run's executed notebooks are in {error.failed_run_dir}"
-            if (error.failed_run_dir)
+            if error.failed_run_dir
             else ""
         )
         print(
@@ -91,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     print(f"Report written to {report}")
     return 0
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _print_summary(

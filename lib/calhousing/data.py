@@ -19,6 +19,7 @@ import pandas as pd
 from sklearn.datasets import fetch_california_housing, get_data_home
 from sklearn.model_selection import train_test_split
 
+from calhousing.manifest import arrays_digest
 from calhousing.params import check_random_state, check_test_size
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -119,6 +120,11 @@ def split_summary(split: Split) -> pd.DataFrame:
         },
         index=pd.Index(["train", "test"], name="part"),
     )
+
+
+def training_data_digest(split: Split) -> str:
+    """sha256 of the training features and target, recorded as the model's lineage."""
+    return arrays_digest(split.X_train.to_numpy(), split.y_train.to_numpy())
 
 
 def _unavailable_message(home: Path, error: OSError) -> str:

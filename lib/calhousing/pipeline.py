@@ -4,14 +4,20 @@ A run writes into fresh folders beside the targets and moves its outputs into
 ``artifacts/`` and ``reports/`` only when every notebook and the report have
 succeeded, so a failed run leaves the previous results as they were. The
 executed notebooks of a failed run are kept in ``reports-failed-<time>/``.
+
+Only one run at a time may write to an artifacts or reports folder: a second run
+stops at once with :class:`RunLockedError` rather than wait (a lock held by a
+run that died is released by the operating system with its process).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +49,10 @@ class PipelineError(RuntimeError):
     """
 
     failed_run_dir: Path | None = None
+
+
+class RunLockedError(RuntimeError):
+    """Another run is writing to the same artifacts or reports folder."""
 
 
 def notebooks_dir() -> Path:
@@ -95,17 +105,26 @@ def run_pipeline(
     checked = check_parameters(parameters or {})
     artifacts = resolve_dir(artifacts_dir, "artifacts")
     reports = resolve_dir(reports_dir, "reports")
-    source = notebooks_dir()
     for parent in (artifacts.parent, reports.parent):
         parent.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as locks:
+        for target in dict.fromkeys((artifacts, reports)):
+            locks.enter_context(_exclusive_lock(target))
+        return _run_locked(artifacts, reports, checked, progress_bar)
+
+
+def _run_locked(
+    artifacts: Path, reports: Path, parameters: dict[str, Any], progress_bar: bool
+) -> Path:
+    source = notebooks_dir()
     staged_artifacts = Path(
         tempfile.mkdtemp(prefix=f".{artifacts.name}.run-", dir=artifacts.parent)
     )
     staged_reports = Path(tempfile.mkdtemp(prefix=f".{reports.name}.run-", dir=reports.parent))
     try:
-        executed = _execute_all(source, staged_artifacts, staged_reports, checked, progress_bar)
+        executed = _execute_all(source, staged_artifacts, staged_reports, parameters, progress_bar)
         write_report(
-            executed, staged_reports / REPORT_FILE, {**checked, "artifacts_dir": str(artifacts)}
+            executed, staged_reports / REPORT_FILE, {**parameters, "artifacts_dir": str(artifacts)}
         )
     except BaseException as error:
         kept = _keep_failed_run(staged_reports, reports)
@@ -116,6 +135,30 @@ def run_pipeline(
     _promote(staged_artifacts, artifacts)
     _promote(staged_reports, reports)
     return reports / REPORT_FILE
+
+
+@contextmanager
+def _exclusive_lock(target: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `target` (a file beside it) or raise RunLockedError."""
+    lock_path = target.parent / f".{target.name}.lock"
+    with lock_path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise RunLockedError(
+                f"another calhousing run (process {holder}) is writing to {target}; "
+                "wait for it to finish, or pass another --artifacts-dir / --reports-dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _execute_all(
