@@ -11,16 +11,30 @@ from calhousing.training import LinearParams
 
 def predict(params: LinearParams, X: pd.DataFrame | np.ndarray) -> np.ndarray:
     """``X @ coef + intercept`` in float64, with the columns taken in the model's order."""
-    features = _feature_matrix(X, params.feature_names)
+    features = feature_matrix(X, params.feature_names)
     return features @ params.coef + params.intercept
 
 
 def predict_quantized(model: QuantizedModel, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """Predictions with the dequantized coefficients and intercept."""
-    return predict(model.dequantized_params(), X)
+    """Predictions with the dequantized coefficients and intercept, in the model's space.
+
+    A ``standardized`` model first standardizes `X` with its stored training
+    means and stds, as it would on a device; a ``raw`` one uses `X` as it is.
+    """
+    features = feature_matrix(X, model.feature_names)
+    if model.space == "standardized":
+        features = (features - model.feature_mean) / model.feature_std
+    return features @ model.coef.dequantize() + float(model.intercept.dequantize()[0])
 
 
-def _feature_matrix(X: pd.DataFrame | np.ndarray, feature_names: tuple[str, ...]) -> np.ndarray:
+def feature_matrix(X: pd.DataFrame | np.ndarray, feature_names: tuple[str, ...]) -> np.ndarray:
+    """`X` as a float64 matrix with the columns in `feature_names` order.
+
+    Raises
+    ------
+    ValueError
+        If a named column is missing or the shape does not fit.
+    """
     if isinstance(X, pd.DataFrame):
         missing = [name for name in feature_names if name not in X.columns]
         if missing:

@@ -11,6 +11,15 @@ The semantics are those of PyTorch's ``MinMaxObserver`` and ONNX
 
 The ``symmetric`` scheme uses signed codes in ``[-(2**(b-1) - 1), 2**(b-1) - 1]``,
 zero point 0 and ``scale = max|x| / qmax``.
+
+A linear model is quantized by :func:`quantize_model`, with three more choices:
+
+* ``space``: quantize the raw coefficients, or those of standardized features
+  (``coef × std``, with the training means and stds stored beside the codes);
+* ``rounding``: ``nearest``, ``gptq`` or ``optimal`` (:mod:`calhousing.rounding`),
+  all on the same grid; ``gptq`` and ``optimal`` re-fit the intercept;
+* the intercept always keeps its own scale and zero point: a lone value sits at
+  the end of its own grid, so its code dequantizes to it (to float64 rounding).
 """
 
 from __future__ import annotations
@@ -21,11 +30,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from calhousing import rounding as _rounding
 from calhousing.params import check_bits, check_choice
+from calhousing.rounding import ROUNDINGS
 from calhousing.training import LinearParams
 
 SCHEMES: tuple[str, ...] = ("asymmetric", "symmetric")
 GRANULARITIES: tuple[str, ...] = ("per_tensor", "per_channel")
+SPACES: tuple[str, ...] = ("raw", "standardized")
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,11 @@ class QuantizedTensor:
     def qmax(self) -> int:
         return code_range(self.bits, self.scheme)[1]
 
+    @property
+    def granularity(self) -> str:
+        """``"per_tensor"`` for one scale, ``"per_channel"`` for one per code."""
+        return "per_tensor" if self.scale.ndim == 0 else "per_channel"
+
     def dequantize(self) -> np.ndarray:
         """Return ``(codes - zero_point) * scale`` as float64."""
         offsets = self.codes.astype(np.int64) - self.zero_point.astype(np.int64)
@@ -78,23 +95,51 @@ class QuantizedTensor:
 
 @dataclass(frozen=True)
 class QuantizedModel:
-    """A linear model whose coefficients and intercept are each quantized."""
+    """A linear model whose coefficients and intercept are each quantized.
+
+    Attributes
+    ----------
+    coef : QuantizedTensor
+        Codes of the coefficients in `space`.
+    intercept : QuantizedTensor
+        The intercept in `space`, a lone value with its own scale and zero point.
+    feature_names : tuple of str
+    space : {"raw", "standardized"}
+        ``"standardized"``: the model computes ``((X - feature_mean) / feature_std)
+        @ coef + intercept``; ``"raw"``: ``X @ coef + intercept``.
+    rounding : {"nearest", "gptq", "optimal"}
+        How the codes were chosen.
+    feature_mean, feature_std : numpy.ndarray or None
+        Float64 training statistics, stored (and counted) for ``"standardized"``.
+    """
 
     coef: QuantizedTensor
     intercept: QuantizedTensor
     feature_names: tuple[str, ...]
+    space: str = "raw"
+    rounding: str = "nearest"
+    feature_mean: np.ndarray | None = None
+    feature_std: np.ndarray | None = None
 
     def dequantized_params(self) -> LinearParams:
-        """The float parameters the quantized model computes with."""
-        return LinearParams(
-            coef=self.coef.dequantize(),
-            intercept=float(self.intercept.dequantize()[0]),
-            feature_names=self.feature_names,
-        )
+        """The float parameters the quantized model computes with, on raw features."""
+        coef = self.coef.dequantize()
+        intercept = float(self.intercept.dequantize()[0])
+        if self.space == "standardized":
+            coef = coef / self.feature_std
+            intercept = intercept - float(self.feature_mean @ coef)
+        return LinearParams(coef=coef, intercept=intercept, feature_names=self.feature_names)
+
+    @property
+    def statistics_bytes(self) -> int:
+        """Bytes of the stored feature means and stds (0 in raw space)."""
+        stats = (self.feature_mean, self.feature_std)
+        return sum(int(array.nbytes) for array in stats if array is not None)
 
     @property
     def payload_bytes(self) -> int:
-        return self.coef.payload_bytes + self.intercept.payload_bytes
+        """Codes, scales and zero points of both tensors, plus the feature statistics."""
+        return self.coef.payload_bytes + self.intercept.payload_bytes + self.statistics_bytes
 
 
 def code_range(bits: int, scheme: str = "asymmetric") -> tuple[int, int]:
@@ -179,35 +224,162 @@ def quantize_model(
     bits: int = 8,
     scheme: str = "asymmetric",
     granularity: str = "per_tensor",
+    space: str = "raw",
+    rounding: str = "nearest",
+    X_train: pd.DataFrame | np.ndarray | None = None,
 ) -> QuantizedModel:
-    """Quantize the coefficients and the intercept, each with its own scale and zero point."""
+    """Quantize a linear model's coefficients and intercept, each with its own grid.
+
+    The coefficient grid is :func:`quantize`'s min-max grid of the coefficients
+    (in `space`); `rounding` decides which grid point each coefficient takes. The
+    defaults (8 bits, asymmetric, per tensor, raw, nearest) are the pipeline's
+    baseline and need no data.
+
+    Parameters
+    ----------
+    params : LinearParams
+        The float model.
+    bits, scheme, granularity
+        As in :func:`quantize`.
+    space : {"raw", "standardized"}, default="raw"
+        Quantize ``coef`` of the raw features, or ``coef × std`` of the
+        standardized ones (the training means and stds are then stored).
+    rounding : {"nearest", "gptq", "optimal"}, default="nearest"
+        ``nearest`` rounds each coefficient and keeps the float intercept.
+        ``gptq`` and ``optimal`` choose codes that keep the training MSE low
+        (:mod:`calhousing.rounding`) and re-fit the intercept to the rounded
+        coefficients (``b + mean(X) @ (w - w_hat)``, the least-squares intercept).
+    X_train : array-like of shape (n_samples, n_features), optional
+        The training features, in the model's column order; needed for the
+        ``standardized`` space and for ``gptq`` and ``optimal``.
+
+    Returns
+    -------
+    QuantizedModel
+
+    Raises
+    ------
+    ValueError
+        For an unknown choice, `bits` outside 2..16, missing or malformed
+        `X_train` where it is needed, or a constant feature in standardized space.
+    """
+    check_bits(bits)
+    check_choice("scheme", scheme, SCHEMES)
+    check_choice("granularity", granularity, GRANULARITIES)
+    check_choice("space", space, SPACES)
+    check_choice("rounding", rounding, ROUNDINGS)
+    mean = std = features = None
+    weights, intercept = np.asarray(params.coef, dtype=np.float64), float(params.intercept)
+    if space == "standardized" or rounding != "nearest":
+        features = training_features(X_train, params.feature_names, space, rounding)
+    if space == "standardized":
+        mean, std = feature_statistics(features)
+        intercept = intercept + float(mean @ weights)
+        weights = weights * std
+        features = (features - mean) / std
+    grid = quantize(weights, bits, scheme, granularity)
+    codes = grid.codes
+    if rounding != "nearest":
+        choose = _rounding.gptq_codes if rounding == "gptq" else _rounding.optimal_codes
+        hessian = _rounding.centered_hessian(features)
+        chosen = choose(weights, hessian, grid.scale, grid.zero_point, grid.qmin, grid.qmax)
+        codes = chosen.astype(grid.codes.dtype)
+        rounded = _rounding.grid_values(codes, grid.scale, grid.zero_point)
+        intercept = intercept + float(features.mean(axis=0) @ (weights - rounded))
     return QuantizedModel(
-        coef=quantize(params.coef, bits, scheme, granularity),
-        intercept=quantize([params.intercept], bits, scheme, granularity),
+        coef=QuantizedTensor(codes, grid.scale, grid.zero_point, bits, scheme),
+        intercept=quantize([intercept], bits, scheme, granularity),
         feature_names=params.feature_names,
+        space=space,
+        rounding=rounding,
+        feature_mean=mean,
+        feature_std=std,
     )
 
 
+def feature_statistics(features: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Training mean and (population) std of each feature column, as float64.
+
+    Raises
+    ------
+    ValueError
+        If a feature is constant: it cannot be standardized.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    if np.any(std == 0):
+        raise ValueError(
+            f"X_train has constant feature column(s) {np.flatnonzero(std == 0).tolist()}; "
+            "the standardized space divides by each feature's std, so use space='raw'"
+        )
+    return mean, std
+
+
+def training_features(
+    X_train: pd.DataFrame | np.ndarray | None,
+    feature_names: tuple[str, ...],
+    space: str = "raw",
+    rounding: str = "nearest",
+) -> np.ndarray:
+    """`X_train` as a finite float64 matrix in the model's column order.
+
+    Raises
+    ------
+    ValueError
+        If `X_train` is missing, not 2-D with one column per feature, or not finite.
+    """
+    if X_train is None:
+        raise ValueError(
+            f"X_train is required for space={space!r} and rounding={rounding!r}: pass the "
+            "training features (only space='raw' with rounding='nearest' needs no data)"
+        )
+    if isinstance(X_train, pd.DataFrame):
+        missing = [name for name in feature_names if name not in X_train.columns]
+        if missing:
+            raise ValueError(f"X_train lacks the feature columns {missing}")
+        X_train = X_train[list(feature_names)]
+    x = finite_array(X_train, name="X_train")
+    if x.ndim != 2 or x.shape[1] != len(feature_names) or len(x) < 2:
+        raise ValueError(
+            f"X_train must have at least 2 rows and {len(feature_names)} feature columns, "
+            f"got shape {x.shape}"
+        )
+    return x
+
+
 def error_table(params: LinearParams, quantized: QuantizedModel) -> pd.DataFrame:
-    """Per parameter: float value, code, dequantized value and absolute error."""
-    dequantized = quantized.dequantized_params()
+    """Per parameter, in the space it was quantized in: float value, code,
+    dequantized value and absolute error.
+
+    With ``nearest`` rounding every error is at most half a scale step; ``gptq``
+    and ``optimal`` trade larger single errors for a lower training MSE.
+    """
+    dequantized = quantized.coef.dequantize()
+    coef, intercept = np.asarray(params.coef, dtype=np.float64), float(params.intercept)
+    if quantized.space == "standardized":
+        intercept = intercept + float(quantized.feature_mean @ coef)
+        coef = coef * quantized.feature_std
     names = [*params.feature_names, "intercept"]
     return pd.DataFrame(
         {
-            "float": [*params.coef, params.intercept],
+            "float": [*coef, intercept],
             "code": [*quantized.coef.codes.tolist(), *quantized.intercept.codes.tolist()],
-            "dequantized": [*dequantized.coef, dequantized.intercept],
+            "dequantized": [*dequantized, float(quantized.intercept.dequantize()[0])],
         },
         index=pd.Index(names, name="parameter"),
     ).assign(abs_error=lambda t: (t["float"] - t["dequantized"]).abs())
 
 
 def parameters_table(quantized: QuantizedModel) -> pd.DataFrame:
-    """Scale, zero point, code range and payload of each quantized tensor."""
+    """Scale, zero point, code range and payload of each quantized tensor (and, in
+    standardized space, of the stored feature statistics)."""
     rows = {"coefficients": quantized.coef, "intercept": quantized.intercept}
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
+            "space": quantized.space,
+            "rounding": quantized.rounding,
             "scheme": [t.scheme for t in rows.values()],
+            "granularity": [t.granularity for t in rows.values()],
             "bits": [t.bits for t in rows.values()],
             "code dtype": [t.codes.dtype.name for t in rows.values()],
             "code range": [f"{t.qmin}..{t.qmax}" for t in rows.values()],
@@ -217,6 +389,13 @@ def parameters_table(quantized: QuantizedModel) -> pd.DataFrame:
         },
         index=pd.Index(list(rows), name="tensor"),
     )
+    if quantized.statistics_bytes:
+        table.loc["feature mean and std", ["space", "rounding", "payload bytes"]] = [
+            quantized.space,
+            quantized.rounding,
+            quantized.statistics_bytes,
+        ]
+    return table
 
 
 def _compact(values: np.ndarray) -> object:
