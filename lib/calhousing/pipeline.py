@@ -29,7 +29,12 @@ from calhousing import params as checks
 from calhousing.artifacts import PathLike, project_root, resolve_dir
 from calhousing.report import write_report
 
-NOTEBOOK_NAMES: tuple[str, ...] = ("01_train.ipynb", "02_quantize.ipynb", "03_compare.ipynb")
+NOTEBOOK_NAMES: tuple[str, ...] = (
+    "01_train.ipynb",
+    "02_quantize.ipynb",
+    "03_compare.ipynb",
+    "05_summary.ipynb",  # last: it sums up the others; the report shows it first
+)
 REPORT_FILE = "report.html"
 EXECUTED_DIR = "executed"
 

@@ -1,0 +1,217 @@
+"""The report's summary: the float model against the quantized one, in one table and one verdict.
+
+Everything here is computed from a :class:`~calhousing.evaluation.Comparison`, the
+models' payload and, where it ran, the bit-width sweep, so the summary at the top of
+the report can never disagree with the sections below it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from calhousing.evaluation import Comparison, payload_table
+from calhousing.params import check_bits
+from calhousing.quantization import QuantizedModel
+from calhousing.training import LinearParams
+
+R2_TOLERANCE = 0.002  # the largest test R² loss the project accepts at 8 bits
+CONFIG_COLUMNS: tuple[str, ...] = ("scheme", "granularity", "space", "rounding")
+MISSING = "—"
+_ROWS: dict[str, str] = {
+    "r2": "test R²",
+    "mse": "test MSE ($100k²)",
+    "mae": "test MAE ($100k)",
+    "payload_bytes": "parameter bytes stored",
+    "max_abs_diff": "max |Δ prediction| ($100k)",
+    "p99_abs_diff": "99th percentile |Δ prediction| ($100k)",
+}
+_FORMATS: dict[str, str] = {
+    "r2": "{:.4f}",
+    "mse": "{:.4f}",
+    "mae": "{:.4f}",
+    "payload_bytes": "{:,.0f}",
+    "max_abs_diff": "{:.4f}",
+    "p99_abs_diff": "{:.4f}",
+}
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The numbers the summary shows.
+
+    Attributes
+    ----------
+    bits : int
+        Code width of the run's quantized model.
+    float_model, quantized_model : dict
+        Test ``r2``, ``mse``, ``mae`` and ``payload_bytes`` of each model; the
+        quantized one also ``max_abs_diff`` and ``p99_abs_diff``, the largest and
+        the 99th-percentile |float − quantized| prediction on the test rows.
+    best : dict or None
+        The sweep's best configuration at ``best_bits``: ``name`` and whatever of
+        the keys above the sweep measured; ``None`` when there was no sweep.
+    best_bits : int
+        The code width `best` was chosen at.
+    """
+
+    bits: int
+    float_model: dict[str, float]
+    quantized_model: dict[str, float]
+    best: dict[str, float | str] | None
+    best_bits: int = 4
+
+
+def headline(
+    comparison: Comparison,
+    params: LinearParams,
+    quantized: QuantizedModel,
+    sweep: pd.DataFrame | None = None,
+    best_bits: int = 4,
+) -> Headline:
+    """Collect the summary's numbers.
+
+    Parameters
+    ----------
+    comparison : Comparison
+        :func:`calhousing.evaluation.compare_models` of `params` and `quantized`.
+    params, quantized : LinearParams, QuantizedModel
+        The two models, for their payload bytes.
+    sweep : pandas.DataFrame, optional
+        The bit-width sweep, one row per configuration; see :func:`best_configuration`.
+    best_bits : int, default=4
+        The code width at which to pick the sweep's best configuration.
+    """
+    check_bits(best_bits)
+    payload = payload_table(params, quantized)["payload_bytes"]
+    differences = comparison.predictions["abs_pred_diff"].to_numpy()
+    return Headline(
+        bits=comparison.bits,
+        float_model={**comparison.float_metrics["test"], "payload_bytes": float(payload.iloc[0])},
+        quantized_model={
+            **comparison.quantized_metrics["test"],
+            "payload_bytes": float(payload.iloc[1]),
+            "max_abs_diff": float(differences.max()),
+            "p99_abs_diff": float(np.quantile(differences, 0.99)),
+        },
+        best=None if sweep is None else best_configuration(sweep, best_bits),
+        best_bits=best_bits,
+    )
+
+
+def best_configuration(sweep: pd.DataFrame, bits: int = 4) -> dict[str, float | str]:
+    """The configuration with the highest test R² among the sweep's rows at `bits` bits.
+
+    Parameters
+    ----------
+    sweep : pandas.DataFrame
+        Columns ``bits`` and ``test_r2``, any of :data:`CONFIG_COLUMNS` (which name
+        the configuration), and optionally ``test_mse``, ``test_mae``,
+        ``payload_bytes``, ``max_abs_diff`` and ``p99_abs_diff``.
+    bits : int, default=4
+
+    Returns
+    -------
+    dict
+        ``name`` (the configuration's settings joined by " · ") and the row's
+        measurements under the keys of :class:`Headline`'s model dictionaries.
+
+    Raises
+    ------
+    ValueError
+        If `sweep` lacks ``bits`` or ``test_r2`` or has no row at `bits`.
+    """
+    check_bits(bits)
+    missing = [column for column in ("bits", "test_r2") if column not in sweep.columns]
+    if missing:
+        raise ValueError(
+            f"sweep lacks the column(s) {', '.join(missing)}; it needs bits and test_r2, "
+            f"and names configurations by {', '.join(CONFIG_COLUMNS)}"
+        )
+    rows = sweep[sweep["bits"] == bits]
+    if rows.empty:
+        raise ValueError(
+            f"sweep has no row at bits={bits}; it covers bits {sorted(set(sweep['bits']))}"
+        )
+    row = rows.loc[rows["test_r2"].idxmax()]
+    name = " · ".join(str(row[column]) for column in CONFIG_COLUMNS if column in row.index)
+    renames = {"test_r2": "r2", "test_mse": "mse", "test_mae": "mae"}
+    measured = {
+        renames.get(column, column): float(row[column])
+        for column in (*renames, "payload_bytes", "max_abs_diff", "p99_abs_diff")
+        if column in row.index
+    }
+    return {"name": name or f"{bits}-bit", **measured}
+
+
+def headline_table(summary: Headline) -> pd.DataFrame:
+    """The headline table, formatted for reading: one row per measure, one column per model.
+
+    Each row has its own fixed number of decimals (its unit is in its label);
+    a measure that does not apply, or that the sweep did not record, shows "—".
+    """
+    columns: dict[str, Mapping[str, float | str]] = {
+        "float64": summary.float_model,
+        f"{summary.bits}-bit": summary.quantized_model,
+    }
+    if summary.best is not None:
+        columns[f"best {summary.best_bits}-bit"] = summary.best
+    return pd.DataFrame(
+        {label: [_formatted(values, key) for key in _ROWS] for label, values in columns.items()},
+        index=pd.Index(list(_ROWS.values())),
+    )
+
+
+def verdict(summary: Headline, tolerance: float = R2_TOLERANCE) -> str:
+    """One line of markdown: whether quantization kept the model, with the numbers that decide."""
+    loss = summary.float_model["r2"] - summary.quantized_model["r2"]
+    ratio = summary.float_model["payload_bytes"] / summary.quantized_model["payload_bytes"]
+    kept = abs(loss) <= tolerance
+    line = (
+        f"**Verdict:** {summary.bits}-bit quantization "
+        f"{'keeps the model' if kept else 'costs too much'}: test R² {_change(loss)} "
+        f"({'within' if kept else 'beyond'} the {tolerance:g} tolerance) with "
+        f"{ratio:.1f}× fewer parameter bytes, and no prediction moved by more than "
+        f"{summary.quantized_model['max_abs_diff']:.3f}."
+    )
+    if summary.best is not None and "r2" in summary.best:
+        best_loss = summary.float_model["r2"] - float(summary.best["r2"])
+        line += (
+            f" At {summary.best_bits} bits the best configuration ({summary.best['name']}) "
+            f"{_change(best_loss)}."
+        )
+    return line
+
+
+def summary_paragraph(summary: Headline) -> str:
+    """The summary's opening paragraph (markdown), with the run's own numbers."""
+    text = (
+        f"A least-squares linear regression predicts the median house value of a "
+        f"California block group from 8 features. Its {summary.float_model['payload_bytes']:,.0f} "
+        f"bytes of float64 parameters were quantized to {summary.bits}-bit integer codes "
+        f"({summary.quantized_model['payload_bytes']:,.0f} bytes with their scales and zero "
+        f"points), and both models predicted the same held-out test rows. Test R² went from "
+        f"{summary.float_model['r2']:.4f} to {summary.quantized_model['r2']:.4f}; 99% of "
+        f"predictions moved by at most {summary.quantized_model['p99_abs_diff']:.4f}."
+    )
+    if summary.best is None:
+        return text + " The bit-width sweep did not run, so there is no lower-bit comparison."
+    return (
+        text + f" The sweep's best {summary.best_bits}-bit configuration is {summary.best['name']}."
+    )
+
+
+def _formatted(values: Mapping[str, float | str], key: str) -> str:
+    value = values.get(key)
+    return MISSING if value is None else _FORMATS[key].format(float(value))
+
+
+def _change(loss: float) -> str:
+    if loss > 0:
+        return f"loses {loss:.4f}"
+    if loss < 0:
+        return f"gains {-loss:.4f}"
+    return "is unchanged"
