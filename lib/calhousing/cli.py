@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from calhousing.pipeline import (
     RunLockedError,
     run_pipeline,
 )
+from calhousing.predict import MODELS, PREDICTION_COLUMN, InputError, load_model, predict_file
 from calhousing.summary import run_summary
 
 
@@ -61,7 +63,32 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--artifacts-dir", help="where the run wrote its artifacts")
     summary.add_argument("--reports-dir", help="where the run wrote its report")
     summary.add_argument("-n", "--n-rows", type=int, default=5, help="predictions shown (5)")
+    _add_predict_parser(commands)
     return parser
+
+
+def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
+    predict = commands.add_parser(
+        "predict",
+        help="score a CSV or Parquet file with the float, quantized or integer model",
+        description="Score INPUT in bounded memory: the feature columns are found by name, "
+        f"other columns are passed through, and {PREDICTION_COLUMN} is added. Parameters "
+        "come from the JSON artifacts; nothing is unpickled. On bad input nothing is written.",
+    )
+    predict.add_argument(
+        "input", metavar="INPUT", help="CSV or Parquet (.parquet) file; - for stdin"
+    )
+    predict.add_argument(
+        "-o", "--output", metavar="OUTPUT", help="CSV, or Parquet by suffix (default: stdout)"
+    )
+    predict.add_argument("--artifacts-dir", help="where `calhousing run` wrote the model")
+    predict.add_argument("--model", choices=MODELS, default="float", help="default: float")
+    predict.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="score the valid rows; list the others with reasons in OUTPUT.rejects.csv",
+    )
+    predict.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "summary":
         return _print_summary(parser, args.artifacts_dir, args.reports_dir, args.n_rows)
+    if args.command == "predict":
+        return _predict(parser, args)
     return _run(parser, args)
 
 
@@ -136,6 +165,52 @@ def _print_summary(
     except ValueError as error:
         parser.exit(2, f"calhousing summary: error: {error}\n")
     print(text, end="")
+    return 0
+
+
+def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.skip_invalid and args.output in (None, "-"):
+        parser.exit(
+            2,
+            "calhousing predict: error: --skip-invalid writes the rejected rows to "
+            "OUTPUT.rejects.csv, so it needs -o OUTPUT\n",
+        )
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        model = load_model(args.artifacts_dir, args.model)
+        done = predict_file(
+            args.input,
+            args.output,
+            model,
+            skip_invalid=args.skip_invalid,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
+    except InputError as error:
+        hint = (
+            "\nTo score the valid rows and list the others, add --skip-invalid -o OUTPUT."
+            if error.skippable
+            else ""
+        )
+        print(f"calhousing predict: error: {error}{hint}\nNo output was written.", file=sys.stderr)
+        return 1
+    except (ArtifactError, ValueError) as error:
+        print(f"calhousing predict: error: {error}\nNo output was written.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("calhousing predict: interrupted; no output was written.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader of stdout left early (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    if not args.quiet:
+        into = f" into {done.output}" if done.output else ""
+        rejected = (
+            f"; {done.rows_rejected} rejected, listed in {done.rejects}" if done.rejects else ""
+        )
+        print(
+            f"Scored {done.rows_scored} rows with the {model.name} model{into}{rejected}",
+            file=sys.stderr,
+        )
     return 0
 
 
