@@ -13,9 +13,10 @@ import nbformat
 import pandas as pd
 import papermill
 import pytest
-from conftest import outputs_digest
 
 from calhousing import pipeline
+
+from conftest import outputs_digest
 
 NOTEBOOKS = pipeline.notebooks_dir()
 
