@@ -148,7 +148,7 @@ def test_quantize_notebook_alone_refuses_bad_input(tmp_path, parameters, message
 
 def test_compare_notebook_refuses_an_empty_artifacts_dir(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(papermill.PapermillExecutionError, match="lacks float_params.json"):
+    with pytest.raises(papermill.PapermillExecutionError, match=r"lacks float_params\.json"):
         papermill.execute_notebook(
             str(NOTEBOOKS / "03_compare.ipynb"),
             str(tmp_path / "out.ipynb"),
