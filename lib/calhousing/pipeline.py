@@ -213,15 +213,19 @@ def _keep_failed_run(staged_reports: Path, reports: Path) -> Path | None:
 
 
 def _promote(staged: Path, target: Path) -> None:
-    """Move every entry of `staged` into `target`, replacing entries of the same name."""
+    """Move every entry of `staged` into `target`, replacing entries of the same name.
+
+    ``shutil.move`` renames where it can and copies where `target` is on another
+    file system (a Docker volume, a bind mount), where a rename would fail.
+    """
     target.mkdir(parents=True, exist_ok=True)
-    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target))
     try:
         for entry in sorted(staged.iterdir()):
             destination = target / entry.name
             if destination.exists():
                 os.replace(destination, backup / entry.name)
-            os.replace(entry, destination)
+            shutil.move(entry, destination)
     finally:
         shutil.rmtree(backup, ignore_errors=True)
         shutil.rmtree(staged, ignore_errors=True)
