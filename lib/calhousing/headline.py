@@ -29,6 +29,15 @@ _ROWS: dict[str, str] = {
     "max_abs_diff": "max |Δ prediction| ($100k)",
     "p99_abs_diff": "99th percentile |Δ prediction| ($100k)",
 }
+# Sweep columns, by the key of the Headline dictionaries they fill.
+_SWEEP_COLUMNS: dict[str, str] = {
+    "test_r2": "r2",
+    "test_mse": "mse",
+    "test_mae": "mae",
+    "payload_bytes": "payload_bytes",
+    "max_abs_pred_diff": "max_abs_diff",
+    "p99_abs_pred_diff": "p99_abs_diff",
+}
 _FORMATS: dict[str, str] = {
     "r2": "{:.4f}",
     "mse": "{:.4f}",
@@ -108,9 +117,10 @@ def best_configuration(sweep: pd.DataFrame, bits: int = 4) -> dict[str, float | 
     Parameters
     ----------
     sweep : pandas.DataFrame
-        Columns ``bits`` and ``test_r2``, any of :data:`CONFIG_COLUMNS` (which name
-        the configuration), and optionally ``test_mse``, ``test_mae``,
-        ``payload_bytes``, ``max_abs_diff`` and ``p99_abs_diff``.
+        :func:`calhousing.sweep.sweep`: columns ``bits`` and ``test_r2``, any of
+        :data:`CONFIG_COLUMNS` (which name the configuration), and optionally
+        ``test_mse``, ``test_mae``, ``payload_bytes``, ``max_abs_pred_diff`` and
+        ``p99_abs_pred_diff``.
     bits : int, default=4
 
     Returns
@@ -138,11 +148,8 @@ def best_configuration(sweep: pd.DataFrame, bits: int = 4) -> dict[str, float | 
         )
     row = rows.loc[rows["test_r2"].idxmax()]
     name = " · ".join(str(row[column]) for column in CONFIG_COLUMNS if column in row.index)
-    renames = {"test_r2": "r2", "test_mse": "mse", "test_mae": "mae"}
     measured = {
-        renames.get(column, column): float(row[column])
-        for column in (*renames, "payload_bytes", "max_abs_diff", "p99_abs_diff")
-        if column in row.index
+        key: float(row[column]) for column, key in _SWEEP_COLUMNS.items() if column in row.index
     }
     return {"name": name or f"{bits}-bit", **measured}
 

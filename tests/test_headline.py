@@ -1,0 +1,100 @@
+"""The report's summary: numbers taken from the comparison and the sweep, verdict computed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from calhousing import headline
+from calhousing.evaluation import Comparison, prediction_frame
+from calhousing.quantization import quantize_model
+from calhousing.training import LinearParams
+
+PARAMS = LinearParams(
+    coef=np.array([0.5, -0.25, 0.125]), intercept=-3.0, feature_names=("a", "b", "c")
+)
+
+
+def _comparison(r2_loss: float, moves: np.ndarray) -> Comparison:
+    true = pd.Series(np.linspace(0.5, 5.0, len(moves)))
+    float_pred = true.to_numpy() + 0.1
+    return Comparison(
+        float_metrics={"test": {"r2": 0.58, "mse": 0.556, "mae": 0.533}},
+        quantized_metrics={"test": {"r2": 0.58 - r2_loss, "mse": 0.557, "mae": 0.54}},
+        predictions=prediction_frame(true, float_pred, float_pred + moves),
+        bits=8,
+    )
+
+
+SWEEP = pd.DataFrame(
+    {
+        "bits": [4, 4, 8],
+        "scheme": ["asymmetric", "symmetric", "asymmetric"],
+        "space": ["raw", "standardized", "raw"],
+        "rounding": ["nearest", "gptq", "nearest"],
+        "test_r2": [0.40, 0.579, 0.5799],
+        "max_abs_pred_diff": [0.9, 0.03, 0.01],
+        "payload_bytes": [11, 91, 11],
+    }
+)
+
+
+def test_p99_and_max_of_prediction_changes_come_from_every_row():
+    moves = np.r_[np.full(99, 0.01), 0.5]
+    summary = headline.headline(_comparison(0.001, moves), PARAMS, quantize_model(PARAMS))
+    assert summary.quantized_model["max_abs_diff"] == pytest.approx(0.5)
+    assert summary.quantized_model["p99_abs_diff"] == pytest.approx(
+        np.quantile(np.abs(moves), 0.99)
+    )
+
+
+def test_bytes_are_float64_parameters_against_codes_scales_and_zero_points():
+    quantized = quantize_model(PARAMS)
+    summary = headline.headline(_comparison(0.001, np.zeros(10)), PARAMS, quantized)
+    assert summary.float_model["payload_bytes"] == 4 * 8
+    assert summary.quantized_model["payload_bytes"] == quantized.payload_bytes
+
+
+def test_best_configuration_is_the_highest_test_r2_at_those_bits():
+    best = headline.best_configuration(SWEEP, bits=4)
+    assert best["name"] == "symmetric · standardized · gptq"
+    assert best["r2"] == pytest.approx(0.579)
+    assert best["max_abs_diff"] == pytest.approx(0.03)
+
+
+def test_best_configuration_names_the_missing_column_or_width():
+    with pytest.raises(ValueError, match="test_r2"):
+        headline.best_configuration(SWEEP.drop(columns="test_r2"))
+    with pytest.raises(ValueError, match="bits=3"):
+        headline.best_configuration(SWEEP, bits=3)
+
+
+def test_table_has_fixed_decimals_per_row_and_a_dash_where_nothing_was_measured():
+    summary = headline.headline(
+        _comparison(0.001, np.full(10, 0.02)), PARAMS, quantize_model(PARAMS), sweep=SWEEP
+    )
+    table = headline.headline_table(summary)
+    assert list(table.columns) == ["float64", "8-bit", "best 4-bit"]
+    assert table.loc["test R²"].tolist() == ["0.5800", "0.5790", "0.5790"]
+    assert table.loc["max |Δ prediction| ($100k)", "float64"] == headline.MISSING
+    assert table.loc["test MSE ($100k²)", "best 4-bit"] == headline.MISSING
+    assert table.loc["parameter bytes stored", "float64"] == "32"
+
+
+def test_verdict_follows_the_numbers_across_the_tolerance():
+    params, quantized = PARAMS, quantize_model(PARAMS)
+    kept = headline.verdict(headline.headline(_comparison(0.0008, np.zeros(5)), params, quantized))
+    lost = headline.verdict(headline.headline(_comparison(0.05, np.zeros(5)), params, quantized))
+    assert "keeps the model" in kept and "loses 0.0008" in kept and "within" in kept
+    assert "costs too much" in lost and "loses 0.0500" in lost and "beyond" in lost
+
+
+def test_verdict_and_paragraph_name_the_best_low_bit_configuration_when_the_sweep_ran():
+    summary = headline.headline(
+        _comparison(0.001, np.zeros(5)), PARAMS, quantize_model(PARAMS), sweep=SWEEP
+    )
+    assert "symmetric · standardized · gptq" in headline.verdict(summary)
+    assert "symmetric · standardized · gptq" in headline.summary_paragraph(summary)
+    no_sweep = headline.headline(_comparison(0.001, np.zeros(5)), PARAMS, quantize_model(PARAMS))
+    assert "did not run" in headline.summary_paragraph(no_sweep)
