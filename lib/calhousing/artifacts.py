@@ -22,6 +22,11 @@ import pandas as pd
 from sklearn.linear_model import LinearRegression
 
 from calhousing import manifest
+from calhousing.integer_inference import (
+    IntegerModel,
+    integer_model_from_dict,
+    integer_model_to_dict,
+)
 from calhousing.quantization import QuantizedModel, QuantizedTensor
 from calhousing.training import LinearParams
 
@@ -32,6 +37,8 @@ SPLIT_FILE = "split.json"
 QUANTIZED_PARAMS_FILE = "quantized_params.json"
 PREDICTIONS_FILE = "prediction_comparison.csv"
 COMPARISON_FILE = "comparison.json"
+INTEGER_MODEL_FILE = "integer_model.json"
+SWEEP_FILE = "sweep.csv"
 MANIFEST_FILE = manifest.MANIFEST_FILE
 ARTIFACT_FILES: tuple[str, ...] = (
     MODEL_FILE,
@@ -41,6 +48,8 @@ ARTIFACT_FILES: tuple[str, ...] = (
     QUANTIZED_PARAMS_FILE,
     PREDICTIONS_FILE,
     COMPARISON_FILE,
+    INTEGER_MODEL_FILE,
+    SWEEP_FILE,
     MANIFEST_FILE,
 )
 
@@ -188,6 +197,36 @@ def load_quantized(artifacts_dir: PathLike | None) -> QuantizedModel:
     return quantized_from_dict(read_json(folder / QUANTIZED_PARAMS_FILE))
 
 
+def save_integer_model(artifacts_dir: PathLike | None, model: IntegerModel) -> Path:
+    """Write the integer-only model (``integer_model.json``) beside the float one."""
+    folder = require_artifacts(artifacts_dir, FLOAT_PARAMS_FILE)
+    write_json(folder / INTEGER_MODEL_FILE, integer_model_to_dict(model))
+    record(folder, [INTEGER_MODEL_FILE])
+    return folder / INTEGER_MODEL_FILE
+
+
+def load_integer_model(artifacts_dir: PathLike | None) -> IntegerModel:
+    """The integer-only model written by 02_quantize, for ``predict_integer``."""
+    folder = require_artifacts(artifacts_dir, INTEGER_MODEL_FILE)
+    return integer_model_from_dict(read_json(folder / INTEGER_MODEL_FILE))
+
+
+def save_sweep(artifacts_dir: PathLike | None, table: pd.DataFrame) -> Path:
+    """Write the bit-width sweep (``sweep.csv``), floats with every digit."""
+    folder = require_artifacts(artifacts_dir, FLOAT_PARAMS_FILE)
+    _write_atomic(
+        folder / SWEEP_FILE, lambda path: table.to_csv(path, index=False, float_format="%.17g")
+    )
+    record(folder, [SWEEP_FILE])
+    return folder / SWEEP_FILE
+
+
+def load_sweep(artifacts_dir: PathLike | None) -> pd.DataFrame:
+    """The sweep table written by 04_sweep."""
+    folder = require_artifacts(artifacts_dir, SWEEP_FILE)
+    return pd.read_csv(folder / SWEEP_FILE)
+
+
 def save_comparison(
     artifacts_dir: PathLike | None, predictions: pd.DataFrame, summary: dict[str, Any]
 ) -> None:
@@ -226,8 +265,17 @@ def params_from_dict(data: dict[str, Any]) -> LinearParams:
 
 def quantized_to_dict(quantized: QuantizedModel) -> dict[str, Any]:
     dequantized = quantized.dequantized_params()
+    statistics = {}
+    if quantized.feature_mean is not None and quantized.feature_std is not None:
+        statistics = {
+            "feature_mean": quantized.feature_mean.tolist(),
+            "feature_std": quantized.feature_std.tolist(),
+        }
     return {
         "feature_names": list(quantized.feature_names),
+        "space": quantized.space,
+        "rounding": quantized.rounding,
+        **statistics,
         "coef": _tensor_to_dict(quantized.coef),
         "intercept": _tensor_to_dict(quantized.intercept),
         "dequantized": {
@@ -242,13 +290,30 @@ def quantized_from_dict(data: dict[str, Any]) -> QuantizedModel:
         coef=_tensor_from_dict(data["coef"]),
         intercept=_tensor_from_dict(data["intercept"]),
         feature_names=tuple(data["feature_names"]),
+        space=str(data.get("space", "raw")),
+        rounding=str(data.get("rounding", "nearest")),
+        feature_mean=_optional_array(data.get("feature_mean")),
+        feature_std=_optional_array(data.get("feature_std")),
     )
 
 
 def write_json(path: Path, data: Any) -> None:
     """Write `data` as indented JSON, atomically; floats keep every digit."""
-    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    text = _json_text(data)
     _write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def json_bytes(data: Any) -> int:
+    """The exact size in bytes of the file :func:`write_json` writes for `data`."""
+    return len(_json_text(data).encode("utf-8"))
+
+
+def _json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+
+
+def _optional_array(values: list[float] | None) -> np.ndarray | None:
+    return None if values is None else np.asarray(values, dtype=np.float64)
 
 
 def read_json(path: Path) -> Any:

@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,15 @@ from papermill.exceptions import PapermillExecutionError
 
 from calhousing import params as checks
 from calhousing.artifacts import PathLike, project_root, resolve_dir
+from calhousing.quantization import GRANULARITIES, SCHEMES, SPACES
 from calhousing.report import write_report
+from calhousing.rounding import ROUNDINGS
 
 NOTEBOOK_NAMES: tuple[str, ...] = (
     "01_train.ipynb",
     "02_quantize.ipynb",
     "03_compare.ipynb",
+    "04_sweep.ipynb",
     "05_summary.ipynb",  # last: it sums up the others; the report shows it first
 )
 REPORT_FILE = "report.html"
@@ -44,6 +48,10 @@ PARAMETER_CHECKS: dict[str, Callable[[Any], Any]] = {
     "random_state": checks.check_random_state,
     "bits": checks.check_bits,
     "n_samples": checks.check_n_samples,
+    "scheme": partial(checks.check_choice, "scheme", allowed=SCHEMES),
+    "granularity": partial(checks.check_choice, "granularity", allowed=GRANULARITIES),
+    "space": partial(checks.check_choice, "space", allowed=SPACES),
+    "rounding": partial(checks.check_choice, "rounding", allowed=ROUNDINGS),
 }
 
 

@@ -251,3 +251,110 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
     }.get(suffix, {})
     with plt.rc_context({"svg.hashsalt": "calhousing"}):
         fig.savefig(path, metadata=metadata)
+
+
+# The sweep's lines: colour by rounding, line style by space, marker by scheme.
+SWEEP_ROUNDING_COLORS = {"nearest": QUANTIZED_COLOR, "gptq": ERROR_COLOR, "optimal": "#009E73"}
+SWEEP_SPACE_STYLES = {"raw": "--", "standardized": "-"}
+SWEEP_SCHEME_MARKERS = {"asymmetric": "o", "symmetric": "s"}
+
+
+def sweep_plot(table: pd.DataFrame, float_test_r2: float) -> DescribedFigure:
+    """Test R² (left) and max |Δ prediction| (right) against bits, one line per configuration.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`calhousing.sweep.sweep`.
+    float_test_r2 : float
+        The float model's test R², drawn as the reference line.
+    """
+    low = float_test_r2 - 0.05
+    off_scale = table[table["test_r2"] < low]
+    standardized_8 = table[(table["bits"] == 8) & (table["space"] == "standardized")]
+    fig = DescribedFigure(
+        figsize=(12, 5),
+        layout="constrained",
+        alt=(
+            f"Two line plots against code width for {table.groupby(_SWEEP_KEYS).ngroups} "
+            f"configurations. Left: test R², float64 reference {float_test_r2:.4f}; "
+            f"{len(off_scale)} points fall below {low:.3f} and are drawn at the bottom edge. "
+            f"Right: max |quantized − float| test prediction on a log scale; at 8 bits in "
+            f"standardized space it ranges from {standardized_8['max_abs_pred_diff'].min():.3f} "
+            f"to {standardized_8['max_abs_pred_diff'].max():.3f} ($100k)."
+        ),
+    )
+    r2_ax, diff_ax = fig.subplots(1, 2, sharex=True)
+    for (scheme, space, rounding), rows in table.groupby(_SWEEP_KEYS, sort=False):
+        style = {
+            "color": SWEEP_ROUNDING_COLORS[rounding],
+            "linestyle": SWEEP_SPACE_STYLES[space],
+            "marker": SWEEP_SCHEME_MARKERS[scheme],
+            "markersize": 4,
+            "linewidth": 1.2,
+            "label": f"{space}, {scheme}, {rounding}",
+        }
+        r2_ax.plot(rows["bits"], rows["test_r2"].clip(lower=low), **style)
+        diff_ax.plot(rows["bits"], rows["max_abs_pred_diff"].clip(lower=1e-12), **style)
+    r2_ax.axhline(float_test_r2, color=FLOAT_COLOR, linewidth=2, label="float64")
+    r2_ax.set_ylim(low, float_test_r2 + 0.02)
+    r2_ax.set_ylabel(f"test R² (values below {low:.3f} drawn at the edge)")
+    r2_ax.set_title("Test R² vs bits (blue line: float64)")
+    diff_ax.set_yscale("log")
+    diff_ax.axhline(0.05, color=REFERENCE_COLOR, linewidth=0.8, linestyle=":")
+    diff_ax.set_ylabel("max |quantized − float| test prediction ($100k)")
+    diff_ax.set_title("Largest change to any test prediction (dotted: 0.05)")
+    for ax in (r2_ax, diff_ax):
+        ax.set_xlabel("bits")
+        ax.set_xticks(sorted(table["bits"].unique()))
+    r2_ax.legend(fontsize=7, ncol=2, loc="lower right")
+    return fig
+
+
+def excess_mse_plot(table: pd.DataFrame) -> DescribedFigure:
+    """Excess training MSE over float of each rounding, per space and scheme, log scale.
+
+    ``optimal`` is the exact minimum over the grid, so it is the floor every other
+    rounding's line lies on or above.
+    """
+    panels = table.groupby(["space", "scheme"], sort=False)
+    fig = DescribedFigure(
+        figsize=(11, 7),
+        layout="constrained",
+        alt=(
+            "Four log-scale line plots, one per space and scheme, of the excess training "
+            "MSE over float64 against bits, one line per rounding. The optimal line is the "
+            "floor; gptq lies on it or just above, nearest up to "
+            f"{_worst_ratio(table, 'nearest'):.0f} times higher."
+        ),
+    )
+    axes = fig.subplots(2, 2, sharex=True, sharey=True).ravel()
+    for ax, ((space, scheme), rows) in zip(axes, panels, strict=True):
+        for rounding, line in rows.groupby("rounding", sort=False):
+            ax.plot(
+                line["bits"],
+                line["excess_train_mse"].clip(lower=1e-16),
+                color=SWEEP_ROUNDING_COLORS[rounding],
+                marker=SWEEP_SCHEME_MARKERS[scheme],
+                markersize=4,
+                linewidth=2.5 if rounding == "optimal" else 1.2,
+                linestyle=":" if rounding == "optimal" else "-",
+                label=rounding,
+            )
+        ax.set_yscale("log")
+        ax.set_title(f"{space}, {scheme}")
+        ax.set_xlabel("bits")
+        ax.set_ylabel("training MSE − float training MSE")
+        ax.legend(fontsize=8)
+    fig.suptitle("Excess training MSE per rounding (optimal: the exact floor on each grid)")
+    return fig
+
+
+_SWEEP_KEYS = ["scheme", "space", "rounding"]
+
+
+def _worst_ratio(table: pd.DataFrame, rounding: str) -> float:
+    keys = ["bits", "scheme", "space"]
+    floor = table[table["rounding"] == "optimal"].set_index(keys)["excess_train_mse"]
+    other = table[table["rounding"] == rounding].set_index(keys)["excess_train_mse"]
+    return float((other / floor).max())

@@ -1,0 +1,294 @@
+"""What each quantization choice costs: a sweep over bits × scheme × space × rounding.
+
+Every configuration is fitted from the same float model and measured on the same
+split as the float model, so differences are the quantization's alone. The
+issue's "numbers to reach" are checked by :func:`target_checks`, used by both
+the sweep notebook and ``benchmarks/quantization.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from calhousing import artifacts
+from calhousing.data import Split
+from calhousing.inference import predict, predict_quantized
+from calhousing.integer_inference import (
+    build_integer_model,
+    integer_model_to_dict,
+    predict_integer,
+)
+from calhousing.params import MAX_BITS, MIN_BITS
+from calhousing.quantization import GRANULARITIES, SCHEMES, SPACES, quantize_model
+from calhousing.rounding import ROUNDINGS
+from calhousing.training import LinearParams, regression_metrics
+
+SWEEP_BITS: tuple[int, ...] = tuple(range(MIN_BITS, MAX_BITS + 1))
+CONFIG_COLUMNS: list[str] = ["bits", "scheme", "space", "rounding"]
+DEFAULT_CONFIG = {"scheme": "asymmetric", "space": "raw", "rounding": "nearest"}
+
+
+def sweep(
+    params: LinearParams,
+    split: Split,
+    bits: Iterable[int] = SWEEP_BITS,
+    schemes: Iterable[str] = SCHEMES,
+    spaces: Iterable[str] = SPACES,
+    roundings: Iterable[str] = ROUNDINGS,
+    granularity: str = "per_tensor",
+) -> pd.DataFrame:
+    """Quantize `params` in every configuration and measure each on `split`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per configuration: ``bits, scheme, space, rounding``, then
+        ``test_r2``, ``delta_test_r2`` (quantized − float), ``max_abs_pred_diff``
+        (largest |quantized − float| test prediction, $100k), the same two on the
+        test rows inside the training range (``delta_test_r2_in_range``,
+        ``max_abs_pred_diff_in_range``; see :func:`inside_training_range`),
+        ``train_mse``, ``excess_train_mse`` (quantized − float training MSE, the
+        quantity the roundings minimize) and ``payload_bytes``.
+    """
+    float_train = regression_metrics(split.y_train, predict(params, split.X_train))
+    float_test_pred = predict(params, split.X_test)
+    float_test = regression_metrics(split.y_test, float_test_pred)
+    in_range = inside_training_range(split)
+    y_in_range = np.asarray(split.y_test)[in_range]
+    float_r2_in_range = regression_metrics(y_in_range, float_test_pred[in_range])["r2"]
+    rows = []
+    for b, scheme, space, rounding in itertools.product(bits, schemes, spaces, roundings):
+        model = quantize_model(params, b, scheme, granularity, space, rounding, split.X_train)
+        test_pred = predict_quantized(model, split.X_test)
+        train_mse = regression_metrics(split.y_train, predict_quantized(model, split.X_train))
+        test_r2 = regression_metrics(split.y_test, test_pred)["r2"]
+        r2_in_range = regression_metrics(y_in_range, test_pred[in_range])["r2"]
+        diff = np.abs(test_pred - float_test_pred)
+        rows.append(
+            {
+                "bits": b,
+                "scheme": scheme,
+                "space": space,
+                "rounding": rounding,
+                "test_r2": test_r2,
+                "delta_test_r2": test_r2 - float_test["r2"],
+                "max_abs_pred_diff": float(np.max(diff)),
+                "delta_test_r2_in_range": r2_in_range - float_r2_in_range,
+                "max_abs_pred_diff_in_range": float(np.max(diff[in_range])),
+                "train_mse": train_mse["mse"],
+                "excess_train_mse": train_mse["mse"] - float_train["mse"],
+                "payload_bytes": model.payload_bytes,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def float_reference(params: LinearParams, split: Split) -> dict[str, float]:
+    """The float model's test R² and training MSE, the sweep's reference lines."""
+    return {
+        "test_r2": regression_metrics(split.y_test, predict(params, split.X_test))["r2"],
+        "train_mse": regression_metrics(split.y_train, predict(params, split.X_train))["mse"],
+    }
+
+
+def metric_table(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """`metric` of :func:`sweep` with one row per bit width, one column per configuration."""
+    return table.pivot_table(
+        index="bits", columns=["space", "scheme", "rounding"], values=metric, sort=False
+    )
+
+
+def excess_ratio_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Each rounding's excess training MSE divided by ``optimal``'s (1 = the floor)."""
+    excess = metric_table(table, "excess_train_mse")
+    floor = excess.xs("optimal", axis=1, level="rounding")
+    ratios = {key: excess[key] / floor[key[:2]] for key in excess.columns if key[2] != "optimal"}
+    return pd.DataFrame(ratios).rename_axis(columns=excess.columns.names)
+
+
+def size_table(params: LinearParams, split: Split, bits: int = 8) -> pd.DataFrame:
+    """Payload and on-disk bytes of the float model and of each `bits`-bit configuration.
+
+    Payload: exact bytes of what inference needs: codes (one byte each up to 8
+    bits), scales and zero points (float64 and code dtype), the intercept's own
+    code, scale and zero point, and the feature means and stds (float64) in
+    standardized space. On disk: the bytes of the JSON artifact that stores the
+    model (what ``save_quantized`` writes), which also carries names and the
+    dequantized values. Rounding does not change any size, so it is left out.
+    """
+    rows = {
+        "float64": {
+            "payload_bytes": params.coef.nbytes + np.float64().nbytes,
+            "on_disk_bytes": artifacts.json_bytes(artifacts.params_to_dict(params)),
+        }
+    }
+    for scheme, granularity, space in itertools.product(SCHEMES, GRANULARITIES, SPACES):
+        model = quantize_model(params, bits, scheme, granularity, space, "nearest", split.X_train)
+        coef, intercept = model.coef, model.intercept
+        rows[f"{bits}-bit {scheme} {granularity} {space}"] = {
+            "codes": coef.codes.nbytes,
+            "scales": coef.scale.nbytes,
+            "zero_points": coef.payload_bytes - coef.codes.nbytes - coef.scale.nbytes,
+            "intercept": intercept.payload_bytes,
+            "statistics": model.statistics_bytes,
+            "payload_bytes": model.payload_bytes,
+            "on_disk_bytes": artifacts.json_bytes(artifacts.quantized_to_dict(model)),
+        }
+    integer = build_integer_model(params, split.X_train, bits=bits)
+    rows[f"{bits}-bit integer-only"] = {
+        "payload_bytes": integer.payload_bytes,
+        "on_disk_bytes": artifacts.json_bytes(integer_model_to_dict(integer)),
+    }
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+    float_bytes = rows["float64"]["payload_bytes"]
+    return table.assign(payload_vs_float=table["payload_bytes"] / float_bytes)
+
+
+def integer_comparison(params: LinearParams, split: Split, bits: int = 8) -> pd.DataFrame:
+    """Test R² of the float model, the default dequantized-weights model and
+    integer-only inference, with each one's difference from float.
+
+    ``in_range_delta_test_r2`` is the difference restricted to the test rows
+    whose every feature lies inside the training range the inputs were
+    calibrated on; ``rows_out_of_range`` counts the others (their inputs
+    saturate in integer-only inference).
+    """
+    float_pred = predict(params, split.X_test)
+    integer = build_integer_model(params, split.X_train, bits=bits)
+    predictions = {
+        "float64": float_pred,
+        f"{bits}-bit dequantized weights (default)": predict_quantized(
+            quantize_model(params, bits), split.X_test
+        ),
+        f"{bits}-bit integer-only": predict_integer(integer, split.X_test),
+    }
+    in_range = inside_training_range(split)
+    y = np.asarray(split.y_test, dtype=np.float64)
+    float_r2 = regression_metrics(y, float_pred)["r2"]
+    float_r2_in = regression_metrics(y[in_range], float_pred[in_range])["r2"]
+    rows = {}
+    for name, pred in predictions.items():
+        r2 = regression_metrics(y, pred)["r2"]
+        rows[name] = {
+            "test_r2": r2,
+            "delta_test_r2": r2 - float_r2,
+            "max_abs_pred_diff": float(np.max(np.abs(pred - float_pred))),
+            "in_range_delta_test_r2": regression_metrics(y[in_range], pred[in_range])["r2"]
+            - float_r2_in,
+            "rows_out_of_range": int(np.sum(~in_range)),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
+    """The issue's "numbers to reach", each measured, with its target and PASS/FAIL.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`sweep` (it must include bits 3, 4 and 8 and every choice).
+    integer : pandas.DataFrame
+        From :func:`integer_comparison`.
+    """
+    rows = []
+
+    def check(
+        name: str, config: str, target: float, measured: float, in_range: float = np.nan
+    ) -> None:
+        rows.append(
+            {
+                "number": name,
+                "configuration": config,
+                "measured": measured,
+                "target": f"≤ {target:g}",
+                "result": "PASS" if measured <= target else "FAIL",
+                "measured_on_in_range_rows": in_range,
+            }
+        )
+
+    for scheme, rounding in itertools.product(SCHEMES, ROUNDINGS):
+        row = _row(table, 8, scheme, "standardized", rounding)
+        config = f"8-bit {scheme} standardized {rounding}"
+        check("|ΔR²| at 8 bits, standardized", config, 0.001, *_abs_r2(row))
+        check(
+            "max |Δ prediction| at 8 bits, standardized",
+            config,
+            0.05,
+            row["max_abs_pred_diff"],
+            row["max_abs_pred_diff_in_range"],
+        )
+    default = _row(table, 8, **DEFAULT_CONFIG)
+    check("|ΔR²| at 8 bits, default", "8-bit asymmetric raw nearest", 0.002, *_abs_r2(default))
+    for scheme in SCHEMES:
+        row = _row(table, 4, scheme, "standardized", "gptq")
+        config = f"4-bit {scheme} standardized gptq"
+        check("|ΔR²| at 4 bits, standardized gptq", config, 0.002, *_abs_r2(row))
+    best = _best_by_training(table[table["bits"] == 3])
+    config = f"3-bit {best['scheme']} {best['space']} {best['rounding']} (lowest training MSE)"
+    check("|ΔR²| at 3 bits, best configuration", config, 0.01, *_abs_r2(best))
+    ratios = excess_ratio_table(table).loc[4:8]
+    for scheme in SCHEMES:
+        worst = ratios[("standardized", scheme, "gptq")]
+        config = f"{scheme} standardized, worst of 4..8 bits ({int(worst.idxmax())} bits)"
+        check("gptq excess training MSE / optimal's", config, 1.10, float(worst.max()))
+    name = integer.index[integer.index.str.endswith("integer-only")][0]
+    measured = integer.loc[name, "delta_test_r2"], integer.loc[name, "in_range_delta_test_r2"]
+    check("|ΔR²| of integer-only inference", name, 0.002, abs(measured[0]), abs(measured[1]))
+    return pd.DataFrame(rows)
+
+
+def _abs_r2(row: pd.Series) -> tuple[float, float]:
+    return abs(row["delta_test_r2"]), abs(row["delta_test_r2_in_range"])
+
+
+def _row(table: pd.DataFrame, bits: int, scheme: str, space: str, rounding: str) -> pd.Series:
+    mask = (
+        (table["bits"] == bits)
+        & (table["scheme"] == scheme)
+        & (table["space"] == space)
+        & (table["rounding"] == rounding)
+    )
+    if mask.sum() != 1:
+        raise ValueError(
+            f"the sweep table holds {int(mask.sum())} rows for {bits}-bit {scheme} {space} "
+            f"{rounding}; run sweep() with that configuration"
+        )
+    return table[mask].iloc[0]
+
+
+def _best_by_training(table: pd.DataFrame) -> pd.Series:
+    """The configuration with the lowest training MSE (chosen without the test split)."""
+    return table.loc[table["excess_train_mse"].idxmin()]
+
+
+def out_of_range_rows(params: LinearParams, split: Split) -> pd.DataFrame:
+    """The test rows with a feature outside its training min..max.
+
+    Integer-only inference saturates their inputs, and their z-scores are the
+    largest a standardized model sees, so they drive max |Δ prediction|. The last
+    column is each row's share of the test total sum of squares taken by its
+    float residual: the R² a change to that one prediction can move.
+    """
+    inside = inside_training_range(split)
+    y = np.asarray(split.y_test, dtype=np.float64)
+    float_pred = predict(params, split.X_test)
+    total = float(np.sum((y - y.mean()) ** 2))
+    train = split.X_train
+    beyond = (split.X_test < train.min()) | (split.X_test > train.max())
+    return split.X_test[~inside].assign(
+        outside_training_range=beyond[~inside].apply(lambda row: ", ".join(row.index[row]), axis=1),
+        true=y[~inside],
+        float_pred=float_pred[~inside],
+        residual_share_of_test_sst=(y[~inside] - float_pred[~inside]) ** 2 / total,
+    )
+
+
+def inside_training_range(split: Split) -> np.ndarray:
+    """Which test rows have every feature inside the training min..max."""
+    train = np.asarray(split.X_train, dtype=np.float64)
+    test = np.asarray(split.X_test, dtype=np.float64)
+    return np.all((test >= train.min(axis=0)) & (test <= train.max(axis=0)), axis=1)
