@@ -1,4 +1,4 @@
-"""Affine quantization: PyTorch/ONNX semantics, edge cases, properties, and the model-level choices."""
+"""Affine quantization: PyTorch/ONNX semantics, edge cases, properties, model-level choices."""
 
 from __future__ import annotations
 
