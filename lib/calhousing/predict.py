@@ -447,7 +447,7 @@ def predict_file(
             stack, input_path, source, model, block_bytes, skip_invalid, bar
         )
         sink = stack.enter_context(_atomic_output(output))
-        write = _table_writer(sink, layout.output_schema, _is_parquet(output))
+        write = stack.enter_context(_table_writer(sink, layout.output_schema, _is_parquet(output)))
         write_reject = _reject_writer(stack, rejects_path, layout.unit)
         for chunk in chunks:
             if chunk.rejects and not skip_invalid:
@@ -463,7 +463,6 @@ def predict_file(
                 write_reject(reject)
             rows_scored += chunk.table.num_rows
             rows_rejected += len(chunk.rejects)
-        write(None)
     return Summary(rows_scored, rows_rejected, output, rejects_path)
 
 
@@ -853,30 +852,24 @@ def _umask() -> int:
     return mask
 
 
+@contextmanager
 def _table_writer(
     sink: IO[bytes], schema: pa.Schema, parquet: bool
-) -> Callable[[pa.Table | None], None]:
-    """A function that appends a table to `sink`; called with ``None`` it finishes the file."""
+) -> Iterator[Callable[[pa.Table], None]]:
+    """A function that appends a table to `sink` as CSV or Parquet; the file is finished on exit."""
     if parquet:
-        writer = pq.ParquetWriter(sink, schema)
-
-        def write_parquet(table: pa.Table | None) -> None:
-            if table is None:
-                writer.close()
-            elif table.num_rows:
-                writer.write_table(table)
-
-        return write_parquet
-
+        with pq.ParquetWriter(sink, schema) as writer:
+            yield lambda table: writer.write_table(table) if table.num_rows else None
+        return
     sink.write(_csv_line(schema.names).encode("utf-8"))
+    yield partial(_write_csv, sink)
 
-    def write_csv(table: pa.Table | None) -> None:
-        if table is not None and table.num_rows:
-            style = "needed" if _needs_quotes(table) else "none"
-            options = pacsv.WriteOptions(include_header=False, quoting_style=style)
-            pacsv.write_csv(table, sink, write_options=options)
 
-    return write_csv
+def _write_csv(sink: IO[bytes], table: pa.Table) -> None:
+    if table.num_rows:
+        style = "needed" if _needs_quotes(table) else "none"
+        options = pacsv.WriteOptions(include_header=False, quoting_style=style)
+        pacsv.write_csv(table, sink, write_options=options)
 
 
 def _needs_quotes(table: pa.Table) -> bool:
