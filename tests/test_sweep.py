@@ -1,0 +1,137 @@
+"""The bit-width sweep, its tables and the checks of the issue's numbers to reach."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from calhousing import artifacts, plots, sweep, training
+from calhousing.inference import predict_quantized
+from calhousing.quantization import quantize_model
+
+
+@pytest.fixture(scope="module")
+def float_params(default_split):
+    model = training.fit_linear_regression(default_split.X_train, default_split.y_train)
+    return training.linear_params(model)
+
+
+@pytest.fixture(scope="module")
+def table(float_params, default_split):
+    return sweep.sweep(float_params, default_split)
+
+
+@pytest.fixture(scope="module")
+def integer(float_params, default_split):
+    return sweep.integer_comparison(float_params, default_split)
+
+
+def test_sweep_has_one_row_per_bits_scheme_space_and_rounding(table):
+    assert len(table) == 15 * 2 * 2 * 3
+    assert not table.duplicated(sweep.CONFIG_COLUMNS).any()
+    assert sorted(table["bits"].unique()) == list(range(2, 17))
+    assert table.notna().all().all()
+
+
+def test_sweep_row_matches_the_model_it_describes(table, float_params, default_split):
+    row = table[
+        (table["bits"] == 5)
+        & (table["scheme"] == "symmetric")
+        & (table["space"] == "standardized")
+        & (table["rounding"] == "gptq")
+    ].iloc[0]
+    model = quantize_model(
+        float_params, 5, "symmetric", "per_tensor", "standardized", "gptq", default_split.X_train
+    )
+    r2 = training.regression_metrics(
+        default_split.y_test, predict_quantized(model, default_split.X_test)
+    )["r2"]
+    assert row["test_r2"] == r2
+    assert row["payload_bytes"] == model.payload_bytes
+
+
+def test_optimal_is_the_floor_of_the_excess_training_mse(table):
+    excess = sweep.metric_table(table, "excess_train_mse")
+    floor = excess.xs("optimal", axis=1, level="rounding")
+    for rounding in ("nearest", "gptq"):
+        other = excess.xs(rounding, axis=1, level="rounding")
+        assert (other >= floor - 1e-12).all().all(), rounding
+    assert (sweep.excess_ratio_table(table) >= 1 - 1e-6).all().all()
+
+
+def test_metric_table_has_a_row_per_bit_width_and_a_column_per_configuration(table):
+    pivot = sweep.metric_table(table, "delta_test_r2")
+    assert pivot.shape == (15, 12)
+    assert pivot.columns.names == ["space", "scheme", "rounding"]
+
+
+def test_size_table_counts_every_stored_byte(float_params, default_split):
+    sizes = sweep.size_table(float_params, default_split)
+    assert sizes.loc["float64", "payload_bytes"] == 9 * 8
+    raw = sizes.loc["8-bit asymmetric per_tensor raw"]
+    assert raw["payload_bytes"] == 8 + 8 + 1 + (1 + 8 + 1)
+    standardized = sizes.loc["8-bit asymmetric per_tensor standardized"]
+    assert standardized["statistics"] == 128
+    assert standardized["payload_bytes"] == raw["payload_bytes"] + 128
+    per_channel = sizes.loc["8-bit symmetric per_channel raw"]
+    assert per_channel["scales"] == 64 and per_channel["zero_points"] == 0
+    parts = ["codes", "scales", "zero_points", "intercept", "statistics"]
+    quantized = sizes.drop(index=["float64", "8-bit integer-only"])
+    assert (quantized[parts].sum(axis=1) == quantized["payload_bytes"]).all()
+
+
+def test_on_disk_bytes_are_the_size_of_the_written_file(float_params, tmp_path):
+    model = quantize_model(float_params)
+    path = tmp_path / "quantized.json"
+    artifacts.write_json(path, artifacts.quantized_to_dict(model))
+    assert artifacts.json_bytes(artifacts.quantized_to_dict(model)) == path.stat().st_size
+
+
+def test_integer_comparison_puts_integer_inference_beside_the_default(integer):
+    assert list(integer.index) == [
+        "float64",
+        "8-bit dequantized weights (default)",
+        "8-bit integer-only",
+    ]
+    assert integer.loc["float64", "delta_test_r2"] == 0
+    assert (integer["rows_out_of_range"] == 3).all()
+    assert abs(integer.loc["8-bit integer-only", "in_range_delta_test_r2"]) <= 0.002
+
+
+def test_out_of_range_rows_name_the_feature_beyond_the_training_range(float_params, default_split):
+    rows = sweep.out_of_range_rows(float_params, default_split)
+    assert len(rows) == 3
+    assert rows.loc[1979, "outside_training_range"] == "AveBedrms"
+    assert rows["residual_share_of_test_sst"].idxmax() == 1979
+
+
+def test_target_checks_mark_pass_exactly_when_the_measure_meets_its_target(table, integer):
+    checks = sweep.target_checks(table, integer)
+    assert len(checks) == 19
+    limits = checks["target"].str.removeprefix("≤ ").astype(float)
+    assert ((checks["measured"] <= limits) == (checks["result"] == "PASS")).all()
+    default = checks[checks["number"] == "|ΔR²| at 8 bits, default"].iloc[0]
+    assert default["result"] == "PASS"
+
+
+def test_three_bit_best_configuration_is_chosen_by_training_mse_not_test(table, integer):
+    checks = sweep.target_checks(table, integer)
+    row = checks[checks["number"] == "|ΔR²| at 3 bits, best configuration"].iloc[0]
+    three = table[table["bits"] == 3]
+    best = three.loc[three["excess_train_mse"].idxmin()]
+    assert row["measured"] == abs(best["delta_test_r2"])
+
+
+def test_target_checks_need_the_configurations_they_measure(table, integer):
+    with pytest.raises(ValueError, match="holds 0 rows for 8-bit"):
+        sweep.target_checks(table[table["bits"] != 8], integer)
+
+
+def test_sweep_figures_describe_themselves(table, float_params, default_split):
+    reference = sweep.float_reference(float_params, default_split)
+    figure = plots.sweep_plot(table, reference["test_r2"])
+    assert "12 configurations" in figure.alt
+    assert len(figure.axes) == 2
+    excess = plots.excess_mse_plot(table)
+    assert len(excess.axes) == 4 and "floor" in excess.alt
+    assert np.isfinite(reference["train_mse"])
