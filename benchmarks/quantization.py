@@ -49,8 +49,14 @@ def main() -> None:
         print()
         print("4 bits, standardized space, every rounding (|ΔR²| on the test split)")
         four = table[(table["bits"] == 4) & (table["space"] == "standardized")]
-        columns = ["scheme", "rounding", "delta_test_r2", "delta_test_r2_in_range"]
-        print(four[columns + ["excess_train_mse"]].to_string(index=False))
+        columns = [
+            "scheme",
+            "rounding",
+            "delta_test_r2",
+            "delta_test_r2_in_range",
+            "excess_train_mse",
+        ]
+        print(four[columns].to_string(index=False))
         print()
         print("Integer-only inference beside the dequantized-weights path")
         print(integer.to_string())
