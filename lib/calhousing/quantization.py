@@ -425,7 +425,8 @@ def _affine_params(
         zero_point = np.zeros_like(scale)
     else:
         low, high = np.minimum(low, 0.0), np.maximum(high, 0.0)
-        scale = (high - low) / (qmax - qmin)
+        with np.errstate(over="ignore"):  # an overflowing range is refused just below
+            scale = (high - low) / (qmax - qmin)
     if not np.all(np.isfinite(scale)):
         raise ValueError(
             f"values span a range too wide for float64 ({low!r} to {high!r}); "
