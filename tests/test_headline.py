@@ -33,7 +33,8 @@ SWEEP = pd.DataFrame(
         "scheme": ["asymmetric", "symmetric", "asymmetric"],
         "space": ["raw", "standardized", "raw"],
         "rounding": ["nearest", "gptq", "nearest"],
-        "test_r2": [0.40, 0.579, 0.5799],
+        "train_mse": [0.9, 0.52, 0.518],
+        "test_r2": [0.60, 0.579, 0.5799],
         "max_abs_pred_diff": [0.9, 0.03, 0.01],
         "payload_bytes": [11, 91, 11],
     }
@@ -56,7 +57,7 @@ def test_bytes_are_float64_parameters_against_codes_scales_and_zero_points():
     assert summary.quantized_model["payload_bytes"] == quantized.payload_bytes
 
 
-def test_best_configuration_is_the_highest_test_r2_at_those_bits():
+def test_best_configuration_is_chosen_by_training_mse_not_by_test_r2():
     best = headline.best_configuration(SWEEP, bits=4)
     assert best["name"] == "symmetric · standardized · gptq"
     assert best["r2"] == pytest.approx(0.579)
@@ -64,8 +65,8 @@ def test_best_configuration_is_the_highest_test_r2_at_those_bits():
 
 
 def test_best_configuration_names_the_missing_column_or_width():
-    with pytest.raises(ValueError, match="test_r2"):
-        headline.best_configuration(SWEEP.drop(columns="test_r2"))
+    with pytest.raises(ValueError, match="train_mse"):
+        headline.best_configuration(SWEEP.drop(columns="train_mse"))
     with pytest.raises(ValueError, match="bits=3"):
         headline.best_configuration(SWEEP, bits=3)
 

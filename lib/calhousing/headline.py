@@ -61,8 +61,9 @@ class Headline:
         quantized one also ``max_abs_diff`` and ``p99_abs_diff``, the largest and
         the 99th-percentile |float − quantized| prediction on the test rows.
     best : dict or None
-        The sweep's best configuration at ``best_bits``: ``name`` and whatever of
-        the keys above the sweep measured; ``None`` when there was no sweep.
+        The sweep's best configuration at ``best_bits`` (:func:`best_configuration`):
+        ``name`` and whatever of the keys above the sweep measured; ``None``
+        when there was no sweep.
     best_bits : int
         The code width `best` was chosen at.
     """
@@ -112,15 +113,18 @@ def headline(
 
 
 def best_configuration(sweep: pd.DataFrame, bits: int = 4) -> dict[str, float | str]:
-    """The configuration with the highest test R² among the sweep's rows at `bits` bits.
+    """The configuration with the lowest training MSE among the sweep's rows at `bits` bits.
+
+    The choice looks at the training data only, as a user choosing a configuration
+    would; its test numbers are then reported as they are.
 
     Parameters
     ----------
     sweep : pandas.DataFrame
-        :func:`calhousing.sweep.sweep`: columns ``bits`` and ``test_r2``, any of
-        :data:`CONFIG_COLUMNS` (which name the configuration), and optionally
-        ``test_mse``, ``test_mae``, ``payload_bytes``, ``max_abs_pred_diff`` and
-        ``p99_abs_pred_diff``.
+        :func:`calhousing.sweep.sweep`: columns ``bits`` and ``train_mse``, any of
+        :data:`CONFIG_COLUMNS` (which name the configuration), and the measures
+        ``test_r2``, ``test_mse``, ``test_mae``, ``payload_bytes``,
+        ``max_abs_pred_diff`` and ``p99_abs_pred_diff`` where the sweep has them.
     bits : int, default=4
 
     Returns
@@ -132,13 +136,13 @@ def best_configuration(sweep: pd.DataFrame, bits: int = 4) -> dict[str, float | 
     Raises
     ------
     ValueError
-        If `sweep` lacks ``bits`` or ``test_r2`` or has no row at `bits`.
+        If `sweep` lacks ``bits`` or ``train_mse`` or has no row at `bits`.
     """
     check_bits(bits)
-    missing = [column for column in ("bits", "test_r2") if column not in sweep.columns]
+    missing = [column for column in ("bits", "train_mse") if column not in sweep.columns]
     if missing:
         raise ValueError(
-            f"sweep lacks the column(s) {', '.join(missing)}; it needs bits and test_r2, "
+            f"sweep lacks the column(s) {', '.join(missing)}; it needs bits and train_mse, "
             f"and names configurations by {', '.join(CONFIG_COLUMNS)}"
         )
     rows = sweep[sweep["bits"] == bits]
@@ -146,7 +150,7 @@ def best_configuration(sweep: pd.DataFrame, bits: int = 4) -> dict[str, float | 
         raise ValueError(
             f"sweep has no row at bits={bits}; it covers bits {sorted(set(sweep['bits']))}"
         )
-    row = rows.loc[rows["test_r2"].idxmax()]
+    row = rows.loc[rows["train_mse"].idxmin()]
     name = " · ".join(str(row[column]) for column in CONFIG_COLUMNS if column in row.index)
     measured = {
         key: float(row[column]) for column, key in _SWEEP_COLUMNS.items() if column in row.index
