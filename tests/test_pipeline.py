@@ -129,19 +129,12 @@ def test_each_notebook_runs_alone_with_papermill(pipeline_run, tmp_path):
     assert json.loads((artifacts / "quantized_params.json").read_text())["coef"]["bits"] == 8
 
 
-@pytest.mark.parametrize(
-    ("parameters", "message"),
-    [
-        ({"bits": 17}, "bits must be an integer from 2 to 16"),
-        ({"artifacts_dir": "/nonexistent/artifacts"}, "does not exist"),
-    ],
-)
-def test_quantize_notebook_alone_refuses_bad_input(tmp_path, parameters, message):
-    with pytest.raises(papermill.PapermillExecutionError, match=message):
+def test_quantize_notebook_alone_refuses_a_missing_artifacts_dir(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError, match="does not exist"):
         papermill.execute_notebook(
             str(NOTEBOOKS / "02_quantize.ipynb"),
             str(tmp_path / "out.ipynb"),
-            parameters={"artifacts_dir": str(tmp_path / "empty"), **parameters},
+            parameters={"artifacts_dir": str(tmp_path / "missing")},
             progress_bar=False,
         )
 

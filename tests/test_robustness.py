@@ -73,7 +73,7 @@ def test_two_equal_runs_write_byte_identical_artifacts_and_tables(pipeline_run, 
     for name in DETERMINISTIC_FILES:
         assert first[name] == second[name], f"{name} differs between two equal runs"
     tables = [
-        re.findall(r"<table.*?</table>", path.read_text(encoding="utf-8"), flags=re.S)
+        re.findall(r'<table[^>]*class="dataframe".*?</table>', path.read_text("utf-8"), flags=re.S)
         for path in (pipeline_run["report"], tmp_path / "reports" / "report.html")
     ]
     assert tables[0] and tables[0] == tables[1]
