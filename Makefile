@@ -20,14 +20,14 @@ test: $(STAMP)  ## every test: unit tests, then the notebooks with nbmake
 lint: $(STAMP)  ## ruff over the library and tests, and a check that notebooks have no outputs
 	$(BIN)/ruff check lib tests
 	$(BIN)/ruff format --check lib tests
-	$(BIN)/nbstripout --verify notebooks/*.ipynb
+	$(BIN)/nbstripout --keep-id --verify notebooks/*.ipynb
 
 format: $(STAMP)
 	$(BIN)/ruff format lib tests
 	$(BIN)/ruff check --fix lib tests
 
 strip: $(STAMP)  ## remove outputs from the notebooks before committing
-	$(BIN)/nbstripout notebooks/*.ipynb
+	$(BIN)/nbstripout --keep-id notebooks/*.ipynb
 
 constraints: $(STAMP)  ## re-pin constraints.txt to what .venv holds
 	{ head -n 2 constraints.txt; $(BIN)/pip freeze --exclude-editable; } > constraints.tmp

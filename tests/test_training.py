@@ -50,4 +50,5 @@ def test_metrics_frame_has_one_row_per_split():
         {"train": {"r2": 1.0, "mse": 0.0, "mae": 0.0}, "test": {"r2": 0.5, "mse": 1.0, "mae": 1.0}}
     )
     assert list(frame.index) == ["train", "test"]
-    assert list(frame.columns) == ["r2", "mse", "mae"]
+    assert list(frame.columns) == ["R²", "MSE ($100k)²", "MAE ($100k)"]
+    assert frame.loc["test", "R²"] == 0.5

@@ -45,13 +45,19 @@ def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]
     }
 
 
-def metrics_frame(metrics: dict[str, dict[str, float]]) -> pd.DataFrame:
-    """Metrics by split (``{"train": {...}, "test": {...}}``) as a table, one row per split."""
-    return pd.DataFrame(metrics).T[list(METRIC_NAMES)]
+METRIC_LABELS: dict[str, str] = {"r2": "R²", "mse": "MSE ($100k)²", "mae": "MAE ($100k)"}
+
+
+def metrics_frame(metrics: dict[str, dict[str, float]], decimals: int = 4) -> pd.DataFrame:
+    """Metrics by split (``{"train": {...}, "test": {...}}``) for reading: one row per split,
+    units in the headers, rounded to `decimals` (the published figures have 4)."""
+    table = pd.DataFrame(metrics).T[list(METRIC_NAMES)].rename(columns=METRIC_LABELS)
+    return table.astype(float).round(decimals).rename_axis("split")
 
 
 def coefficient_table(params: LinearParams) -> pd.DataFrame:
     """The coefficients by feature, and the intercept, as a one-column table."""
     values = [*params.coef, params.intercept]
     names = [*params.feature_names, "intercept"]
-    return pd.DataFrame({"value": values}, index=pd.Index(names, name="parameter"))
+    column = "value ($100k per feature unit; intercept in $100k)"
+    return pd.DataFrame({column: values}, index=pd.Index(names, name="parameter"))
