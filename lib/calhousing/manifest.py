@@ -44,32 +44,48 @@ def arrays_digest(*arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def environment() -> dict[str, Any]:
-    """Versions of Python and the packages results depend on, and the git commit."""
-    versions = {"python": platform.python_version()}
-    for package in _VERSIONED_PACKAGES:
+def library_versions(packages: tuple[str, ...] = _VERSIONED_PACKAGES) -> dict[str, str | None]:
+    """Python's version and those of `packages` (``None`` for one not installed)."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for package in packages:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    return {"versions": versions, "git_commit": git_commit()}
+    return versions
+
+
+def environment() -> dict[str, Any]:
+    """Versions of Python and the packages results depend on, and the git commit."""
+    return {"versions": library_versions(), "git_commit": git_commit()}
 
 
 def git_commit(folder: Path | None = None) -> str | None:
     """The checked-out commit of the project, or ``None`` outside a git checkout."""
-    folder = folder or Path(__file__).resolve().parent
     try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
+        return _git(folder, "rev-parse", "HEAD") or None
     except (OSError, subprocess.SubprocessError):
         return None
-    return result.stdout.strip() or None
+
+
+def git_is_dirty(folder: Path | None = None) -> bool:
+    """Whether tracked files differ from the checked-out commit (``False`` outside git)."""
+    try:
+        return bool(_git(folder, "status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _git(folder: Path | None, *args: str) -> str:
+    result = subprocess.run(
+        ["git", *args],
+        cwd=folder or Path(__file__).resolve().parent,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
+    return result.stdout.strip()
 
 
 def record_files(manifest: dict[str, Any], folder: Path, names: list[str]) -> dict[str, Any]:

@@ -12,12 +12,9 @@ section and its ``##`` headings its subsections.
 from __future__ import annotations
 
 import os
-import platform
 import re
-import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +22,14 @@ import nbformat
 from bs4 import BeautifulSoup, Tag
 from nbconvert import HTMLExporter
 
+from calhousing import manifest as manifests
 from calhousing.artifacts import ArtifactError, project_root, read_json
 
 TEMPLATE_NAME = "calhousing_report"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 REPORT_TITLE = "California Housing: float vs quantized linear regression"
 SUMMARY_NOTEBOOK = "05_summary.ipynb"
-MANIFEST_FILE = "manifest.json"  # written into the artifacts folder by the pipeline
+MANIFEST_FILE = manifests.MANIFEST_FILE
 APPENDIX_TITLE = "Appendix"
 CONTENTS_ID = "contents"
 _HIDDEN_TAGS = {"parameters", "injected-parameters"}
@@ -52,13 +50,8 @@ _FENCE = re.compile(r"^(```|~~~)", flags=re.MULTILINE)
 
 def library_versions() -> dict[str, str]:
     """Python's version and those of the packages the results depend on."""
-    versions = {"python": platform.python_version()}
-    for package in _VERSIONED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
+    versions = manifests.library_versions(_VERSIONED_PACKAGES)
+    return {name: version or "not installed" for name, version in versions.items()}
 
 
 def git_commit(folder: str | os.PathLike[str] | None = None) -> str:
@@ -68,12 +61,10 @@ def git_commit(folder: str | os.PathLike[str] | None = None) -> str:
     so a report rendered from an installed copy still says where it stands.
     """
     cwd = Path(folder) if folder is not None else project_root()
-    try:
-        commit = _git(cwd, "rev-parse", "HEAD")
-        dirty = _git(cwd, "status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
+    commit = manifests.git_commit(cwd)
+    if commit is None:
         return "unknown (not a git checkout)"
-    return f"{commit} (with uncommitted changes)" if dirty else commit
+    return f"{commit} (with uncommitted changes)" if manifests.git_is_dirty(cwd) else commit
 
 
 def manifest_hashes(manifest: Mapping[str, Any]) -> list[tuple[str, str, int | None]]:
@@ -274,13 +265,6 @@ def write_report(
     path = Path(output_path)
     path.write_text(html, encoding="utf-8")
     return path
-
-
-def _git(cwd: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
-    )
-    return result.stdout.strip()
 
 
 def _hashes_in(value: Any, path: tuple[str, ...]) -> Iterator[tuple[str, str]]:
