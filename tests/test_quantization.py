@@ -16,6 +16,7 @@ from calhousing.quantization import (
     GRANULARITIES,
     SCHEMES,
     SPACES,
+    check_model_choices,
     code_range,
     error_table,
     parameters_table,
@@ -316,3 +317,9 @@ def test_constant_feature_cannot_be_standardized(float_params, default_split):
     x = default_split.X_train.assign(HouseAge=1.0)
     with pytest.raises(ValueError, match="constant feature column"):
         quantize_model(float_params, space="standardized", X_train=x)
+
+
+def test_choices_can_be_checked_before_anything_is_read():
+    check_model_choices(4, "symmetric", "per_channel", "standardized", "optimal")
+    with pytest.raises(ValueError, match="rounding must be one of"):
+        check_model_choices(rounding="round")

@@ -263,11 +263,7 @@ def quantize_model(
         For an unknown choice, `bits` outside 2..16, missing or malformed
         `X_train` where it is needed, or a constant feature in standardized space.
     """
-    check_bits(bits)
-    check_choice("scheme", scheme, SCHEMES)
-    check_choice("granularity", granularity, GRANULARITIES)
-    check_choice("space", space, SPACES)
-    check_choice("rounding", rounding, ROUNDINGS)
+    check_model_choices(bits, scheme, granularity, space, rounding)
     mean = std = features = None
     weights, intercept = np.asarray(params.coef, dtype=np.float64), float(params.intercept)
     if space == "standardized" or rounding != "nearest":
@@ -295,6 +291,27 @@ def quantize_model(
         feature_mean=mean,
         feature_std=std,
     )
+
+
+def check_model_choices(
+    bits: int = 8,
+    scheme: str = "asymmetric",
+    granularity: str = "per_tensor",
+    space: str = "raw",
+    rounding: str = "nearest",
+) -> None:
+    """Check every choice of :func:`quantize_model` before any work (or I/O) is done.
+
+    Raises
+    ------
+    ValueError
+        Naming the first bad argument, its value and the allowed values.
+    """
+    check_bits(bits)
+    check_choice("scheme", scheme, SCHEMES)
+    check_choice("granularity", granularity, GRANULARITIES)
+    check_choice("space", space, SPACES)
+    check_choice("rounding", rounding, ROUNDINGS)
 
 
 def feature_statistics(features: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
