@@ -187,7 +187,14 @@ def save_quantized(artifacts_dir: PathLike | None, quantized: QuantizedModel) ->
     """Write the codes, scales and zero points with their dequantized values."""
     folder = require_artifacts(artifacts_dir, FLOAT_PARAMS_FILE)
     write_json(folder / QUANTIZED_PARAMS_FILE, quantized_to_dict(quantized))
-    record(folder, [QUANTIZED_PARAMS_FILE], parameters={"bits": quantized.coef.bits})
+    choices = {
+        "bits": quantized.coef.bits,
+        "scheme": quantized.coef.scheme,
+        "granularity": quantized.coef.granularity,
+        "space": quantized.space,
+        "rounding": quantized.rounding,
+    }
+    record(folder, [QUANTIZED_PARAMS_FILE], parameters=choices)
     return folder / QUANTIZED_PARAMS_FILE
 
 

@@ -109,7 +109,7 @@ def quantization_error_plot(errors: pd.DataFrame) -> Figure:
     ax.bar(errors.index, errors["abs_error"], color=ERROR_COLOR)
     ax.set_xticks(range(len(errors)), errors.index, rotation=30, ha="right")
     ax.set_ylabel("|float − dequantized| (coefficient units)")
-    ax.set_title("Quantization error per parameter (at most half a scale step)")
+    ax.set_title("Quantization error per parameter: the smaller the bar, the closer the code")
     return fig
 
 
