@@ -41,3 +41,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 clean:
 	rm -rf $(VENV) artifacts reports/executed reports/report.html
+
+# The container and the CI workflow (issue 4): README's `make container-test`, run by .ci/run.
+.PHONY: container-test lint-ci
+
+container-test:  ## build the image, run the pipeline in it (docker, else podman), check outputs and bad input
+	bash tests/container/run.sh
+
+lint-ci: $(STAMP)  ## hadolint over the Dockerfile, actionlint over .github/workflows, shellcheck over scripts
+	bash tests/container/lint.sh $(BIN)
