@@ -7,6 +7,7 @@ import re
 
 import pandas as pd
 import pytest
+
 from calhousing.cli import main
 from calhousing.summary import run_summary
 
