@@ -247,6 +247,15 @@ def save_comparison(
     record(folder, [PREDICTIONS_FILE, COMPARISON_FILE])
 
 
+def load_comparison(
+    artifacts_dir: PathLike | None, n_rows: int | None = None
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """``comparison.json`` and the first `n_rows` (all for ``None``) of the predictions CSV."""
+    folder = require_artifacts(artifacts_dir, COMPARISON_FILE, PREDICTIONS_FILE)
+    predictions = pd.read_csv(folder / PREDICTIONS_FILE, nrows=n_rows)
+    return read_json(folder / COMPARISON_FILE), predictions
+
+
 def file_sizes(artifacts_dir: PathLike | None, names: Iterable[str]) -> pd.DataFrame:
     """Bytes on disk of each named artifact that exists."""
     folder = require_artifacts(artifacts_dir)

@@ -8,15 +8,11 @@ import signal
 import sys
 from collections.abc import Sequence
 
-import pandas as pd
 from papermill.cli import _resolve_type as papermill_value  # papermill's own -p typing
 
 from calhousing.artifacts import (
-    COMPARISON_FILE,
-    PREDICTIONS_FILE,
     ArtifactError,
-    read_json,
-    require_artifacts,
+    load_comparison,
     resolve_dir,
 )
 from calhousing.pipeline import (
@@ -149,15 +145,13 @@ def _print_summary(
     rows: int,
 ) -> int:
     try:
-        folder = require_artifacts(artifacts_dir, COMPARISON_FILE, PREDICTIONS_FILE)
+        comparison, predictions = load_comparison(artifacts_dir, n_rows=max(rows, 1))
         report = resolve_dir(reports_dir, "reports") / REPORT_FILE
         if not report.is_file():
             raise ArtifactError(
                 f"no report at {str(report)!r}: run `calhousing run` first, or pass the "
                 "--reports-dir it wrote to"
             )
-        comparison = read_json(folder / COMPARISON_FILE)
-        predictions = pd.read_csv(folder / PREDICTIONS_FILE, nrows=max(rows, 1))
         text = run_summary(comparison, predictions, report, n_rows=rows)
     except ArtifactError as error:
         print(f"calhousing summary: error: {error}", file=sys.stderr)
