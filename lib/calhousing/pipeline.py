@@ -28,6 +28,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from calhousing import params as checks
 from calhousing.artifacts import PathLike, project_root, resolve_dir
+from calhousing.kernel import shared_kernel
 from calhousing.quantization import GRANULARITIES, SCHEMES, SPACES
 from calhousing.report import write_report
 from calhousing.rounding import ROUNDINGS
@@ -184,28 +185,33 @@ def _execute_all(
     executed_dir = reports / EXECUTED_DIR
     executed_dir.mkdir()
     executed = []
-    for name in NOTEBOOK_NAMES:
-        notebook = source / name
-        declared = papermill.inspect_notebook(str(notebook))
-        values = {k: v for k, v in parameters.items() if k in declared}
-        output = executed_dir / name
-        try:
-            papermill.execute_notebook(
-                str(notebook),
-                str(output),
-                parameters={**values, "artifacts_dir": str(artifacts)},
-                progress_bar=progress_bar,
-                cwd=str(source),
-            )
-        except PapermillExecutionError as error:
-            first_line = (error.source or "").strip().splitlines()[:1]
-            raise PipelineError(
-                f"notebook {name} failed in cell {error.cell_index + 1} "
-                f"({first_line[0] if first_line else 'empty cell'!r}): "
-                f"{error.ename}: {error.evalue}"
-            ) from error
-        executed.append(output)
+    with shared_kernel() as engine:
+        for name in NOTEBOOK_NAMES:
+            notebook = source / name
+            declared = papermill.inspect_notebook(str(notebook))
+            values = {k: v for k, v in parameters.items() if k in declared}
+            output = executed_dir / name
+            try:
+                papermill.execute_notebook(
+                    str(notebook),
+                    str(output),
+                    parameters={**values, "artifacts_dir": str(artifacts)},
+                    engine_name=engine,
+                    progress_bar=progress_bar,
+                    cwd=str(source),
+                )
+            except PapermillExecutionError as error:
+                raise PipelineError(_failure_message(name, error)) from error
+            executed.append(output)
     return executed
+
+
+def _failure_message(name: str, error: PapermillExecutionError) -> str:
+    first_line = (error.source or "").strip().splitlines()[:1]
+    return (
+        f"notebook {name} failed in cell {error.cell_index + 1} "
+        f"({first_line[0] if first_line else 'empty cell'!r}): {error.ename}: {error.evalue}"
+    )
 
 
 def _keep_failed_run(staged_reports: Path, reports: Path) -> Path | None:
