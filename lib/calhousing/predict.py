@@ -59,7 +59,7 @@ Scorer = Callable[[np.ndarray], np.ndarray]
 
 _FIELD_COUNT = re.compile(r"Expected (\d+) columns, got (\d+)")
 _BAD_VALUE = re.compile(
-    r"In CSV column #(\d+): CSV conversion error to \w+: invalid value '(.*)'", re.S
+    r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to \w+: invalid value '(.*)'", re.S
 )
 _OTHER_DELIMITERS: tuple[str, ...] = (";", "\t", "|")
 
@@ -233,9 +233,9 @@ def iter_blocks(
                 )
             pending = data
             continue
-        pending = data[cut:]
-        yield Block(data[:cut], line)
-        line += _count_line_ends(data[:cut])
+        block, pending = data[:cut], data[cut:]
+        yield Block(block, line)
+        line += _count_line_ends(block)
 
 
 def open_csv(
@@ -309,9 +309,10 @@ def parse_csv(data: bytes, layout: Layout) -> pa.Table:
         if data.strip(b"\r\n"):
             raise
         return _empty_input(layout)
-    for name in layout.passthrough:
-        if pc.any(pc.match_substring_regex(table[name], "[\r\n]")).as_py():
-            raise _ValueSpansLines(name)
+    if b'"' in data:  # only a quoted value can hold a line break
+        for name in layout.passthrough:
+            if pc.any(pc.match_substring_regex(table[name], "[\r\n]")).as_py():
+                raise _ValueSpansLines(name)
     return table
 
 
@@ -447,7 +448,7 @@ def predict_file(
             stack, input_path, source, model, block_bytes, skip_invalid, bar
         )
         sink = stack.enter_context(_atomic_output(output))
-        write = stack.enter_context(_table_writer(sink, layout.output_schema, _is_parquet(output)))
+        write = stack.enter_context(table_writer(sink, layout.output_schema, _is_parquet(output)))
         write_reject = _reject_writer(stack, rejects_path, layout.unit)
         for chunk in chunks:
             if chunk.rejects and not skip_invalid:
@@ -512,7 +513,10 @@ def _last_line_end(data: bytes) -> int:
 
 
 def _count_line_ends(data: bytes) -> int:
-    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    newlines = data.count(b"\n")
+    if b"\r" not in data:  # a fast scan; most files end lines with "\n" alone
+        return newlines
+    return newlines + data.count(b"\r") - data.count(b"\r\n")
 
 
 def _split_header(block: Block) -> tuple[bytes, int, Block] | None:
@@ -595,7 +599,9 @@ def _arrow_csv_options(names: tuple[str, ...], features: tuple[str, ...]) -> dic
     """pyarrow's options for data lines with these columns: features float64, the rest text."""
     types = {name: pa.float64() if name in features else pa.string() for name in names}
     return {
-        "read_options": pacsv.ReadOptions(column_names=list(names)),
+        # pyarrow's own thread pool aborted ~4% of processes at exit here ("terminate
+        # called without an active exception", apache/arrow#34314); one thread never did.
+        "read_options": pacsv.ReadOptions(column_names=list(names), use_threads=False),
         "parse_options": pacsv.ParseOptions(delimiter=",", ignore_empty_lines=True),
         "convert_options": pacsv.ConvertOptions(
             column_types=types,
@@ -628,19 +634,26 @@ def _score_table(table: pa.Table, layout: Layout, predict: Scorer) -> tuple[pa.T
     prediction is not finite (feature values too large for float64).
     """
     features = _feature_matrix(table, layout)
+    with np.errstate(over="ignore", invalid="ignore"):
+        predictions = _predict_finite_rows(features, predict)
+    keep = np.isfinite(predictions)
+    if keep.all():
+        columns = [*(table[name] for name in layout.passthrough), pa.array(predictions)]
+        return pa.Table.from_arrays(columns, schema=layout.output_schema), np.empty(0, np.intp)
+    kept = table.filter(pa.array(keep))
+    columns = [*(kept[name] for name in layout.passthrough), pa.array(predictions[keep])]
+    return pa.Table.from_arrays(columns, schema=layout.output_schema), np.flatnonzero(~keep)
+
+
+def _predict_finite_rows(features: np.ndarray, predict: Scorer) -> np.ndarray:
+    """Predictions of the rows whose features are all finite; NaN for the others."""
+    if np.isfinite(features).all():
+        return np.asarray(predict(features), dtype=np.float64) if len(features) else np.empty(0)
     finite_rows = np.isfinite(features).all(axis=1)
     predictions = np.full(len(features), np.nan)
     if finite_rows.any():
-        with np.errstate(over="ignore", invalid="ignore"):
-            predictions[finite_rows] = predict(features[finite_rows])
-    keep = np.isfinite(predictions)
-    if not keep.all():
-        table = table.filter(pa.array(keep))
-    columns = [table[name] for name in layout.passthrough]
-    output = pa.Table.from_arrays(
-        [*columns, pa.array(predictions[keep])], schema=layout.output_schema
-    )
-    return output, np.flatnonzero(~keep)
+        predictions[finite_rows] = predict(features[finite_rows])
+    return predictions
 
 
 def _score_lines(block: Block, layout: Layout, predict: Scorer, first_only: bool) -> Scored:
@@ -853,7 +866,7 @@ def _umask() -> int:
 
 
 @contextmanager
-def _table_writer(
+def table_writer(
     sink: IO[bytes], schema: pa.Schema, parquet: bool
 ) -> Iterator[Callable[[pa.Table], None]]:
     """A function that appends a table to `sink` as CSV or Parquet; the file is finished on exit."""
@@ -866,19 +879,18 @@ def _table_writer(
 
 
 def _write_csv(sink: IO[bytes], table: pa.Table) -> None:
-    if table.num_rows:
-        style = "needed" if _needs_quotes(table) else "none"
-        options = pacsv.WriteOptions(include_header=False, quoting_style=style)
-        pacsv.write_csv(table, sink, write_options=options)
-
-
-def _needs_quotes(table: pa.Table) -> bool:
-    """Whether a text value holds a comma, quote or line break (else values stay unquoted)."""
-    return any(
-        pc.any(pc.match_substring_regex(column, '[,"\r\n]')).as_py()
-        for column in table.columns
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-    )
+    """Append `table` unquoted; if a value holds a comma, quote or line break, quote text."""
+    if not table.num_rows:
+        return
+    buffer = pa.BufferOutputStream()
+    try:
+        options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+        pacsv.write_csv(table, buffer, write_options=options)
+    except pa.ArrowInvalid:
+        buffer = pa.BufferOutputStream()
+        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        pacsv.write_csv(table, buffer, write_options=options)
+    sink.write(buffer.getvalue())
 
 
 def _csv_line(values: list[str] | tuple[str, ...]) -> str:
