@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from calhousing import data
+from calhousing import data, training
 from calhousing.pipeline import run_pipeline
 
 
@@ -21,6 +21,13 @@ def housing():
 def default_split(housing):
     """The published 80/20 split with random_state=42."""
     return data.split_data(housing, test_size=0.2, random_state=42)
+
+
+@pytest.fixture(scope="session")
+def float_params(default_split):
+    """The float parameters of LinearRegression fitted on the default split."""
+    model = training.fit_linear_regression(default_split.X_train, default_split.y_train)
+    return training.linear_params(model)
 
 
 @pytest.fixture(scope="session")

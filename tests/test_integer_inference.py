@@ -14,12 +14,6 @@ from calhousing.training import LinearParams
 
 
 @pytest.fixture(scope="module")
-def float_params(default_split):
-    model = training.fit_linear_regression(default_split.X_train, default_split.y_train)
-    return training.linear_params(model)
-
-
-@pytest.fixture(scope="module")
 def model(float_params, default_split):
     return ii.build_integer_model(float_params, default_split.X_train)
 

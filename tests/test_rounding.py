@@ -13,12 +13,6 @@ from calhousing.quantization import SCHEMES, SPACES, code_range, quantize, quant
 
 
 @pytest.fixture(scope="module")
-def float_params(default_split):
-    model = training.fit_linear_regression(default_split.X_train, default_split.y_train)
-    return training.linear_params(model)
-
-
-@pytest.fixture(scope="module")
 def problems(float_params, default_split):
     """The real rounding problem in each space: weights and training Hessian."""
     x = default_split.X_train.to_numpy()

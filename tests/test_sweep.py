@@ -11,12 +11,6 @@ from calhousing.quantization import quantize_model
 
 
 @pytest.fixture(scope="module")
-def float_params(default_split):
-    model = training.fit_linear_regression(default_split.X_train, default_split.y_train)
-    return training.linear_params(model)
-
-
-@pytest.fixture(scope="module")
 def table(float_params, default_split):
     return sweep.sweep(float_params, default_split)
 
