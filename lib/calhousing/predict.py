@@ -621,10 +621,16 @@ def _empty_input(layout: Layout) -> pa.Table:
 
 
 def _feature_matrix(table: pa.Table, layout: Layout) -> np.ndarray:
-    columns = [
-        table[name].cast(pa.float64()).to_numpy(zero_copy_only=False) for name in layout.features
-    ]
-    return np.column_stack(columns) if columns else np.empty((table.num_rows, 0))
+    """The features as an ``(n, n_features)`` float64 array (column-major: one copy per column)."""
+    columns = [_float_column(table[name]) for name in layout.features]
+    return np.vstack(columns).T if columns else np.empty((table.num_rows, 0))
+
+
+def _float_column(column: pa.ChunkedArray) -> np.ndarray:
+    """A column as float64; nulls (Parquet only) become NaN."""
+    if column.type != pa.float64():
+        column = column.cast(pa.float64())
+    return column.to_numpy(zero_copy_only=False)
 
 
 def _score_table(table: pa.Table, layout: Layout, predict: Scorer) -> tuple[pa.Table, np.ndarray]:
