@@ -886,17 +886,22 @@ def table_writer(
 
 def _write_csv(sink: IO[bytes], table: pa.Table) -> None:
     """Append `table` unquoted; if a value holds a comma, quote or line break, quote text."""
-    if not table.num_rows:
-        return
-    buffer = pa.BufferOutputStream()
+    # Batch by batch, skipping empty ones: pyarrow writes garbage for a table with an
+    # empty chunk (apache/arrow#36889; 16 KB of NUL bytes with pyarrow 26).
+    batches = [batch for batch in table.to_batches() if batch.num_rows]
     try:
-        options = pacsv.WriteOptions(include_header=False, quoting_style="none")
-        pacsv.write_csv(table, buffer, write_options=options)
+        text = _csv_bytes(batches, "none")
     except pa.ArrowInvalid:
-        buffer = pa.BufferOutputStream()
-        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-        pacsv.write_csv(table, buffer, write_options=options)
-    sink.write(buffer.getvalue())
+        text = _csv_bytes(batches, "needed")
+    sink.write(text)
+
+
+def _csv_bytes(batches: list[pa.RecordBatch], quoting_style: str) -> pa.Buffer:
+    buffer = pa.BufferOutputStream()
+    options = pacsv.WriteOptions(include_header=False, quoting_style=quoting_style)
+    for batch in batches:
+        pacsv.write_csv(batch, buffer, write_options=options)
+    return buffer.getvalue()
 
 
 def _csv_line(values: list[str] | tuple[str, ...]) -> str:
