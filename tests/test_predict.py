@@ -289,14 +289,17 @@ def test_skip_invalid_scores_the_valid_rows_and_lists_each_reject(
     assert rejects["text"][2] == lines[7].decode()
 
 
-def test_a_rejected_first_row_leaves_the_output_intact(tmp_path, rows, valid_csv, float_model):
-    # The slow path then yields an empty piece; pyarrow's CSV writer once turned that into
-    # 16 KB of NUL bytes (apache/arrow#36889).
-    path = write(tmp_path, edit(valid_csv, 2, "MedInc", "x"))
+def test_rows_rejected_after_parsing_leave_the_output_intact(
+    tmp_path, rows, valid_csv, float_model
+):
+    # Line 2 parses alone but is rejected (NaN), so its piece of the block scores no row;
+    # pyarrow's CSV writer turned such an empty chunk into 16 KB of NUL bytes
+    # (apache/arrow#36889).
+    path = write(tmp_path, edit(edit(valid_csv, 2, "Latitude", "nan"), 3, "MedInc", "x"))
     output = tmp_path / "out.csv"
     predict_file(path, output, float_model, skip_invalid=True, block_bytes=512)
     assert b"\0" not in output.read_bytes()
-    assert list(pd.read_csv(output, dtype={ID: str})[ID]) == list(rows[ID][1:])
+    assert list(pd.read_csv(output, dtype={ID: str})[ID]) == list(rows[ID][2:])
 
 
 def test_skip_invalid_needs_an_output_file(tmp_path, valid_csv, artifacts_dir, capsys):
