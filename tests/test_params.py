@@ -29,3 +29,9 @@ def test_bad_n_samples_is_refused(n_samples):
 def test_choice_lists_the_allowed_names():
     with pytest.raises(ValueError, match=r"scheme must be one of 'a', 'b', got 'c'"):
         params.check_choice("scheme", "c", ("a", "b"))
+
+
+def test_cli_lists_exactly_the_parameters_the_pipeline_checks():
+    from calhousing.pipeline import PARAMETER_CHECKS
+
+    assert tuple(PARAMETER_CHECKS) == params.PIPELINE_PARAMETERS

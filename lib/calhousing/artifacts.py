@@ -14,12 +14,10 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LinearRegression
 
 from calhousing import manifest
 from calhousing.integer_inference import (
@@ -27,8 +25,11 @@ from calhousing.integer_inference import (
     integer_model_from_dict,
     integer_model_to_dict,
 )
+from calhousing.linear import LinearParams
 from calhousing.quantization import QuantizedModel, QuantizedTensor
-from calhousing.training import LinearParams
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LinearRegression
 
 MODEL_FILE = "model.joblib"
 FLOAT_PARAMS_FILE = "float_params.json"
@@ -147,6 +148,8 @@ def save_training(
     """
     folder = resolve_dir(artifacts_dir, "artifacts")
     folder.mkdir(parents=True, exist_ok=True)
+    import joblib  # only here and in load_model: readers of the JSON files never need it
+
     _write_atomic(folder / MODEL_FILE, lambda path: joblib.dump(model, path))
     write_json(folder / FLOAT_PARAMS_FILE, params_to_dict(params))
     write_json(folder / METRICS_FILE, metrics)
@@ -163,6 +166,8 @@ def save_training(
 def load_model(artifacts_dir: PathLike | None) -> LinearRegression:
     """The fitted estimator, unpickled only after its sha256 matched the manifest."""
     folder = require_artifacts(artifacts_dir, MODEL_FILE)
+    import joblib
+
     return joblib.load(folder / MODEL_FILE)
 
 

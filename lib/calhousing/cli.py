@@ -8,20 +8,14 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from papermill.cli import _resolve_type as papermill_value  # papermill's own -p typing
-
+# The pipeline (papermill, nbconvert) is imported by the commands that run it, so
+# `calhousing predict` starts without paying for it.
 from calhousing.artifacts import (
     ArtifactError,
     load_comparison,
     resolve_dir,
 )
-from calhousing.pipeline import (
-    PARAMETER_CHECKS,
-    REPORT_FILE,
-    PipelineError,
-    RunLockedError,
-    run_pipeline,
-)
+from calhousing.params import PIPELINE_PARAMETERS
 from calhousing.predict import MODELS, PREDICTION_COLUMN, InputError, load_model, predict_file
 from calhousing.summary import run_summary
 
@@ -47,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar=("NAME", "VALUE"),
-        help=f"notebook parameter, typed as papermill does; one of: {', '.join(PARAMETER_CHECKS)}",
+        help="notebook parameter, typed as papermill does; one of: "
+        + ", ".join(PIPELINE_PARAMETERS),
     )
     run.add_argument("--no-progress", action="store_true", help="hide papermill's progress bar")
     summary = commands.add_parser(
@@ -98,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from papermill.cli import _resolve_type as papermill_value  # papermill's own -p typing
+
+    from calhousing.pipeline import PipelineError, RunLockedError, run_pipeline
+
     parameters = {name: papermill_value(value) for name, value in args.parameter}
     # SIGTERM (docker stop, kill) unwinds like Ctrl-C, so the run cleans up after itself.
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -145,6 +144,8 @@ def _print_summary(
     rows: int,
 ) -> int:
     try:
+        from calhousing.pipeline import REPORT_FILE
+
         comparison, predictions = load_comparison(artifacts_dir, n_rows=max(rows, 1))
         report = resolve_dir(reports_dir, "reports") / REPORT_FILE
         if not report.is_file():

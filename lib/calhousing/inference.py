@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from calhousing.linear import LinearParams
 from calhousing.quantization import QuantizedModel
-from calhousing.training import LinearParams
 
 
 def predict(params: LinearParams, X: pd.DataFrame | np.ndarray) -> np.ndarray:

@@ -44,10 +44,10 @@ import pandas as pd
 
 from calhousing import rounding as _rounding
 from calhousing.inference import feature_matrix
+from calhousing.linear import LinearParams
 from calhousing.params import MAX_BITS, MIN_BITS, check_bits, check_choice
 from calhousing.quantization import code_dtype, quantize, training_features
 from calhousing.rounding import ROUNDINGS
-from calhousing.training import LinearParams
 
 INT32_MAX = np.iinfo(np.int32).max
 INT64_MAX = np.iinfo(np.int64).max

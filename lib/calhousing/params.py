@@ -11,6 +11,17 @@ import math
 from numbers import Integral, Real
 from typing import Any
 
+# The parameters `calhousing run -p` accepts (pipeline.PARAMETER_CHECKS checks each).
+PIPELINE_PARAMETERS: tuple[str, ...] = (
+    "test_size",
+    "random_state",
+    "bits",
+    "n_samples",
+    "scheme",
+    "granularity",
+    "space",
+    "rounding",
+)
 MIN_BITS = 2
 MAX_BITS = 16
 MAX_RANDOM_STATE = 2**32 - 1

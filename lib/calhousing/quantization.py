@@ -31,9 +31,9 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from calhousing import rounding as _rounding
+from calhousing.linear import LinearParams
 from calhousing.params import check_bits, check_choice
 from calhousing.rounding import ROUNDINGS
-from calhousing.training import LinearParams
 
 SCHEMES: tuple[str, ...] = ("asymmetric", "symmetric")
 GRANULARITIES: tuple[str, ...] = ("per_tensor", "per_channel")

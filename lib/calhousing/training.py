@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
+from calhousing.linear import LinearParams
+
 METRIC_NAMES: tuple[str, ...] = ("r2", "mse", "mae")
-
-
-@dataclass(frozen=True)
-class LinearParams:
-    """The float parameters of a linear model: ``y = X @ coef + intercept``."""
-
-    coef: np.ndarray
-    intercept: float
-    feature_names: tuple[str, ...]
 
 
 def fit_linear_regression(X: pd.DataFrame, y: pd.Series) -> LinearRegression:
