@@ -35,7 +35,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from calhousing import artifacts, data
+# Only what `calhousing predict` itself imports, so the floor starts up like it does;
+# calhousing.data (scikit-learn) is imported where the input files are made.
+from calhousing import artifacts
 from calhousing import predict as scoring
 
 TARGET_RATIO = 1.3
@@ -48,6 +50,8 @@ GNU_TIME = "/usr/bin/time"
 
 def make_csv(path: Path, n_rows: int, seed: int = 0) -> None:
     """Write `n_rows` rows resampled from the real data, with noise, in chunks."""
+    from calhousing import data
+
     features = data.load_housing()[list(data.FEATURE_NAMES)].to_numpy()
     rng = np.random.default_rng(seed)
     with open(path, "wb") as sink:
@@ -61,14 +65,18 @@ def make_csv(path: Path, n_rows: int, seed: int = 0) -> None:
             pacsv.write_csv(pa.table(columns), sink, write_options=options)
 
 
-def floor(input_path: str, output_path: str) -> None:
-    """Read `input_path` with predict's reader and write ``id`` and a float column, no model."""
+def floor(input_path: str, output_path: str, artifacts_dir: str) -> None:
+    """Read `input_path` with predict's reader and write ``id`` and a float column, no model.
+
+    Like ``calhousing predict`` it first reads the feature names from the artifacts.
+    """
+    names = artifacts.load_float_params(artifacts_dir).feature_names
     with open(input_path, "rb") as stream, open(output_path, "wb") as sink:
-        layout, blocks = scoring.open_csv(stream, input_path, data.FEATURE_NAMES)
+        layout, blocks = scoring.open_csv(stream, input_path, names)
         with scoring.table_writer(sink, layout.output_schema, parquet=False) as write:
             for block in blocks:
                 table = scoring.parse_csv(block.data, layout)
-                copied = table[data.FEATURE_NAMES[0]]
+                copied = table[names[0]]
                 columns = [*(table[name] for name in layout.passthrough), copied]
                 write(pa.Table.from_arrays(columns, schema=layout.output_schema))
 
@@ -99,7 +107,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(scoring.MODELS))
     parser.add_argument("--repeat", type=int, default=2, help="runs per figure; the best counts")
     parser.add_argument("--artifacts-dir", help="default: the project's artifacts/")
-    parser.add_argument("--floor", nargs=2, metavar=("INPUT", "OUTPUT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--floor", nargs=3, metavar=("IN", "OUT", "ARTIFACTS"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.floor:
         floor(*args.floor)
@@ -124,7 +134,7 @@ def main() -> None:
             source = work / f"rows-{n_rows}.csv"
             make_csv(source, n_rows)
             output = str(work / "out.csv")
-            floor_command = [sys.executable, __file__, "--floor", str(source), output]
+            floor_command = [sys.executable, __file__, "--floor", str(source), output, str(folder)]
             floor_seconds, floor_peak = best_of(floor_command, args.repeat)
             print(
                 f"{n_rows:>10} {'floor':>10} {floor_seconds:>8.2f} "
