@@ -122,3 +122,12 @@ def test_empty_artifacts_dir_defaults_to_the_environment_override(tmp_path, monk
     assert artifacts.resolve_dir("", "artifacts") == tmp_path / "elsewhere"
     monkeypatch.delenv("CALHOUSING_ARTIFACTS_DIR")
     assert artifacts.resolve_dir(None, "artifacts") == artifacts.project_root() / "artifacts"
+
+
+def test_artifacts_get_the_usual_file_mode_not_mkstemps_private_one(tmp_path):
+    import os
+
+    artifacts.write_json(tmp_path / "x.json", {"a": 1})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -371,7 +371,15 @@ def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
     os.close(descriptor)
     try:
         write(tmp)
+        # mkstemp makes the file private (0600); give it the mode open() would have
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
