@@ -54,15 +54,20 @@ def _start_run(root: Path) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for_staging(root: Path, process: subprocess.Popen[str], timeout: float = 60) -> None:
-    """Wait until the run has started writing its staged notebooks."""
+def _wait_for_staging(
+    root: Path,
+    process: subprocess.Popen[str],
+    pattern: str = ".reports.run-*/executed/*.ipynb",
+    timeout: float = 60,
+) -> None:
+    """Wait until the run has staged something matching `pattern` (default: a notebook)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(root.glob(".reports.run-*/executed/*.ipynb")):
+        if any(root.glob(pattern)):
             return
         if process.poll() is not None:
             pytest.fail(f"run ended before it staged anything: {process.communicate()}")
-        time.sleep(0.05)
+        time.sleep(0.02)
     process.kill()
     pytest.fail("run never started staging")
 
@@ -80,14 +85,25 @@ def test_two_equal_runs_write_byte_identical_artifacts_and_tables(pipeline_run, 
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_interrupted_run_leaves_previous_outputs_byte_for_byte(copied_run, signum):
+@pytest.mark.parametrize(
+    "moment",
+    [".reports.run-*", ".reports.run-*/executed/02_quantize.ipynb"],
+    ids=["while-the-kernel-starts", "while-notebooks-run"],
+)
+def test_interrupted_run_leaves_previous_outputs_byte_for_byte(copied_run, signum, moment):
     before = outputs_digest(copied_run)
     process = _start_run(copied_run)
-    _wait_for_staging(copied_run, process)
+    _wait_for_staging(copied_run, process, moment)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode != 0
-    assert "unchanged" in stderr
+    if moment == ".reports.run-*":
+        # Known limit: a signal that lands while jupyter_client is still starting the
+        # kernel can end the process by SIGINT after the clean-up, instead of exit 130.
+        assert process.returncode in (130, -signal.SIGINT), stderr
+    else:
+        assert process.returncode == 130, stderr
+    assert "interrupted; previous artifacts and reports are unchanged" in stderr
+    assert "Traceback" not in stderr
     assert outputs_digest(copied_run) == before
     assert not list(copied_run.glob(".*.run-*"))
 

@@ -95,10 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from papermill.cli import _resolve_type as papermill_value  # papermill's own -p typing
 
-    from calhousing.pipeline import PipelineError, RunLockedError, run_pipeline
+    from calhousing.pipeline import run_pipeline
 
     parameters = {name: papermill_value(value) for name, value in args.parameter}
-    # SIGTERM (docker stop, kill) unwinds like Ctrl-C, so the run cleans up after itself.
+    # Ctrl-C and SIGTERM (docker stop, kill) unwind the run, so it cleans up after itself.
+    signal.signal(signal.SIGINT, _raise_interrupt)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         report = run_pipeline(
@@ -107,12 +108,30 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             parameters=parameters,
             progress_bar=not args.no_progress,
         )
-    except ValueError as error:
+    except BaseException as error:
+        return _run_failed(parser, error)
+    print(f"Report written to {report}")
+    return 0
+
+
+def _run_failed(parser: argparse.ArgumentParser, error: BaseException) -> int:
+    """Report why `calhousing run` failed and return its exit code (re-raise the unexpected)."""
+    from calhousing.pipeline import PipelineError, RunLockedError
+
+    # An interrupt that lands inside jupyter_client (say, while the kernel starts) can
+    # come out as another exception; the signal, not that exception, is the story.
+    if isinstance(error, KeyboardInterrupt) or _SIGNALS_RECEIVED:
+        print(
+            "calhousing run: interrupted; previous artifacts and reports are unchanged.",
+            file=sys.stderr,
+        )
+        return 130
+    if isinstance(error, ValueError):
         parser.exit(2, f"calhousing run: error: {error}\n")
-    except RunLockedError as error:
+    if isinstance(error, RunLockedError):
         print(f"calhousing run: error: {error}", file=sys.stderr)
         return 1
-    except PipelineError as error:
+    if isinstance(error, PipelineError):
         kept = (
             f"\nThe failed run's executed notebooks are in {error.failed_run_dir}"
             if error.failed_run_dir
@@ -123,17 +142,21 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    except KeyboardInterrupt:
-        print(
-            "calhousing run: interrupted; previous artifacts and reports are unchanged.",
-            file=sys.stderr,
-        )
-        return 130
-    print(f"Report written to {report}")
-    return 0
+    raise error
+
+
+_SIGNALS_RECEIVED: list[int] = []
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
+    """Unwind the run once; later signals are ignored so they cannot cut the clean-up short.
+
+    (Tearing down a kernel that was interrupted while starting, jupyter_client may signal
+    the process group this process is in.) SIGKILL still stops everything.
+    """
+    _SIGNALS_RECEIVED.append(signum)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt(f"signal {signum}")
 
 

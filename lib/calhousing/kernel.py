@@ -92,5 +92,21 @@ def shared_kernel() -> Iterator[str]:
         yield ENGINE_NAME
     finally:
         kernel_manager, SharedKernelEngine.kernel_manager = SharedKernelEngine.kernel_manager, None
+        _shut_down(kernel_manager)
+
+
+def _shut_down(kernel_manager: KernelManager) -> None:
+    """Stop the kernel; if its manager is left inconsistent, kill the process outright.
+
+    A Ctrl-C that lands while the kernel is still starting leaves jupyter_client's
+    manager in a state where a clean shutdown raises (``InvalidStateError``); the
+    error being handled, and the user's interrupt, matter more than that one.
+    """
+    try:
         if kernel_manager.has_kernel:
             run_sync(kernel_manager.shutdown_kernel)(now=True)
+    except Exception:
+        process = getattr(kernel_manager.provisioner, "process", None)
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
