@@ -11,6 +11,7 @@ alone, in its own kernel, under ``papermill`` and ``pytest --nbmake``.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -31,6 +32,10 @@ class _FreshNamespaceClient(PapermillNotebookClient):
     """Clears the kernel's user namespace, then executes the notebook as papermill does."""
 
     def papermill_execute_cells(self) -> None:
+        # nbclient has just routed SIGINT/SIGTERM to its event loop, where they would
+        # shut the shared kernel down under a running cell and leave the run waiting for
+        # a reply forever; the caller's handlers (the CLI's clean unwind) take them back.
+        _restore_signal_handlers()
         reply = self.wait_for_reply(self.kc.execute("%reset -f", silent=True, store_history=False))
         if reply is None or reply["content"]["status"] != "ok":
             raise RuntimeError("could not clear the shared kernel's namespace between notebooks")
@@ -70,7 +75,10 @@ class SharedKernelEngine(NBClientEngine):
                 stderr_file=stderr_file,
             ),
         )
-        return client.execute()
+        try:
+            return client.execute()
+        finally:
+            _restore_signal_handlers()  # nbclient resets them to the defaults on its way out
 
 
 papermill_engines.register(ENGINE_NAME, SharedKernelEngine)
@@ -88,11 +96,24 @@ def shared_kernel() -> Iterator[str]:
     # nbclient's own factory, so the manager is of the class nbclient expects
     client = NotebookClient(nbformat.v4.new_notebook(), kernel_name=KERNEL_NAME)
     SharedKernelEngine.kernel_manager = client.create_kernel_manager()
+    _SAVED_HANDLERS.clear()
+    _SAVED_HANDLERS.update({signum: signal.getsignal(signum) for signum in _SIGNALS})
     try:
         yield ENGINE_NAME
     finally:
         kernel_manager, SharedKernelEngine.kernel_manager = SharedKernelEngine.kernel_manager, None
         _shut_down(kernel_manager)
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_SAVED_HANDLERS: dict[int, Any] = {}
+
+
+def _restore_signal_handlers() -> None:
+    """Put back the SIGINT/SIGTERM handlers that were active when shared_kernel() began."""
+    for signum, handler in _SAVED_HANDLERS.items():
+        if handler is not None and signal.getsignal(signum) is not handler:
+            signal.signal(signum, handler)
 
 
 def _shut_down(kernel_manager: KernelManager) -> None:
