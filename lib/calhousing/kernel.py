@@ -98,22 +98,57 @@ def shared_kernel() -> Iterator[str]:
     SharedKernelEngine.kernel_manager = client.create_kernel_manager()
     _SAVED_HANDLERS.clear()
     _SAVED_HANDLERS.update({signum: signal.getsignal(signum) for signum in _SIGNALS})
+    _INTERRUPTS.clear()
+    _install_interrupt_handler()
     try:
         yield ENGINE_NAME
+    except Exception as error:
+        if _INTERRUPTS:  # the kernel was killed on purpose: report the interrupt, not its echo
+            raise KeyboardInterrupt(f"signal {_INTERRUPTS[0]}") from error
+        raise
     finally:
         kernel_manager, SharedKernelEngine.kernel_manager = SharedKernelEngine.kernel_manager, None
         _shut_down(kernel_manager)
+        for signum, handler in _SAVED_HANDLERS.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _SAVED_HANDLERS: dict[int, Any] = {}
 
 
+_INTERRUPTS: list[int] = []
+
+
+def _install_interrupt_handler() -> None:
+    for signum in _SIGNALS:
+        if signal.getsignal(signum) is not _on_interrupt:
+            signal.signal(signum, _on_interrupt)
+
+
 def _restore_signal_handlers() -> None:
-    """Put back the SIGINT/SIGTERM handlers that were active when shared_kernel() began."""
-    for signum, handler in _SAVED_HANDLERS.items():
-        if handler is not None and signal.getsignal(signum) is not handler:
-            signal.signal(signum, handler)
+    """Take SIGINT/SIGTERM back from nbclient, which routes them to its event loop."""
+    _install_interrupt_handler()
+
+
+def _on_interrupt(signum: int, frame: Any) -> None:
+    """Stop a run cleanly: kill the kernel if it is running, else defer to the caller.
+
+    Raising KeyboardInterrupt inside nbclient's event loop can leave it waiting for a
+    reply forever; a killed kernel instead ends the running cell with nbclient's
+    DeadKernelError, which shared_kernel() reports as the interrupt it was.
+    """
+    _INTERRUPTS.append(signum)
+    manager = SharedKernelEngine.kernel_manager
+    process = getattr(getattr(manager, "provisioner", None), "process", None)
+    if process is not None and process.poll() is None:
+        process.kill()
+        return
+    previous = _SAVED_HANDLERS.get(signum)
+    if callable(previous):
+        previous(signum, frame)
+    else:
+        raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _shut_down(kernel_manager: KernelManager) -> None:
