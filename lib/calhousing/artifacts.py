@@ -177,11 +177,6 @@ def load_float_params(artifacts_dir: PathLike | None) -> LinearParams:
     return params_from_dict(read_json(folder / FLOAT_PARAMS_FILE))
 
 
-def load_metrics(artifacts_dir: PathLike | None) -> dict[str, dict[str, float]]:
-    folder = require_artifacts(artifacts_dir, METRICS_FILE)
-    return read_json(folder / METRICS_FILE)
-
-
 def load_split_settings(artifacts_dir: PathLike | None) -> dict[str, Any]:
     """``test_size`` and ``random_state`` that 01_train split the data with."""
     folder = require_artifacts(artifacts_dir, SPLIT_FILE)

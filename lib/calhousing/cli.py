@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="execute the notebooks with papermill and render reports/report.html",
-        description="Execute 01_train, 02_quantize and 03_compare with papermill, then "
+        description="Execute the notebooks (01_train to 05_summary) with papermill, then "
         "render the HTML report. Outputs replace the previous ones only if every step succeeds.",
     )
     run.add_argument("--artifacts-dir", help="where model files go (default: artifacts/)")

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -228,29 +226,6 @@ def _view_range(values: np.ndarray) -> tuple[float, float]:
 
 def _r2(true: np.ndarray, predicted: np.ndarray) -> float:
     return float(r2_score(true, predicted))
-
-
-def new_figure(figsize: tuple[float, float] = (8, 4)) -> Figure:
-    """An empty figure with constrained layout, closed in pyplot.
-
-    Created through pyplot so the notebook's inline backend is loaded and knows how
-    to display it; closed so that backend does not show it a second time.
-    """
-    fig = plt.figure(figsize=figsize, layout="constrained")
-    plt.close(fig)
-    return fig
-
-
-def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
-    """Save `fig` with fixed metadata, so the same figure always gives the same bytes."""
-    suffix = os.fspath(path).rsplit(".", 1)[-1].lower()
-    metadata: dict[str, None] = {
-        "png": {"Software": None},
-        "svg": {"Date": None, "Creator": None},
-        "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
-    }.get(suffix, {})
-    with plt.rc_context({"svg.hashsalt": "calhousing"}):
-        fig.savefig(path, metadata=metadata)
 
 
 # The sweep's lines: colour by rounding, line style by space, marker by scheme.
