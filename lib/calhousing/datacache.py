@@ -74,6 +74,8 @@ def load_joblib_arrays(raw: bytes) -> Any:
         loaded = _ArrayUnpickler(stream).load()
     except CacheFormatError:
         raise
+    except EOFError:
+        raise CacheFormatError("its pickle ends early") from None
     except Exception as error:  # any failure to parse untrusted bytes means "not a cache"
         raise CacheFormatError(f"its pickle cannot be read ({_brief(error)})") from None
     if stream.read(1):
@@ -103,6 +105,15 @@ def _decompress(raw: bytes) -> bytes:
     return data
 
 
+class _OpcodeTable(dict[int, Any]):
+    """The unpickler's dispatch table, naming an opcode it does not know."""
+
+    def __missing__(self, opcode: int) -> Any:
+        raise CacheFormatError(
+            f"it is not a pickle, or a damaged one (unknown opcode {opcode:#04x})"
+        )
+
+
 class _ArrayUnpickler(pickle._Unpickler):
     """The pure-Python unpickler (as joblib uses), restricted to array globals.
 
@@ -111,7 +122,7 @@ class _ArrayUnpickler(pickle._Unpickler):
     dispatch table lets BUILD read them.
     """
 
-    dispatch = pickle._Unpickler.dispatch.copy()
+    dispatch = _OpcodeTable(pickle._Unpickler.dispatch)
 
     def find_class(self, module: str, name: str) -> Any:
         admitted = _ADMITTED_GLOBALS.get((module, name))
