@@ -345,19 +345,21 @@ def test_marker_command_does_run_under_plain_joblib_load(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("pickle_text", "named"),
+    ("pickle_text", "problem"),
     [
-        (b"cos\nsystem\n(S'touch {marker}'\ntR.", "os.system"),
-        (b'cbuiltins\neval\n(S\'open("{marker}", "w")\'\ntR.', "builtins.eval"),
-        (b"(S'touch {marker}'\nios\nsystem\n.", "os.system"),
-        (b"cnumpy\nmemmap\n(S'{marker}'\nS'w+'\nI1\ntR.", "numpy.memmap"),
+        (b"cos\nsystem\n(S'touch {marker}'\ntR.", "asks for the Python global os.system,"),
+        (b'cbuiltins\neval\n(S\'open("{marker}", "w")\'\ntR.', "global builtins.eval,"),
+        (b"cnumpy\nmemmap\n(S'{marker}'\nS'w+'\nI1\ntR.", "global numpy.memmap,"),
+        (b"(S'touch {marker}'\nios\nsystem\n.", "creates objects in a way joblib never uses"),
+        (b"cnumpy\nndarray\n((I3\ntS'f8'\ntR.", "calls ndarray in a way joblib never uses"),
+        (b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00f8\x85\x81.", "calls dtype in a way"),
     ],
-    ids=["reduce", "eval", "inst", "numpy-file-write"],
+    ids=["reduce", "eval", "numpy-file-write", "inst", "ndarray-call", "dtype-newobj"],
 )
-def test_hand_written_hostile_pickles_never_run(tmp_path, pickle_text, named):
+def test_hand_written_hostile_pickles_never_run(tmp_path, pickle_text, problem):
     marker = tmp_path / "ran"
     content = zlib.compress(pickle_text.replace(b"{marker}", str(marker).encode()))
-    with pytest.raises(datacache.CacheFormatError, match=re.escape(f"global {named},")):
+    with pytest.raises(datacache.CacheFormatError, match=re.escape(problem)):
         datacache.load_joblib_arrays(content)
     assert not marker.exists()
 

@@ -6,10 +6,10 @@ class, shape, order and dtype) followed by the array's raw bytes. ``joblib.load`
 unpickles that with the full pickle machinery, so a hostile cache runs whatever
 its pickle asks for. :func:`load_joblib_arrays` reads the same format the way
 skops reads models: only the few globals such a cache names (the wrapper,
-``numpy.ndarray``, ``numpy.dtype``) are admitted, attributes are set only on
-the wrapper and on dtypes, and the wrapper is checked before any array byte is
-read. Containers (tuples, lists, dicts), numbers and strings need no global and
-load as usual.
+``numpy.ndarray``, ``numpy.dtype``) are admitted; only ``numpy.dtype`` may be
+called and only the wrapper created; state is set only on the wrapper and on
+dtypes; and the wrapper is checked before any array byte is read. Containers
+(tuples, lists, dicts), numbers and strings need no global and load as usual.
 """
 
 from __future__ import annotations
@@ -146,7 +146,29 @@ class _ArrayUnpickler(pickle._Unpickler):
                 "which a data cache does not hold"
             )
 
+    def load_reduce(self) -> None:
+        if self.stack[-2] is not np.dtype:
+            raise CacheFormatError(_call_refused(self.stack[-2]))
+        super().load_reduce()
+
+    def load_newobj(self) -> None:
+        cls, args = self.stack[-2], self.stack[-1]
+        if cls is not _ArrayHeader or type(args) is not tuple or args:
+            raise CacheFormatError(_call_refused(self.stack[-2]))
+        super().load_newobj()
+
+    def load_refused(self) -> None:
+        raise CacheFormatError("its pickle creates objects in a way joblib never uses for arrays")
+
     dispatch[pickle.BUILD[0]] = load_build
+    dispatch[pickle.REDUCE[0]] = load_reduce
+    dispatch[pickle.NEWOBJ[0]] = load_newobj
+    dispatch.update(dict.fromkeys(pickle.NEWOBJ_EX + pickle.OBJ + pickle.INST, load_refused))
+
+
+def _call_refused(target: object) -> str:
+    name = target.__name__ if isinstance(target, type) else type(target).__name__
+    return f"its pickle calls {name} in a way joblib never uses for arrays"
 
 
 def _checked_header(state: object) -> dict[str, Any]:
