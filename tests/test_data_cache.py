@@ -461,10 +461,10 @@ def test_variable_naming_a_folder_inside_a_file_is_refused(tmp_path, monkeypatch
     with pytest.raises(data.DataUnavailableError) as raised:
         data.load_housing()
     assert str(raised.value) == (
-        f"The California Housing data are not available: {home / data.CACHE_FILE} (found "
-        f"through SCIKIT_LEARN_DATA) does not exist and downloading it failed ([Errno 20] Not "
-        f"a directory: '{home}'). Either connect to the internet, or set SCIKIT_LEARN_DATA to "
-        "a folder that holds scikit-learn's cache file cal_housing_py3.pkz, e.g. export "
+        f"The California Housing data are not available: {home / data.CACHE_FILE} does not "
+        f"exist (the folder comes from SCIKIT_LEARN_DATA) and downloading it failed ([Errno 20] "
+        f"Not a directory: '{home}'). Either connect to the internet, or set SCIKIT_LEARN_DATA "
+        "to a folder that holds scikit-learn's cache file cal_housing_py3.pkz, e.g. export "
         "SCIKIT_LEARN_DATA=/path/to/scikit_learn_data"
     )
 

@@ -267,10 +267,11 @@ def _cache_message(cache: Path, source: str, problem: str) -> str:
 
 def _unavailable_message(home: Path, source: str, error: OSError) -> str:
     return (
-        f"The California Housing data are not available: {home / CACHE_FILE} (found through "
-        f"{source}) does not exist and downloading it failed ({error}). Either connect to "
-        f"the internet, or set SCIKIT_LEARN_DATA to a folder that holds scikit-learn's cache "
-        f"file {CACHE_FILE}, e.g. export SCIKIT_LEARN_DATA=/path/to/scikit_learn_data"
+        f"The California Housing data are not available: {home / CACHE_FILE} does not exist "
+        f"(the folder comes from {source}) and downloading it failed ({error}). Either "
+        f"connect to the internet, or set SCIKIT_LEARN_DATA to a folder that holds "
+        f"scikit-learn's cache file {CACHE_FILE}, e.g. export "
+        f"SCIKIT_LEARN_DATA=/path/to/scikit_learn_data"
     )
 
 
