@@ -1,24 +1,29 @@
 """Loading and splitting the California Housing data.
 
-The data come from scikit-learn's own loader, so a user with internet gets the
-download and a user offline points ``SCIKIT_LEARN_DATA`` (or ``data_home``) at a
-folder holding scikit-learn's cache file.
+The data come from scikit-learn's cache file, so a user with internet gets
+scikit-learn's download and a user offline points ``SCIKIT_LEARN_DATA`` (or
+``data_home``) at a folder holding it. The cache is read without running any
+code it may carry and must hold the published table (see :func:`load_housing`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from sklearn.datasets import fetch_california_housing, get_data_home
+from sklearn.datasets import fetch_california_housing
 from sklearn.model_selection import train_test_split
 
+from calhousing import datacache
 from calhousing.manifest import arrays_digest
 from calhousing.params import check_random_state, check_test_size
 
@@ -34,11 +39,23 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 TARGET_NAME = "MedHouseVal"
 CACHE_FILE = "cal_housing_py3.pkz"
+TABLE_SHAPE: tuple[int, int] = (20640, 9)
+PUBLISHED_TABLE_SHA256 = "898f39f9b96274ded9a9f5a3b1b9f1dc032ab86955ac0f86b1c17330ba30cb25"
+"""sha256 (see :func:`table_sha256`) of the 20,640 x 9 table scikit-learn caches.
+
+Computed once from the table scikit-learn caches from the published archive
+(``cal_housing.tgz``, whose own sha256 scikit-learn checks on download). joblib
+versions write the cache with different bytes; the table stays the same.
+"""
 _DOWNLOAD_TIMEOUT_SECONDS = 20.0
 
 
 class DataUnavailableError(RuntimeError):
     """The data set is neither cached locally nor downloadable."""
+
+
+class DataCacheError(DataUnavailableError):
+    """The cache file exists but does not hold the published data set."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +71,19 @@ class Split:
 def load_housing(data_home: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """Load California Housing as one frame: the 8 features and ``MedHouseVal``.
 
+    The frame is the one ``fetch_california_housing(as_frame=True).frame``
+    builds, but the cache file is read by :mod:`calhousing.datacache`, which runs
+    none of the code a pickle can carry, and the table it holds must have
+    :data:`PUBLISHED_TABLE_SHA256`. When the file is missing,
+    ``fetch_california_housing`` downloads it into a fresh folder and it is
+    moved into place whole, so an interrupted download leaves no partial cache.
+
     Parameters
     ----------
     data_home : path-like, optional
         Folder holding scikit-learn's cache. ``None`` uses ``SCIKIT_LEARN_DATA``
-        or ``~/scikit_learn_data``, as scikit-learn does.
+        or ``~/scikit_learn_data``, as scikit-learn does; an empty
+        ``SCIKIT_LEARN_DATA`` is refused rather than read as the current folder.
 
     Returns
     -------
@@ -68,18 +93,47 @@ def load_housing(data_home: str | os.PathLike[str] | None = None) -> pd.DataFram
     Raises
     ------
     DataUnavailableError
-        When the cache file is missing and the download fails.
+        When the cache file is missing and the download fails, or the folder
+        cannot hold it.
+    DataCacheError
+        When the cache file exists but is not the California Housing data:
+        truncated, damaged, a hostile pickle, or another data set.
     """
-    home = Path(get_data_home(data_home))
-    try:
-        with warnings.catch_warnings(), _socket_timeout(_DOWNLOAD_TIMEOUT_SECONDS):
-            warnings.simplefilter("ignore", UserWarning)  # scikit-learn's "Retry downloading"
-            bunch = fetch_california_housing(
-                data_home=str(home), as_frame=True, n_retries=1, delay=0.1
-            )
-    except OSError as error:
-        raise DataUnavailableError(_unavailable_message(home, error)) from None
-    return bunch.frame
+    home, source = _data_home(data_home)
+    cache = home / CACHE_FILE
+    if not cache.exists():
+        _download(home, source)
+    return housing_frame(_checked_table(cache, source))
+
+
+def housing_frame(table: np.ndarray) -> pd.DataFrame:
+    """The features and target that scikit-learn derives from its cached table.
+
+    Parameters
+    ----------
+    table : numpy.ndarray
+        The 20,640 x 9 cached table: the house value in dollars, then median
+        income, house age, total rooms, total bedrooms, population, households,
+        latitude and longitude.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rooms, bedrooms and occupancy per household, and the value in $100k,
+        computed with the same operations as ``fetch_california_housing``.
+    """
+    features = np.array(table[:, 1:], dtype=np.float64)
+    features[:, 2] /= features[:, 5]  # rooms per household
+    features[:, 3] /= features[:, 5]  # bedrooms per household
+    features[:, 5] = features[:, 4] / features[:, 5]  # people per household
+    frame = pd.DataFrame(features, columns=list(FEATURE_NAMES))
+    frame[TARGET_NAME] = table[:, 0] / 100000.0
+    return frame
+
+
+def table_sha256(table: np.ndarray) -> str:
+    """sha256 of a table's values as row-major little-endian float64."""
+    return hashlib.sha256(np.ascontiguousarray(table, dtype="<f8").tobytes()).hexdigest()
 
 
 def split_data(frame: pd.DataFrame, test_size: float = 0.2, random_state: int = 42) -> Split:
@@ -127,12 +181,97 @@ def training_data_digest(split: Split) -> str:
     return arrays_digest(split.X_train.to_numpy(), split.y_train.to_numpy())
 
 
-def _unavailable_message(home: Path, error: OSError) -> str:
+def _data_home(data_home: str | os.PathLike[str] | None) -> tuple[Path, str]:
+    """The cache folder and how it was chosen, refusing what cannot be a folder."""
+    if data_home is not None:
+        source = "data_home"
+    elif "SCIKIT_LEARN_DATA" in os.environ:
+        source = "SCIKIT_LEARN_DATA"
+        data_home = os.environ["SCIKIT_LEARN_DATA"]
+    else:
+        source = "the default ~/scikit_learn_data"
+        data_home = Path("~", "scikit_learn_data")
+    if not os.fspath(data_home).strip():
+        raise DataUnavailableError(
+            f"{source} is set but empty, so there is no folder to find {CACHE_FILE} in: "
+            f"point SCIKIT_LEARN_DATA at a folder holding {CACHE_FILE}, or unset it to use "
+            "~/scikit_learn_data"
+        )
+    home = Path(data_home).expanduser()
+    if home.exists() and not home.is_dir():
+        raise DataUnavailableError(
+            f"{source} names {home}, which is a file, not a folder: point SCIKIT_LEARN_DATA "
+            f"at the folder holding {CACHE_FILE}"
+        )
+    return home, source
+
+
+def _download(home: Path, source: str) -> None:
+    """Let scikit-learn download the cache into a fresh folder, then move it into `home`."""
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".calhousing-download-", dir=home) as fresh:
+            with warnings.catch_warnings(), _socket_timeout(_DOWNLOAD_TIMEOUT_SECONDS):
+                warnings.simplefilter("ignore", UserWarning)  # scikit-learn's "Retry downloading"
+                fetch_california_housing(data_home=fresh, n_retries=1, delay=0.1)
+            os.replace(Path(fresh) / CACHE_FILE, home / CACHE_FILE)
+    except OSError as error:
+        raise DataUnavailableError(_unavailable_message(home, source, error)) from None
+
+
+def _checked_table(cache: Path, source: str) -> np.ndarray:
+    """The cached table, once it loads without running code and has the published hash."""
+    try:
+        return _verified_table(cache)
+    except OSError as error:
+        problem = f"it cannot be read ({error.strerror or error})"
+    except datacache.CacheFormatError as error:
+        problem = str(error)
+    raise DataCacheError(_cache_message(cache, source, problem))
+
+
+def _verified_table(cache: Path) -> np.ndarray:
+    with cache.open("rb") as file:
+        raw = file.read(datacache.MAX_DECOMPRESSED_BYTES + 1)
+    if len(raw) > datacache.MAX_DECOMPRESSED_BYTES:
+        raise datacache.CacheFormatError(
+            f"it is larger than {datacache.MAX_DECOMPRESSED_BYTES:,} bytes"
+        )
+    table = datacache.load_joblib_arrays(raw)
+    if not (
+        isinstance(table, np.ndarray) and table.dtype == np.float64 and table.shape == TABLE_SHAPE
+    ):
+        raise datacache.CacheFormatError(
+            f"it holds {_describe(table)}, not the float64 table of shape {TABLE_SHAPE}"
+        )
+    if table_sha256(table) != PUBLISHED_TABLE_SHA256:
+        raise datacache.CacheFormatError(
+            "its table differs from the published California Housing data (sha256 mismatch)"
+        )
+    return table
+
+
+def _describe(loaded: object) -> str:
+    if isinstance(loaded, np.ndarray):
+        return f"a {loaded.dtype} array of shape {loaded.shape}"
+    return f"a {type(loaded).__name__}"
+
+
+def _cache_message(cache: Path, source: str, problem: str) -> str:
     return (
-        f"The California Housing data are not available: {home / CACHE_FILE} does not "
-        f"exist and downloading it failed ({error}). Either connect to the internet, or "
-        f"set SCIKIT_LEARN_DATA to a folder that holds scikit-learn's cache file "
-        f"{CACHE_FILE}, e.g. export SCIKIT_LEARN_DATA=/path/to/scikit_learn_data"
+        f"The California Housing cache {cache} (found through {source}) is unusable: "
+        f"{problem}. Delete it so scikit-learn downloads it again, or point SCIKIT_LEARN_DATA "
+        f"at a folder holding a good copy of {CACHE_FILE}"
+    )
+
+
+def _unavailable_message(home: Path, source: str, error: OSError) -> str:
+    return (
+        f"The California Housing data are not available: {home / CACHE_FILE} does not exist "
+        f"(the folder comes from {source}) and downloading it failed ({error}). Either "
+        f"connect to the internet, or set SCIKIT_LEARN_DATA to a folder that holds "
+        f"scikit-learn's cache file {CACHE_FILE}, e.g. export "
+        f"SCIKIT_LEARN_DATA=/path/to/scikit_learn_data"
     )
 
 

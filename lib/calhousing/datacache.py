@@ -1,0 +1,221 @@
+"""Reading scikit-learn's data cache without running the code a pickle may carry.
+
+scikit-learn caches a data set with ``joblib.dump(array, path, compress=6)``: a
+zlib stream holding a pickle of joblib's ``NumpyArrayWrapper`` (the array's
+class, shape, order and dtype) followed by the array's raw bytes. ``joblib.load``
+unpickles that with the full pickle machinery, so a hostile cache runs whatever
+its pickle asks for. :func:`load_joblib_arrays` reads the same format the way
+skops reads models: only the few globals such a cache names (the wrapper,
+``numpy.ndarray``, ``numpy.dtype``) are admitted; only ``numpy.dtype`` may be
+called and only the wrapper created; state is set only on the wrapper and on
+dtypes; and the wrapper is checked before any array byte is read. Containers
+(tuples, lists, dicts), numbers and strings need no global and load as usual.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import pickle
+import zlib
+from typing import Any, Final
+
+import numpy as np
+
+MAX_DECOMPRESSED_BYTES: Final = 16 * 2**20
+"""Largest pickle accepted after decompression; a cached data set of ours is ~1.5 MB."""
+
+# zlib's window bits plus 32: accept a zlib or a gzip header, as joblib writes either.
+_ZLIB_OR_GZIP: Final = zlib.MAX_WBITS | 32
+_ARRAY_KINDS: Final = "biuf"  # bool, signed and unsigned integers, floats: no objects
+_REQUIRED_HEADER_KEYS: Final = frozenset({"subclass", "shape", "order", "dtype"})
+_OPTIONAL_HEADER_KEYS: Final = frozenset({"allow_mmap", "numpy_array_alignment_bytes"})
+
+
+class CacheFormatError(ValueError):
+    """The bytes are not a joblib cache this module will load; the message says why."""
+
+
+class _ArrayHeader:
+    """Stands in for joblib's ``NumpyArrayWrapper`` while the pickle is read."""
+
+
+_ADMITTED_GLOBALS: Final[dict[tuple[str, str], type]] = {
+    ("joblib.numpy_pickle", "NumpyArrayWrapper"): _ArrayHeader,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+def load_joblib_arrays(raw: bytes) -> Any:
+    """Load what ``joblib.dump(..., compress=...)`` wrote, admitting arrays only.
+
+    Parameters
+    ----------
+    raw : bytes
+        The file's bytes: zlib- (or gzip-) compressed, as scikit-learn's caches are.
+
+    Returns
+    -------
+    object
+        The pickled object: numpy arrays of numbers, possibly inside tuples,
+        lists or dicts. Arrays are native-endian and writable.
+
+    Raises
+    ------
+    CacheFormatError
+        When the bytes are empty, truncated, damaged, larger than
+        :data:`MAX_DECOMPRESSED_BYTES` once decompressed, not a pickle, or a
+        pickle that names any global other than the array types above (such as
+        ``posix.system``): nothing it names is called.
+    """
+    stream = io.BytesIO(_decompress(raw))
+    try:
+        loaded = _ArrayUnpickler(stream).load()
+    except CacheFormatError:
+        raise
+    except EOFError:
+        raise CacheFormatError("its pickle ends early") from None
+    except Exception as error:  # any failure to parse untrusted bytes means "not a cache"
+        raise CacheFormatError(f"its pickle cannot be read ({_brief(error)})") from None
+    if stream.read(1):
+        raise CacheFormatError("it has bytes after the end of its pickle")
+    return loaded
+
+
+def _decompress(raw: bytes) -> bytes:
+    if not raw:
+        raise CacheFormatError("it is empty")
+    if raw[:1] != b"\x78" and raw[:2] != b"\x1f\x8b":
+        raise CacheFormatError("it is not zlib-compressed, as scikit-learn writes its cache")
+    decompressor = zlib.decompressobj(_ZLIB_OR_GZIP)
+    try:
+        data = decompressor.decompress(raw, MAX_DECOMPRESSED_BYTES)
+    except zlib.error as error:
+        raise CacheFormatError(f"its compressed data are damaged (zlib: {error})") from None
+    if decompressor.unconsumed_tail:
+        raise CacheFormatError(
+            f"it decompresses to more than {MAX_DECOMPRESSED_BYTES:,} bytes, "
+            "far more than a cached data set of ours"
+        )
+    if not decompressor.eof:
+        raise CacheFormatError("it is truncated: its compressed data end early")
+    if decompressor.unused_data:
+        raise CacheFormatError("it has bytes after the end of its compressed data")
+    return data
+
+
+class _OpcodeTable(dict[int, Any]):
+    """The unpickler's dispatch table, naming an opcode it does not know."""
+
+    def __missing__(self, opcode: int) -> Any:
+        raise CacheFormatError(
+            f"it is not a pickle, or a damaged one (unknown opcode {opcode:#04x})"
+        )
+
+
+class _ArrayUnpickler(pickle._Unpickler):
+    """The pure-Python unpickler (as joblib uses), restricted to array globals.
+
+    The C unpickler offers ``find_class`` too, but an array's bytes follow the
+    wrapper's BUILD opcode in the stream, and only the Python unpickler's
+    dispatch table lets BUILD read them.
+    """
+
+    dispatch = _OpcodeTable(pickle._Unpickler.dispatch)
+
+    def find_class(self, module: str, name: str) -> Any:
+        admitted = _ADMITTED_GLOBALS.get((module, name))
+        if admitted is None:
+            raise CacheFormatError(
+                f"its pickle asks for the Python global {module}.{name}, and a data cache "
+                "holds only numpy arrays: refused without running it"
+            )
+        return admitted
+
+    def load_build(self) -> None:
+        target = self.stack[-2]
+        if isinstance(target, np.dtype):
+            super().load_build()
+        elif isinstance(target, _ArrayHeader):
+            state = self.stack.pop()
+            self.stack[-1] = _read_array(self._file_read, _checked_header(state))
+        else:
+            raise CacheFormatError(
+                f"its pickle sets the state of a {type(target).__name__}, "
+                "which a data cache does not hold"
+            )
+
+    def load_reduce(self) -> None:
+        if self.stack[-2] is not np.dtype:
+            raise CacheFormatError(_call_refused(self.stack[-2]))
+        super().load_reduce()
+
+    def load_newobj(self) -> None:
+        cls, args = self.stack[-2], self.stack[-1]
+        if cls is not _ArrayHeader or type(args) is not tuple or args:
+            raise CacheFormatError(_call_refused(self.stack[-2]))
+        super().load_newobj()
+
+    def load_refused(self) -> None:
+        raise CacheFormatError("its pickle creates objects in a way joblib never uses for arrays")
+
+    dispatch[pickle.BUILD[0]] = load_build
+    dispatch[pickle.REDUCE[0]] = load_reduce
+    dispatch[pickle.NEWOBJ[0]] = load_newobj
+    dispatch.update(dict.fromkeys(pickle.NEWOBJ_EX + pickle.OBJ + pickle.INST, load_refused))
+
+
+def _call_refused(target: object) -> str:
+    name = target.__name__ if isinstance(target, type) else type(target).__name__
+    return f"its pickle calls {name} in a way joblib never uses for arrays"
+
+
+def _checked_header(state: object) -> dict[str, Any]:
+    """The wrapper's attributes, once each is one an array of numbers can have."""
+    if not isinstance(state, dict) or not all(isinstance(key, str) for key in state):
+        raise CacheFormatError("its array header is not a dict of attributes")
+    keys = set(state)
+    if not _REQUIRED_HEADER_KEYS <= keys <= _REQUIRED_HEADER_KEYS | _OPTIONAL_HEADER_KEYS:
+        raise CacheFormatError(f"its array header has the attributes {sorted(keys)}")
+    shape, dtype = state["shape"], state["dtype"]
+    if state["subclass"] is not np.ndarray:
+        raise CacheFormatError("its array header names a class other than numpy.ndarray")
+    if not (
+        isinstance(shape, tuple)
+        and len(shape) <= 32
+        and all(type(n) is int and n >= 0 for n in shape)
+    ):
+        raise CacheFormatError(f"its array header has the shape {shape!r}")
+    if state["order"] not in ("C", "F"):
+        raise CacheFormatError(f"its array header has the order {state['order']!r}")
+    if not isinstance(dtype, np.dtype) or dtype.kind not in _ARRAY_KINDS or dtype.hasobject:
+        raise CacheFormatError(f"its array header has the dtype {dtype!r}, not a number type")
+    if math.prod(shape) * dtype.itemsize > MAX_DECOMPRESSED_BYTES:
+        raise CacheFormatError(f"its array header announces an array of shape {shape}, too big")
+    alignment = state.get("numpy_array_alignment_bytes")
+    if alignment is not None and type(alignment) is not int:
+        raise CacheFormatError(f"its array header has the alignment {alignment!r}")
+    return state
+
+
+def _read_array(read: Any, header: dict[str, Any]) -> np.ndarray:
+    """Read the array bytes that follow a wrapper, as joblib writes them."""
+    shape, dtype = header["shape"], header["dtype"]
+    if header.get("numpy_array_alignment_bytes") is not None:  # joblib >= 1.2 pads
+        padding = read(1)
+        if len(padding) != 1 or len(read(padding[0])) != padding[0]:
+            raise CacheFormatError("its array data end early")
+    size = math.prod(shape) * dtype.itemsize
+    data = read(size)
+    if len(data) != size:
+        raise CacheFormatError(f"its array data end early ({len(data):,} of {size:,} bytes)")
+    flat = np.frombuffer(data, dtype=dtype)
+    array = flat.reshape(shape[::-1]).T if header["order"] == "F" else flat.reshape(shape)
+    return array.astype(dtype.newbyteorder("="), copy=True)
+
+
+def _brief(error: Exception) -> str:
+    """One line, at most 200 characters, naming the error's type."""
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return text if len(text) <= 200 else text[:197] + "..."
