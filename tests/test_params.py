@@ -1,6 +1,19 @@
+"""Each parameter is declared once; the CLI, the notebooks and the README follow the declaration."""
+
+from __future__ import annotations
+
+import re
+import types
+from typing import get_args
+
+import nbformat
+import papermill
 import pytest
 
-from calhousing import params
+from calhousing import cli, params, pipeline, quantization, rounding
+from calhousing.artifacts import project_root
+
+NOTEBOOKS = pipeline.notebooks_dir()
 
 
 @pytest.mark.parametrize("bits", [2, 8, 16])
@@ -22,7 +35,7 @@ def test_bad_random_state_is_refused(random_state):
 
 @pytest.mark.parametrize("n_samples", [0, -3, 2.5])
 def test_bad_n_samples_is_refused(n_samples):
-    with pytest.raises(ValueError, match="n_samples"):
+    with pytest.raises(ValueError, match="n_samples must be an integer of at least 1"):
         params.check_n_samples(n_samples)
 
 
@@ -31,7 +44,203 @@ def test_choice_lists_the_allowed_names():
         params.check_choice("scheme", "c", ("a", "b"))
 
 
-def test_cli_lists_exactly_the_parameters_the_pipeline_checks():
-    from calhousing.pipeline import PARAMETER_CHECKS
+@pytest.mark.parametrize(
+    ("test_size", "message"),
+    [
+        (1e-9, "test_size=1e-09 leaves 1 test and 20639 training rows of the 20,640"),
+        (4.8e-5, "test_size=4.8e-05 leaves 1 test and 20639 training rows"),
+        (0.99999, "test_size=0.99999 leaves 20640 test and 0 training rows"),
+        (0.9996, "test_size=0.9996 leaves 20632 test and 8 training rows"),
+    ],
+)
+def test_a_split_too_small_to_test_or_to_fit_is_refused(test_size, message):
+    with pytest.raises(ValueError) as refused:
+        params.check_test_size(test_size)
+    assert str(refused.value).startswith(message)
+    assert "at least 2 test rows (for R²) and 9 training rows" in str(refused.value)
 
-    assert tuple(PARAMETER_CHECKS) == params.PIPELINE_PARAMETERS
+
+@pytest.mark.parametrize("test_size", [5e-5, 0.2, 0.9995])
+def test_the_smallest_usable_parts_are_accepted(test_size):
+    assert params.check_test_size(test_size) == test_size
+
+
+def test_the_declared_row_count_is_the_datas(housing):
+    assert len(housing) == params.DATA_ROWS == 20_640
+
+
+def test_choices_are_the_literals_and_the_quantizers_use_them():
+    assert params.SCHEMES == get_args(params.Scheme) == ("asymmetric", "symmetric")
+    assert params.GRANULARITIES == ("per_tensor", "per_channel")
+    assert params.SPACES == ("raw", "standardized")
+    assert params.ROUNDINGS == ("nearest", "gptq", "optimal")
+    assert quantization.SCHEMES is params.SCHEMES
+    assert quantization.SPACES is params.SPACES
+    assert rounding.ROUNDINGS is params.ROUNDINGS
+
+
+def test_run_accepts_every_settable_parameter_but_artifacts_dir():
+    assert params.PIPELINE_PARAMETERS == (
+        "test_size",
+        "random_state",
+        "bits",
+        "scheme",
+        "granularity",
+        "space",
+        "rounding",
+        "n_samples",
+    )
+
+
+def test_unknown_parameter_names_the_known_ones():
+    with pytest.raises(ValueError) as refused:
+        params.check_parameters({"colour": "red"})
+    assert str(refused.value) == (
+        "unknown parameter(s) colour; known parameters: test_size, random_state, bits, "
+        "scheme, granularity, space, rounding, n_samples"
+    )
+
+
+def test_effective_parameters_fill_in_every_default():
+    assert params.effective_parameters({"bits": 4, "space": "standardized"}) == {
+        "test_size": 0.2,
+        "random_state": 42,
+        "bits": 4,
+        "scheme": "asymmetric",
+        "granularity": "per_tensor",
+        "space": "standardized",
+        "rounding": "nearest",
+        "n_samples": 10,
+    }
+
+
+def _namespace(**values):
+    """A notebook's globals after papermill injected `values` (and the first cell's imports)."""
+    return {
+        "__name__": "__main__",
+        "_i1": "bits: int = 8",
+        "In": ["", "bits: int = 8"],
+        "Out": {},
+        "get_ipython": lambda: None,
+        "exit": object(),
+        "params": params,
+        "Markdown": type("Markdown", (), {}),
+        "bits": 8,
+        "scheme": "asymmetric",
+        "granularity": "per_tensor",
+        "space": "raw",
+        "rounding": "nearest",
+        "artifacts_dir": "",
+        **values,
+    }
+
+
+def test_notebook_check_returns_its_parameters_and_ignores_ipython_and_imports():
+    assert params.check_notebook("02_quantize", _namespace(bits=4)) == {
+        "bits": 4,
+        "scheme": "asymmetric",
+        "granularity": "per_tensor",
+        "space": "raw",
+        "rounding": "nearest",
+        "artifacts_dir": "",
+    }
+
+
+def test_notebook_check_refuses_a_name_papermill_injected_but_the_notebook_lacks():
+    with pytest.raises(ValueError) as refused:
+        params.check_notebook("02_quantize", _namespace(colour="red"))
+    assert str(refused.value) == (
+        "unknown parameter(s) colour; known parameters: bits, scheme, granularity, space, "
+        "rounding, artifacts_dir"
+    )
+
+
+def test_notebook_check_refuses_a_parameter_of_another_notebook():
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) test_size;"):
+        params.check_notebook("02_quantize", _namespace(test_size=0.3))
+
+
+def test_notebook_and_cli_give_the_same_message_for_a_bad_value():
+    with pytest.raises(ValueError) as from_notebook:
+        params.check_notebook("02_quantize", _namespace(bits=99))
+    with pytest.raises(ValueError) as from_cli:
+        params.check_parameters({"bits": 99})
+    assert (
+        str(from_notebook.value)
+        == str(from_cli.value)
+        == ("bits must be an integer from 2 to 16, got 99")
+    )
+
+
+def test_notebook_check_knows_only_the_five_notebooks():
+    with pytest.raises(ValueError, match="notebook must be one of 01_train"):
+        params.check_notebook("06_extra", {})
+
+
+def _parameters_cell(notebook: str) -> str:
+    nb = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1
+    return cells[0].source
+
+
+@pytest.mark.parametrize("notebook", params.NOTEBOOKS)
+def test_each_notebooks_parameters_cell_is_the_declaration(notebook):
+    assert _parameters_cell(notebook) == params.parameter_cell(notebook)
+
+
+@pytest.mark.parametrize("notebook", params.NOTEBOOKS)
+def test_papermill_reads_each_declared_type_default_and_help(notebook):
+    inferred = papermill.inspect_notebook(str(NOTEBOOKS / f"{notebook}.ipynb"))
+    declared = params.notebook_parameters(notebook)
+    assert list(inferred) == [p.name for p in declared]
+    for parameter in declared:
+        found = inferred[parameter.name]
+        assert found["inferred_type_name"] == parameter.type.__name__
+        assert found["help"] == parameter.comment
+        assert eval(found["default"]) == parameter.default  # a Python literal
+
+
+def test_papermill_shows_bits_as_written_out():
+    found = papermill.inspect_notebook(str(NOTEBOOKS / "02_quantize.ipynb"))["bits"]
+    assert found == {
+        "name": "bits",
+        "inferred_type_name": "int",
+        "default": "8",
+        "help": "code width of the quantized coefficients; an integer from 2 to 16",
+    }
+
+
+@pytest.mark.parametrize("notebook", params.NOTEBOOKS)
+def test_each_notebook_checks_its_parameters_in_its_first_code_cell(notebook):
+    nb = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert f'params.check_notebook("{notebook}", globals())' in code[1]
+
+
+def test_readme_table_is_the_declaration():
+    readme = (project_root() / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- parameters:start -->\n(.*?)\n<!-- parameters:end -->", readme, re.S)
+    assert block is not None
+    assert block.group(1) == params.markdown_table()
+
+
+def test_readme_table_shows_bits_as_written_out():
+    assert (
+        "| `bits` | `8` | 02_quantize | an integer from 2 to 16 | code width of the quantized "
+        "coefficients |"
+    ) in params.markdown_table().splitlines()
+
+
+def test_cli_help_lists_the_settable_parameters(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "one of: test_size, random_state, bits, scheme, granularity, space, rounding, " in (
+        help_text
+    )
+
+
+def test_modules_are_never_taken_for_parameters():
+    namespace = _namespace(np=types.ModuleType("numpy"))
+    assert "np" not in params.check_notebook("02_quantize", namespace)

@@ -302,6 +302,14 @@ def effective_parameters(artifacts_dir: PathLike | None) -> dict[str, Any]:
     return {} if recorded is None else manifest.effective_parameters(recorded)
 
 
+def recorded_sha256(artifacts_dir: PathLike | None, name: str) -> str:
+    """The sha256 the manifest records for `name` (checked against the file first)."""
+    folder = require_artifacts(artifacts_dir, name)
+    recorded = read_manifest(folder)
+    assert recorded is not None  # require_artifacts refused a folder without one
+    return recorded["files"][name]["sha256"]
+
+
 def save_training(
     artifacts_dir: PathLike | None,
     model: LinearRegression,
@@ -615,7 +623,10 @@ def _validate(path: Path, content: Any) -> None:
     try:
         validate(content, SCHEMAS[path.name])
     except SchemaError as error:
-        where = f"field {error}" if error.field else f"the content {error.problem}"
+        if isinstance(SCHEMAS[path.name], Columns):
+            where = str(error)  # names the column and the row
+        else:
+            where = error.where()
         raise ArtifactError(f"{path}: {where}; {_rewrite_hint(path.name)}") from None
 
 

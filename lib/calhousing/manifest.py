@@ -152,7 +152,7 @@ def check_manifest(data: Any, path: Path) -> dict[str, Any]:
         validate(data, MANIFEST_SCHEMA)
     except SchemaError as error:
         raise ManifestError(
-            f"{path}: {error} (it is damaged, or was written by another version of "
+            f"{path}: {error.where()} (it is damaged, or was written by another version of "
             f"calhousing); {_REFRESH}"
         ) from None
     if data["manifest_version"] != MANIFEST_VERSION:

@@ -26,6 +26,10 @@ class SchemaError(ValueError):
         self.field = field_path
         self.problem = problem
 
+    def where(self) -> str:
+        """The misfit as a file's reader says it: ``field coef[3] must be …``."""
+        return f"field {self.field} {self.problem}" if self.field else f"the content {self.problem}"
+
 
 @dataclass(frozen=True)
 class Number:
