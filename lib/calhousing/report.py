@@ -317,9 +317,12 @@ def _run_manifest(notebooks: Sequence[nbformat.NotebookNode]) -> dict[str, Any] 
         folder = notebook.metadata.get("papermill", {}).get("parameters", {}).get("artifacts_dir")
         if folder and (Path(folder) / MANIFEST_FILE).is_file():
             try:
-                return read_manifest(Path(folder))
+                recorded = read_manifest(Path(folder))
             except ArtifactError:
                 return None
+            # a report never presents outputs made from inputs that changed since
+            manifests.check_lineage(recorded, list(recorded["files"]), Path(folder))
+            return recorded
     return None
 
 
