@@ -9,6 +9,8 @@ from typing import get_args
 import nbformat
 import papermill
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from calhousing import cli, params, pipeline, quantization, rounding
 from calhousing.artifacts import project_root
@@ -244,3 +246,31 @@ def test_cli_help_lists_the_settable_parameters(capsys):
 def test_modules_are_never_taken_for_parameters():
     namespace = _namespace(np=types.ModuleType("numpy"))
     assert "np" not in params.check_notebook("02_quantize", namespace)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.floats(min_value=1e-12, max_value=1e-3),
+        st.floats(min_value=0.999, max_value=1 - 1e-12),
+        st.floats(min_value=1e-12, max_value=1 - 1e-12),
+    )
+)
+def test_an_accepted_test_size_gives_scikit_learn_a_usable_split(test_size):
+    """scikit-learn is the oracle: what the check accepts, train_test_split can do with room."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(params.DATA_ROWS)
+    try:
+        params.check_test_size(test_size)
+    except ValueError:
+        accepted = False
+    else:
+        accepted = True
+    try:
+        train, test = train_test_split(rows, test_size=test_size, random_state=0)
+    except ValueError:  # scikit-learn refuses an empty part itself
+        assert not accepted
+        return
+    assert accepted == (len(test) >= 2 and len(train) >= 9)

@@ -338,7 +338,7 @@ def save_training(
     write_json(folder / METRICS_FILE, metrics)
     write_json(folder / SPLIT_FILE, split_to_dict(split, **checked))
     write_json(folder / FEATURE_RANGES_FILE, feature_ranges_to_dict(split.X_train))
-    _record_step(folder, "01_train", checked, previous=_manifest_or_empty(folder))
+    record_step(folder, "01_train", checked, previous=_manifest_or_empty(folder))
     return folder
 
 
@@ -416,7 +416,7 @@ def save_quantized(
         "space": quantized.space,
         "rounding": quantized.rounding,
     }
-    _record_step(folder, "02_quantize", choices)
+    record_step(folder, "02_quantize", choices)
     return folder / QUANTIZED_PARAMS_FILE
 
 
@@ -436,7 +436,7 @@ def save_sweep(artifacts_dir: PathLike | None, table: pd.DataFrame) -> Path:
     _write_atomic(
         folder / SWEEP_FILE, lambda path: table.to_csv(path, index=False, float_format="%.17g")
     )
-    _record_step(folder, "04_sweep", {})
+    record_step(folder, "04_sweep", {})
     return folder / SWEEP_FILE
 
 
@@ -461,7 +461,7 @@ def save_comparison(
         lambda path: predictions.to_csv(path, index=False, float_format="%.17g"),
     )
     write_json(folder / COMPARISON_FILE, summary)
-    _record_step(folder, "03_compare", checked)
+    record_step(folder, "03_compare", checked)
 
 
 def load_comparison(
@@ -650,10 +650,15 @@ def _manifest_or_empty(folder: Path) -> dict[str, Any]:
         return manifest.empty()
 
 
-def _record_step(
+def record_step(
     folder: Path, step: str, parameters: dict[str, Any], previous: dict[str, Any] | None = None
 ) -> None:
-    """Record in the manifest that `step` wrote its outputs from its inputs with `parameters`."""
+    """Record in the manifest that `step` wrote its outputs from its inputs with `parameters`.
+
+    Call it after writing every output of `step` (:data:`STEPS` declares them): the
+    outputs' digests are taken from the files, the inputs' from the manifest. A new
+    artifact gets its step in :data:`STEPS` and its shape in :data:`SCHEMAS`.
+    """
     current = previous if previous is not None else read_manifest(folder) or manifest.empty()
     updated = manifest.record_step(
         current, folder, step, list(STEPS[step].outputs), list(STEPS[step].inputs), parameters
