@@ -88,4 +88,4 @@ def rewrite_artifact(folder: Path, name: str, content: bytes) -> None:
     path = folder / manifest.MANIFEST_FILE
     recorded = json.loads(path.read_text())
     recorded["files"][name] = manifest.file_digest(folder / name)
-    path.write_text(json.dumps(recorded, indent=2) + "\n")
+    path.write_text(json.dumps(manifest.seal(recorded), indent=2) + "\n")

@@ -547,6 +547,23 @@ def test_a_corrupted_manifest_byte_blames_the_manifest(finished_run, capsys):
     assert "Traceback" not in err
 
 
+def test_a_changed_digit_in_the_manifest_blames_the_manifest_not_the_artifact(finished_run, capsys):
+    folder = finished_run / "artifacts"
+    path = folder / "manifest.json"
+    digest = json.loads(path.read_text())["files"]["comparison.json"]["sha256"]
+    flipped = digest[:-1] + ("0" if digest[-1] != "0" else "1")
+    path.write_text(path.read_text().replace(digest, flipped))
+    code = _cli(
+        ["summary", "--artifacts-dir", str(folder), "--reports-dir", str(finished_run / "reports")]
+    )
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"calhousing summary: error: {path} was changed after it was written (its content no "
+        "longer matches its manifest_sha256), so it cannot vouch for any artifact; re-run the "
+        "pipeline (`calhousing run`) to rewrite it\n"
+    )
+
+
 def test_training_again_over_a_damaged_manifest_starts_a_new_one(run_copy, default_split):
     from calhousing import evaluation
 

@@ -142,7 +142,7 @@ def test_stale_is_found_through_the_chain_not_only_next_door(finished_run):
     recorded = json.loads((folder / "manifest.json").read_text())
     # 03 read today's model, but that model was made from a split 01 has since replaced
     recorded["steps"]["02_quantize"]["inputs"]["split.json"] = "1" * 64
-    (folder / "manifest.json").write_text(json.dumps(recorded))
+    (folder / "manifest.json").write_text(json.dumps(manifest.seal(recorded)))
     with pytest.raises(manifest.StaleArtifactError) as refused:
         artifacts.load_comparison(folder)
     assert str(refused.value).startswith(

@@ -12,6 +12,7 @@ output made from an input that has changed since is named as stale
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import shlex
 import subprocess
@@ -56,6 +57,7 @@ MANIFEST_SCHEMA = Record(
         ),
         "versions": MapOf(Nullable(Text())),
         "git_commit": Nullable(Text()),
+        "manifest_sha256": Sha256(),
     }
 )
 
@@ -160,7 +162,23 @@ def check_manifest(data: Any, path: Path) -> dict[str, Any]:
             f"{path}: manifest_version is {data['manifest_version']}, this calhousing "
             f"reads version {MANIFEST_VERSION}; {_REFRESH}"
         )
+    if seal(data)["manifest_sha256"] != data["manifest_sha256"]:
+        raise ManifestError(
+            f"{path} was changed after it was written (its content no longer matches its "
+            f"manifest_sha256), so it cannot vouch for any artifact; {_REFRESH}"
+        )
     return data
+
+
+def seal(data: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` with ``manifest_sha256``: the sha256 of the rest of its content.
+
+    A changed byte in the manifest then blames the manifest, not the artifact
+    whose recorded digest it happened to change.
+    """
+    body = {key: value for key, value in data.items() if key != "manifest_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return {**body, "manifest_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
 
 def record_step(
@@ -171,7 +189,7 @@ def record_step(
     inputs: list[str],
     parameters: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """A copy of `manifest` recording that `step` wrote `outputs` from `inputs`.
+    """A copy of `manifest` recording that `step` wrote `outputs` from `inputs`, sealed.
 
     The outputs' digests are taken from the files in `folder`; the inputs' from
     `manifest`, where the step's loaders verified them before it read them.
@@ -184,12 +202,14 @@ def record_step(
         "inputs": {name: manifest["files"][name]["sha256"] for name in inputs},
         "outputs": list(outputs),
     }
-    return {
-        **manifest,
-        **environment(),
-        "files": dict(sorted(files.items())),
-        "steps": {**manifest["steps"], step: entry},
-    }
+    return seal(
+        {
+            **manifest,
+            **environment(),
+            "files": dict(sorted(files.items())),
+            "steps": {**manifest["steps"], step: entry},
+        }
+    )
 
 
 def effective_parameters(manifest: Mapping[str, Any]) -> dict[str, Any]:
