@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import types
 from typing import get_args
 
 import nbformat
@@ -116,41 +115,45 @@ def test_effective_parameters_fill_in_every_default():
     }
 
 
-def _namespace(**values):
-    """A notebook's globals after papermill injected `values` (and the first cell's imports)."""
+PARAMETERS_02 = {
+    "bits": 8,
+    "scheme": "asymmetric",
+    "granularity": "per_tensor",
+    "space": "raw",
+    "rounding": "nearest",
+    "artifacts_dir": "",
+}
+
+
+def _namespace(injected: str | None, **values):
+    """A notebook's globals after its parameters cell, papermill's `injected` cell (if any),
+    and `values` left by earlier cells."""
+    history = ["", params.parameter_cell("02_quantize")]
+    if injected is not None:
+        history.append(injected)
     return {
         "__name__": "__main__",
-        "_i1": "bits: int = 8",
-        "In": ["", "bits: int = 8"],
+        "In": history,
         "Out": {},
         "get_ipython": lambda: None,
-        "exit": object(),
         "params": params,
-        "Markdown": type("Markdown", (), {}),
-        "bits": 8,
-        "scheme": "asymmetric",
-        "granularity": "per_tensor",
-        "space": "raw",
-        "rounding": "nearest",
-        "artifacts_dir": "",
+        **PARAMETERS_02,
         **values,
     }
 
 
-def test_notebook_check_returns_its_parameters_and_ignores_ipython_and_imports():
-    assert params.check_notebook("02_quantize", _namespace(bits=4)) == {
+def test_notebook_check_returns_its_parameters():
+    namespace = _namespace('# Parameters\nbits = 4\nartifacts_dir = "/tmp/a"\n', bits=4)
+    assert params.check_notebook("02_quantize", namespace) == {
+        **PARAMETERS_02,
         "bits": 4,
-        "scheme": "asymmetric",
-        "granularity": "per_tensor",
-        "space": "raw",
-        "rounding": "nearest",
-        "artifacts_dir": "",
     }
 
 
 def test_notebook_check_refuses_a_name_papermill_injected_but_the_notebook_lacks():
+    namespace = _namespace('# Parameters\ncolour = "red"\n', colour="red")
     with pytest.raises(ValueError) as refused:
-        params.check_notebook("02_quantize", _namespace(colour="red"))
+        params.check_notebook("02_quantize", namespace)
     assert str(refused.value) == (
         "unknown parameter(s) colour; known parameters: bits, scheme, granularity, space, "
         "rounding, artifacts_dir"
@@ -158,13 +161,27 @@ def test_notebook_check_refuses_a_name_papermill_injected_but_the_notebook_lacks
 
 
 def test_notebook_check_refuses_a_parameter_of_another_notebook():
+    namespace = _namespace("# Parameters\ntest_size = 0.3\n", test_size=0.3)
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) test_size;"):
-        params.check_notebook("02_quantize", _namespace(test_size=0.3))
+        params.check_notebook("02_quantize", namespace)
+
+
+def test_names_the_notebook_defined_itself_are_not_parameters():
+    """Run All twice in JupyterLab: the first run's variables are not injected parameters."""
+    namespace = _namespace(None, metrics={"test": {"r2": 0.57}}, n_rows=3)
+    assert params.check_notebook("02_quantize", namespace) == PARAMETERS_02
+
+
+def test_only_the_latest_injected_cell_counts_in_a_shared_kernel():
+    """%reset -f keeps IPython's history: 01's injected test_size is not 02's."""
+    namespace = _namespace('# Parameters\nartifacts_dir = "/tmp/a"\n')
+    namespace["In"].insert(1, "# Parameters\ntest_size = 0.3\n")
+    assert params.check_notebook("02_quantize", namespace)["artifacts_dir"] == ""
 
 
 def test_notebook_and_cli_give_the_same_message_for_a_bad_value():
     with pytest.raises(ValueError) as from_notebook:
-        params.check_notebook("02_quantize", _namespace(bits=99))
+        params.check_notebook("02_quantize", _namespace("# Parameters\nbits = 99\n", bits=99))
     with pytest.raises(ValueError) as from_cli:
         params.check_parameters({"bits": 99})
     assert (
@@ -172,6 +189,13 @@ def test_notebook_and_cli_give_the_same_message_for_a_bad_value():
         == str(from_cli.value)
         == ("bits must be an integer from 2 to 16, got 99")
     )
+
+
+def test_injected_names_are_read_from_papermills_cell():
+    history = ["", "bits: int = 8", '# Parameters\nbits = 4\ncolour = "red"\n', "x = 1"]
+    assert params.injected_names(history) == ["bits", "colour"]
+    assert params.injected_names(["", "bits = 4"]) == []
+    assert params.injected_names(None) == []
 
 
 def test_notebook_check_knows_only_the_five_notebooks():
@@ -241,11 +265,6 @@ def test_cli_help_lists_the_settable_parameters(capsys):
     assert "one of: test_size, random_state, bits, scheme, granularity, space, rounding, " in (
         help_text
     )
-
-
-def test_modules_are_never_taken_for_parameters():
-    namespace = _namespace(np=types.ModuleType("numpy"))
-    assert "np" not in params.check_notebook("02_quantize", namespace)
 
 
 @settings(max_examples=200, deadline=None)

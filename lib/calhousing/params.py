@@ -14,11 +14,11 @@ got and what is allowed, so a typo is reported before anything is written.
 
 from __future__ import annotations
 
+import ast
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
-from types import ModuleType
 from typing import Any, Literal, get_args
 
 Scheme = Literal["asymmetric", "symmetric"]
@@ -242,12 +242,9 @@ PARAMETERS: tuple[Parameter, ...] = (
 BY_NAME: dict[str, Parameter] = {parameter.name: parameter for parameter in PARAMETERS}
 # The parameters `calhousing run -p` accepts; artifacts_dir is set with --artifacts-dir.
 PIPELINE_PARAMETERS: tuple[str, ...] = tuple(p.name for p in PARAMETERS if p.settable)
-# Names IPython puts in every namespace; a notebook's check does not take them for parameters.
-_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
 _NOT_SETTABLE = " (`calhousing run` sets it with `--artifacts-dir`)"
-_NOT_SETTABLE = " (`calhousing run` sets it with `--artifacts-dir`)"
-# What papermill can inject (it types -p values as str, int, float, bool or None; -y as YAML).
-_PARAMETER_TYPES = (str, int, float, bool, type(None), list, dict)
+# The first line of the cell papermill injects (its Python translator's comment "Parameters").
+_PAPERMILL_HEADER = "# Parameters\n"
 
 
 def check_parameters(given: Mapping[str, Any]) -> dict[str, Any]:
@@ -286,12 +283,15 @@ def notebook_parameters(notebook: str) -> tuple[Parameter, ...]:
 def check_notebook(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
     """Check a notebook's parameters where they arrive: in its namespace.
 
-    The notebook's first code cell calls ``params.check_notebook("02_quantize",
-    globals())``. Papermill injects ``-p`` values as plain assignments after the
-    ``parameters`` cell and only warns about a name the notebook does not declare;
-    here any such name (a public variable holding a value papermill can inject)
-    is refused, and every declared value is checked, with the messages of
-    ``calhousing run``.
+    The notebook's first code cell after its ``parameters`` cell calls
+    ``params.check_notebook("02_quantize", globals())``. Papermill injects ``-p``
+    values as a cell of plain assignments headed ``# Parameters`` and only warns
+    about a name the notebook does not declare; here every name that cell assigns
+    must be declared, and every declared value is checked, with the messages of
+    ``calhousing run``. The injected cell is read from IPython's input history
+    (``In``); without one (JupyterLab, ``pytest --nbmake``) only the values are
+    checked, so running the notebook twice in one kernel never trips over the
+    names its own cells defined.
 
     Returns
     -------
@@ -305,9 +305,7 @@ def check_notebook(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any
     """
     declared = notebook_parameters(notebook)
     names = tuple(p.name for p in declared)
-    unknown = sorted(
-        name for name, value in namespace.items() if _injectable(name, value) and name not in names
-    )
+    unknown = sorted(set(injected_names(namespace.get("In"))) - set(names))
     if unknown:
         raise ValueError(_unknown_message(unknown, names))
     missing = [name for name in names if name not in namespace]
@@ -316,6 +314,32 @@ def check_notebook(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any
             f"{notebook} lacks the parameter(s) {', '.join(missing)}: run its parameters cell"
         )
     return {p.name: p.check(namespace[p.name]) for p in declared}
+
+
+def injected_names(history: Any) -> list[str]:
+    """The names assigned by the latest cell papermill injected, from IPython's ``In``.
+
+    Papermill's injected cell starts with ``# Parameters`` and assigns one name a
+    line. A shared kernel keeps the history of earlier notebooks, but each run
+    injects its cell just before the notebook's check, so the latest is its own.
+    """
+    if not isinstance(history, Sequence) or isinstance(history, str):
+        return []
+    injected = [
+        source
+        for source in history
+        if isinstance(source, str) and source.startswith(_PAPERMILL_HEADER)
+    ]
+    if not injected:
+        return []
+    tree = ast.parse(injected[-1])
+    return [
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    ]
 
 
 def parameter_cell(notebook: str) -> str:
@@ -364,16 +388,6 @@ def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
 
 def _unknown_message(unknown: list[str], known: tuple[str, ...]) -> str:
     return f"unknown parameter(s) {', '.join(unknown)}; known parameters: {', '.join(known)}"
-
-
-def _injectable(name: str, value: Any) -> bool:
-    """Whether `name` could be a parameter papermill injected (not IPython's, not a module)."""
-    return (
-        not name.startswith("_")
-        and name not in _IPYTHON_NAMES
-        and not isinstance(value, ModuleType)
-        and isinstance(value, _PARAMETER_TYPES)
-    )
 
 
 def _python_literal(value: Any) -> str:
