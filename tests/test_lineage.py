@@ -265,3 +265,14 @@ def test_four_bit_run_calls_its_model_4_bit_in_the_report_and_the_summary(four_b
     assert code == 0
     assert "Test R²: float 0.5758, 4-bit quantized " in out
     assert out.startswith("Run parameters: test_size=0.2, random_state=42, bits=4, scheme=")
+
+
+@pytest.mark.parametrize("notebook", ["02_quantize", "03_compare", "04_sweep", "05_summary"])
+def test_no_later_notebook_splits_the_data_again(notebook):
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
+    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    assert "artifacts.load_split(artifacts_dir)" in code
+    for resplit in ("data.load_split", "split_data", "train_test_split", "load_housing"):
+        assert resplit not in code

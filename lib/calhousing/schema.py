@@ -114,6 +114,8 @@ class ListOf:
             raise SchemaError(path, f"must hold at least {self.min_length} items, got {len(value)}")
         if isinstance(self.length, int) and len(value) != self.length:
             raise SchemaError(path, f"must hold {self.length} items, got {len(value)}")
+        if _plain_numbers(self.item, value):
+            return  # the common case of a long list, checked without a call per item
         for index, item in enumerate(value):
             self.item.check(item, f"{path}[{index}]")
 
@@ -206,6 +208,18 @@ Spec = (
 def validate(value: Any, spec: Spec) -> None:
     """Raise :class:`SchemaError` at the first field of `value` that does not fit `spec`."""
     spec.check(value, "")
+
+
+def _plain_numbers(spec: Spec, values: list[Any]) -> bool:
+    """Whether every item of `values` certainly fits `spec`, an Integer or a Number spec."""
+    if isinstance(spec, Integer):
+        ints = all(type(value) is int for value in values)
+        return ints and (spec.low is None or not values or min(values) >= spec.low)
+    if isinstance(spec, Number):
+        return all(type(value) is float or type(value) is int for value in values) and all(
+            map(math.isfinite, values)
+        )
+    return False
 
 
 def _join(path: str, key: str) -> str:
