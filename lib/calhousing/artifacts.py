@@ -629,7 +629,9 @@ def _validate(path: Path, content: Any) -> None:
 
 
 def _step_of(name: str) -> str:
-    return next(step for step, entry in STEPS.items() if name in entry.outputs)
+    return next(
+        (step for step, entry in STEPS.items() if name in entry.outputs), "the step that writes it"
+    )
 
 
 def _rewrite_hint(name: str) -> str:
