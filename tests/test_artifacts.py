@@ -479,7 +479,7 @@ DAMAGED = (
 MALFORMED_MANIFESTS = [
     (lambda m: OLD_MANIFEST, f"field manifest_version is missing {DAMAGED}"),
     (
-        lambda m: {**m, "manifest_version": 1},
+        lambda m: {"manifest_version": 1, "files": m["files"]},
         "manifest_version is 1, this calhousing reads version 2; re-run the pipeline "
         "(`calhousing run`) to rewrite it",
     ),

@@ -150,6 +150,12 @@ def check_manifest(data: Any, path: Path) -> dict[str, Any]:
     ManifestError
         Naming the manifest and the first field that does not fit.
     """
+    version = data.get("manifest_version") if isinstance(data, Mapping) else None
+    if isinstance(version, int) and version != MANIFEST_VERSION:
+        raise ManifestError(
+            f"{path}: manifest_version is {version}, this calhousing reads version "
+            f"{MANIFEST_VERSION}; {_REFRESH}"
+        )
     try:
         validate(data, MANIFEST_SCHEMA)
     except SchemaError as error:
@@ -157,11 +163,6 @@ def check_manifest(data: Any, path: Path) -> dict[str, Any]:
             f"{path}: {error.where()} (it is damaged, or was written by another version of "
             f"calhousing); {_REFRESH}"
         ) from None
-    if data["manifest_version"] != MANIFEST_VERSION:
-        raise ManifestError(
-            f"{path}: manifest_version is {data['manifest_version']}, this calhousing "
-            f"reads version {MANIFEST_VERSION}; {_REFRESH}"
-        )
     if seal(data)["manifest_sha256"] != data["manifest_sha256"]:
         raise ManifestError(
             f"{path} was changed after it was written (its content no longer matches its "
