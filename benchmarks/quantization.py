@@ -16,7 +16,7 @@ import time
 
 import pandas as pd
 
-from calhousing import data, sweep, training
+from calhousing import data, integer_inference, quantization, sweep, training
 
 SWEEP_SECONDS_TARGET = 10.0
 
@@ -30,7 +30,12 @@ def main() -> None:
     table = sweep.sweep(params, split)
     seconds = time.perf_counter() - start
 
-    integer = sweep.integer_comparison(params, split)
+    integer = sweep.integer_comparison(
+        params,
+        split,
+        quantization.quantize_model(params, 8),
+        integer_inference.build_integer_model(params, split.X_train, bits=8),
+    )
     checks = sweep.target_checks(table, integer)
     checks.loc[len(checks)] = {
         "number": "full sweep wall time, seconds",

@@ -60,3 +60,37 @@ def tree_digest(folder: Path) -> dict[str, str]:
 def outputs_digest(root: Path) -> dict[str, dict[str, str]]:
     """`tree_digest` of the artifacts/ and reports/ folders under `root`."""
     return {name: tree_digest(root / name) for name in ("artifacts", "reports")}
+
+
+# --- run state: copies of a finished run, and rewriting one of its artifacts (issue 10) ---
+
+
+@pytest.fixture
+def finished_run(pipeline_run, tmp_path) -> Path:
+    """A private copy of the default run's artifacts/ and reports/ under one folder."""
+    import shutil
+
+    for name in ("artifacts", "reports"):
+        shutil.copytree(pipeline_run[name], tmp_path / name)
+    return tmp_path
+
+
+def rewrite_artifact(folder: Path, name: str, content: bytes) -> None:
+    """Replace the artifact `name` and record its new digest in the manifest, as a step would.
+
+    The structure checks, not the hash check, then decide whether it is read.
+    """
+    import json
+
+    from calhousing import manifest
+
+    (folder / name).write_bytes(content)
+    path = folder / manifest.MANIFEST_FILE
+    recorded = json.loads(path.read_text())
+    recorded["files"][name] = manifest.file_digest(folder / name)
+    path.write_text(json.dumps(manifest.seal(recorded), indent=2) + "\n")
+
+
+def pytest_configure(config):
+    # whole-pipeline tests; `make test` runs them too (-m "not slow" leaves them out)
+    config.addinivalue_line("markers", "slow: runs the whole pipeline or a notebook (seconds)")

@@ -16,14 +16,14 @@ PARAMS = LinearParams(
 )
 
 
-def _comparison(r2_loss: float, moves: np.ndarray) -> Comparison:
+def _comparison(r2_loss: float, moves: np.ndarray, bits: int = 8) -> Comparison:
     true = pd.Series(np.linspace(0.5, 5.0, len(moves)))
     float_pred = true.to_numpy() + 0.1
     return Comparison(
         float_metrics={"test": {"r2": 0.58, "mse": 0.556, "mae": 0.533}},
         quantized_metrics={"test": {"r2": 0.58 - r2_loss, "mse": 0.557, "mae": 0.54}},
         predictions=prediction_frame(true, float_pred, float_pred + moves),
-        bits=8,
+        bits=bits,
     )
 
 
@@ -99,3 +99,19 @@ def test_verdict_and_paragraph_name_the_best_low_bit_configuration_when_the_swee
     assert "symmetric · standardized · gptq" in headline.summary_paragraph(summary)
     no_sweep = headline.headline(_comparison(0.001, np.zeros(5)), PARAMS, quantize_model(PARAMS))
     assert "did not run" in headline.summary_paragraph(no_sweep)
+
+
+def test_every_label_of_a_4_bit_run_says_4_bit():
+    summary = headline.headline(
+        _comparison(0.03, np.full(10, 0.2), bits=4),
+        PARAMS,
+        quantize_model(PARAMS, bits=4),
+        sweep=SWEEP,
+    )
+    assert list(headline.headline_table(summary).columns) == ["float64", "4-bit", "best 4-bit"]
+    assert headline.verdict(summary).startswith(
+        "**Verdict:** 4-bit quantization costs too much: test R² loses 0.0300"
+    )
+    paragraph = headline.summary_paragraph(summary)
+    assert "were quantized to 4-bit integer codes" in paragraph
+    assert "8-bit" not in paragraph + headline.verdict(summary)

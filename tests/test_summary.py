@@ -47,6 +47,19 @@ def test_summary_shows_the_first_five_quantized_predictions_next_to_the_float_on
     assert "1.5870" not in "\n".join(lines)  # the sixth row is not shown
 
 
+def test_summary_opens_with_the_runs_parameters_when_given(predictions):
+    text = run_summary(
+        {**COMPARISON, "bits": 4},
+        predictions,
+        "r.html",
+        parameters={"bits": 4, "scheme": "symmetric"},
+    )
+    assert text.splitlines()[:2] == [
+        "Run parameters: bits=4, scheme=symmetric",
+        "Test R²: float 0.5758, 4-bit quantized 0.5749 (difference -0.0008)",
+    ]
+
+
 def test_summary_ends_with_where_the_report_is(predictions):
     text = run_summary(COMPARISON, predictions, "/app/reports/report.html")
     assert text.endswith("Report: /app/reports/report.html\n")
@@ -90,6 +103,10 @@ def test_summary_command_prints_the_real_runs_figures(pipeline_run, capsys):
     out = capsys.readouterr().out
     comparison = json.loads((pipeline_run["artifacts"] / "comparison.json").read_text())
     assert code == 0
+    assert out.startswith(
+        "Run parameters: test_size=0.2, random_state=42, bits=8, scheme=asymmetric, "
+        "granularity=per_tensor, space=raw, rounding=nearest, n_samples=10\n"
+    )
     assert "Test R²: float 0.5758, 8-bit quantized " in out
     assert f"quantized {comparison['quantized']['test']['r2']:.4f}" in out
     assert out.endswith(f"Report: {pipeline_run['report']}\n")

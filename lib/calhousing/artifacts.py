@@ -3,8 +3,13 @@
 Everything but the fitted estimator travels as JSON or CSV, so a reader never has
 to unpickle anything to use the numbers. Every file is written to a temporary
 name and renamed into place, so an interrupted write never leaves half a file,
-and recorded in ``manifest.json``; every loader checks the file against the
-manifest before reading it (see :mod:`calhousing.manifest`).
+and recorded in ``manifest.json`` with the step that wrote it, that step's
+parameters and the sha256 of each input it read (:data:`STEPS`). Every loader
+checks, before it reads a file, that the file matches the manifest and that
+nothing it was made from has changed since (:func:`require_artifacts`), then that
+its content has the file's declared shape (:data:`SCHEMAS`). Anything wrong is
+one :class:`ArtifactError` naming the file, the field and what to do.
+See ``docs/run-state.md``.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,39 +32,188 @@ from calhousing.integer_inference import (
     integer_model_to_dict,
 )
 from calhousing.linear import LinearParams
+from calhousing.manifest import ArtifactError, ManifestError, StaleArtifactError
+from calhousing.params import ROUNDINGS, SCHEMES, SPACES, check_parameters
 from calhousing.quantization import QuantizedModel, QuantizedTensor
+from calhousing.schema import (
+    Columns,
+    Integer,
+    ListOf,
+    Number,
+    Record,
+    ScalarOrList,
+    SchemaError,
+    Sha256,
+    Spec,
+    Text,
+    validate,
+)
 
 if TYPE_CHECKING:
     from sklearn.linear_model import LinearRegression
+
+    from calhousing.data import Split
+
+__all__ = ["ArtifactError", "ManifestError", "StaleArtifactError"]
 
 MODEL_FILE = "model.joblib"
 FLOAT_PARAMS_FILE = "float_params.json"
 METRICS_FILE = "metrics.json"
 SPLIT_FILE = "split.json"
+FEATURE_RANGES_FILE = "feature_ranges.json"
 QUANTIZED_PARAMS_FILE = "quantized_params.json"
 PREDICTIONS_FILE = "prediction_comparison.csv"
 COMPARISON_FILE = "comparison.json"
 INTEGER_MODEL_FILE = "integer_model.json"
 SWEEP_FILE = "sweep.csv"
 MANIFEST_FILE = manifest.MANIFEST_FILE
+
+
+@dataclass(frozen=True)
+class Step:
+    """A notebook that writes artifacts: the files it reads and the files it writes."""
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+# Which notebook writes which files from which: the lineage the manifest records.
+STEPS: dict[str, Step] = {
+    "01_train": Step(
+        inputs=(),
+        outputs=(MODEL_FILE, FLOAT_PARAMS_FILE, METRICS_FILE, SPLIT_FILE, FEATURE_RANGES_FILE),
+    ),
+    "02_quantize": Step(
+        inputs=(FLOAT_PARAMS_FILE, SPLIT_FILE),
+        outputs=(QUANTIZED_PARAMS_FILE, INTEGER_MODEL_FILE),
+    ),
+    "03_compare": Step(
+        inputs=(FLOAT_PARAMS_FILE, QUANTIZED_PARAMS_FILE, SPLIT_FILE),
+        outputs=(PREDICTIONS_FILE, COMPARISON_FILE),
+    ),
+    "04_sweep": Step(
+        inputs=(FLOAT_PARAMS_FILE, SPLIT_FILE, QUANTIZED_PARAMS_FILE, INTEGER_MODEL_FILE),
+        outputs=(SWEEP_FILE,),
+    ),
+}
 ARTIFACT_FILES: tuple[str, ...] = (
-    MODEL_FILE,
-    FLOAT_PARAMS_FILE,
-    METRICS_FILE,
-    SPLIT_FILE,
-    QUANTIZED_PARAMS_FILE,
-    PREDICTIONS_FILE,
-    COMPARISON_FILE,
-    INTEGER_MODEL_FILE,
-    SWEEP_FILE,
+    *(name for step in STEPS.values() for name in step.outputs),
     MANIFEST_FILE,
 )
 
+_FEATURE_NAMES = ListOf(Text(), min_length=1)
+_METRICS = Record({name: Number() for name in ("r2", "mse", "mae")})
+_SPLIT_METRICS = Record({"train": _METRICS, "test": _METRICS})
+_TENSOR = Record(
+    {
+        "bits": Integer(low=2),
+        "scheme": Text(SCHEMES),
+        "dtype": Text(),
+        "codes": ListOf(Integer(), min_length=1),
+        "scale": ScalarOrList(Number()),
+        "zero_point": ScalarOrList(Integer()),
+    }
+)
+# The shape of each artifact's content, checked on every read.
+SCHEMAS: dict[str, Spec] = {
+    FLOAT_PARAMS_FILE: Record(
+        {
+            "feature_names": _FEATURE_NAMES,
+            "coef": ListOf(Number(), length="feature_names"),
+            "intercept": Number(),
+        }
+    ),
+    METRICS_FILE: _SPLIT_METRICS,
+    SPLIT_FILE: Record(
+        {
+            "test_size": Number(),
+            "random_state": Integer(low=0),
+            "rows": Integer(low=1),
+            "train_rows": ListOf(Integer(low=0), min_length=1),
+            "test_rows": ListOf(Integer(low=0), min_length=1),
+            "training_data_sha256": Sha256(),
+        }
+    ),
+    FEATURE_RANGES_FILE: Record(
+        {
+            "feature_names": _FEATURE_NAMES,
+            "min": ListOf(Number(), length="feature_names"),
+            "max": ListOf(Number(), length="feature_names"),
+        }
+    ),
+    QUANTIZED_PARAMS_FILE: Record(
+        {
+            "feature_names": _FEATURE_NAMES,
+            "space": Text(SPACES),
+            "rounding": Text(ROUNDINGS),
+            "coef": _TENSOR,
+            "intercept": _TENSOR,
+            "dequantized": Record({"coef": ListOf(Number()), "intercept": Number()}),
+        },
+        optional={
+            "feature_mean": ListOf(Number(), length="feature_names"),
+            "feature_std": ListOf(Number(), length="feature_names"),
+        },
+    ),
+    INTEGER_MODEL_FILE: Record(
+        {
+            "feature_names": _FEATURE_NAMES,
+            "input_bits": Integer(low=2),
+            "input_offset": ListOf(Number(), length="feature_names"),
+            "input_scale": ListOf(Number(), length="feature_names"),
+            "bits": Integer(low=2),
+            "weight_dtype": Text(),
+            "weight_codes": ListOf(Integer(), length="feature_names"),
+            "bias_code": Integer(),
+            "accumulator_scale": Number(),
+            "accumulator_dtype": Text(("int32", "int64")),
+        }
+    ),
+    COMPARISON_FILE: Record(
+        {
+            "float": _SPLIT_METRICS,
+            "quantized": _SPLIT_METRICS,
+            "max_abs_prediction_diff": Number(),
+            "bits": Integer(low=2),
+        }
+    ),
+    PREDICTIONS_FILE: Columns(
+        {
+            name: Number()
+            for name in (
+                "true",
+                "float_pred",
+                "quantized_pred",
+                "float_abs_error",
+                "quantized_abs_error",
+                "abs_pred_diff",
+            )
+        }
+    ),
+    SWEEP_FILE: Columns(
+        {
+            "bits": Integer(low=2),
+            "scheme": Text(SCHEMES),
+            "space": Text(SPACES),
+            "rounding": Text(ROUNDINGS),
+            **{
+                name: Number()
+                for name in (
+                    "test_r2",
+                    "delta_test_r2",
+                    "max_abs_pred_diff",
+                    "delta_test_r2_in_range",
+                    "max_abs_pred_diff_in_range",
+                    "train_mse",
+                    "excess_train_mse",
+                )
+            },
+            "payload_bytes": Integer(low=1),
+        }
+    ),
+}
+
 PathLike = str | os.PathLike[str]
-
-
-class ArtifactError(FileNotFoundError):
-    """An artifact a step needs is missing or unreadable."""
 
 
 def project_root() -> Path:
@@ -81,9 +236,11 @@ def resolve_dir(path: PathLike | None, default_name: str) -> Path:
 
 
 def require_artifacts(artifacts_dir: PathLike | None, *names: str) -> Path:
-    """Check that `artifacts_dir` exists and holds `names`, as the manifest records them.
+    """Check that `artifacts_dir` holds `names`, as current as the manifest says.
 
-    Call it before reading or writing anything: it reads no file but the manifest.
+    Call it before reading anything: it reads no file but the manifest. Each named
+    file must match its sha256 in the manifest, and every input of the step that
+    wrote it (and of the steps before) must still be the file it was made from.
 
     Raises
     ------
@@ -91,7 +248,9 @@ def require_artifacts(artifacts_dir: PathLike | None, *names: str) -> Path:
         Naming the parameter, the folder and the missing files, and saying which
         step produces them.
     calhousing.manifest.ManifestError
-        When a file differs from the manifest (changed, truncated, not listed).
+        When the manifest is missing or malformed, or a file differs from it.
+    calhousing.manifest.StaleArtifactError
+        When a file was made from an input that has changed since.
     """
     folder = resolve_dir(artifacts_dir, "artifacts")
     if not folder.is_dir():
@@ -101,36 +260,52 @@ def require_artifacts(artifacts_dir: PathLike | None, *names: str) -> Path:
         )
     missing = [name for name in names if not (folder / name).is_file()]
     if missing:
+        steps = sorted({_step_of(name) for name in missing})
         raise ArtifactError(
-            f"artifacts_dir {str(folder)!r} lacks {', '.join(missing)}: run the earlier "
-            "notebooks (01_train, then 02_quantize) with this artifacts_dir first"
+            f"artifacts_dir {str(folder)!r} lacks {', '.join(missing)}: run "
+            f"{', '.join(steps)} (and the notebooks before) with this artifacts_dir first, "
+            "or `calhousing run`"
         )
     if names:
-        manifest.verify_files(read_manifest(folder), folder, list(names))
+        recorded = read_manifest(folder)
+        manifest.verify_files(recorded, folder, list(names))
+        default_folder = folder == resolve_dir(None, "artifacts")
+        manifest.check_lineage(recorded, list(names), folder, default_folder=default_folder)
     return folder
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """The folder's manifest, or ``None`` when there is none."""
-    path = folder / MANIFEST_FILE
-    return read_json(path) if path.is_file() else None
+    """The folder's manifest, checked against its schema, or ``None`` when there is none.
 
-
-def record(
-    folder: Path,
-    names: list[str],
-    parameters: dict[str, Any] | None = None,
-    fresh: dict[str, Any] | None = None,
-) -> None:
-    """Add the named files (and any `parameters`) to the folder's manifest.
-
-    `fresh` starts a new manifest from the given entries instead of extending
-    the existing one.
+    Raises
+    ------
+    calhousing.manifest.ManifestError
+        When it is not JSON, or not of the manifest's shape or version.
     """
-    current = fresh if fresh is not None else (read_manifest(folder) or {})
-    if parameters:
-        current = {**current, "parameters": {**current.get("parameters", {}), **parameters}}
-    write_json(folder / MANIFEST_FILE, manifest.record_files(current, folder, names))
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ManifestError(
+            f"{path} cannot be read as JSON ({error}): it is damaged; re-run the pipeline "
+            "(`calhousing run`) to rewrite it"
+        ) from None
+    return manifest.check_manifest(data, path)
+
+
+def effective_parameters(artifacts_dir: PathLike | None) -> dict[str, Any]:
+    """Every parameter the folder's artifacts were made with, as its manifest records them."""
+    folder = require_artifacts(artifacts_dir)
+    recorded = read_manifest(folder)
+    return {} if recorded is None else manifest.effective_parameters(recorded)
+
+
+def recorded_sha256(artifacts_dir: PathLike | None, name: str) -> str:
+    """The sha256 the manifest records for `name` (checked against the file first)."""
+    folder = require_artifacts(artifacts_dir, name)  # refuses a folder without a manifest
+    return (read_manifest(folder) or manifest.empty())["files"][name]["sha256"]
 
 
 def save_training(
@@ -138,14 +313,20 @@ def save_training(
     model: LinearRegression,
     params: LinearParams,
     metrics: dict[str, dict[str, float]],
-    split_settings: dict[str, Any],
-    data_sha256: str,
+    split: Split,
+    *,
+    test_size: float,
+    random_state: int,
 ) -> Path:
-    """Write the estimator, its float parameters, its metrics and the split settings.
+    """Write 01_train's outputs: the estimator, its parameters and metrics, the split and
+    the features' training ranges.
 
-    This starts a new manifest: files of an earlier training left in the folder
-    are no longer listed, so they are refused until the later steps run again.
+    The split is stored as the row numbers of each part with the sha256 of the
+    training rows, so the later steps take exactly these rows (:func:`load_split`).
+    Files of the later steps left in the folder stay listed, and are refused as
+    stale until their steps run again.
     """
+    checked = check_parameters({"test_size": test_size, "random_state": random_state})
     folder = resolve_dir(artifacts_dir, "artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     import joblib  # only here and in load_model: readers of the JSON files never need it
@@ -153,13 +334,9 @@ def save_training(
     _write_atomic(folder / MODEL_FILE, lambda path: joblib.dump(model, path))
     write_json(folder / FLOAT_PARAMS_FILE, params_to_dict(params))
     write_json(folder / METRICS_FILE, metrics)
-    write_json(folder / SPLIT_FILE, split_settings)
-    fresh = {
-        "parameters": dict(split_settings),
-        "training_data_sha256": data_sha256,
-        **manifest.environment(),
-    }
-    record(folder, [MODEL_FILE, FLOAT_PARAMS_FILE, METRICS_FILE, SPLIT_FILE], fresh=fresh)
+    write_json(folder / SPLIT_FILE, split_to_dict(split, **checked))
+    write_json(folder / FEATURE_RANGES_FILE, feature_ranges_to_dict(split.X_train))
+    record_step(folder, "01_train", checked, previous=_manifest_or_empty(folder))
     return folder
 
 
@@ -173,20 +350,63 @@ def load_model(artifacts_dir: PathLike | None) -> LinearRegression:
 
 def load_float_params(artifacts_dir: PathLike | None) -> LinearParams:
     """The float parameters written by 01_train."""
-    folder = require_artifacts(artifacts_dir, FLOAT_PARAMS_FILE)
-    return params_from_dict(read_json(folder / FLOAT_PARAMS_FILE))
+    return _load(artifacts_dir, FLOAT_PARAMS_FILE, params_from_dict)
 
 
-def load_split_settings(artifacts_dir: PathLike | None) -> dict[str, Any]:
-    """``test_size`` and ``random_state`` that 01_train split the data with."""
+def load_split(artifacts_dir: PathLike | None) -> Split:
+    """The train/test split 01_train made, rebuilt from the raw data by row number.
+
+    The data come from :func:`calhousing.data.load_housing`; the training rows
+    must hash to the sha256 01_train recorded, else the data changed since.
+
+    Raises
+    ------
+    ArtifactError
+        When ``split.json`` is missing, stale or malformed, or the data differ
+        from those 01_train split.
+    """
+    from calhousing import data
+
     folder = require_artifacts(artifacts_dir, SPLIT_FILE)
-    return read_json(folder / SPLIT_FILE)
+    recorded = _read(folder, SPLIT_FILE)
+    frame = data.load_housing()
+    path = folder / SPLIT_FILE
+    rows = recorded["train_rows"] + recorded["test_rows"]
+    if recorded["rows"] != len(frame) or sorted(rows) != list(range(len(frame))):
+        raise ArtifactError(
+            f"{path}: train_rows and test_rows must number each of the data's {len(frame):,} "
+            f"rows once (the file records {recorded['rows']:,} rows); re-run 01_train "
+            "(`calhousing run`) to rewrite it"
+        )
+    features, target = frame[list(data.FEATURE_NAMES)], frame[data.TARGET_NAME]
+    train, test = recorded["train_rows"], recorded["test_rows"]
+    split = data.Split(
+        features.iloc[train], features.iloc[test], target.iloc[train], target.iloc[test]
+    )
+    found = data.training_data_digest(split)
+    if found != recorded["training_data_sha256"]:
+        raise ArtifactError(
+            f"{path}: the training rows of the data now hash to {found[:12]}…, but 01_train "
+            f"split data whose training rows hashed to {recorded['training_data_sha256'][:12]}…: "
+            "the data (SCIKIT_LEARN_DATA) changed since; re-run 01_train and the steps after "
+            "it (`calhousing run`), or point SCIKIT_LEARN_DATA at the data it was trained on"
+        )
+    return split
 
 
-def save_quantized(artifacts_dir: PathLike | None, quantized: QuantizedModel) -> Path:
-    """Write the codes, scales and zero points with their dequantized values."""
-    folder = require_artifacts(artifacts_dir, FLOAT_PARAMS_FILE)
+def load_feature_ranges(artifacts_dir: PathLike | None) -> dict[str, tuple[float, float]]:
+    """Each feature's training (min, max), in the model's feature order."""
+    return _load(artifacts_dir, FEATURE_RANGES_FILE, feature_ranges_from_dict)
+
+
+def save_quantized(
+    artifacts_dir: PathLike | None, quantized: QuantizedModel, integer_model: IntegerModel
+) -> Path:
+    """Write 02_quantize's outputs: the quantized model (codes, scales and zero points with
+    their dequantized values) and the integer-only model, recorded with their choices."""
+    folder = require_artifacts(artifacts_dir, *STEPS["02_quantize"].inputs)
     write_json(folder / QUANTIZED_PARAMS_FILE, quantized_to_dict(quantized))
+    write_json(folder / INTEGER_MODEL_FILE, integer_model_to_dict(integer_model))
     choices = {
         "bits": quantized.coef.bits,
         "scheme": quantized.coef.scheme,
@@ -194,57 +414,52 @@ def save_quantized(artifacts_dir: PathLike | None, quantized: QuantizedModel) ->
         "space": quantized.space,
         "rounding": quantized.rounding,
     }
-    record(folder, [QUANTIZED_PARAMS_FILE], parameters=choices)
+    record_step(folder, "02_quantize", choices)
     return folder / QUANTIZED_PARAMS_FILE
 
 
 def load_quantized(artifacts_dir: PathLike | None) -> QuantizedModel:
     """The quantized model written by 02_quantize."""
-    folder = require_artifacts(artifacts_dir, QUANTIZED_PARAMS_FILE)
-    return quantized_from_dict(read_json(folder / QUANTIZED_PARAMS_FILE))
-
-
-def save_integer_model(artifacts_dir: PathLike | None, model: IntegerModel) -> Path:
-    """Write the integer-only model (``integer_model.json``) beside the float one."""
-    folder = require_artifacts(artifacts_dir, FLOAT_PARAMS_FILE)
-    write_json(folder / INTEGER_MODEL_FILE, integer_model_to_dict(model))
-    record(folder, [INTEGER_MODEL_FILE])
-    return folder / INTEGER_MODEL_FILE
+    return _load(artifacts_dir, QUANTIZED_PARAMS_FILE, quantized_from_dict)
 
 
 def load_integer_model(artifacts_dir: PathLike | None) -> IntegerModel:
     """The integer-only model written by 02_quantize, for ``predict_integer``."""
-    folder = require_artifacts(artifacts_dir, INTEGER_MODEL_FILE)
-    return integer_model_from_dict(read_json(folder / INTEGER_MODEL_FILE))
+    return _load(artifacts_dir, INTEGER_MODEL_FILE, integer_model_from_dict)
 
 
 def save_sweep(artifacts_dir: PathLike | None, table: pd.DataFrame) -> Path:
     """Write the bit-width sweep (``sweep.csv``), floats with every digit."""
-    folder = require_artifacts(artifacts_dir, FLOAT_PARAMS_FILE)
+    folder = require_artifacts(artifacts_dir, *STEPS["04_sweep"].inputs)
     _write_atomic(
         folder / SWEEP_FILE, lambda path: table.to_csv(path, index=False, float_format="%.17g")
     )
-    record(folder, [SWEEP_FILE])
+    record_step(folder, "04_sweep", {})
     return folder / SWEEP_FILE
 
 
 def load_sweep(artifacts_dir: PathLike | None) -> pd.DataFrame:
     """The sweep table written by 04_sweep."""
     folder = require_artifacts(artifacts_dir, SWEEP_FILE)
-    return pd.read_csv(folder / SWEEP_FILE)
+    return _read_table(folder, SWEEP_FILE)
 
 
 def save_comparison(
-    artifacts_dir: PathLike | None, predictions: pd.DataFrame, summary: dict[str, Any]
+    artifacts_dir: PathLike | None,
+    predictions: pd.DataFrame,
+    summary: dict[str, Any],
+    *,
+    n_samples: int,
 ) -> None:
     """Write every test row's predictions (CSV) and the summary (``comparison.json``)."""
-    folder = require_artifacts(artifacts_dir, QUANTIZED_PARAMS_FILE)
+    checked = check_parameters({"n_samples": n_samples})
+    folder = require_artifacts(artifacts_dir, *STEPS["03_compare"].inputs)
     _write_atomic(
         folder / PREDICTIONS_FILE,
         lambda path: predictions.to_csv(path, index=False, float_format="%.17g"),
     )
     write_json(folder / COMPARISON_FILE, summary)
-    record(folder, [PREDICTIONS_FILE, COMPARISON_FILE])
+    record_step(folder, "03_compare", checked)
 
 
 def load_comparison(
@@ -252,8 +467,8 @@ def load_comparison(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """``comparison.json`` and the first `n_rows` (all for ``None``) of the predictions CSV."""
     folder = require_artifacts(artifacts_dir, COMPARISON_FILE, PREDICTIONS_FILE)
-    predictions = pd.read_csv(folder / PREDICTIONS_FILE, nrows=n_rows)
-    return read_json(folder / COMPARISON_FILE), predictions
+    predictions = _read_table(folder, PREDICTIONS_FILE, n_rows=n_rows)
+    return _read(folder, COMPARISON_FILE), predictions
 
 
 def file_sizes(artifacts_dir: PathLike | None, names: Iterable[str]) -> pd.DataFrame:
@@ -261,6 +476,40 @@ def file_sizes(artifacts_dir: PathLike | None, names: Iterable[str]) -> pd.DataF
     folder = require_artifacts(artifacts_dir)
     sizes = {name: (folder / name).stat().st_size for name in names if (folder / name).is_file()}
     return pd.DataFrame({"bytes_on_disk": pd.Series(sizes, dtype="int64")}).rename_axis("file")
+
+
+def split_to_dict(split: Split, *, test_size: float, random_state: int) -> dict[str, Any]:
+    """``split.json``: the settings, each part's row numbers and the training rows' sha256.
+
+    Row numbers are positions in the frame :func:`calhousing.data.load_housing`
+    returns (its index is 0..n-1), in the order of each part.
+    """
+    from calhousing import data
+
+    return {
+        "test_size": test_size,
+        "random_state": random_state,
+        "rows": len(split.y_train) + len(split.y_test),
+        "train_rows": [int(row) for row in split.y_train.index],
+        "test_rows": [int(row) for row in split.y_test.index],
+        "training_data_sha256": data.training_data_digest(split),
+    }
+
+
+def feature_ranges_to_dict(features: pd.DataFrame) -> dict[str, Any]:
+    """``feature_ranges.json``: each feature's training minimum and maximum, in column order."""
+    return {
+        "feature_names": [str(name) for name in features.columns],
+        "min": [float(value) for value in features.min()],
+        "max": [float(value) for value in features.max()],
+    }
+
+
+def feature_ranges_from_dict(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    return {
+        name: (float(low), float(high))
+        for name, low, high in zip(data["feature_names"], data["min"], data["max"], strict=True)
+    }
 
 
 def params_to_dict(params: LinearParams) -> dict[str, Any]:
@@ -337,6 +586,84 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise ArtifactError(f"cannot read artifact {str(path)!r}: {error}") from None
+
+
+def _load(artifacts_dir: PathLike | None, name: str, convert: Callable[[Any], Any]) -> Any:
+    """Check, read and validate the artifact `name`, then `convert` its content."""
+    folder = require_artifacts(artifacts_dir, name)
+    content = _read(folder, name)
+    try:
+        return convert(content)
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
+        raise ArtifactError(f"{folder / name}: {error}; {_rewrite_hint(name)}") from None
+
+
+def _read(folder: Path, name: str) -> Any:
+    """The JSON content of `name`, checked against its schema."""
+    content = read_json(folder / name)
+    _validate(folder / name, content)
+    return content
+
+
+def _read_table(folder: Path, name: str, n_rows: int | None = None) -> pd.DataFrame:
+    """The first `n_rows` (all for ``None``) of the CSV `name`, checked against its schema."""
+    try:
+        table = pd.read_csv(folder / name, nrows=n_rows)
+    except (OSError, ValueError) as error:
+        raise ArtifactError(
+            f"cannot read artifact {str(folder / name)!r}: {error}; {_rewrite_hint(name)}"
+        ) from None
+    _validate(folder / name, table)
+    return table
+
+
+def _validate(path: Path, content: Any) -> None:
+    try:
+        validate(content, SCHEMAS[path.name])
+    except SchemaError as error:
+        if isinstance(SCHEMAS[path.name], Columns):
+            where = str(error)  # names the column and the row
+        else:
+            where = error.where()
+        raise ArtifactError(f"{path}: {where}; {_rewrite_hint(path.name)}") from None
+
+
+def _step_of(name: str) -> str:
+    return next(
+        (step for step, entry in STEPS.items() if name in entry.outputs), "the step that writes it"
+    )
+
+
+def _rewrite_hint(name: str) -> str:
+    return f"re-run {_step_of(name)} (or `calhousing run`) to rewrite it"
+
+
+def _manifest_or_empty(folder: Path) -> dict[str, Any]:
+    """The folder's manifest, or a new one when there is none or it cannot be used.
+
+    Only 01_train, which reads no artifact, starts from here: after it, files a
+    damaged manifest listed are no longer listed, and are refused until rewritten.
+    """
+    try:
+        return read_manifest(folder) or manifest.empty()
+    except ManifestError:
+        return manifest.empty()
+
+
+def record_step(
+    folder: Path, step: str, parameters: dict[str, Any], previous: dict[str, Any] | None = None
+) -> None:
+    """Record in the manifest that `step` wrote its outputs from its inputs with `parameters`.
+
+    Call it after writing every output of `step` (:data:`STEPS` declares them): the
+    outputs' digests are taken from the files, the inputs' from the manifest. A new
+    artifact gets its step in :data:`STEPS` and its shape in :data:`SCHEMAS`.
+    """
+    current = previous if previous is not None else read_manifest(folder) or manifest.empty()
+    updated = manifest.record_step(
+        current, folder, step, list(STEPS[step].outputs), list(STEPS[step].inputs), parameters
+    )
+    write_json(folder / MANIFEST_FILE, updated)
 
 
 def _tensor_to_dict(tensor: QuantizedTensor) -> dict[str, Any]:

@@ -11,13 +11,16 @@ from collections.abc import Sequence
 # The pipeline (papermill, nbconvert) is imported by the commands that run it, so
 # `calhousing predict` starts without paying for it.
 from calhousing.artifacts import (
+    COMPARISON_FILE,
     ArtifactError,
+    effective_parameters,
     load_comparison,
+    recorded_sha256,
     resolve_dir,
 )
 from calhousing.params import PIPELINE_PARAMETERS
 from calhousing.predict import MODELS, PREDICTION_COLUMN, InputError, load_model, predict_file
-from calhousing.summary import run_summary
+from calhousing.summary import report_shows, run_summary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,13 +173,23 @@ def _print_summary(
         from calhousing.pipeline import REPORT_FILE
 
         comparison, predictions = load_comparison(artifacts_dir, n_rows=max(rows, 1))
+        folder = resolve_dir(artifacts_dir, "artifacts")
         report = resolve_dir(reports_dir, "reports") / REPORT_FILE
         if not report.is_file():
             raise ArtifactError(
                 f"no report at {str(report)!r}: run `calhousing run` first, or pass the "
                 "--reports-dir it wrote to"
             )
-        text = run_summary(comparison, predictions, report, n_rows=rows)
+        recorded = recorded_sha256(folder, COMPARISON_FILE)
+        if not report_shows(report.read_text(encoding="utf-8", errors="replace"), recorded):
+            raise ArtifactError(
+                f"{report} is stale: it does not show the current {COMPARISON_FILE} "
+                f"(sha {recorded[:8]}…), which was rewritten after it was rendered; "
+                "re-render it with `calhousing run`"
+            )
+        text = run_summary(
+            comparison, predictions, report, n_rows=rows, parameters=effective_parameters(folder)
+        )
     except ArtifactError as error:
         print(f"calhousing summary: error: {error}", file=sys.stderr)
         return 1

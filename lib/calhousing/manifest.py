@@ -1,28 +1,77 @@
 """The artifacts manifest: what each file must hash to, and where it came from.
 
-``artifacts/manifest.json`` records, for every artifact, its sha256 and size, and
-for the run its parameters, library versions, git commit and a sha256 of the
-training arrays. Loaders check a file against it before reading anything, so a
-changed, truncated or missing file is refused instead of unpickled or trusted.
+``artifacts/manifest.json`` records, for every artifact, its sha256 and size; for
+every step (notebook) that wrote artifacts, the parameters it ran with, the sha256
+of each input it read and the outputs it wrote; and the library versions and git
+commit. Loaders check a file against it before reading anything, so a changed,
+truncated or missing file is refused instead of unpickled or trusted, and an
+output made from an input that has changed since is named as stale
+(:func:`check_lineage`). See ``docs/run-state.md``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
+import shlex
 import subprocess
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from calhousing import params
+from calhousing.schema import (
+    Anything,
+    Integer,
+    ListOf,
+    MapOf,
+    Nullable,
+    Record,
+    SchemaError,
+    Sha256,
+    Text,
+    validate,
+)
+
 MANIFEST_FILE = "manifest.json"
+MANIFEST_VERSION = 2
 _VERSIONED_PACKAGES = ("numpy", "scikit-learn", "pandas", "calhousing")
+_REFRESH = "re-run the pipeline (`calhousing run`) to rewrite it"
+
+MANIFEST_SCHEMA = Record(
+    {
+        "manifest_version": Integer(),
+        "files": MapOf(Record({"sha256": Sha256(), "size": Integer(low=0)})),
+        "steps": MapOf(
+            Record(
+                {
+                    "parameters": MapOf(Anything()),
+                    "inputs": MapOf(Sha256()),
+                    "outputs": ListOf(Text(), min_length=1),
+                }
+            )
+        ),
+        "versions": MapOf(Nullable(Text())),
+        "git_commit": Nullable(Text()),
+        "manifest_sha256": Sha256(),
+    }
+)
 
 
-class ManifestError(ValueError):
-    """An artifact does not match the manifest (or the manifest is missing)."""
+class ArtifactError(Exception):
+    """An artifact a step needs is missing, malformed, tampered with or stale."""
+
+
+class ManifestError(ArtifactError):
+    """An artifact does not match the manifest, or the manifest is missing or malformed."""
+
+
+class StaleArtifactError(ArtifactError):
+    """An artifact was made from an input that has changed since."""
 
 
 def file_digest(path: Path) -> dict[str, Any]:
@@ -88,12 +137,183 @@ def _git(folder: Path | None, *args: str) -> str:
     return result.stdout.strip()
 
 
-def record_files(manifest: dict[str, Any], folder: Path, names: list[str]) -> dict[str, Any]:
-    """A copy of `manifest` with the current digest of each named file in `folder`."""
-    files = {**manifest.get("files", {})}
-    for name in names:
+def empty() -> dict[str, Any]:
+    """A manifest with no files and no steps, for a folder's first step."""
+    return {"manifest_version": MANIFEST_VERSION, "files": {}, "steps": {}, **environment()}
+
+
+def check_manifest(data: Any, path: Path) -> dict[str, Any]:
+    """`data` if it has the manifest's shape (:data:`MANIFEST_SCHEMA`) and version.
+
+    Raises
+    ------
+    ManifestError
+        Naming the manifest and the first field that does not fit.
+    """
+    version = data.get("manifest_version") if isinstance(data, Mapping) else None
+    if isinstance(version, int) and version != MANIFEST_VERSION:
+        raise ManifestError(
+            f"{path}: manifest_version is {version}, this calhousing reads version "
+            f"{MANIFEST_VERSION}; {_REFRESH}"
+        )
+    try:
+        validate(data, MANIFEST_SCHEMA)
+    except SchemaError as error:
+        raise ManifestError(
+            f"{path}: {error.where()} (it is damaged, or was written by another version of "
+            f"calhousing); {_REFRESH}"
+        ) from None
+    if seal(data)["manifest_sha256"] != data["manifest_sha256"]:
+        raise ManifestError(
+            f"{path} was changed after it was written (its content no longer matches its "
+            f"manifest_sha256), so it cannot vouch for any artifact; {_REFRESH}"
+        )
+    return data
+
+
+def seal(data: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` with ``manifest_sha256``: the sha256 of the rest of its content.
+
+    A changed byte in the manifest then blames the manifest, not the artifact
+    whose recorded digest it happened to change.
+    """
+    body = {key: value for key, value in data.items() if key != "manifest_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return {**body, "manifest_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+
+
+def record_step(
+    manifest: Mapping[str, Any],
+    folder: Path,
+    step: str,
+    outputs: list[str],
+    inputs: list[str],
+    parameters: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A copy of `manifest` recording that `step` wrote `outputs` from `inputs`, sealed.
+
+    The outputs' digests are taken from the files in `folder`; the inputs' from
+    `manifest`, where the step's loaders verified them before it read them.
+    """
+    files = {**manifest["files"]}
+    for name in outputs:
         files[name] = file_digest(folder / name)
-    return {**manifest, "files": dict(sorted(files.items()))}
+    entry = {
+        "parameters": dict(parameters),
+        "inputs": {name: manifest["files"][name]["sha256"] for name in inputs},
+        "outputs": list(outputs),
+    }
+    return seal(
+        {
+            **manifest,
+            **environment(),
+            "files": dict(sorted(files.items())),
+            "steps": {**manifest["steps"], step: entry},
+        }
+    )
+
+
+def effective_parameters(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Every parameter the recorded steps ran with, in the order of :data:`params.PARAMETERS`."""
+    recorded: dict[str, Any] = {}
+    for entry in manifest["steps"].values():
+        recorded.update(entry["parameters"])
+    return {p.name: recorded[p.name] for p in params.PARAMETERS if p.name in recorded}
+
+
+def producer(manifest: Mapping[str, Any], name: str) -> str | None:
+    """The step that wrote `name`, as the manifest records it."""
+    return next(
+        (step for step, entry in manifest["steps"].items() if name in entry["outputs"]), None
+    )
+
+
+def check_lineage(
+    manifest: Mapping[str, Any], names: list[str], folder: Path, *, default_folder: bool = False
+) -> None:
+    """Refuse any of `names` made (directly or further up) from an input that changed since.
+
+    Parameters
+    ----------
+    manifest : mapping
+        The folder's manifest, already checked by :func:`check_manifest`.
+    names : list of str
+        The files about to be read.
+    folder : pathlib.Path
+        The artifacts folder, as the refresh commands name it.
+    default_folder : bool, default=False
+        Whether `folder` is ``calhousing run``'s default (then its command omits it).
+
+    Raises
+    ------
+    StaleArtifactError
+        Naming the stale file, the input that changed, which step rewrote it and
+        with what parameters, and the commands that make the file current again.
+    """
+    for name in names:
+        problem = _stale(manifest, name, set())
+        if problem is not None:
+            raise StaleArtifactError(_stale_message(manifest, *problem, folder, default_folder))
+
+
+def _stale(
+    manifest: Mapping[str, Any], name: str, seen: set[str]
+) -> tuple[str, str, str, str, str | None] | None:
+    """(stale file, its step, the changed input, sha recorded, sha now) or ``None``."""
+    step = producer(manifest, name)
+    if step is None or step in seen:
+        return None
+    seen.add(step)
+    for source, recorded in manifest["steps"][step]["inputs"].items():
+        current = manifest["files"].get(source, {}).get("sha256")
+        if current != recorded:
+            return name, step, source, recorded, current
+        upstream = _stale(manifest, source, seen)
+        if upstream is not None:
+            return upstream
+    return None
+
+
+def _stale_message(
+    manifest: Mapping[str, Any],
+    name: str,
+    step: str,
+    source: str,
+    recorded: str,
+    current: str | None,
+    folder: Path,
+    default_folder: bool,
+) -> str:
+    rewriter = producer(manifest, source)
+    if current is None or rewriter is None:
+        now = "that file is no longer recorded"
+    else:
+        made_with = _non_default(manifest["steps"][rewriter]["parameters"])
+        settings = ", ".join(f"{key}={value!r}" for key, value in made_with.items())
+        now = (
+            f"that file is now {current[:8]}… (rewritten by {rewriter} "
+            f"{f'with {settings}' if settings else 'with its defaults'})"
+        )
+    changed = _non_default(effective_parameters(manifest))
+    options = "".join(f" -p {key} {value}" for key, value in changed.items())
+    where = "" if default_folder else f" --artifacts-dir {shlex.quote(str(folder))}"
+    return (
+        f"{name} is stale: {step} made it from {source} sha {recorded[:8]}…, but {now}; "
+        f"re-run {step} and every notebook after it: `calhousing run{where}{options}`, or "
+        f"`papermill notebooks/{step}.ipynb out.ipynb -p artifacts_dir "
+        f"{shlex.quote(str(folder))}` and the later notebooks"
+    )
+
+
+def _non_default(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The settable `parameters` whose values differ from their declared defaults."""
+    return {
+        key: value
+        for key, value in parameters.items()
+        if key in params.BY_NAME
+        and params.BY_NAME[key].settable
+        and value != params.BY_NAME[key].default
+    }
 
 
 def verify_files(manifest: dict[str, Any] | None, folder: Path, names: list[str]) -> None:
@@ -109,7 +329,7 @@ def verify_files(manifest: dict[str, Any] | None, folder: Path, names: list[str]
             f"{folder / MANIFEST_FILE} is missing, so the artifacts in {folder} cannot be "
             "verified; re-run the pipeline (calhousing run) to recreate them"
         )
-    files = manifest.get("files", {})
+    files = manifest["files"]
     for name in names:
         path = folder / name
         expected = files.get(name)

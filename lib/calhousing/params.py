@@ -1,73 +1,394 @@
-"""Validation of the pipeline's parameters.
+"""The pipeline's parameters, each declared once, and their checks.
+
+:data:`PARAMETERS` holds one :class:`Parameter` per name: its type, default, allowed
+values, help and the notebooks that take it. Everything else derives from it:
+``calhousing run -p`` checks with :func:`check_parameters`, each notebook's first
+cell checks its own namespace with :func:`check_notebook` (so a notebook run alone
+with papermill refuses ``-p colour red`` or ``-p bits 99`` with the same message),
+a test compares each notebook's ``parameters`` cell with :func:`parameter_cell`,
+and the README's table is :func:`markdown_table`.
 
 Every check raises one :class:`ValueError` that names the parameter, the value it
-got and what is allowed, so a typo in ``calhousing run -p`` or ``papermill -p`` is
-reported before anything is written.
+got and what is allowed, so a typo is reported before anything is written.
 """
 
 from __future__ import annotations
 
+import ast
 import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Literal, get_args
 
-# The parameters `calhousing run -p` accepts (pipeline.PARAMETER_CHECKS checks each).
-PIPELINE_PARAMETERS: tuple[str, ...] = (
-    "test_size",
-    "random_state",
-    "bits",
-    "n_samples",
-    "scheme",
-    "granularity",
-    "space",
-    "rounding",
-)
+Scheme = Literal["asymmetric", "symmetric"]
+Granularity = Literal["per_tensor", "per_channel"]
+Space = Literal["raw", "standardized"]
+Rounding = Literal["nearest", "gptq", "optimal"]
+
+SCHEMES: tuple[Scheme, ...] = get_args(Scheme)
+GRANULARITIES: tuple[Granularity, ...] = get_args(Granularity)
+SPACES: tuple[Space, ...] = get_args(Space)
+ROUNDINGS: tuple[Rounding, ...] = get_args(Rounding)
+
 MIN_BITS = 2
 MAX_BITS = 16
 MAX_RANDOM_STATE = 2**32 - 1
+DATA_ROWS = 20_640  # rows of California Housing, which every split divides
+MIN_TEST_ROWS = 2  # R² needs at least two test rows
+MIN_TRAIN_ROWS = 9  # 8 coefficients and an intercept need at least nine training rows
+
+
+@dataclass(frozen=True)
+class Integers:
+    """Integers from `low` to `high` (no upper bound for ``None``)."""
+
+    low: int
+    high: int | None = None
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"an integer of at least {self.low}"
+        return f"an integer from {self.low} to {self.high}"
+
+    def check(self, name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise ValueError(f"{name} must be {self}, got {value!r} ({type(value).__name__})")
+        if value < self.low or (self.high is not None and value > self.high):
+            raise ValueError(f"{name} must be {self}, got {value!r}")
+        return int(value)
+
+
+@dataclass(frozen=True)
+class SplitFraction:
+    """A fraction strictly between 0 and 1 that leaves enough rows on both sides.
+
+    The test part has ``ceil(fraction × rows)`` rows, as in scikit-learn's
+    ``train_test_split``.
+    """
+
+    rows: int = DATA_ROWS
+
+    def __str__(self) -> str:
+        return "a number strictly between 0 and 1"
+
+    def check(self, name: str, value: Any) -> float:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, Real)
+            or not math.isfinite(value)
+            or not 0 < value < 1
+        ):
+            raise ValueError(f"{name} must be {self} (the test fraction), got {value!r}")
+        n_test = math.ceil(float(value) * self.rows)
+        if n_test < MIN_TEST_ROWS or self.rows - n_test < MIN_TRAIN_ROWS:
+            raise ValueError(
+                f"{name}={value!r} leaves {n_test} test and {self.rows - n_test} training rows "
+                f"of the {self.rows:,}; at least {MIN_TEST_ROWS} test rows (for R²) and "
+                f"{MIN_TRAIN_ROWS} training rows (8 coefficients and an intercept) are needed"
+            )
+        return float(value)
+
+
+@dataclass(frozen=True)
+class Choices:
+    """One of a fixed set of names (the arguments of a ``Literal``)."""
+
+    values: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"one of {', '.join(map(repr, self.values))}"
+
+    def check(self, name: str, value: Any) -> str:
+        if not isinstance(value, str) or value not in self.values:
+            raise ValueError(f"{name} must be {self}, got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class Folder:
+    """A folder path; empty means the project's default folder."""
+
+    def __str__(self) -> str:
+        return "a folder; empty means the project's artifacts/"
+
+    def check(self, name: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be {self}, got {value!r} ({type(value).__name__})")
+        return value
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of the pipeline, as the CLI, the notebooks and the README show it.
+
+    Attributes
+    ----------
+    name : str
+    type : type
+        What papermill infers from the notebook's annotation (``int``, ``float``, ``str``).
+    default : object
+    allowed : Integers, SplitFraction, Choices or Folder
+        What values are accepted; its ``check`` raises the parameter's ``ValueError``.
+    help : str
+        What the parameter does, without its allowed values.
+    notebooks : tuple of str
+        The notebooks (``"02_quantize"``) whose ``parameters`` cell declares it.
+    settable : bool
+        Whether ``calhousing run -p`` may set it (``artifacts_dir`` has its own option).
+    """
+
+    name: str
+    type: type
+    default: Any
+    allowed: Integers | SplitFraction | Choices | Folder
+    help: str
+    notebooks: tuple[str, ...]
+    settable: bool = True
+
+    def check(self, value: Any) -> Any:
+        """`value` as the notebooks use it, or ``ValueError`` naming what is allowed."""
+        return self.allowed.check(self.name, value)
+
+    @property
+    def comment(self) -> str:
+        """The help comment of the notebook's annotated parameter line."""
+        return f"{self.help}; {self.allowed}"
+
+
+NOTEBOOKS: tuple[str, ...] = (
+    "01_train",
+    "02_quantize",
+    "03_compare",
+    "04_sweep",
+    "05_summary",
+)
+
+PARAMETERS: tuple[Parameter, ...] = (
+    Parameter(
+        "test_size",
+        float,
+        0.2,
+        SplitFraction(),
+        "fraction of the rows held out for testing",
+        ("01_train",),
+    ),
+    Parameter(
+        "random_state",
+        int,
+        42,
+        Integers(0, MAX_RANDOM_STATE),
+        "seed of train_test_split",
+        ("01_train",),
+    ),
+    Parameter(
+        "bits",
+        int,
+        8,
+        Integers(MIN_BITS, MAX_BITS),
+        "code width of the quantized coefficients",
+        ("02_quantize",),
+    ),
+    Parameter(
+        "scheme",
+        str,
+        "asymmetric",
+        Choices(SCHEMES),
+        "code grid: unsigned over min..max, or signed with zero point 0",
+        ("02_quantize",),
+    ),
+    Parameter(
+        "granularity",
+        str,
+        "per_tensor",
+        Choices(GRANULARITIES),
+        "one scale for all coefficients, or one each",
+        ("02_quantize",),
+    ),
+    Parameter(
+        "space",
+        str,
+        "raw",
+        Choices(SPACES),
+        "coefficients as fitted, or times each feature's std",
+        ("02_quantize",),
+    ),
+    Parameter(
+        "rounding",
+        str,
+        "nearest",
+        Choices(ROUNDINGS),
+        "how each coefficient picks its grid point",
+        ("02_quantize",),
+    ),
+    Parameter(
+        "n_samples",
+        int,
+        10,
+        Integers(1),
+        "test rows shown in the error table",
+        ("03_compare",),
+    ),
+    Parameter(
+        "artifacts_dir",
+        str,
+        "",
+        Folder(),
+        "where the artifacts are read and written",
+        NOTEBOOKS,
+        settable=False,
+    ),
+)
+BY_NAME: dict[str, Parameter] = {parameter.name: parameter for parameter in PARAMETERS}
+# The parameters `calhousing run -p` accepts; artifacts_dir is set with --artifacts-dir.
+PIPELINE_PARAMETERS: tuple[str, ...] = tuple(p.name for p in PARAMETERS if p.settable)
+_NOT_SETTABLE = " (`calhousing run` sets it with `--artifacts-dir`)"
+# The first line of the cell papermill injects (its Python translator's comment "Parameters").
+_PAPERMILL_HEADER = "# Parameters\n"
+
+
+def check_parameters(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Check ``calhousing run -p`` parameters by name and value, before anything runs.
+
+    Returns
+    -------
+    dict
+        The checked values, by name, in the order given.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (listing the known ones) or a value not allowed.
+    """
+    unknown = sorted(set(given) - set(PIPELINE_PARAMETERS))
+    if unknown:
+        hint = " (set it with --artifacts-dir)" if "artifacts_dir" in unknown else ""
+        raise ValueError(_unknown_message(unknown, PIPELINE_PARAMETERS) + hint)
+    return {name: BY_NAME[name].check(value) for name, value in given.items()}
+
+
+def effective_parameters(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Every settable parameter with the value a run uses: `given` checked, else the default."""
+    checked = check_parameters(given)
+    return {name: checked.get(name, BY_NAME[name].default) for name in PIPELINE_PARAMETERS}
+
+
+def notebook_parameters(notebook: str) -> tuple[Parameter, ...]:
+    """The parameters declared for `notebook` (``"02_quantize"``), in declaration order."""
+    if notebook not in NOTEBOOKS:
+        raise ValueError(f"notebook must be one of {', '.join(NOTEBOOKS)}, got {notebook!r}")
+    return tuple(p for p in PARAMETERS if notebook in p.notebooks)
+
+
+def check_notebook(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a notebook's parameters where they arrive: in its namespace.
+
+    The notebook's first code cell after its ``parameters`` cell calls
+    ``params.check_notebook("02_quantize", globals())``. Papermill injects ``-p``
+    values as a cell of plain assignments headed ``# Parameters`` and only warns
+    about a name the notebook does not declare; here every name that cell assigns
+    must be declared, and every declared value is checked, with the messages of
+    ``calhousing run``. The injected cell is read from IPython's input history
+    (``In``); without one (JupyterLab, ``pytest --nbmake``) only the values are
+    checked, so running the notebook twice in one kernel never trips over the
+    names its own cells defined.
+
+    Returns
+    -------
+    dict
+        The checked values of the notebook's parameters, by name.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or a value not allowed.
+    """
+    declared = notebook_parameters(notebook)
+    names = tuple(p.name for p in declared)
+    unknown = sorted(set(injected_names(namespace.get("In"))) - set(names))
+    if unknown:
+        raise ValueError(_unknown_message(unknown, names))
+    missing = [name for name in names if name not in namespace]
+    if missing:
+        raise ValueError(
+            f"{notebook} lacks the parameter(s) {', '.join(missing)}: run its parameters cell"
+        )
+    return {p.name: p.check(namespace[p.name]) for p in declared}
+
+
+def injected_names(history: Any) -> list[str]:
+    """The names assigned by the latest cell papermill injected, from IPython's ``In``.
+
+    Papermill's injected cell starts with ``# Parameters`` and assigns one name a
+    line. A shared kernel keeps the history of earlier notebooks, but each run
+    injects its cell just before the notebook's check, so the latest is its own.
+    """
+    if not isinstance(history, Sequence) or isinstance(history, str):
+        return []
+    injected = [
+        source
+        for source in history
+        if isinstance(source, str) and source.startswith(_PAPERMILL_HEADER)
+    ]
+    if not injected:
+        return []
+    tree = ast.parse(injected[-1])
+    return [
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    ]
+
+
+def parameter_cell(notebook: str) -> str:
+    """The source of `notebook`'s ``parameters`` cell: one annotated line per parameter."""
+    return "\n".join(
+        f"{p.name}: {p.type.__name__} = {_python_literal(p.default)}  # {p.comment}"
+        for p in notebook_parameters(notebook)
+    )
+
+
+def markdown_table() -> str:
+    """The README's table of parameters: name, default, notebooks, allowed values, help."""
+    header = "| parameter | default | notebook | allowed | what it does |\n|---|---|---|---|---|"
+    rows = [
+        f"| `{p.name}` | `{_python_literal(p.default)}` | {', '.join(p.notebooks)} "
+        f"| {p.allowed} | {p.help}{'' if p.settable else _NOT_SETTABLE} |"
+        for p in PARAMETERS
+    ]
+    return "\n".join([header, *rows])
 
 
 def check_bits(bits: Any) -> int:
     """Return `bits` if it is an integer in 2..16, else raise ``ValueError``."""
-    return _check_int("bits", bits, MIN_BITS, MAX_BITS)
+    return BY_NAME["bits"].check(bits)
 
 
 def check_test_size(test_size: Any) -> float:
-    """Return `test_size` if it is a number strictly between 0 and 1."""
-    if (
-        isinstance(test_size, bool)
-        or not isinstance(test_size, Real)
-        or not math.isfinite(test_size)
-        or not 0 < test_size < 1
-    ):
-        raise ValueError(
-            f"test_size must be a number strictly between 0 and 1 (the test fraction), "
-            f"got {test_size!r}"
-        )
-    return float(test_size)
+    """Return `test_size` if it splits the data's 20,640 rows into usable parts."""
+    return BY_NAME["test_size"].check(test_size)
 
 
 def check_random_state(random_state: Any) -> int:
     """Return `random_state` if it is an integer seed in 0..2**32-1."""
-    return _check_int("random_state", random_state, 0, MAX_RANDOM_STATE)
+    return BY_NAME["random_state"].check(random_state)
 
 
 def check_n_samples(n_samples: Any) -> int:
     """Return `n_samples` if it is a positive integer."""
-    return _check_int("n_samples", n_samples, 1, None)
+    return BY_NAME["n_samples"].check(n_samples)
 
 
 def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     """Return `value` if it is one of `allowed`, else raise ``ValueError``."""
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-    return value
+    return Choices(allowed).check(name, value)
 
 
-def _check_int(name: str, value: Any, low: int, high: int | None) -> int:
-    allowed = f"an integer from {low} to {high}" if high is not None else f"an integer >= {low}"
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise ValueError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})")
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return int(value)
+def _unknown_message(unknown: list[str], known: tuple[str, ...]) -> str:
+    return f"unknown parameter(s) {', '.join(unknown)}; known parameters: {', '.join(known)}"
+
+
+def _python_literal(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else repr(value)

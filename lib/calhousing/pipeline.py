@@ -16,22 +16,19 @@ import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
-from calhousing import params as checks
+from calhousing import params
 from calhousing.artifacts import PathLike, project_root, resolve_dir
 from calhousing.kernel import shared_kernel
-from calhousing.quantization import GRANULARITIES, SCHEMES, SPACES
 from calhousing.report import write_report
-from calhousing.rounding import ROUNDINGS
 
 NOTEBOOK_NAMES: tuple[str, ...] = (
     "01_train.ipynb",
@@ -42,18 +39,6 @@ NOTEBOOK_NAMES: tuple[str, ...] = (
 )
 REPORT_FILE = "report.html"
 EXECUTED_DIR = "executed"
-
-# Every parameter a user may set, and how it is checked; artifacts_dir is the pipeline's own.
-PARAMETER_CHECKS: dict[str, Callable[[Any], Any]] = {
-    "test_size": checks.check_test_size,
-    "random_state": checks.check_random_state,
-    "bits": checks.check_bits,
-    "n_samples": checks.check_n_samples,
-    "scheme": partial(checks.check_choice, "scheme", allowed=SCHEMES),
-    "granularity": partial(checks.check_choice, "granularity", allowed=GRANULARITIES),
-    "space": partial(checks.check_choice, "space", allowed=SPACES),
-    "rounding": partial(checks.check_choice, "rounding", allowed=ROUNDINGS),
-}
 
 
 class PipelineError(RuntimeError):
@@ -75,21 +60,14 @@ def notebooks_dir() -> Path:
 
 
 def check_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate user parameters by name and value before anything runs.
+    """Validate user parameters by name and value before anything runs (:mod:`calhousing.params`).
 
     Raises
     ------
     ValueError
         For an unknown name (listing the known ones) or a value out of range.
     """
-    unknown = sorted(set(parameters) - set(PARAMETER_CHECKS))
-    if unknown:
-        hint = " (set it with --artifacts-dir)" if "artifacts_dir" in unknown else ""
-        raise ValueError(
-            f"unknown parameter(s) {', '.join(unknown)}{hint}; "
-            f"known parameters: {', '.join(PARAMETER_CHECKS)}"
-        )
-    return {name: PARAMETER_CHECKS[name](value) for name, value in parameters.items()}
+    return params.check_parameters(parameters)
 
 
 def run_pipeline(
@@ -137,9 +115,8 @@ def _run_locked(
     staged_reports = Path(tempfile.mkdtemp(prefix=f".{reports.name}.run-", dir=reports.parent))
     try:
         executed = _execute_all(source, staged_artifacts, staged_reports, parameters, progress_bar)
-        write_report(
-            executed, staged_reports / REPORT_FILE, {**parameters, "artifacts_dir": str(artifacts)}
-        )
+        effective = {**params.effective_parameters(parameters), "artifacts_dir": str(artifacts)}
+        write_report(executed, staged_reports / REPORT_FILE, effective)
     except BaseException as error:
         kept = _keep_failed_run(staged_reports, reports)
         shutil.rmtree(staged_artifacts, ignore_errors=True)

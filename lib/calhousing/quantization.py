@@ -32,12 +32,14 @@ from numpy.typing import ArrayLike
 
 from calhousing import rounding as _rounding
 from calhousing.linear import LinearParams
-from calhousing.params import check_bits, check_choice
-from calhousing.rounding import ROUNDINGS
-
-SCHEMES: tuple[str, ...] = ("asymmetric", "symmetric")
-GRANULARITIES: tuple[str, ...] = ("per_tensor", "per_channel")
-SPACES: tuple[str, ...] = ("raw", "standardized")
+from calhousing.params import (  # the choices are declared once, as Literals, in params
+    GRANULARITIES,
+    ROUNDINGS,
+    SCHEMES,
+    SPACES,
+    check_bits,
+    check_choice,
+)
 
 
 @dataclass(frozen=True)

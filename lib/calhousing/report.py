@@ -23,7 +23,8 @@ from bs4 import BeautifulSoup, Tag
 from nbconvert import HTMLExporter
 
 from calhousing import manifest as manifests
-from calhousing.artifacts import ArtifactError, project_root, read_json
+from calhousing import params
+from calhousing.artifacts import ArtifactError, project_root, read_manifest
 
 TEMPLATE_NAME = "calhousing_report"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -105,12 +106,19 @@ def appendix_markdown(
     commit: str,
     manifest: Mapping[str, Any] | None,
 ) -> str:
-    """The appendix: run parameters, library versions, provenance and artifact hashes."""
-    parameter_rows = "\n".join(f"| `{name}` | `{value!r}` |" for name, value in parameters.items())
+    """The appendix: run parameters, library versions, provenance and artifact hashes.
+
+    `parameters` should be every effective parameter of the run, defaults included
+    (:func:`calhousing.params.effective_parameters`); each row also shows the
+    parameter's declared default.
+    """
+    parameter_rows = "\n".join(
+        f"| `{name}` | `{value!r}` | {_default_of(name)} |" for name, value in parameters.items()
+    )
     version_rows = "\n".join(f"| {name} | {version} |" for name, version in versions.items())
     return (
         f"# {APPENDIX_TITLE}\n\n"
-        "## Run parameters\n\n| parameter | value |\n|:---|:---|\n"
+        "## Run parameters\n\n| parameter | value | default |\n|:---|:---|:---|\n"
         f"{parameter_rows}\n\n"
         "## Library versions\n\n| package | version |\n|:---|:---|\n"
         f"{version_rows}\n\n"
@@ -119,6 +127,11 @@ def appendix_markdown(
         f"| git commit | `{commit}` |\n\n"
         f"## Artifact hashes\n\n{_hashes_markdown(manifest)}\n"
     )
+
+
+def _default_of(name: str) -> str:
+    parameter = params.BY_NAME.get(name)
+    return "" if parameter is None else f"`{parameter.default!r}`"
 
 
 def combine_notebooks(
@@ -304,9 +317,12 @@ def _run_manifest(notebooks: Sequence[nbformat.NotebookNode]) -> dict[str, Any] 
         folder = notebook.metadata.get("papermill", {}).get("parameters", {}).get("artifacts_dir")
         if folder and (Path(folder) / MANIFEST_FILE).is_file():
             try:
-                return read_json(Path(folder) / MANIFEST_FILE)
+                recorded = read_manifest(Path(folder))
             except ArtifactError:
                 return None
+            # a report never presents outputs made from inputs that changed since
+            manifests.check_lineage(recorded, list(recorded["files"]), Path(folder))
+            return recorded
     return None
 
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-ROUNDINGS: tuple[str, ...] = ("nearest", "gptq", "optimal")
+from calhousing.params import ROUNDINGS  # noqa: F401 (declared once, as a Literal, in params)
+
 DEFAULT_MAX_NODES = 5_000_000
 
 

@@ -24,6 +24,8 @@ def run_summary(
     predictions: pd.DataFrame,
     report: str | os.PathLike[str],
     n_rows: int = 5,
+    *,
+    parameters: Mapping[str, Any] | None = None,
 ) -> str:
     """The float and quantized test R², the first predictions side by side, the report's path.
 
@@ -39,6 +41,8 @@ def run_summary(
         Where the HTML report is.
     n_rows : int, default=5
         How many predictions to show.
+    parameters : mapping, optional
+        The run's effective parameters (from its manifest), shown on one line.
 
     Returns
     -------
@@ -64,13 +68,20 @@ def run_summary(
         )
     shown = predictions[list(PREDICTION_COLUMNS)].head(n_rows).rename(columns=PREDICTION_COLUMNS)
     table = shown.to_string(float_format=lambda value: f"{value:.4f}", index_names=False)
+    settings = ", ".join(f"{name}={value}" for name, value in (parameters or {}).items())
     return (
-        f"Test R²: float {float_r2:.4f}, {bits}-bit quantized {quantized_r2:.4f} "
+        (f"Run parameters: {settings}\n" if settings else "")
+        + f"Test R²: float {float_r2:.4f}, {bits}-bit quantized {quantized_r2:.4f} "
         f"(difference {quantized_r2 - float_r2:+.4f})\n"
         f"First {len(shown)} test predictions (median house value, $100k):\n"
         f"{table}\n"
         f"Report: {os.fspath(report)}\n"
     )
+
+
+def report_shows(report_text: str, sha256: str) -> bool:
+    """Whether the report's appendix lists `sha256` (the current ``comparison.json``'s)."""
+    return sha256 in report_text
 
 
 def _test_r2(comparison: Mapping[str, Any], model: str) -> float:

@@ -18,12 +18,19 @@ from calhousing import artifacts
 from calhousing.data import Split
 from calhousing.inference import predict, predict_quantized
 from calhousing.integer_inference import (
+    IntegerModel,
     build_integer_model,
     integer_model_to_dict,
     predict_integer,
 )
 from calhousing.params import MAX_BITS, MIN_BITS
-from calhousing.quantization import GRANULARITIES, SCHEMES, SPACES, quantize_model
+from calhousing.quantization import (
+    GRANULARITIES,
+    SCHEMES,
+    SPACES,
+    QuantizedModel,
+    quantize_model,
+)
 from calhousing.rounding import ROUNDINGS
 from calhousing.training import LinearParams, regression_metrics
 
@@ -148,23 +155,31 @@ def size_table(params: LinearParams, split: Split, bits: int = 8) -> pd.DataFram
     return table.assign(payload_vs_float=table["payload_bytes"] / float_bytes)
 
 
-def integer_comparison(params: LinearParams, split: Split, bits: int = 8) -> pd.DataFrame:
-    """Test R² of the float model, the default dequantized-weights model and
-    integer-only inference, with each one's difference from float.
+def integer_comparison(
+    params: LinearParams,
+    split: Split,
+    quantized: QuantizedModel,
+    integer_model: IntegerModel,
+) -> pd.DataFrame:
+    """Test R² of the float model, the run's quantized model (dequantized weights) and
+    the run's integer-only model, with each one's difference from float.
 
+    The two quantized models are those the run wrote (``quantized_params.json`` and
+    ``integer_model.json``), so their labels carry the run's bit width.
     ``in_range_delta_test_r2`` is the difference restricted to the test rows
     whose every feature lies inside the training range the inputs were
     calibrated on; ``rows_out_of_range`` counts the others (their inputs
     saturate in integer-only inference).
     """
     float_pred = predict(params, split.X_test)
-    integer = build_integer_model(params, split.X_train, bits=bits)
     predictions = {
         "float64": float_pred,
-        f"{bits}-bit dequantized weights (default)": predict_quantized(
-            quantize_model(params, bits), split.X_test
+        f"this run's {quantized.coef.bits}-bit model, dequantized weights": predict_quantized(
+            quantized, split.X_test
         ),
-        f"{bits}-bit integer-only": predict_integer(integer, split.X_test),
+        f"this run's {integer_model.bits}-bit integer-only": predict_integer(
+            integer_model, split.X_test
+        ),
     }
     in_range = inside_training_range(split)
     y = np.asarray(split.y_test, dtype=np.float64)

@@ -1,0 +1,235 @@
+"""Declarative shapes of the artifacts' contents, and one check that walks them.
+
+A schema is a small tree of specs (:class:`Record`, :class:`ListOf`, :class:`MapOf`,
+:class:`Number`, ...). :func:`validate` walks a loaded JSON value (or the columns of a
+CSV) along it and raises :class:`SchemaError` at the first field that does not fit,
+naming the field by its path (``coef.codes[3]``) and what was expected. Each
+artifact's schema is declared once, in :mod:`calhousing.artifacts`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class SchemaError(ValueError):
+    """A value does not fit its schema; ``field`` is the path of the first misfit."""
+
+    def __init__(self, field_path: str, problem: str) -> None:
+        super().__init__(f"{field_path or 'the top level'} {problem}")
+        self.field = field_path
+        self.problem = problem
+
+    def where(self) -> str:
+        """The misfit as a file's reader says it: ``field coef[3] must be …``."""
+        return f"field {self.field} {self.problem}" if self.field else f"the content {self.problem}"
+
+
+@dataclass(frozen=True)
+class Number:
+    """A finite real number (an integer is one too; a boolean is not)."""
+
+    def check(self, value: Any, path: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SchemaError(path, f"must be a number, got {_shown(value)}")
+        if not math.isfinite(value):
+            raise SchemaError(path, f"must be a finite number, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Integer:
+    """An integer no smaller than `low`."""
+
+    low: int | None = None
+
+    def check(self, value: Any, path: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SchemaError(path, f"must be an integer, got {_shown(value)}")
+        if self.low is not None and value < self.low:
+            raise SchemaError(path, f"must be at least {self.low}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Text:
+    """A string, optionally one of `choices`."""
+
+    choices: tuple[str, ...] | None = None
+
+    def check(self, value: Any, path: str) -> None:
+        if not isinstance(value, str):
+            raise SchemaError(path, f"must be a string, got {_shown(value)}")
+        if self.choices is not None and value not in self.choices:
+            raise SchemaError(
+                path, f"must be one of {', '.join(map(repr, self.choices))}, got {value!r}"
+            )
+
+
+@dataclass(frozen=True)
+class Sha256:
+    """A lowercase hexadecimal sha256 digest."""
+
+    def check(self, value: Any, path: str) -> None:
+        if not isinstance(value, str) or not _SHA256.match(value):
+            raise SchemaError(path, f"must be a sha256 (64 hex digits), got {_shown(value)}")
+
+
+@dataclass(frozen=True)
+class Anything:
+    """Any JSON value (parameters, library versions)."""
+
+    def check(self, value: Any, path: str) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Nullable:
+    """``None`` or a value of `spec`."""
+
+    spec: Spec
+
+    def check(self, value: Any, path: str) -> None:
+        if value is not None:
+            self.spec.check(value, path)
+
+
+@dataclass(frozen=True)
+class ListOf:
+    """A list of `item`; `length` is a fixed length, or the name of a sibling list
+    in the enclosing :class:`Record` whose length it must have."""
+
+    item: Spec
+    length: int | str | None = None
+    min_length: int = 0
+
+    def check(self, value: Any, path: str) -> None:
+        if not isinstance(value, list):
+            raise SchemaError(path, f"must be a list, got {_shown(value)}")
+        if len(value) < self.min_length:
+            raise SchemaError(path, f"must hold at least {self.min_length} items, got {len(value)}")
+        if isinstance(self.length, int) and len(value) != self.length:
+            raise SchemaError(path, f"must hold {self.length} items, got {len(value)}")
+        if _plain_numbers(self.item, value):
+            return  # the common case of a long list, checked without a call per item
+        for index, item in enumerate(value):
+            self.item.check(item, f"{path}[{index}]")
+
+
+@dataclass(frozen=True)
+class ScalarOrList:
+    """One `item`, or a list of them (a per-tensor or a per-channel quantity)."""
+
+    item: Spec
+
+    def check(self, value: Any, path: str) -> None:
+        if isinstance(value, list):
+            ListOf(self.item, min_length=1).check(value, path)
+        else:
+            self.item.check(value, path)
+
+
+@dataclass(frozen=True)
+class MapOf:
+    """An object whose keys are strings and whose values are of `value`."""
+
+    value: Spec
+
+    def check(self, value: Any, path: str) -> None:
+        if not isinstance(value, Mapping):
+            raise SchemaError(path, f"must be an object, got {_shown(value)}")
+        for key, item in value.items():
+            self.value.check(item, _join(path, key))
+
+
+@dataclass(frozen=True)
+class Record:
+    """An object with the `required` keys (and maybe the `optional` ones), each of its spec."""
+
+    required: Mapping[str, Spec]
+    optional: Mapping[str, Spec] = field(default_factory=dict)
+
+    def check(self, value: Any, path: str) -> None:
+        if not isinstance(value, Mapping):
+            raise SchemaError(path, f"must be an object, got {_shown(value)}")
+        for key in self.required:
+            if key not in value:
+                raise SchemaError(_join(path, key), "is missing")
+        specs = {**self.required, **{k: s for k, s in self.optional.items() if k in value}}
+        for key, spec in specs.items():
+            spec.check(value[key], _join(path, key))
+            length = getattr(spec, "length", None)
+            if isinstance(length, str) and len(value[key]) != len(value[length]):
+                raise SchemaError(
+                    _join(path, key),
+                    f"must hold as many items as {_join(path, length)} "
+                    f"({len(value[length])}), got {len(value[key])}",
+                )
+
+
+@dataclass(frozen=True)
+class Columns:
+    """A table (pandas.DataFrame) with these columns: each a :class:`Number`,
+    :class:`Integer` or :class:`Text` spec checked on every cell."""
+
+    columns: Mapping[str, Spec]
+    min_rows: int = 1
+
+    def check(self, value: Any, path: str) -> None:
+        missing = [name for name in self.columns if name not in value.columns]
+        if missing:
+            raise SchemaError(path or "the header", f"lacks the column(s) {', '.join(missing)}")
+        if len(value) < self.min_rows:
+            raise SchemaError(path or "the table", f"must hold at least {self.min_rows} rows")
+        for name, spec in self.columns.items():
+            for row, item in enumerate(value[name].tolist()):
+                spec.check(item, f"column {name!r}, row {row + 1}")
+
+
+Spec = (
+    Number
+    | Integer
+    | Text
+    | Sha256
+    | Anything
+    | Nullable
+    | ListOf
+    | ScalarOrList
+    | MapOf
+    | Record
+    | Columns
+)
+
+
+def validate(value: Any, spec: Spec) -> None:
+    """Raise :class:`SchemaError` at the first field of `value` that does not fit `spec`."""
+    spec.check(value, "")
+
+
+def _plain_numbers(spec: Spec, values: list[Any]) -> bool:
+    """Whether every item of `values` certainly fits `spec`, an Integer or a Number spec."""
+    if isinstance(spec, Integer):
+        ints = all(type(value) is int for value in values)
+        return ints and (spec.low is None or not values or min(values) >= spec.low)
+    if isinstance(spec, Number):
+        return all(type(value) is float or type(value) is int for value in values) and all(
+            map(math.isfinite, values)
+        )
+    return False
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return (
+        f"{text[:40]}… ({type(value).__name__})"
+        if len(text) > 40
+        else f"{text} ({type(value).__name__})"
+    )

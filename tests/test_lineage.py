@@ -1,0 +1,278 @@
+"""Lineage: every reader refuses an output made from an input that has changed since,
+naming it and the command that refreshes it; a run's labels follow its parameters."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import papermill
+import pytest
+
+from calhousing import artifacts, cli, evaluation, integer_inference, manifest, pipeline
+from calhousing.quantization import quantize_model
+
+NOTEBOOKS = pipeline.notebooks_dir()
+
+
+def _cli(argv: list[str]) -> int:
+    try:
+        return cli.main(argv)
+    except SystemExit as stop:
+        return int(stop.code or 0)
+
+
+def _sha(folder: Path, name: str) -> str:
+    return json.loads((folder / "manifest.json").read_text())["files"][name]["sha256"]
+
+
+def _requantize(folder: Path, bits: int) -> None:
+    """What `papermill notebooks/02_quantize.ipynb out.ipynb -p bits 4` does to the folder."""
+    params = artifacts.load_float_params(folder)
+    split = artifacts.load_split(folder)
+    quantized = quantize_model(params, bits)
+    integer = integer_inference.build_integer_model(params, split.X_train, bits=bits)
+    artifacts.save_quantized(folder, quantized, integer)
+
+
+@pytest.fixture
+def requantized(finished_run) -> Path:
+    """A finished run whose 02_quantize alone was run again with bits=4."""
+    folder = finished_run / "artifacts"
+    _requantize(folder, 4)
+    return folder
+
+
+def test_comparison_made_from_a_rewritten_model_is_named_stale(requantized):
+    before = json.loads((requantized / "manifest.json").read_text())["steps"]["03_compare"]
+    now = _sha(requantized, "quantized_params.json")
+    with pytest.raises(manifest.StaleArtifactError) as refused:
+        artifacts.load_comparison(requantized)
+    assert str(refused.value) == (
+        f"comparison.json is stale: 03_compare made it from quantized_params.json sha "
+        f"{before['inputs']['quantized_params.json'][:8]}…, but that file is now {now[:8]}… "
+        "(rewritten by 02_quantize with bits=4); re-run 03_compare and every notebook after "
+        f"it: `calhousing run --artifacts-dir {requantized} -p bits 4`, or `papermill "
+        f"notebooks/03_compare.ipynb out.ipynb -p artifacts_dir {requantized}` and the later "
+        "notebooks"
+    )
+
+
+def test_the_recorded_input_is_the_8_bit_model_and_the_new_one_differs(requantized):
+    steps = json.loads((requantized / "manifest.json").read_text())["steps"]
+    assert steps["02_quantize"]["parameters"]["bits"] == 4
+    assert steps["03_compare"]["inputs"]["quantized_params.json"] != _sha(
+        requantized, "quantized_params.json"
+    )
+
+
+def test_what_the_rewritten_step_did_not_touch_stays_readable(requantized):
+    assert artifacts.load_quantized(requantized).coef.bits == 4
+    assert artifacts.load_integer_model(requantized).bits == 4
+    assert artifacts.load_float_params(requantized).coef.shape == (8,)
+
+
+def test_the_sweep_which_read_the_run_model_is_stale_too(requantized):
+    with pytest.raises(manifest.StaleArtifactError, match=r"^sweep\.csv is stale: 04_sweep"):
+        artifacts.load_sweep(requantized)
+
+
+def test_summary_names_the_stale_comparison_instead_of_presenting_it(requantized, capsys):
+    code = _cli(
+        [
+            "summary",
+            "--artifacts-dir",
+            str(requantized),
+            "--reports-dir",
+            str(requantized.parent / "reports"),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out == ""
+    assert captured.err.startswith("calhousing summary: error: comparison.json is stale: ")
+    assert "(rewritten by 02_quantize with bits=4)" in captured.err
+    assert len(captured.err.splitlines()) == 1
+
+
+def test_running_the_stale_step_again_makes_it_current(requantized):
+    params = artifacts.load_float_params(requantized)
+    quantized = artifacts.load_quantized(requantized)
+    comparison = evaluation.compare_models(params, quantized, artifacts.load_split(requantized))
+    artifacts.save_comparison(
+        requantized, comparison.predictions, comparison.summary(), n_samples=10
+    )
+    summary, _ = artifacts.load_comparison(requantized)
+    assert summary["bits"] == 4
+
+
+def test_training_again_makes_every_later_output_stale(finished_run, default_split, capsys):
+    folder = finished_run / "artifacts"
+    model = artifacts.load_model(folder)
+    params = artifacts.load_float_params(folder)
+    split = artifacts.load_split(folder)
+    old = _sha(folder, "split.json")
+    artifacts.save_training(
+        folder,
+        model,
+        params,
+        evaluation.split_metrics(params, split),
+        split,
+        test_size=0.2,
+        random_state=1,
+    )
+    with pytest.raises(manifest.StaleArtifactError) as refused:
+        artifacts.load_quantized(folder)
+    assert str(refused.value).startswith(
+        f"quantized_params.json is stale: 02_quantize made it from split.json sha {old[:8]}…, "
+        f"but that file is now {_sha(folder, 'split.json')[:8]}… (rewritten by 01_train with "
+        f"random_state=1); re-run 02_quantize and every notebook after it: `calhousing run "
+        f"--artifacts-dir {folder} -p random_state 1`"
+    )
+    source = finished_run / "input.csv"
+    source.write_text("MedInc,HouseAge,AveRooms,AveBedrms,Population,AveOccup,Latitude,Longitude\n")
+    code = _cli(["predict", str(source), "--artifacts-dir", str(folder), "--model", "integer"])
+    assert code == 1
+    assert "integer_model.json is stale: 02_quantize" in capsys.readouterr().err
+
+
+def test_stale_is_found_through_the_chain_not_only_next_door(finished_run):
+    folder = finished_run / "artifacts"
+    recorded = json.loads((folder / "manifest.json").read_text())
+    # 03 read today's model, but that model was made from a split 01 has since replaced
+    recorded["steps"]["02_quantize"]["inputs"]["split.json"] = "1" * 64
+    (folder / "manifest.json").write_text(json.dumps(manifest.seal(recorded)))
+    with pytest.raises(manifest.StaleArtifactError) as refused:
+        artifacts.load_comparison(folder)
+    assert str(refused.value).startswith(
+        "quantized_params.json is stale: 02_quantize made it from split.json sha 11111111…"
+    )
+
+
+def test_a_report_older_than_the_comparison_is_refused(finished_run, capsys):
+    folder = finished_run / "artifacts"
+    _requantize(folder, 4)
+    params = artifacts.load_float_params(folder)
+    comparison = evaluation.compare_models(
+        params, artifacts.load_quantized(folder), artifacts.load_split(folder)
+    )
+    artifacts.save_comparison(folder, comparison.predictions, comparison.summary(), n_samples=10)
+    report = finished_run / "reports" / "report.html"
+    code = _cli(["summary", "--artifacts-dir", str(folder), "--reports-dir", str(report.parent)])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"calhousing summary: error: {report} is stale: it does not show the current "
+        f"comparison.json (sha {_sha(folder, 'comparison.json')[:8]}…), which was rewritten "
+        "after it was rendered; re-render it with `calhousing run`\n"
+    )
+
+
+@pytest.mark.slow
+def test_quantize_notebook_alone_then_summary_names_the_stale_comparison(finished_run, capsys):
+    """The issue's acceptance: the README's papermill example into a complete folder."""
+    folder = finished_run / "artifacts"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / "02_quantize.ipynb"),
+        str(finished_run / "out.ipynb"),
+        parameters={"bits": 4, "artifacts_dir": str(folder)},
+        progress_bar=False,
+        cwd=str(NOTEBOOKS),
+    )
+    code = _cli(
+        ["summary", "--artifacts-dir", str(folder), "--reports-dir", str(finished_run / "reports")]
+    )
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "Test R²" not in captured.out
+    assert re.match(
+        r"calhousing summary: error: comparison\.json is stale: 03_compare made it from "
+        r"quantized_params\.json sha [0-9a-f]{8}…, but that file is now [0-9a-f]{8}… "
+        r"\(rewritten by 02_quantize with bits=4\)",
+        captured.err,
+    )
+
+
+# --- a 4-bit run is 4-bit everywhere it speaks of its model -------------------------------
+
+
+@pytest.fixture(scope="module")
+def four_bit_run(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("four-bit")
+    report = pipeline.run_pipeline(
+        root / "artifacts", root / "reports", parameters={"bits": 4}, progress_bar=False
+    )
+    return {"artifacts": root / "artifacts", "reports": root / "reports", "report": report}
+
+
+def _html_text(path: Path) -> str:
+    from bs4 import BeautifulSoup
+
+    return " ".join(
+        BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser").get_text().split()
+    )
+
+
+@pytest.mark.slow
+def test_four_bit_run_records_every_effective_parameter(four_bit_run):
+    assert artifacts.effective_parameters(four_bit_run["artifacts"]) == {
+        "test_size": 0.2,
+        "random_state": 42,
+        "bits": 4,
+        "scheme": "asymmetric",
+        "granularity": "per_tensor",
+        "space": "raw",
+        "rounding": "nearest",
+        "n_samples": 10,
+    }
+
+
+@pytest.mark.slow
+def test_four_bit_runs_appendix_lists_every_parameter_with_its_default(four_bit_run):
+    text = _html_text(four_bit_run["report"])
+    appendix = text[text.rindex("Run parameters") :]
+    for row in (
+        "test_size 0.2 0.2",
+        "random_state 42 42",
+        "bits 4 8",
+        "scheme 'asymmetric' 'asymmetric'",
+        "granularity 'per_tensor' 'per_tensor'",
+        "space 'raw' 'raw'",
+        "rounding 'nearest' 'nearest'",
+        "n_samples 10 10",
+    ):
+        assert row in appendix
+    assert f"artifacts_dir '{four_bit_run['artifacts']}' ''" in appendix
+
+
+@pytest.mark.slow
+def test_four_bit_run_calls_its_model_4_bit_in_the_report_and_the_summary(four_bit_run, capsys):
+    text = _html_text(four_bit_run["report"])
+    assert "Verdict: 4-bit quantization" in text
+    assert "this run's 4-bit model, dequantized weights" in text
+    assert "this run's 4-bit integer-only" in text
+    assert "8-bit dequantized weights (default)" not in text
+    code = _cli(
+        [
+            "summary",
+            "--artifacts-dir",
+            str(four_bit_run["artifacts"]),
+            "--reports-dir",
+            str(four_bit_run["reports"]),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Test R²: float 0.5758, 4-bit quantized " in out
+    assert out.startswith("Run parameters: test_size=0.2, random_state=42, bits=4, scheme=")
+
+
+@pytest.mark.parametrize("notebook", ["02_quantize", "03_compare", "04_sweep", "05_summary"])
+def test_no_later_notebook_splits_the_data_again(notebook):
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
+    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    assert "artifacts.load_split(artifacts_dir)" in code
+    for resplit in ("data.load_split", "split_data", "train_test_split", "load_housing"):
+        assert resplit not in code
