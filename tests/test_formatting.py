@@ -114,7 +114,7 @@ def test_metrics_comparison_names_the_metrics_and_signs_the_difference():
         },
     )
     shown = formatting.metrics_comparison(table)
-    assert shown.loc[("test", "R²")].tolist() == ["0.5758", "0.5749", "-0.0008"]
+    assert shown.loc[("test", "R²")].tolist() == ["0.5758", "0.5749", "-0.0009"]
     assert shown.loc[("test", "MSE ($100k)²")].tolist() == ["0.5559", "0.5570", "+0.0011"]
 
 
