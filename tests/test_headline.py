@@ -85,10 +85,29 @@ def test_table_has_fixed_decimals_per_row_and_a_dash_where_nothing_was_measured(
 
 def test_verdict_follows_the_numbers_across_the_tolerance():
     params, quantized = PARAMS, quantize_model(PARAMS)
-    kept = headline.verdict(headline.headline(_comparison(0.0008, np.zeros(5)), params, quantized))
-    lost = headline.verdict(headline.headline(_comparison(0.05, np.zeros(5)), params, quantized))
-    assert "keeps the model" in kept and "loses 0.0008" in kept and "within" in kept
-    assert "costs too much" in lost and "loses 0.0500" in lost and "beyond" in lost
+    moves = np.array([0.0, 0.01, 0.08])
+    kept = headline.verdict(headline.headline(_comparison(0.0008, moves), params, quantized))
+    lost = headline.verdict(headline.headline(_comparison(0.05, moves), params, quantized))
+    assert kept.startswith("**Verdict:** the 8-bit model can replace the float one.")
+    assert "loses 0.0008 of test R² (0.5800 → 0.5792; this summary accepts up to 0.002)" in kept
+    assert lost.startswith("**Verdict:** the 8-bit model cannot replace the float one.")
+    assert "loses 0.0500 of test R²" in lost
+
+
+def test_verdict_says_what_each_model_costs_in_bytes_and_in_the_worst_prediction():
+    quantized = quantize_model(PARAMS)
+    summary = headline.headline(
+        _comparison(0.001, np.array([0.0, 0.02, 0.08])), PARAMS, quantized, sweep=SWEEP
+    )
+    text = headline.verdict(summary)
+    assert f"stores {quantized.payload_bytes} bytes instead of float64's 32" in text
+    assert "moves no test prediction by more than 0.080 ($8,000)" in text
+    # The sweep's best 4-bit row stores 91 bytes against float's 32 and moves one prediction 0.03.
+    assert (
+        "The best 4-bit configuration (symmetric · standardized · gptq, chosen on the training "
+        "rows) loses 0.0010 of test R² but stores 91 bytes, more than float64's 32: it saves no "
+        "space, and moves one test prediction by 0.030 ($3,000)."
+    ) in text
 
 
 def test_verdict_and_paragraph_name_the_best_low_bit_configuration_when_the_sweep_ran():
