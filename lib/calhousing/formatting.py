@@ -271,3 +271,26 @@ def metrics_comparison(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`calhousing.evaluation.metrics_comparison` for reading: 4 decimals, metrics named."""
     formatted = readable(table, _METRIC_COMPARISON)
     return formatted.rename(index=_METRIC_ROWS)
+
+
+def results_markdown(comparison: Mapping[str, Any]) -> str:
+    """The README's results table (markdown) from the content of ``comparison.json``.
+
+    One row per split and metric: float64, the quantized model and their
+    difference, with 4 decimals; then the largest change to a test prediction.
+    """
+    bits = comparison["bits"]
+    lines = [
+        f"| | float64 | {bits}-bit quantized | difference |",
+        "|:---|---:|---:|---:|",
+    ]
+    for split in ("test", "train"):
+        for metric, label in _METRIC_ROWS.items():
+            before = float(comparison["float"][split][metric])
+            after = float(comparison["quantized"][split][metric])
+            lines.append(
+                f"| {split} {label} | {before:.4f} | {after:.4f} | {after - before:+.4f} |"
+            )
+    largest = float(comparison["max_abs_prediction_diff"])
+    lines.append(f"| largest change to a test prediction ($100k) | | {largest:.4f} | |")
+    return "\n".join(lines) + "\n"
