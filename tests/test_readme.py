@@ -101,3 +101,13 @@ def test_results_markdown_writes_four_decimals_and_signed_differences():
 def test_readme_results_table_is_what_a_default_run_writes(pipeline_run):
     comparison = json.loads((pipeline_run["artifacts"] / "comparison.json").read_text())
     assert _block("results") == formatting.results_markdown(comparison)
+
+
+@pytest.mark.parametrize(
+    "page", ["results.md", "notebooks.md", "container.md", "ci.md", "benchmarks.md"]
+)
+def test_docs_pages_have_no_issue_numbers_or_paths_of_one_machine(page):
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    assert not re.search(r"\bissue\s*#?\d+|#\d+\b", text, flags=re.IGNORECASE)
+    assert "../shared" not in text and "realpath" not in text and "/work/" not in text
+    assert re.findall(r"-37\.0\d+", text) in ([], ["-37.02327770606391"])
