@@ -90,7 +90,9 @@ def test_verdict_follows_the_numbers_across_the_tolerance():
     lost = headline.verdict(headline.headline(_comparison(0.05, moves), params, quantized))
     assert kept.startswith("**Verdict:** the 8-bit model can replace the float one.")
     assert "loses 0.0008 of test R² (0.5800 → 0.5792; this summary accepts up to 0.002)" in kept
-    assert lost.startswith("**Verdict:** the 8-bit model cannot replace the float one.")
+    assert lost.startswith(
+        "**Verdict:** the 8-bit model cannot replace the float one: it costs too much accuracy."
+    )
     assert "loses 0.0500 of test R²" in lost
 
 
@@ -106,7 +108,7 @@ def test_verdict_says_what_each_model_costs_in_bytes_and_in_the_worst_prediction
     assert (
         "The best 4-bit configuration (symmetric · standardized · gptq, chosen on the training "
         "rows) loses 0.0010 of test R² but stores 91 bytes, more than float64's 32: it saves no "
-        "space, and moves one test prediction by 0.030 ($3,000)."
+        "space, and moves test predictions by up to 0.030 ($3,000)."
     ) in text
 
 
@@ -118,3 +120,16 @@ def test_verdict_and_paragraph_name_the_best_low_bit_configuration_when_the_swee
     assert "symmetric · standardized · gptq" in headline.summary_paragraph(summary)
     no_sweep = headline.headline(_comparison(0.001, np.zeros(5)), PARAMS, quantize_model(PARAMS))
     assert "did not run" in headline.summary_paragraph(no_sweep)
+
+
+def test_verdict_of_a_model_that_stores_more_than_float_says_it_saves_no_space():
+    quantized = quantize_model(PARAMS, 8, "asymmetric", "per_channel")
+    summary = headline.headline(_comparison(0.0, np.zeros(4)), PARAMS, quantized)
+    text = headline.verdict(summary)
+    assert quantized.payload_bytes > 32
+    assert text.startswith(
+        "**Verdict:** the 8-bit model keeps the float model's accuracy but saves no space. "
+        f"It stores {quantized.payload_bytes} bytes, more than float64's 32, "
+        "loses less than 0.0001 of test R²"
+    )
+    assert text.endswith("moves no test prediction by more than 0.0005 ($50).")

@@ -187,15 +187,19 @@ def verdict(summary: Headline, tolerance: float = R2_TOLERANCE) -> str:
     that the sweep measured.
     """
     float_bytes = summary.float_model["payload_bytes"]
+    stored = summary.quantized_model["payload_bytes"]
     loss = summary.float_model["r2"] - summary.quantized_model["r2"]
-    kept = abs(loss) <= tolerance
+    if abs(loss) > tolerance:
+        decision = "cannot replace the float one: it costs too much accuracy"
+    elif stored >= float_bytes:
+        decision = "keeps the float model's accuracy but saves no space"
+    else:
+        decision = "can replace the float one"
     line = (
-        f"**Verdict:** the {summary.bits}-bit model "
-        f"{'can replace' if kept else 'cannot replace'} the float one. It "
-        f"{_stores(summary.quantized_model['payload_bytes'], float_bytes)}, "
-        f"{_change(loss)} of test R² ({summary.float_model['r2']:.4f} → "
-        f"{summary.quantized_model['r2']:.4f}; this summary accepts up to {tolerance:g}) "
-        f"and moves no test prediction by more than "
+        f"**Verdict:** the {summary.bits}-bit model {decision}. It "
+        f"{_stores(stored, float_bytes)}, {_change(loss)} of test R² "
+        f"({summary.float_model['r2']:.4f} → {summary.quantized_model['r2']:.4f}; this "
+        f"summary accepts up to {tolerance:g}) and moves no test prediction by more than "
         f"{_money(summary.quantized_model['max_abs_diff'])}."
     )
     best = summary.best
@@ -208,9 +212,12 @@ def verdict(summary: Headline, tolerance: float = R2_TOLERANCE) -> str:
     )
     if "payload_bytes" in best:
         stored = float(best["payload_bytes"])
-        line += f"{' and' if stored < float_bytes else ' but'} {_stores(stored, float_bytes)}"
+        if stored < float_bytes:
+            line += f" and {_stores(stored, float_bytes)}"
+        else:
+            line += f" but {_stores(stored, float_bytes)}: it saves no space"
     if "max_abs_diff" in best:
-        line += f", and moves one test prediction by {_money(float(best['max_abs_diff']))}"
+        line += f", and moves test predictions by up to {_money(float(best['max_abs_diff']))}"
     return line + "."
 
 
@@ -220,11 +227,13 @@ def _stores(stored: float, float_bytes: float) -> str:
             f"stores {stored:,.0f} bytes instead of float64's {float_bytes:,.0f} "
             f"({float_bytes / stored:.1f}× fewer)"
         )
-    return f"stores {stored:,.0f} bytes, more than float64's {float_bytes:,.0f}: it saves no space"
+    return f"stores {stored:,.0f} bytes, more than float64's {float_bytes:,.0f}"
 
 
 def _money(change: float) -> str:
     """A prediction change in $100k, then in dollars."""
+    if change < 0.0005:
+        return "0.0005 ($50)"
     return f"{change:.3f} (${100_000 * change:,.0f})"
 
 
@@ -252,8 +261,9 @@ def _formatted(values: Mapping[str, float | str], key: str) -> str:
 
 
 def _change(loss: float) -> str:
+    """A test R² loss in words, to the 4 decimals the summary shows."""
+    if abs(loss) < 0.00005:
+        return "loses less than 0.0001"
     if loss > 0:
         return f"loses {loss:.4f}"
-    if loss < 0:
-        return f"gains {-loss:.4f}"
-    return "loses nothing"
+    return f"gains {-loss:.4f}"
