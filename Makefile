@@ -6,14 +6,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_FLAGS ?=
+CHROMIUM ?= $(or $(CALHOUSING_CHROMIUM),/usr/bin/chromium)
+LAB_FLAGS ?=
 
-.PHONY: report test unit-test notebook-test lint format strip constraints clean
+.PHONY: report test unit-test notebook-test lint format strip constraints clean lab
 
 report: $(STAMP)  ## run the pipeline with its defaults and render reports/report.html
 	$(BIN)/calhousing run
 
 test: $(STAMP)  ## every test: unit tests, then the notebooks with nbmake
-	$(BIN)/pytest -W error::RuntimeWarning $(PYTEST_FLAGS) tests
+	status=0; CALHOUSING_CHROMIUM="$(CHROMIUM)" $(BIN)/pytest -W error::RuntimeWarning $(PYTEST_FLAGS) tests || status=$$?; \
+	  if [ ! -x "$(CHROMIUM)" ]; then \
+	    echo "make test: the browser tests of the report were SKIPPED: no Chromium at $(CHROMIUM)."; \
+	    echo "make test: to run them, install it (apt-get install chromium) and run make test again."; \
+	  fi; \
+	  exit $$status
 	scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
 	  CALHOUSING_ARTIFACTS_DIR="$$scratch" $(BIN)/pytest --nbmake $(PYTEST_FLAGS) notebooks
 
@@ -25,6 +32,9 @@ lint: $(STAMP)  ## ruff over the library and tests, and a check that notebooks h
 format: $(STAMP)
 	$(BIN)/ruff format lib tests
 	$(BIN)/ruff check --fix lib tests
+
+lab: $(STAMP)  ## JupyterLab on notebooks/, its kernel this project's .venv (LAB_FLAGS="--no-browser --port=8899")
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS)
 
 strip: $(STAMP)  ## remove outputs from the notebooks before committing
 	$(BIN)/nbstripout --keep-id notebooks/*.ipynb

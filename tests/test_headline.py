@@ -85,10 +85,31 @@ def test_table_has_fixed_decimals_per_row_and_a_dash_where_nothing_was_measured(
 
 def test_verdict_follows_the_numbers_across_the_tolerance():
     params, quantized = PARAMS, quantize_model(PARAMS)
-    kept = headline.verdict(headline.headline(_comparison(0.0008, np.zeros(5)), params, quantized))
-    lost = headline.verdict(headline.headline(_comparison(0.05, np.zeros(5)), params, quantized))
-    assert "keeps the model" in kept and "loses 0.0008" in kept and "within" in kept
-    assert "costs too much" in lost and "loses 0.0500" in lost and "beyond" in lost
+    moves = np.array([0.0, 0.01, 0.08])
+    kept = headline.verdict(headline.headline(_comparison(0.0008, moves), params, quantized))
+    lost = headline.verdict(headline.headline(_comparison(0.05, moves), params, quantized))
+    assert kept.startswith("**Verdict:** the 8-bit model can replace the float one.")
+    assert "loses 0.0008 of test R² (0.5800 → 0.5792; this summary accepts up to 0.002)" in kept
+    assert lost.startswith(
+        "**Verdict:** the 8-bit model cannot replace the float one: it costs too much accuracy."
+    )
+    assert "loses 0.0500 of test R²" in lost
+
+
+def test_verdict_says_what_each_model_costs_in_bytes_and_in_the_worst_prediction():
+    quantized = quantize_model(PARAMS)
+    summary = headline.headline(
+        _comparison(0.001, np.array([0.0, 0.02, 0.08])), PARAMS, quantized, sweep=SWEEP
+    )
+    text = headline.verdict(summary)
+    assert f"stores {quantized.payload_bytes} bytes instead of float64's 32" in text
+    assert "moves no test prediction by more than 0.080 ($8,000)" in text
+    # The sweep's best 4-bit row stores 91 bytes against float's 32 and moves one prediction 0.03.
+    assert (
+        "The best 4-bit configuration (symmetric · standardized · gptq, chosen on the training "
+        "rows) loses 0.0010 of test R² but stores 91 bytes, more than float64's 32: it saves no "
+        "space, and moves test predictions by up to 0.030 ($3,000)."
+    ) in text
 
 
 def test_verdict_and_paragraph_name_the_best_low_bit_configuration_when_the_sweep_ran():
@@ -110,8 +131,22 @@ def test_every_label_of_a_4_bit_run_says_4_bit():
     )
     assert list(headline.headline_table(summary).columns) == ["float64", "4-bit", "best 4-bit"]
     assert headline.verdict(summary).startswith(
-        "**Verdict:** 4-bit quantization costs too much: test R² loses 0.0300"
+        "**Verdict:** the 4-bit model cannot replace the float one: it costs too much accuracy. "
+        "It stores 22 bytes instead of float64's 32 (1.5× fewer), loses 0.0300 of test R²"
     )
     paragraph = headline.summary_paragraph(summary)
     assert "were quantized to 4-bit integer codes" in paragraph
     assert "8-bit" not in paragraph + headline.verdict(summary)
+
+
+def test_verdict_of_a_model_that_stores_more_than_float_says_it_saves_no_space():
+    quantized = quantize_model(PARAMS, 8, "asymmetric", "per_channel")
+    summary = headline.headline(_comparison(0.0, np.zeros(4)), PARAMS, quantized)
+    text = headline.verdict(summary)
+    assert quantized.payload_bytes > 32
+    assert text.startswith(
+        "**Verdict:** the 8-bit model keeps the float model's accuracy but saves no space. "
+        f"It stores {quantized.payload_bytes} bytes, more than float64's 32, "
+        "loses less than 0.0001 of test R²"
+    )
+    assert text.endswith("moves no test prediction by more than 0.0005 ($50).")

@@ -78,6 +78,47 @@ def test_heading_anchor_links_follow_their_renamed_ids():
             assert link["href"] == f"#{heading['id']}"
 
 
+def _tagged(source: str, *tags: str, code: bool = False) -> nbformat.NotebookNode:
+    make = nbformat.v4.new_code_cell if code else nbformat.v4.new_markdown_cell
+    cell = make(source)
+    cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def _render_cells(*cells: nbformat.NotebookNode) -> BeautifulSoup:
+    notebook = nbformat.v4.new_notebook(cells=list(cells))
+    combined = report.combine_notebooks([notebook], report.header_markdown(CREATED, "abc"))
+    html = report.render_html(combined)
+    html = report.collapse_details(html, combined.metadata["calhousing_details"])
+    return BeautifulSoup(report.add_table_of_contents(html), "html.parser")
+
+
+def test_cells_tagged_report_hide_are_left_out():
+    soup = _render_cells(
+        _tagged("# Train\n\nkept paragraph"), _tagged("## Saved\n\nhidden text", "report-hide")
+    )
+    assert "kept paragraph" in soup.get_text()
+    assert "hidden text" not in soup.get_text() and "Saved" not in soup.get_text()
+
+
+def test_a_details_tag_folds_its_section_until_the_next_heading_under_a_summary_line():
+    soup = _render_cells(
+        _tagged("# Train\n\nvisible intro"),
+        _tagged("## Metrics\n\nfolded text", "report-details"),
+        _tagged("more folded text, no heading"),
+        _tagged("## Split\n\nsecond fold", "report-details"),
+        _tagged("## Shown\n\nvisible again"),
+    )
+    folds = soup.find_all("details", class_="report-details")
+    assert [fold.summary.get_text() for fold in folds] == ["Metrics", "Split"]
+    assert not any(fold.has_attr("open") for fold in folds)
+    assert "folded text" in folds[0].get_text() and "more folded text" in folds[0].get_text()
+    assert "second fold" in folds[1].get_text() and "visible again" not in folds[1].get_text()
+    assert soup.find(string=re.compile("visible intro")).find_parent("details") is None
+    listed = [a.get_text() for a in soup.find("nav", id=report.CONTENTS_ID).find_all("a")]
+    assert listed == ["Train", "Shown"]
+
+
 def test_figure_alt_text_from_output_metadata_reaches_the_img_tag():
     alt = 'Bars match: the largest error is 0.0012 ("AveOccup") & no other'
     output = nbformat.v4.new_output(
@@ -173,7 +214,7 @@ def test_summary_holds_the_headline_table_and_a_computed_verdict(rendered, pipel
     summary = html[start : html.index("<h2", start + 1)]
     assert "99th percentile |Δ prediction|" in summary
     assert "parameter bytes stored" in summary
-    assert re.search(r"Verdict:</strong> 8-bit quantization keeps the model", summary)
+    assert re.search(r"Verdict:</strong> the 8-bit model can replace the float one", summary)
 
 
 def test_every_figure_has_its_own_alt_text_and_the_new_plots_are_there(rendered):

@@ -10,6 +10,7 @@ screenshot as ``reports/report.png``, which the README shows.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -30,14 +31,15 @@ CHROMIUM_FLAGS = [
 ]
 SCREENSHOT = project_root() / "reports" / "report.png"
 DEFAULT_ALT = "No description has been provided for this image"
+MAX_HEIGHT_PX = 6000  # the whole report, read top-down at 1280 px wide
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'"
 )
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.is_file() or shutil.which(str(CHROMIUM)) is None,
-    reason=f"no Chromium at {CHROMIUM}: install Debian's chromium (apt-get install chromium), "
-    "as .ci/run does, to run the browser test",
+    reason=f"browser tests skipped: no Chromium at {CHROMIUM}; to run them, install it with "
+    "`apt-get install chromium` (as .ci/run does) or set CALHOUSING_CHROMIUM to a Chromium binary",
 )
 
 
@@ -81,6 +83,48 @@ def test_every_image_loaded_and_has_alt_text_stating_its_point(opened):
         assert image["alt"] and image["alt"] != DEFAULT_ALT, image
 
 
+def test_the_whole_report_reads_in_at_most_6000_px_at_1280_px_wide(opened):
+    height = opened["page"].evaluate("document.documentElement.scrollHeight")
+    assert height <= MAX_HEIGHT_PX
+
+
+def test_the_text_has_no_nan_no_pass_or_fail_and_no_issue_numbers(opened):
+    # textContent includes what collapsed <details> blocks hold, not only what is shown.
+    text = opened["page"].evaluate("document.querySelector('main').textContent")
+    assert not re.search(r"\bNaN\b|\bnan\b", text)
+    assert not re.search(r"\b(PASS|FAIL)\b", text)
+    assert not re.search(r"\bissue\s*#?\d+|#\d+\b", text, flags=re.IGNORECASE)
+
+
+def test_the_summary_comes_first_in_the_order_a_reader_needs(opened):
+    order = opened["page"].evaluate(
+        """() => {
+            const main = document.querySelector('main');
+            const at = (node) => node ? node.getBoundingClientRect().top + window.scrollY : null;
+            const summary = document.getElementById('Summary');
+            const alt = (start) => [...document.images].find(i => i.alt.startsWith(start));
+            return {
+                summary: at(summary),
+                verdict: at([...main.querySelectorAll('strong')]
+                    .find(s => s.textContent === 'Verdict:')),
+                headline: at([...main.querySelectorAll('th')]
+                    .find(th => th.textContent === 'parameter bytes stored')),
+                errors: at([...main.querySelectorAll('th')]
+                    .find(th => th.textContent.startsWith('true value'))),
+                coefficients: at(alt('Bar chart of the 8 coefficients')),
+                heatmap: at(alt('Two heatmaps over code width')),
+                pareto: at(alt('Scatter plot of the 180 configurations')),
+                train: at([...main.querySelectorAll('h2')]
+                    .find(h => h.textContent.includes('Train'))),
+            };
+        }"""
+    )
+    assert None not in order.values(), order
+    steps = ["summary", "verdict", "headline", "errors", "coefficients", "heatmap", "pareto"]
+    tops = [order[step] for step in [*steps, "train"]]
+    assert tops == sorted(tops), order
+
+
 def test_nothing_was_fetched_but_the_file_itself_and_inline_data(opened):
     elsewhere = [url for url in opened["requests"] if not url.startswith(("file:", "data:"))]
     assert elsewhere == []
@@ -112,7 +156,7 @@ def test_every_contents_link_scrolls_to_its_heading(opened):
     hrefs = page.eval_on_selector_all(
         f"nav#{report.CONTENTS_ID} a", "links => links.map(a => a.getAttribute('href'))"
     )
-    assert len(hrefs) >= 10
+    assert len(hrefs) >= 6
     for href in hrefs:
         page.click(f'nav#{report.CONTENTS_ID} a[href="{href}"]')
         landed = page.evaluate(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from calhousing import artifacts, plots, sweep, training
@@ -150,9 +151,47 @@ def test_target_checks_need_the_configurations_they_measure(table, integer):
 
 def test_sweep_figures_describe_themselves(table, float_params, default_split):
     reference = sweep.float_reference(float_params, default_split)
-    figure = plots.sweep_plot(table, reference["test_r2"])
-    assert "12 configurations" in figure.alt
-    assert len(figure.axes) == 2
+    heatmap = plots.sweep_heatmap(table)
+    assert "12 configurations" in heatmap.alt
+    assert "within 0.001 of float's R² from 12 bits" in heatmap.alt
+    assert heatmap.axes[0].get_title() == "Test R² lost (+: gained)"
+    pareto = plots.pareto_plot(table, float_bytes=72)
+    assert "smallest within 0.001 of float's R² is 8-bit raw symmetric gptq, 25 bytes" in pareto.alt
+    assert pareto.axes[0].get_legend() is not None
     excess = plots.excess_mse_plot(table)
     assert len(excess.axes) == 4 and "floor" in excess.alt
+    assert len(excess.legends) == 1 and all(ax.get_legend() is None for ax in excess.axes)
     assert np.isfinite(reference["train_mse"])
+
+
+def test_pareto_front_keeps_only_configurations_nothing_beats_on_bytes_and_r2():
+    table = pd.DataFrame(
+        {
+            "bits": [2, 4, 8, 8, 16, 16],
+            "payload_bytes": [25, 25, 25, 27, 34, 40],
+            "delta_test_r2": [-0.5, -0.01, 0.002, 0.001, -0.0001, 0.0001],
+        }
+    )
+    front = plots.pareto_front(table)
+    assert front["bits"].tolist() == [8, 8, 16]
+    assert front["payload_bytes"].tolist() == [25, 27, 34]
+
+
+def test_sweep_heatmap_marks_each_gain_over_float_with_a_plus():
+    table = sweep_like(delta=[-0.01, 0.002, -0.0001, 0.0003])
+    texts = [text.get_text() for text in plots.sweep_heatmap(table).axes[0].texts]
+    assert texts == ["+", "+"]
+
+
+def sweep_like(delta: list[float]) -> pd.DataFrame:
+    """A two-configuration, two-bit-width sweep table with the given ΔR²."""
+    return pd.DataFrame(
+        {
+            "bits": [4, 8, 4, 8],
+            "space": ["raw"] * 4,
+            "scheme": ["asymmetric", "asymmetric", "symmetric", "symmetric"],
+            "rounding": ["nearest"] * 4,
+            "delta_test_r2": delta,
+            "max_abs_pred_diff": [0.5, 0.05, 0.6, 0.04],
+        }
+    )

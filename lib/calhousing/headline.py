@@ -177,24 +177,64 @@ def headline_table(summary: Headline) -> pd.DataFrame:
 
 
 def verdict(summary: Headline, tolerance: float = R2_TOLERANCE) -> str:
-    """One line of markdown: whether quantization kept the model, with the numbers that decide."""
+    """Markdown: whether the run's quantized model can replace the float one, and what it costs.
+
+    Whatever it compares, it says what that costs in the reader's terms: the
+    bytes stored against float64's, the test R² lost or gained, and the largest
+    change to any test prediction (in $100k and in dollars). The run's model
+    "can replace" the float one when its test R² is within `tolerance`; the
+    sweep's best low-bit configuration, when there is one, gets the same numbers
+    that the sweep measured.
+    """
+    float_bytes = summary.float_model["payload_bytes"]
+    stored = summary.quantized_model["payload_bytes"]
     loss = summary.float_model["r2"] - summary.quantized_model["r2"]
-    ratio = summary.float_model["payload_bytes"] / summary.quantized_model["payload_bytes"]
-    kept = abs(loss) <= tolerance
+    if abs(loss) > tolerance:
+        decision = "cannot replace the float one: it costs too much accuracy"
+    elif stored >= float_bytes:
+        decision = "keeps the float model's accuracy but saves no space"
+    else:
+        decision = "can replace the float one"
     line = (
-        f"**Verdict:** {summary.bits}-bit quantization "
-        f"{'keeps the model' if kept else 'costs too much'}: test R² {_change(loss)} "
-        f"({'within' if kept else 'beyond'} the {tolerance:g} tolerance) with "
-        f"{ratio:.1f}× fewer parameter bytes, and no prediction moved by more than "
-        f"{summary.quantized_model['max_abs_diff']:.3f}."
+        f"**Verdict:** the {summary.bits}-bit model {decision}. It "
+        f"{_stores(stored, float_bytes)}, {_change(loss)} of test R² "
+        f"({summary.float_model['r2']:.4f} → {summary.quantized_model['r2']:.4f}; this "
+        f"summary accepts up to {tolerance:g}) and moves no test prediction by more than "
+        f"{_money(summary.quantized_model['max_abs_diff'])}."
     )
-    if summary.best is not None and "r2" in summary.best:
-        best_loss = summary.float_model["r2"] - float(summary.best["r2"])
-        line += (
-            f" At {summary.best_bits} bits the best configuration ({summary.best['name']}) "
-            f"{_change(best_loss)}."
+    best = summary.best
+    if best is None or "r2" not in best:
+        return line
+    best_loss = summary.float_model["r2"] - float(best["r2"])
+    line += (
+        f" The best {summary.best_bits}-bit configuration ({best['name']}, chosen on the "
+        f"training rows) {_change(best_loss)} of test R²"
+    )
+    if "payload_bytes" in best:
+        stored = float(best["payload_bytes"])
+        if stored < float_bytes:
+            line += f" and {_stores(stored, float_bytes)}"
+        else:
+            line += f" but {_stores(stored, float_bytes)}: it saves no space"
+    if "max_abs_diff" in best:
+        line += f", and moves test predictions by up to {_money(float(best['max_abs_diff']))}"
+    return line + "."
+
+
+def _stores(stored: float, float_bytes: float) -> str:
+    if stored < float_bytes:
+        return (
+            f"stores {stored:,.0f} bytes instead of float64's {float_bytes:,.0f} "
+            f"({float_bytes / stored:.1f}× fewer)"
         )
-    return line
+    return f"stores {stored:,.0f} bytes, more than float64's {float_bytes:,.0f}"
+
+
+def _money(change: float) -> str:
+    """A prediction change in $100k, then in dollars."""
+    if change < 0.0005:
+        return "0.0005 ($50)"
+    return f"{change:.3f} (${100_000 * change:,.0f})"
 
 
 def summary_paragraph(summary: Headline) -> str:
@@ -221,8 +261,9 @@ def _formatted(values: Mapping[str, float | str], key: str) -> str:
 
 
 def _change(loss: float) -> str:
+    """A test R² loss in words, to the 4 decimals the summary shows."""
+    if abs(loss) < 0.00005:
+        return "loses less than 0.0001"
     if loss > 0:
         return f"loses {loss:.4f}"
-    if loss < 0:
-        return f"gains {-loss:.4f}"
-    return "is unchanged"
+    return f"gains {-loss:.4f}"

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from sklearn.metrics import r2_score
 
 # Okabe–Ito colours, readable with every common colour-vision deficiency.
@@ -87,7 +89,7 @@ def coefficient_plot(errors: pd.DataFrame) -> Figure:
     ax.set_xticks(positions, table.index, rotation=30, ha="right")
     ax.set_ylabel("coefficient ($100k per feature unit)")
     ax.set_title("Coefficients: float and quantized bars should match")
-    ax.legend()
+    _legend_outside(ax)
     return fig
 
 
@@ -209,7 +211,7 @@ def residual_histogram(predictions: pd.DataFrame, bits: int | None = None) -> De
     ax.set_xlabel("residual: true − predicted ($100k); the end bins hold everything beyond")
     ax.set_ylabel("test rows per bin")
     ax.set_title(f"Residuals: {label} shifts their mean by {shift:+.3f} ($100k)")
-    ax.legend()
+    _legend_outside(ax)
     return fig
 
 
@@ -228,62 +230,182 @@ def _r2(true: np.ndarray, predicted: np.ndarray) -> float:
     return float(r2_score(true, predicted))
 
 
-# The sweep's lines: colour by rounding, line style by space, marker by scheme.
+# The sweep: colour by space and scheme, marker by rounding (Okabe–Ito, with markers
+# that tell them apart without colour).
+SWEEP_GROUP_COLORS = {
+    ("raw", "asymmetric"): QUANTIZED_COLOR,
+    ("raw", "symmetric"): "#CC79A7",
+    ("standardized", "asymmetric"): FLOAT_COLOR,
+    ("standardized", "symmetric"): "#009E73",
+}
+SWEEP_ROUNDING_MARKERS = {"nearest": "o", "gptq": "s", "optimal": "^"}
 SWEEP_ROUNDING_COLORS = {"nearest": QUANTIZED_COLOR, "gptq": ERROR_COLOR, "optimal": "#009E73"}
-SWEEP_SPACE_STYLES = {"raw": "--", "standardized": "-"}
-SWEEP_SCHEME_MARKERS = {"asymmetric": "o", "symmetric": "s"}
+R2_LOSS_FLOOR = 1e-5  # losses (and gains) smaller than this are drawn at it
+CLOSE_R2 = 0.001  # "within 0.001 of float's test R²", the line the sweep figures draw
 
 
-def sweep_plot(table: pd.DataFrame, float_test_r2: float) -> DescribedFigure:
-    """Test R² (left) and max |Δ prediction| (right) against bits, one line per configuration.
+def sweep_heatmap(table: pd.DataFrame) -> DescribedFigure:
+    """Test R² lost (left) and the largest prediction change (right) over bits × configuration.
 
     Parameters
     ----------
     table : pandas.DataFrame
-        :func:`calhousing.sweep.sweep`.
-    float_test_r2 : float
-        The float model's test R², drawn as the reference line.
+        :func:`calhousing.sweep.sweep`: one row per bits, scheme, space and
+        rounding, with ``delta_test_r2`` and ``max_abs_pred_diff``.
+
+    Both panels use a log colour scale (light: small, dark: large); a ``+`` marks
+    a configuration whose test R² is higher than float's.
     """
-    low = float_test_r2 - 0.05
-    off_scale = table[table["test_r2"] < low]
-    standardized_8 = table[(table["bits"] == 8) & (table["space"] == "standardized")]
+    configurations = _configurations(table)
+    bits = sorted(table["bits"].unique())
+    keyed = table.set_index([*_SWEEP_KEYS, "bits"])
+    loss = _grid(keyed, configurations, bits, lambda rows: -rows["delta_test_r2"])
+    moved = _grid(keyed, configurations, bits, lambda rows: rows["max_abs_pred_diff"])
+    close_from = _bits_within(table, CLOSE_R2)
+    close_at_8 = int(((table["bits"] == 8) & (table["delta_test_r2"].abs() < CLOSE_R2)).sum())
+    count = len(configurations)
+    if close_from is None:
+        point = f"no bit width keeps all {count} configurations within {CLOSE_R2:g} of float's R²"
+    else:
+        point = (
+            f"all {count} configurations are within {CLOSE_R2:g} of float's R² "
+            f"from {close_from} bits"
+        )
+    at_8 = table.loc[table["bits"] == 8, "max_abs_pred_diff"]
     fig = DescribedFigure(
-        figsize=(12, 5),
+        figsize=(12, 5.2),
         layout="constrained",
         alt=(
-            f"Two line plots against code width for {table.groupby(_SWEEP_KEYS).ngroups} "
-            f"configurations. Left: test R², float64 reference {float_test_r2:.4f}; "
-            f"{len(off_scale)} points fall below {low:.3f} and are drawn at the bottom edge. "
-            f"Right: max |quantized − float| test prediction on a log scale; at 8 bits in "
-            f"standardized space it ranges from {standardized_8['max_abs_pred_diff'].min():.3f} "
-            f"to {standardized_8['max_abs_pred_diff'].max():.3f} ($100k)."
+            f"Two heatmaps over code width ({bits[0]} to {bits[-1]} bits, columns) and {count} "
+            f"configurations (rows: space, scheme, rounding). Left: test R² lost against "
+            f"float64, log colour scale: {point}, and {close_at_8} of {count} are at 8 bits. "
+            f"Right: the largest change to any test prediction; at 8 bits it ranges from "
+            f"{at_8.min():.3f} to {at_8.max():.3f} ($100k)."
         ),
     )
-    r2_ax, diff_ax = fig.subplots(1, 2, sharex=True)
-    for (scheme, space, rounding), rows in table.groupby(_SWEEP_KEYS, sort=False):
-        style = {
-            "color": SWEEP_ROUNDING_COLORS[rounding],
-            "linestyle": SWEEP_SPACE_STYLES[space],
-            "marker": SWEEP_SCHEME_MARKERS[scheme],
-            "markersize": 4,
-            "linewidth": 1.2,
-            "label": f"{space}, {scheme}, {rounding}",
-        }
-        r2_ax.plot(rows["bits"], rows["test_r2"].clip(lower=low), **style)
-        diff_ax.plot(rows["bits"], rows["max_abs_pred_diff"].clip(lower=1e-12), **style)
-    r2_ax.axhline(float_test_r2, color=FLOAT_COLOR, linewidth=2, label="float64")
-    r2_ax.set_ylim(low, float_test_r2 + 0.02)
-    r2_ax.set_ylabel(f"test R² (values below {low:.3f} drawn at the edge)")
-    r2_ax.set_title("Test R² vs bits (blue line: float64)")
-    diff_ax.set_yscale("log")
-    diff_ax.axhline(0.05, color=REFERENCE_COLOR, linewidth=0.8, linestyle=":")
-    diff_ax.set_ylabel("max |quantized − float| test prediction ($100k)")
-    diff_ax.set_title("Largest change to any test prediction (dotted: 0.05)")
-    for ax in (r2_ax, diff_ax):
+    loss_ax, moved_ax = fig.subplots(1, 2, sharey=True)
+    panels = (
+        (loss_ax, loss, "test R² lost against float64", "viridis_r"),
+        (moved_ax, moved, "max |Δ prediction| ($100k)", "cividis_r"),
+    )
+    for ax, values, label, cmap in panels:
+        image = ax.imshow(
+            np.clip(np.abs(values), R2_LOSS_FLOOR, None),
+            cmap=cmap,
+            norm=LogNorm(vmin=R2_LOSS_FLOOR if ax is loss_ax else None),
+            aspect="auto",
+        )
+        fig.colorbar(image, ax=ax, label=label, shrink=0.9)
+        ax.set_xticks(range(len(bits)), bits)
         ax.set_xlabel("bits")
-        ax.set_xticks(sorted(table["bits"].unique()))
-    r2_ax.legend(fontsize=7, ncol=2, loc="lower right")
+    light = np.abs(loss) < np.sqrt(R2_LOSS_FLOOR * np.nanmax(np.abs(loss)))
+    for row, column in zip(*np.nonzero(loss < 0), strict=True):
+        color = "black" if light[row, column] else "white"
+        loss_ax.text(column, row, "+", ha="center", va="center", fontsize=9, color=color)
+    loss_ax.set_yticks(range(len(configurations)), [" · ".join(key) for key in configurations])
+    loss_ax.set_title("Test R² lost (+: gained)")
+    moved_ax.set_title("Largest change to a test prediction")
+    fig.suptitle(f"Accuracy against bits: {point}")
     return fig
+
+
+def pareto_plot(table: pd.DataFrame, float_bytes: float) -> DescribedFigure:
+    """Bytes stored against the test R² difference from float for every configuration.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`calhousing.sweep.sweep`, with ``payload_bytes`` and ``delta_test_r2``.
+    float_bytes : float
+        The float64 model's parameter bytes, drawn as the reference line.
+
+    The difference is |ΔR²|: a gain on the test rows is as far from the float
+    model as a loss. The Pareto front holds the configurations no other beats on
+    both counts (fewer or as many bytes and a smaller difference); differences
+    below 1e-5 are drawn at 1e-5.
+    """
+    loss = np.clip(table["delta_test_r2"].abs().to_numpy(), R2_LOSS_FLOOR, None)
+    front = pareto_front(table)
+    close = table[table["delta_test_r2"].abs() < CLOSE_R2]
+    smallest = close.loc[close["payload_bytes"].idxmin()] if not close.empty else None
+    if smallest is None:
+        point = f"no configuration is within {CLOSE_R2:g} of float's test R²"
+    else:
+        point = (
+            f"the smallest within {CLOSE_R2:g} of float's R² is {_describe(smallest)}, "
+            f"{smallest['payload_bytes']:.0f} bytes against float64's {float_bytes:.0f}"
+        )
+    fig = DescribedFigure(
+        figsize=(10, 5),
+        layout="constrained",
+        alt=(
+            f"Scatter plot of the {len(table)} configurations of the sweep: parameter bytes "
+            f"stored (x) against |test R² − float's| (y, log scale), with the Pareto front of "
+            f"{len(front)} configurations drawn as a line; float64 stores {float_bytes:.0f} "
+            f"bytes. Standardized space stores the feature means and stds too, so its "
+            f"configurations sit right of float64's line. {point[0].upper()}{point[1:]}."
+        ),
+    )
+    ax = fig.subplots()
+    for (space, scheme), color in SWEEP_GROUP_COLORS.items():
+        for rounding, marker in SWEEP_ROUNDING_MARKERS.items():
+            mask = (
+                (table["space"] == space)
+                & (table["scheme"] == scheme)
+                & (table["rounding"] == rounding)
+            ).to_numpy()
+            ax.scatter(
+                table["payload_bytes"].to_numpy()[mask],
+                loss[mask],
+                color=color,
+                marker=marker,
+                s=28,
+                alpha=0.75,
+                linewidths=0,
+            )
+    front_loss = np.clip(front["delta_test_r2"].abs().to_numpy(), R2_LOSS_FLOOR, None)
+    ax.step(front["payload_bytes"], front_loss, where="post", color=REFERENCE_COLOR, linewidth=1.2)
+    for _, row in front.iterrows():
+        y = max(abs(row["delta_test_r2"]), R2_LOSS_FLOOR)
+        ax.annotate(
+            f"{row['bits']:.0f}",
+            (row["payload_bytes"], y),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=7,
+        )
+    ax.axvline(float_bytes, color=REFERENCE_COLOR, linestyle="--", linewidth=0.8)
+    ax.axhline(CLOSE_R2, color=REFERENCE_COLOR, linestyle=":", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("parameter bytes stored (dashed: float64)")
+    ax.set_ylabel(f"|test R² − float's| (log scale; dotted: {CLOSE_R2:g})")
+    ax.set_title(f"Size against accuracy: {point}", fontsize=10)
+    handles = [
+        Line2D([], [], color=REFERENCE_COLOR, linewidth=1.2, label="Pareto front (labels: bits)"),
+        *(
+            Line2D([], [], color=color, marker="o", linestyle="", label=f"{space}, {scheme}")
+            for (space, scheme), color in SWEEP_GROUP_COLORS.items()
+        ),
+        *(
+            Line2D([], [], color="grey", marker=marker, linestyle="", label=rounding)
+            for rounding, marker in SWEEP_ROUNDING_MARKERS.items()
+        ),
+    ]
+    _legend_outside(ax, handles=handles)
+    return fig
+
+
+def pareto_front(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `table` that no other row beats on both bytes stored and |ΔR²|.
+
+    Sorted by ``payload_bytes``; of rows with equal bytes and |ΔR²|, the first is kept.
+    """
+    ordered = table.assign(_loss=table["delta_test_r2"].abs()).sort_values(
+        ["payload_bytes", "_loss"], kind="stable"
+    )
+    best = np.minimum.accumulate(ordered["_loss"].to_numpy())
+    keep = np.concatenate([[True], ordered["_loss"].to_numpy()[1:] < best[:-1]])
+    return ordered[keep].drop(columns="_loss")
 
 
 def excess_mse_plot(table: pd.DataFrame) -> DescribedFigure:
@@ -294,7 +416,7 @@ def excess_mse_plot(table: pd.DataFrame) -> DescribedFigure:
     """
     panels = table.groupby(["space", "scheme"], sort=False)
     fig = DescribedFigure(
-        figsize=(11, 7),
+        figsize=(11, 6),
         layout="constrained",
         alt=(
             "Four log-scale line plots, one per space and scheme, of the excess training "
@@ -310,7 +432,7 @@ def excess_mse_plot(table: pd.DataFrame) -> DescribedFigure:
                 line["bits"],
                 line["excess_train_mse"].clip(lower=1e-16),
                 color=SWEEP_ROUNDING_COLORS[rounding],
-                marker=SWEEP_SCHEME_MARKERS[scheme],
+                marker=SWEEP_ROUNDING_MARKERS[rounding],
                 markersize=4,
                 linewidth=2.5 if rounding == "optimal" else 1.2,
                 linestyle=":" if rounding == "optimal" else "-",
@@ -319,13 +441,43 @@ def excess_mse_plot(table: pd.DataFrame) -> DescribedFigure:
         ax.set_yscale("log")
         ax.set_title(f"{space}, {scheme}")
         ax.set_xlabel("bits")
-        ax.set_ylabel("training MSE − float training MSE")
-        ax.legend(fontsize=8)
-    fig.suptitle("Excess training MSE per rounding (optimal: the exact floor on each grid)")
+        ax.set_ylabel("training MSE − float's")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", frameon=False, title="rounding")
+    fig.suptitle("Excess training MSE per rounding: gptq lies on the optimal floor or just above")
     return fig
 
 
-_SWEEP_KEYS = ["scheme", "space", "rounding"]
+_SWEEP_KEYS = ["space", "scheme", "rounding"]
+
+
+def _legend_outside(ax: Any, **kwargs: Any) -> None:
+    """A legend to the right of `ax`, clear of the data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, frameon=False, **kwargs)
+
+
+def _configurations(table: pd.DataFrame) -> list[tuple[str, str, str]]:
+    keys = table[_SWEEP_KEYS].drop_duplicates()
+    return [tuple(str(value) for value in row) for row in keys.itertuples(index=False)]
+
+
+def _grid(keyed: pd.DataFrame, configurations: list, bits: list, value: Any) -> np.ndarray:
+    values = value(keyed)
+    return np.array([[values.loc[(*key, b)] for b in bits] for key in configurations])
+
+
+def _bits_within(table: pd.DataFrame, tolerance: float) -> int | None:
+    """The fewest bits from which every configuration's |ΔR²| is below `tolerance`."""
+    worst = table.groupby("bits")["delta_test_r2"].agg(lambda d: d.abs().max()).sort_index()
+    failing = worst[worst >= tolerance]
+    if failing.empty:
+        return int(worst.index.min())
+    above = worst.index[worst.index > failing.index.max()]
+    return int(above.min()) if len(above) else None
+
+
+def _describe(row: pd.Series) -> str:
+    return f"{row['bits']:.0f}-bit {row['space']} {row['scheme']} {row['rounding']}"
 
 
 def _worst_ratio(table: pd.DataFrame, rounding: str) -> float:

@@ -7,6 +7,15 @@ notebook in run order, and an appendix with the run's parameters, library
 versions, date, git commit and artifact hashes. Each notebook's own headings are
 nested one level under the report's title, so a notebook's ``#`` title becomes a
 section and its ``##`` headings its subsections.
+
+Cell tags decide what a reader sees first; the notebooks themselves stay whole
+in JupyterLab:
+
+* ``report-hide``: the cell is left out of the report (as are the ``parameters``
+  cells);
+* ``report-details``: on a markdown cell, it and the cells after it, up to the
+  next heading or the next tagged cell, fold into a collapsed ``<details>``
+  block whose summary line is the cell's heading.
 """
 
 from __future__ import annotations
@@ -33,7 +42,11 @@ SUMMARY_NOTEBOOK = "05_summary.ipynb"
 MANIFEST_FILE = manifests.MANIFEST_FILE
 APPENDIX_TITLE = "Appendix"
 CONTENTS_ID = "contents"
-_HIDDEN_TAGS = {"parameters", "injected-parameters"}
+HIDE_TAG = "report-hide"
+DETAILS_TAG = "report-details"
+_HIDDEN_TAGS = {"parameters", "injected-parameters", HIDE_TAG}
+_DETAILS_KEY = "calhousing_details"  # report metadata: the cell ids of each details block
+DETAILS_SUMMARY = "Details"  # the summary line of a details block that has no heading
 _VERSIONED_PACKAGES = (
     "calhousing",
     "numpy",
@@ -87,14 +100,13 @@ def manifest_hashes(manifest: Mapping[str, Any]) -> list[tuple[str, str, int | N
 
 
 def header_markdown(created: datetime, commit: str) -> str:
-    """The report's opening: title, what it is, and a place for the table of contents."""
+    """The report's opening: title, when and from what it was measured, a place for contents."""
     short = commit.split()[0][:12]
     return (
         f"# {REPORT_TITLE}\n\n"
-        "A linear regression on scikit-learn's California Housing data, quantized to "
-        "low-bit integers, and what that costs. Every number below was measured by "
-        f"`calhousing run` on {created:%Y-%m-%d at %H:%M} UTC (commit `{short}`); "
-        "**house values and prediction errors are in units of $100,000 throughout**.\n\n"
+        f'<p class="report-byline">Measured by <code>calhousing run</code> on '
+        f"{created:%Y-%m-%d at %H:%M} UTC (commit <code>{short}</code>). House values and "
+        "prediction errors are in units of $100,000 throughout.</p>\n\n"
         f'<nav class="report-contents" id="{CONTENTS_ID}" aria-label="Contents"></nav>\n'
     )
 
@@ -137,23 +149,37 @@ def _default_of(name: str) -> str:
 def combine_notebooks(
     executed: Sequence[nbformat.NotebookNode], header: str, appendix: str = ""
 ) -> nbformat.NotebookNode:
-    """One notebook: the header, every cell of `executed` but the parameter cells, the appendix.
+    """One notebook: the header, every cell of `executed` but the hidden ones, the appendix.
 
     Headings of the notebooks and the appendix move one level down, under the title.
+    Cells tagged ``report-hide`` (and parameter cells) are left out; the blocks
+    that ``report-details`` cells open are listed, by cell id, in the metadata
+    for :func:`collapse_details`.
     """
     report = nbformat.v4.new_notebook()
     report.metadata.update(executed[0].metadata if executed else {})
     report.metadata["title"] = REPORT_TITLE
     report.cells.append(nbformat.v4.new_markdown_cell(header, id="report-header"))
+    blocks: list[list[str]] = []
     for number, notebook in enumerate(executed, start=1):
+        block: list[str] | None = None
         for index, cell in enumerate(notebook.cells):
-            if _HIDDEN_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            tags = set(cell.get("metadata", {}).get("tags", []))
+            if _HIDDEN_TAGS & tags:
                 continue
             copy = nbformat.from_dict(cell)
             copy["id"] = f"nb{number}-cell{index}"
             if copy.cell_type == "markdown":
+                if DETAILS_TAG in tags:
+                    block = []
+                    blocks.append(block)
+                elif _HEADING.search(copy.source):
+                    block = None
                 copy.source = demote_headings(copy.source)
+            if block is not None:
+                block.append(copy["id"])
             report.cells.append(copy)
+    report.metadata[_DETAILS_KEY] = blocks
     if appendix:
         report.cells.append(
             nbformat.v4.new_markdown_cell(demote_headings(appendix), id="report-appendix")
@@ -190,12 +216,41 @@ def render_html(notebook: nbformat.NotebookNode) -> str:
     return body
 
 
+def collapse_details(html: str, blocks: Sequence[Sequence[str]]) -> str:
+    """Fold each block of cells (their notebook cell ids) into a collapsed ``<details>``.
+
+    The summary line is the text of the block's first heading, which then leaves
+    the body (so it is neither shown twice nor listed in the contents); a block
+    without a heading is summarised as :data:`DETAILS_SUMMARY`.
+    """
+    soup = BeautifulSoup(html, "html.parser")
+    for ids in blocks:
+        cells = [soup.find(id=f"cell-id={cell_id}") for cell_id in ids]
+        cells = [cell for cell in cells if isinstance(cell, Tag)]
+        if not cells:
+            continue
+        details = soup.new_tag("details", attrs={"class": "report-details"})
+        summary = soup.new_tag("summary")
+        heading = cells[0].find(["h1", "h2", "h3", "h4", "h5", "h6"])
+        if isinstance(heading, Tag):
+            summary.string = _heading_text(heading)
+            heading.decompose()
+        else:
+            summary.string = DETAILS_SUMMARY
+        details.append(summary)
+        cells[0].insert_before(details)
+        for cell in cells:
+            details.append(cell.extract())
+    return str(soup)
+
+
 def add_table_of_contents(html: str) -> str:
     """Give every section heading a unique id and list them in the contents ``<nav>``.
 
-    Sections are ``<h2>``, subsections ``<h3>``. nbconvert derives ids from the
-    heading text, so two subsections of the same name ("Metrics") would share one;
-    the later gets its section's id as a prefix. Headings' own ``¶`` links follow.
+    Sections are ``<h2>``, subsections ``<h3>``; headings folded into a collapsed
+    ``<details>`` are not listed. nbconvert derives ids from the heading text, so
+    two subsections of the same name ("Metrics") would share one; the later gets
+    its section's id as a prefix. Headings' own ``¶`` links follow.
     """
     soup = BeautifulSoup(html, "html.parser")
     nav = soup.find("nav", id=CONTENTS_ID)
@@ -211,7 +266,7 @@ def add_table_of_contents(html: str) -> str:
     section_id = ""
     subsections: Tag | None = None
     for heading in soup.find_all(["h2", "h3"]):
-        if nav in heading.parents:
+        if nav in heading.parents or heading.find_parent("details") is not None:
             continue
         text = _heading_text(heading)
         base = heading.get("id") or _slug(text)
@@ -274,7 +329,9 @@ def write_report(
         manifest = _run_manifest(notebooks)
     header = header_markdown(created, commit)
     appendix = appendix_markdown(parameters, library_versions(), created, commit, manifest)
-    html = add_table_of_contents(render_html(combine_notebooks(notebooks, header, appendix)))
+    combined = combine_notebooks(notebooks, header, appendix)
+    html = collapse_details(render_html(combined), combined.metadata[_DETAILS_KEY])
+    html = add_table_of_contents(html)
     path = Path(output_path)
     path.write_text(html, encoding="utf-8")
     return path
@@ -306,8 +363,9 @@ def _hashes_markdown(manifest: Mapping[str, Any] | None) -> str:
     )
     return (
         f"From `{MANIFEST_FILE}`: the sha256 of each artifact as the run wrote it.\n\n"
+        f'<details class="report-details"><summary>{len(rows)} hashes</summary>\n\n'
         "| artifact | size (bytes) | sha256 |\n|:---|---:|:---|\n"
-        f"{lines}"
+        f"{lines}\n\n</details>"
     )
 
 

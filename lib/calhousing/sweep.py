@@ -95,10 +95,11 @@ def sweep(
 
 
 def float_reference(params: LinearParams, split: Split) -> dict[str, float]:
-    """The float model's test R² and training MSE, the sweep's reference lines."""
+    """The float model's test R², training MSE and parameter bytes: the sweep's references."""
     return {
         "test_r2": regression_metrics(split.y_test, predict(params, split.X_test))["r2"],
         "train_mse": regression_metrics(split.y_train, predict(params, split.X_train))["mse"],
+        "payload_bytes": float(params.coef.nbytes + np.float64().nbytes),
     }
 
 

@@ -1,0 +1,296 @@
+"""Tables formatted for a reader: plain-language headers with units, fixed digits, no NaN.
+
+Each column the pipeline shows is declared once in :data:`COLUMNS`: the header a
+reader sees and how its numbers are written. :func:`readable` applies those
+declarations to any table whose columns (or index entries) carry the code names,
+so a notebook shows ``formatting.readable(some_table)`` and the report gets the
+same text. Numbers become strings: integers as integers (with thousands
+separators), other numbers with a fixed number of decimals or of significant
+digits per column, and anything missing as :data:`MISSING`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MISSING = "—"
+STYLES: tuple[str, ...] = ("integer", "decimals", "signed", "significant", "percent", "text")
+# Positional notation between these magnitudes, scientific outside them.
+_POSITIONAL_RANGE = (1e-5, 1e7)
+
+
+@dataclass(frozen=True)
+class Column:
+    """How one column is shown.
+
+    Attributes
+    ----------
+    label : str
+        The header a reader sees, with the unit in brackets where there is one.
+    style : str
+        ``"integer"`` (thousands separators), ``"decimals"`` (`digits` decimals),
+        ``"signed"`` (the same, always with a sign), ``"significant"`` (`digits`
+        significant digits), ``"percent"`` (the value × 100 with `digits`
+        decimals and ``%``) or ``"text"`` (as it is).
+    digits : int, default=4
+        Decimals or significant digits, by `style`.
+    """
+
+    label: str
+    style: str = "decimals"
+    digits: int = 4
+
+    def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise ValueError(f"style must be one of {', '.join(STYLES)}, got {self.style!r}")
+        if isinstance(self.digits, bool) or not isinstance(self.digits, int) or self.digits < 0:
+            raise ValueError(f"digits must be an integer >= 0, got {self.digits!r}")
+
+
+_PRICE = "($100k)"
+COLUMNS: dict[str, Column] = {
+    # the data and the float model
+    "rows": Column("rows", "integer"),
+    "features": Column("features", "integer"),
+    "mean MedHouseVal ($100k)": Column("mean house value ($100k)", "decimals", 3),
+    "value ($100k per feature unit; intercept in $100k)": Column(
+        "value ($100k per feature unit; intercept in $100k)", "significant", 6
+    ),
+    "R²": Column("R²", "decimals", 4),
+    "MSE ($100k)²": Column("MSE ($100k)²", "decimals", 4),
+    "MAE ($100k)": Column("MAE ($100k)", "decimals", 4),
+    "bytes_on_disk": Column("size on disk (bytes)", "integer"),
+    # quantization parameters and errors
+    "space": Column("space", "text"),
+    "rounding": Column("rounding", "text"),
+    "scheme": Column("scheme", "text"),
+    "granularity": Column("granularity", "text"),
+    "bits": Column("bits", "integer"),
+    "code dtype": Column("code type", "text"),
+    "code range": Column("code range", "text"),
+    "scale": Column("scale", "significant", 4),
+    "zero_point": Column("zero point", "integer"),
+    "payload bytes": Column("bytes stored", "integer"),
+    "float": Column("float64", "significant", 6),
+    "code": Column("code", "integer"),
+    "dequantized": Column("quantized (dequantized)", "significant", 6),
+    "abs_error": Column("|float − quantized|", "significant", 3),
+    # the integer-only model
+    "weight bits": Column("weight bits", "integer"),
+    "input bits": Column("input bits", "integer"),
+    "bias code": Column("bias code", "integer"),
+    "accumulator scale": Column("accumulator scale", "significant", 4),
+    "accumulator bound": Column("largest possible sum", "integer"),
+    "int32 max": Column("int32 maximum", "integer"),
+    "accumulator dtype": Column("accumulator type", "text"),
+    "input_min": Column("input minimum", "significant", 4),
+    "input_max": Column("input maximum", "significant", 4),
+    "input_scale": Column("input scale", "significant", 4),
+    "weight_code": Column("weight code", "integer"),
+    "raw_coef_equivalent": Column("coefficient it stands for", "significant", 4),
+    # the comparison
+    "quantized": Column("quantized", "decimals", 4),
+    "difference": Column("quantized − float", "signed", 4),
+    "true": Column(f"true value {_PRICE}", "decimals", 3),
+    "float_pred": Column(f"float64 prediction {_PRICE}", "decimals", 3),
+    "quantized_pred": Column(f"quantized prediction {_PRICE}", "decimals", 3),
+    "float_abs_error": Column(f"float64 |error| {_PRICE}", "decimals", 3),
+    "quantized_abs_error": Column(f"quantized |error| {_PRICE}", "decimals", 3),
+    "abs_pred_diff": Column(f"|Δ prediction| {_PRICE}", "decimals", 4),
+    "mean": Column("mean", "decimals", 3),
+    "std": Column("standard deviation", "decimals", 3),
+    "min": Column("minimum", "decimals", 3),
+    "max": Column("maximum", "decimals", 3),
+    "payload_bytes": Column("bytes stored", "integer"),
+    "of_which_codes": Column("of which codes (bytes)", "integer"),
+    "ratio_to_float": Column("× float64's bytes", "decimals", 2),
+    # the sweep
+    "test_r2": Column("test R²", "decimals", 4),
+    "delta_test_r2": Column("test R² − float's", "signed", 4),
+    "max_abs_pred_diff": Column(f"max |Δ prediction| {_PRICE}", "significant", 3),
+    "delta_test_r2_in_range": Column("test R² − float's, rows in training range", "signed", 4),
+    "in_range_delta_test_r2": Column("test R² − float's, rows in training range", "signed", 4),
+    "max_abs_pred_diff_in_range": Column(
+        f"max |Δ prediction|, rows in training range {_PRICE}", "significant", 3
+    ),
+    "rows_out_of_range": Column("test rows outside the training range", "integer"),
+    "train_mse": Column("training MSE ($100k)²", "decimals", 4),
+    "excess_train_mse": Column("training MSE − float's ($100k)²", "significant", 3),
+    "excess_ratio": Column("excess training MSE ÷ optimal's", "decimals", 3),
+    "codes": Column("codes (bytes)", "integer"),
+    "scales": Column("scales (bytes)", "integer"),
+    "zero_points": Column("zero points (bytes)", "integer"),
+    "intercept": Column("intercept (bytes)", "integer"),
+    "statistics": Column("feature means and stds (bytes)", "integer"),
+    "on_disk_bytes": Column("JSON file (bytes)", "integer"),
+    "payload_vs_float": Column("× float64's bytes", "decimals", 2),
+    "outside_training_range": Column("features outside the training range", "text"),
+    "residual_share_of_test_sst": Column(
+        "share of the test R² this row's error holds", "percent", 1
+    ),
+    # the features, as the data name them
+    "MedInc": Column("MedInc", "significant", 4),
+    "HouseAge": Column("HouseAge", "significant", 4),
+    "AveRooms": Column("AveRooms", "significant", 4),
+    "AveBedrms": Column("AveBedrms", "significant", 4),
+    "Population": Column("Population", "significant", 4),
+    "AveOccup": Column("AveOccup", "significant", 4),
+    "Latitude": Column("Latitude", "significant", 4),
+    "Longitude": Column("Longitude", "significant", 4),
+}
+
+
+def format_value(value: Any, column: Column) -> str:
+    """`value` as `column` shows it; ``None``, NaN and NaT become :data:`MISSING`.
+
+    A list or array (per-channel scales, say) is shown element by element,
+    joined by ", ". Infinite values are written ``∞`` and ``−∞``.
+    """
+    if isinstance(value, list | tuple | np.ndarray):
+        return ", ".join(format_value(item, column) for item in np.ravel(value))
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return MISSING
+    if column.style == "text" or isinstance(value, str) or not isinstance(value, Real):
+        return str(value)
+    number = float(value)
+    if math.isinf(number):
+        return "∞" if number > 0 else "−∞"
+    if column.style == "integer":
+        if isinstance(value, Integral) or number.is_integer():
+            return f"{int(number):,}"
+        return significant(number, 6)
+    if column.style == "decimals":
+        return f"{number:,.{column.digits}f}"
+    if column.style == "signed":
+        return f"{number:+,.{column.digits}f}"
+    if column.style == "percent":
+        return f"{100 * number:.{column.digits}f}%"
+    return significant(number, column.digits)
+
+
+def significant(value: float, digits: int = 4) -> str:
+    """`value` with `digits` significant digits, in positional notation where it is readable.
+
+    Magnitudes from 1e-5 to 1e7 are written out (``0.000492``, ``-37.02``,
+    ``98,730``); others in scientific notation (``4.02e-06``). Zero is ``0``.
+    """
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
+        raise ValueError(f"digits must be a positive integer, got {digits!r}")
+    if value == 0:
+        return "0"
+    low, high = _POSITIONAL_RANGE
+    if not low <= abs(value) < high:
+        return f"{value:.{digits - 1}e}"
+    exponent = math.floor(math.log10(abs(float(f"{value:.{digits - 1}e}"))))
+    decimals = max(digits - 1 - exponent, 0)
+    return f"{value:,.{decimals}f}"
+
+
+def readable(
+    table: pd.DataFrame,
+    columns: Mapping[str, Column] | None = None,
+    *,
+    every: Column | None = None,
+    drop: Sequence[str] = (),
+) -> pd.DataFrame:
+    """`table` formatted for reading: every cell a string, headers in plain language.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Any table whose column names are keys of `columns`.
+    columns : mapping of str to Column, optional
+        How to show each column; :data:`COLUMNS` by default. Index entries that
+        are keys get their label too (a transposed table reads the same).
+    every : Column, optional
+        Show every cell this way (a table of one quantity, such as a metric by
+        bits and configuration); the headers stay as they are.
+    drop : sequence of str, default=()
+        Columns to leave out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same shape (less `drop`), all strings.
+
+    Raises
+    ------
+    ValueError
+        If a column is neither declared in `columns` nor covered by `every`, so
+        no table reaches a reader with a code name and unformatted numbers.
+    """
+    known = COLUMNS if columns is None else columns
+    shown = table.drop(columns=list(drop))
+    if every is not None:
+        return shown.apply(lambda series: series.map(lambda value: format_value(value, every)))
+    unknown = [str(name) for name in shown.columns if str(name) not in known]
+    by_row = bool(unknown) and all(str(name) in known for name in shown.index)
+    if unknown and not by_row:
+        raise ValueError(
+            f"no format declared for {', '.join(map(repr, unknown))}; add them to "
+            "calhousing.formatting.COLUMNS or pass every=Column(...)"
+        )
+    if by_row:
+        formatted = shown.apply(
+            lambda row: row.map(lambda value: format_value(value, known[str(row.name)])), axis=1
+        )
+        return formatted.rename(index=lambda name: known[str(name)].label)
+    formatted = shown.apply(
+        lambda series: series.map(lambda value: format_value(value, known[str(series.name)]))
+    )
+    return formatted.rename(columns=lambda name: known[str(name)].label)
+
+
+def grid(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """A table of one quantity (`column` of :data:`COLUMNS`) shown cell by cell in its format.
+
+    For pivots such as the sweep's metric by bits and configuration, whose
+    headers are configurations rather than quantities.
+    """
+    if column not in COLUMNS:
+        raise ValueError(f"no format declared for {column!r}; known: {', '.join(COLUMNS)}")
+    return readable(table, every=COLUMNS[column])
+
+
+_METRIC_ROWS = {"r2": "R²", "mse": "MSE ($100k)²", "mae": "MAE ($100k)"}
+_METRIC_COMPARISON = {
+    "float": Column("float64", "decimals", 4),
+    "quantized": Column("quantized", "decimals", 4),
+    "difference": Column("quantized − float", "signed", 4),
+}
+
+
+def metrics_comparison(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`calhousing.evaluation.metrics_comparison` for reading: 4 decimals, metrics named."""
+    formatted = readable(table, _METRIC_COMPARISON)
+    return formatted.rename(index=_METRIC_ROWS)
+
+
+def results_markdown(comparison: Mapping[str, Any]) -> str:
+    """The README's results table (markdown) from the content of ``comparison.json``.
+
+    One row per split and metric: float64, the quantized model and their
+    difference, with 4 decimals; then the largest change to a test prediction.
+    """
+    bits = comparison["bits"]
+    lines = [
+        f"| | float64 | {bits}-bit quantized | difference |",
+        "|:---|---:|---:|---:|",
+    ]
+    for split in ("test", "train"):
+        for metric, label in _METRIC_ROWS.items():
+            before = float(comparison["float"][split][metric])
+            after = float(comparison["quantized"][split][metric])
+            lines.append(
+                f"| {split} {label} | {before:.4f} | {after:.4f} | {after - before:+.4f} |"
+            )
+    largest = float(comparison["max_abs_prediction_diff"])
+    lines.append(f"| largest change to a test prediction ($100k) | | {largest:.4f} | |")
+    return "\n".join(lines) + "\n"

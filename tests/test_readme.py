@@ -1,0 +1,109 @@
+"""README.md: short, current, and its results table produced by the code."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from calhousing import formatting
+from calhousing.artifacts import project_root
+
+ROOT = project_root()
+README = ROOT / "README.md"
+MAX_LINES = 150
+# Pages other branches write; linked from the README before they land here.
+PAGES_WRITTEN_ELSEWHERE = {
+    "docs/scoring.md",
+    "docs/deploy.md",
+    "docs/guarantees.md",
+    "docs/data.md",
+    "docs/run-state.md",
+}
+
+
+def _text() -> str:
+    return README.read_text(encoding="utf-8")
+
+
+def _block(name: str) -> str:
+    match = re.search(rf"<!-- {name}:start -->\n(.*?)<!-- {name}:end -->", _text(), re.DOTALL)
+    assert match, f"README.md has no {name}:start/{name}:end block"
+    return match.group(1)
+
+
+def test_readme_is_at_most_150_lines():
+    assert len(_text().splitlines()) <= MAX_LINES
+
+
+def test_readme_gives_the_two_commands_the_data_note_and_how_to_activate():
+    text = _text()
+    for needed in (
+        "make report",
+        "make test",
+        "make lab",
+        ". .venv/bin/activate",
+        "set `SCIKIT_LEARN_DATA` to a",
+        "cal_housing_py3.pkz",
+    ):
+        assert needed in text, needed
+
+
+def test_readme_has_no_issue_numbers_no_machine_paths_and_no_pass_or_fail():
+    text = _text()
+    assert not re.search(r"\bissue\s*#?\d+|#\d+\b", text, flags=re.IGNORECASE)
+    assert "../shared" not in text and "realpath" not in text and "/work/" not in text
+    assert "this machine" not in text and "2-core" not in text
+    assert not re.search(r"\b(PASS|FAIL)\b", text)
+
+
+def test_each_number_has_one_spelling_the_intercept_included():
+    text = _text()
+    assert "-37.02327770606391" in text
+    assert re.findall(r"-37\.0\d+", text) == ["-37.02327770606391"]
+
+
+def test_every_linked_file_exists():
+    links = re.findall(r"\]\(([^)#]+)\)", _text())
+    assert links
+    missing = [
+        link for link in links if not (ROOT / link).exists() and link not in PAGES_WRITTEN_ELSEWHERE
+    ]
+    assert missing == []
+
+
+def test_results_markdown_writes_four_decimals_and_signed_differences():
+    comparison = {
+        "float": {
+            "train": {"r2": 0.61255, "mse": 0.51793, "mae": 0.52863},
+            "test": {"r2": 0.57579, "mse": 0.55589, "mae": 0.53320},
+        },
+        "quantized": {
+            "train": {"r2": 0.61063, "mse": 0.52051, "mae": 0.53856},
+            "test": {"r2": 0.574948, "mse": 0.55699, "mae": 0.54249},
+        },
+        "max_abs_prediction_diff": 0.0802365,
+        "bits": 8,
+    }
+    lines = formatting.results_markdown(comparison).splitlines()
+    assert lines[0] == "| | float64 | 8-bit quantized | difference |"
+    assert lines[2] == "| test R² | 0.5758 | 0.5749 | -0.0008 |"
+    assert lines[6] == "| train MSE ($100k)² | 0.5179 | 0.5205 | +0.0026 |"
+    assert lines[-1] == "| largest change to a test prediction ($100k) | | 0.0802 | |"
+
+
+@pytest.mark.slow
+def test_readme_results_table_is_what_a_default_run_writes(pipeline_run):
+    comparison = json.loads((pipeline_run["artifacts"] / "comparison.json").read_text())
+    assert _block("results") == formatting.results_markdown(comparison)
+
+
+@pytest.mark.parametrize(
+    "page", ["results.md", "notebooks.md", "container.md", "ci.md", "benchmarks.md"]
+)
+def test_docs_pages_have_no_issue_numbers_or_paths_of_one_machine(page):
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    assert not re.search(r"\bissue\s*#?\d+|#\d+\b", text, flags=re.IGNORECASE)
+    assert "../shared" not in text and "realpath" not in text and "/work/" not in text
+    assert re.findall(r"-37\.0\d+", text) in ([], ["-37.02327770606391"])
