@@ -9,6 +9,7 @@ manifest before reading it (see :mod:`calhousing.manifest`).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -378,3 +379,37 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# --- ONNX exports (06_deploy and `calhousing export`) ----------------------------------------
+
+
+def save_onnx(artifacts_dir: PathLike | None, models: dict[str, bytes]) -> list[Path]:
+    """Write each serialized ONNX model under its file name and record them in the manifest.
+
+    Each file is written atomically; the manifest is updated once, after all of them.
+    """
+    folder = require_artifacts(artifacts_dir, FLOAT_PARAMS_FILE)
+    for name, serialized in models.items():
+        write_bytes(folder / name, serialized)
+    record(folder, list(models))
+    return [folder / name for name in models]
+
+
+def write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically: a temporary file beside it, renamed into place.
+
+    Raises
+    ------
+    IsADirectoryError
+        If `path` is a folder (nothing is written).
+    OSError
+        If the folder is missing or not writable (nothing is left behind).
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(
+            errno.EISDIR, "it is a folder; name a file such as model.onnx", str(target)
+        )
+    _write_atomic(target, lambda tmp: Path(tmp).write_bytes(data))
+    return target
