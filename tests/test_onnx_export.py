@@ -514,3 +514,82 @@ def test_deploy_notebook_saves_the_exports_and_shows_the_table(pipeline_run, tmp
         for output in cell.get("outputs", [])
     )
     assert "onnxruntime quantize_static (QDQ, QInt8, MinMax on the training data)" in html
+
+
+# --- why the graphs depart from textbook QDQ ---------------------------------------------
+
+
+def _graph(nodes, constants, input_type, output_type, output_shape):
+    from onnx import helper
+
+    graph = helper.make_graph(
+        nodes,
+        "textbook",
+        [helper.make_tensor_value_info("features", input_type, ["N", 8])],
+        [helper.make_tensor_value_info("out", output_type, output_shape)],
+        [onnx.numpy_helper.from_array(value, name) for name, value in constants.items()],
+    )
+    opsets = [helper.make_opsetid("", 21)]
+    model = helper.make_model(
+        graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets)
+    )
+    return onnx_export.model_bytes(model)
+
+
+def _run(model: bytes, features: np.ndarray) -> np.ndarray:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return session.run(None, {"features": features})[0]
+
+
+def test_float32_quantize_linear_would_move_the_codes_of_16_test_rows(models, default_split):
+    from onnx import TensorProto, helper
+
+    integer = models["integer"]
+    x = inference.feature_matrix(default_split.X_test, FEATURES)
+    graph = _graph(
+        [
+            helper.make_node("Sub", ["features", "offset"], ["shifted"]),
+            helper.make_node("Cast", ["shifted"], ["shifted32"], to=TensorProto.FLOAT),
+            helper.make_node("QuantizeLinear", ["shifted32", "scale", "zero"], ["out"], axis=1),
+        ],
+        {
+            "offset": integer.input_offset,
+            "scale": integer.input_scale.astype(np.float32),
+            "zero": np.zeros(8, np.uint8),
+        },
+        TensorProto.DOUBLE,
+        TensorProto.UINT8,
+        ["N", 8],
+    )
+    moved = _run(graph, x) != integer_inference.quantize_inputs(integer, x)
+    # Latitude and Longitude: multiples of 0.01 whose exact code lies on a rounding tie
+    assert moved.any(axis=1).sum() == 16
+    assert moved.sum(axis=0).tolist() == [0, 0, 0, 0, 0, 0, 13, 3]
+
+
+def test_a_float32_scale_in_dequantize_linear_would_move_small_predictions(models, default_split):
+    from onnx import TensorProto, helper
+
+    quantized = models["quantized"]
+    x = inference.feature_matrix(default_split.X_test, FEATURES)
+    graph = _graph(
+        [
+            helper.make_node("DequantizeLinear", ["codes", "scale", "zero"], ["coef32"]),
+            helper.make_node("Cast", ["coef32"], ["coef"], to=TensorProto.DOUBLE),
+            helper.make_node("MatMul", ["features", "coef"], ["sum"]),
+            helper.make_node("Add", ["sum", "intercept"], ["out"]),
+        ],
+        {
+            "codes": quantized.coef.codes,
+            "scale": quantized.coef.scale.astype(np.float32),
+            "zero": quantized.coef.zero_point,
+            "intercept": np.array([quantized.intercept.dequantize()[0]]),
+        },
+        TensorProto.DOUBLE,
+        TensorProto.DOUBLE,
+        ["N"],
+    )
+    expected = inference.predict_quantized(quantized, x)
+    assert relative_difference(_run(graph, x), expected) > FLOAT32_TOLERANCE
