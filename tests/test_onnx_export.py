@@ -243,9 +243,11 @@ def _rows(spread: float):
 @pytest.mark.parametrize("name", ["float", "quantized"])
 @pytest.mark.parametrize("spread", [0.0, 20.0], ids=["in_range", "out_of_range"])
 @_ROWS
-@given(data=st.data())
-def test_float64_exports_agree_with_the_library_on_random_rows(exports, models, name, spread, data):
-    rows = data.draw(_rows(spread))
+@given(sample=st.data())
+def test_float64_exports_agree_with_the_library_on_random_rows(
+    exports, models, name, spread, sample
+):
+    rows = sample.draw(_rows(spread))
     actual = onnx_export.score(exports[name], rows, FEATURES)
     expected = library_predictions(name, models[name], rows)
     assert relative_difference(actual, expected) <= FLOAT64_TOLERANCE
@@ -253,11 +255,11 @@ def test_float64_exports_agree_with_the_library_on_random_rows(exports, models, 
 
 @pytest.mark.parametrize("spread", [0.0, 20.0], ids=["in_range", "out_of_range"])
 @_ROWS
-@given(data=st.data())
+@given(sample=st.data())
 def test_integer_export_equals_the_library_bit_for_bit_on_random_rows(
-    exports, models, spread, data
+    exports, models, spread, sample
 ):
-    rows = data.draw(_rows(spread))
+    rows = sample.draw(_rows(spread))
     actual = onnx_export.score(exports["integer"], rows, FEATURES)
     expected = integer_inference.predict_integer(models["integer"], rows)
     np.testing.assert_array_equal(actual, expected)

@@ -28,6 +28,9 @@ from onnx import numpy_helper
 
 from calhousing import artifacts, inference, integer_inference, onnx_export
 from calhousing.data import Split
+from calhousing.integer_inference import IntegerModel
+from calhousing.linear import LinearParams
+from calhousing.quantization import QuantizedModel
 from calhousing.training import regression_metrics
 
 FLOAT32_EXPORT = "float32 export (the input of onnxruntime's quantizers)"
@@ -108,7 +111,7 @@ def measure(artifacts_dir: artifacts.PathLike | None, split: Split) -> Anchor:
     )
 
 
-def label(export: str, quantized: Any, integer: Any) -> str:
+def label(export: str, quantized: QuantizedModel, integer: IntegerModel) -> str:
     """A row label naming the export's arithmetic."""
     if export == "float":
         return "float (float64 MatMul + Add)"
@@ -118,7 +121,9 @@ def label(export: str, quantized: Any, integer: Any) -> str:
     return f"integer ({integer.input_bits}-bit inputs per feature, {product})"
 
 
-def library_predictions(params: Any, quantized: Any, integer: Any, X: Any) -> dict[str, np.ndarray]:
+def library_predictions(
+    params: LinearParams, quantized: QuantizedModel, integer: IntegerModel, X: pd.DataFrame
+) -> dict[str, np.ndarray]:
     """The library's own predictions of each export's model, by export name."""
     return {
         "float": inference.predict(params, X),
@@ -176,7 +181,7 @@ def anchor_table(
     )
 
 
-def why_they_differ(static_model: bytes | str, split: Split, integer: Any) -> str:
+def why_they_differ(static_model: bytes | str, split: Split, integer: IntegerModel) -> str:
     """One sentence, with the run's numbers, on why onnxruntime's quantizers lose the model."""
     x = inference.feature_matrix(split.X_train, integer.feature_names)
     own = float(integer.input_scale[0])

@@ -33,7 +33,6 @@ Everything here is pure except :func:`load_export` (reads the artifacts) and
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from importlib import metadata as package_metadata
@@ -43,7 +42,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from calhousing import artifacts
+from calhousing import artifacts, manifest
 from calhousing.inference import feature_matrix
 from calhousing.integer_inference import IntegerModel
 from calhousing.linear import LinearParams
@@ -311,7 +310,7 @@ def load_export(artifacts_dir: artifacts.PathLike | None, export: str) -> onnx.M
     integer = artifacts.load_integer_model(artifacts_dir)
     folder = artifacts.require_artifacts(artifacts_dir, _SOURCES[export])
     recorded = artifacts.read_manifest(folder) or {}
-    manifest_sha256 = hashlib.sha256((folder / artifacts.MANIFEST_FILE).read_bytes()).hexdigest()
+    manifest_sha256 = manifest.file_digest(folder / artifacts.MANIFEST_FILE)["sha256"]
     info = export_metadata(
         feature_names=integer.feature_names,
         ranges=training_ranges(integer),
