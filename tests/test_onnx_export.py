@@ -494,7 +494,12 @@ def test_a_failing_onnxruntime_call_becomes_a_row_that_says_so(default_split, mo
     why = onnx_anchor.why_they_differ(
         results[onnx_anchor.ORT_STATIC], default_split, models["integer"]
     )
-    assert why.startswith("onnxruntime's quantize_static failed here (")
+    assert why.startswith(
+        "onnxruntime's input scale cannot be shown: quantize_static failed here ("
+    )
+    float32 = onnx_export.model_bytes(onnx_export.float_graph(models["float"], dtype="float32"))
+    why = onnx_anchor.why_they_differ(float32, default_split, models["integer"])
+    assert "cannot be shown: quantize_static put no QuantizeLinear on the input;" in why
 
 
 def test_deploy_notebook_saves_the_exports_and_shows_the_table(pipeline_run, tmp_path):

@@ -137,10 +137,13 @@ def ort_quantized(float32_model: bytes, x_train: np.ndarray) -> dict[str, bytes 
 
     Static quantization is QDQ with onnxruntime's defaults (QInt8 activations and
     weights, per tensor) and MinMax calibration on `x_train` as one batch. A call
-    that fails gives its error message instead of the model's bytes.
+    that fails (importing the quantizers included) gives its error message instead
+    of the model's bytes.
     """
-    from onnxruntime import quantization as ortq
-
+    try:
+        from onnxruntime import quantization as ortq
+    except ImportError as error:
+        return dict.fromkeys((ORT_DYNAMIC, ORT_STATIC), _message(error))
     with tempfile.TemporaryDirectory(prefix="calhousing-ort-") as folder, _quiet_root_logger():
         source = Path(folder) / "float32.onnx"
         source.write_bytes(float32_model)
@@ -186,13 +189,15 @@ def why_they_differ(static_model: bytes | str, split: Split, integer: IntegerMod
     x = inference.feature_matrix(split.X_train, integer.feature_names)
     own = float(integer.input_scale[0])
     first = integer.feature_names[0]
-    if isinstance(static_model, str):
+    try:
+        if isinstance(static_model, str):
+            raise ValueError(f"quantize_static failed here ({static_model})")
+        scale, zero_point = input_quantization(static_model)
+    except ValueError as error:
         return (
-            f"onnxruntime's quantize_static failed here ({static_model}), so its input scale "
-            f"cannot be shown; calhousing's integer model gives each feature its own input "
-            f"scale ({first}: {own:.3g} per code)."
+            f"onnxruntime's input scale cannot be shown: {error}; calhousing's integer model "
+            f"gives each feature its own input scale ({first}: {own:.3g} per code)."
         )
-    scale, zero_point = input_quantization(static_model)
     theirs = np.unique(np.rint(x[:, 0] / scale) + zero_point).size
     mine = np.unique(integer_inference.quantize_inputs(integer, x)[:, 0]).size
     low, high = x.min(axis=0), x.max(axis=0)
@@ -224,7 +229,7 @@ def input_quantization(model: bytes) -> tuple[float, int]:
     for node in graph.node:
         if node.op_type == "QuantizeLinear" and node.input[0] == graph.input[0].name:
             return float(constants[node.input[1]]), int(constants[node.input[2]])
-    raise ValueError("the model has no QuantizeLinear on its input")
+    raise ValueError("quantize_static put no QuantizeLinear on the input")
 
 
 def _row(
