@@ -337,7 +337,10 @@ def test_quantized_export_of_other_settings_agrees_with_the_library(
 @pytest.mark.parametrize("bits", [4, 16])
 def test_integer_export_of_other_widths_equals_the_library(float_params, default_split, bits):
     model = integer_inference.build_integer_model(float_params, default_split.X_train, bits=bits)
-    graph = onnx_export.model_bytes(onnx_export.integer_graph(model))
+    proto = onnx_export.integer_graph(model)
+    operators = [node.op_type for node in proto.graph.node]
+    assert ("MatMulInteger" in operators) == (bits == 4)  # 16-bit weights: int16, int32 MatMul
+    graph = onnx_export.model_bytes(proto)
     actual = onnx_export.score(graph, default_split.X_test, FEATURES)
     expected = integer_inference.predict_integer(model, default_split.X_test)
     np.testing.assert_array_equal(actual, expected)

@@ -90,14 +90,10 @@ def measure(artifacts_dir: artifacts.PathLike | None, split: Split) -> Anchor:
     ours = library_predictions(params, quantized, integer, split.X_test)
     x_train = inference.feature_matrix(split.X_train, names).astype(np.float32)
     ort_models = ort_quantized(float32, x_train)
-    candidates: dict[str, bytes | str] = {
-        f"calhousing {label(name, quantized, integer)}": exports[name]
-        for name in onnx_export.EXPORTS
-    }
+    labels = {name: label(name, quantized, integer) for name in onnx_export.EXPORTS}
+    candidates = {labels[name]: exports[name] for name in labels}
     candidates |= {FLOAT32_EXPORT: float32, **ort_models}
-    references = {f"calhousing {label(name, quantized, integer)}": ours[name] for name in ours} | {
-        FLOAT32_EXPORT: ours["float"]
-    }
+    references = {labels[name]: ours[name] for name in labels} | {FLOAT32_EXPORT: ours["float"]}
     table = anchor_table(
         candidates,
         split=split,
@@ -112,13 +108,19 @@ def measure(artifacts_dir: artifacts.PathLike | None, split: Split) -> Anchor:
 
 
 def label(export: str, quantized: QuantizedModel, integer: IntegerModel) -> str:
-    """A row label naming the export's arithmetic."""
+    """The table's row label for one of our exports, naming its arithmetic."""
     if export == "float":
-        return "float (float64 MatMul + Add)"
+        return "calhousing float (float64 MatMul + Add)"
     if export == "quantized":
-        return f"quantized ({quantized.coef.bits}-bit weights, DequantizeLinear + MatMul)"
-    product = "MatMulInteger" if integer.accumulator_dtype == "int32" else "int64 MatMul"
-    return f"integer ({integer.input_bits}-bit inputs per feature, {product})"
+        return (
+            f"calhousing quantized ({quantized.coef.bits}-bit weights, DequantizeLinear + MatMul)"
+        )
+    product = (
+        "MatMulInteger"
+        if onnx_export.uses_matmul_integer(integer)
+        else f"{integer.accumulator_dtype} MatMul"
+    )
+    return f"calhousing integer ({integer.input_bits}-bit inputs per feature, {product})"
 
 
 def library_predictions(

@@ -197,8 +197,7 @@ def integer_graph(
         helper.make_node("Clip", ["rounded_steps", "code_min", "code_max"], ["clipped_steps"]),
         helper.make_node("Cast", ["clipped_steps"], ["input_codes"], to=_onnx_type(input_dtype)),
     ]
-    eight_bit = model.weight_codes.dtype == np.int8 and input_dtype == np.uint8
-    if eight_bit and accumulator == np.int32:
+    if uses_matmul_integer(model):
         nodes.append(
             helper.make_node("MatMulInteger", ["input_codes", "weight_codes"], ["products"])
         )
@@ -220,6 +219,16 @@ def integer_graph(
     )
     n_features = len(model.feature_names)
     return _model(nodes, initializers, n_features, TensorProto.DOUBLE, metadata, doc)
+
+
+def uses_matmul_integer(model: IntegerModel) -> bool:
+    """Whether :func:`integer_graph` multiplies with ``MatMulInteger``: 8-bit weight and
+    input codes and an int32 accumulator (its only output type)."""
+    return (
+        model.weight_codes.dtype == np.int8
+        and code_dtype(model.input_bits, "asymmetric") == np.uint8
+        and model.accumulator_dtype == "int32"
+    )
 
 
 def training_ranges(model: IntegerModel) -> dict[str, list[float]]:
