@@ -88,8 +88,8 @@ def _add_export_parser(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser(
         "export",
         help="write the float, quantized or integer model as an ONNX file for onnxruntime",
-        description="Write the run's model as a standard ONNX model (default domain only"
-        "): one float64 input 'features' [N, 8], one output 'prediction' [N]. The artifacts "
+        description="Write the run's model as a standard ONNX model (default domain only): "
+        "one float64 input 'features' [N, 8], one output 'prediction' [N]. The artifacts "
         "are checked against the manifest first; the file is written atomically.",
     )
     export.add_argument("--model", choices=MODELS, required=True, help="the model to export")
