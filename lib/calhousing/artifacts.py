@@ -14,6 +14,7 @@ See ``docs/run-state.md``.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -66,6 +67,11 @@ PREDICTIONS_FILE = "prediction_comparison.csv"
 COMPARISON_FILE = "comparison.json"
 INTEGER_MODEL_FILE = "integer_model.json"
 SWEEP_FILE = "sweep.csv"
+ONNX_FILES: dict[str, str] = {  # by model: float, quantized, integer
+    "float": "model-float.onnx",
+    "quantized": "model-quantized.onnx",
+    "integer": "model-integer.onnx",
+}
 MANIFEST_FILE = manifest.MANIFEST_FILE
 
 
@@ -94,6 +100,10 @@ STEPS: dict[str, Step] = {
     "04_sweep": Step(
         inputs=(FLOAT_PARAMS_FILE, SPLIT_FILE, QUANTIZED_PARAMS_FILE, INTEGER_MODEL_FILE),
         outputs=(SWEEP_FILE,),
+    ),
+    "06_deploy": Step(
+        inputs=(FLOAT_PARAMS_FILE, QUANTIZED_PARAMS_FILE, INTEGER_MODEL_FILE, SPLIT_FILE),
+        outputs=tuple(ONNX_FILES.values()),
     ),
 }
 ARTIFACT_FILES: tuple[str, ...] = (
@@ -705,3 +715,40 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# --- ONNX exports (06_deploy and `calhousing export`) ----------------------------------------
+
+
+def save_onnx(artifacts_dir: PathLike | None, models: dict[str, bytes]) -> list[Path]:
+    """Write 06_deploy's outputs: each serialized ONNX model under its file name.
+
+    `models` holds every file of :data:`ONNX_FILES`. Each file is written atomically;
+    the manifest records the step once, after all of them.
+    """
+    if sorted(models) != sorted(ONNX_FILES.values()):
+        raise ValueError(f"save_onnx writes exactly {', '.join(ONNX_FILES.values())}")
+    folder = require_artifacts(artifacts_dir, *STEPS["06_deploy"].inputs)
+    for name, serialized in models.items():
+        write_bytes(folder / name, serialized)
+    record_step(folder, "06_deploy", {})
+    return [folder / name for name in models]
+
+
+def write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically: a temporary file beside it, renamed into place.
+
+    Raises
+    ------
+    IsADirectoryError
+        If `path` is a folder (nothing is written).
+    OSError
+        If the folder is missing or not writable (nothing is left behind).
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(
+            errno.EISDIR, "it is a folder; name a file such as model.onnx", str(target)
+        )
+    _write_atomic(target, lambda tmp: Path(tmp).write_bytes(data))
+    return target

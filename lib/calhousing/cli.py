@@ -17,6 +17,7 @@ from calhousing.artifacts import (
     load_comparison,
     recorded_sha256,
     resolve_dir,
+    write_bytes,
 )
 from calhousing.params import PIPELINE_PARAMETERS
 from calhousing.predict import MODELS, PREDICTION_COLUMN, InputError, load_model, predict_file
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--reports-dir", help="where the run wrote its report")
     summary.add_argument("-n", "--n-rows", type=int, default=5, help="predictions shown (5)")
     _add_predict_parser(commands)
+    _add_export_parser(commands)
     return parser
 
 
@@ -85,6 +87,21 @@ def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
+def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    export = commands.add_parser(
+        "export",
+        help="write the float, quantized or integer model as an ONNX file for onnxruntime",
+        description="Write the run's model as a standard ONNX model (default domain only): "
+        "one float64 input 'features' [N, 8], one output 'prediction' [N]. The artifacts "
+        "are checked against the manifest first; the file is written atomically.",
+    )
+    export.add_argument("--model", choices=MODELS, required=True, help="the model to export")
+    export.add_argument(
+        "-o", "--output", metavar="FILE", required=True, help="the .onnx file to write"
+    )
+    export.add_argument("--artifacts-dir", help="where `calhousing run` wrote the model")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -92,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _print_summary(parser, args.artifacts_dir, args.reports_dir, args.n_rows)
     if args.command == "predict":
         return _predict(parser, args)
+    if args.command == "export":
+        return _export(args)
     return _run(parser, args)
 
 
@@ -242,6 +261,34 @@ def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             f"Scored {done.rows_scored} rows with the {model.name} model{into}{rejected}",
             file=sys.stderr,
         )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Build, check and write one ONNX export; every failure is one line and exit 1."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        from calhousing import onnx_export  # onnx only here: predict never imports it
+
+        serialized = onnx_export.model_bytes(
+            onnx_export.load_export(args.artifacts_dir, args.model)
+        )
+        written = write_bytes(args.output, serialized)
+    except (ArtifactError, ValueError) as error:
+        print(f"calhousing export: error: {error}; nothing was written", file=sys.stderr)
+        return 1
+    except OSError as error:
+        reason = error.strerror or str(error)
+        print(
+            f"calhousing export: error: cannot write {args.output!r}: {reason}; "
+            "nothing was written",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        print("calhousing export: interrupted; nothing was written.", file=sys.stderr)
+        return 130
+    print(f"Wrote the {args.model} model to {written} ({len(serialized):,} bytes)")
     return 0
 
 

@@ -135,6 +135,16 @@ COLUMNS: dict[str, Column] = {
     "residual_share_of_test_sst": Column(
         "share of the test R² this row's error holds", "percent", 1
     ),
+    # ONNX exports scored in onnxruntime (onnx_anchor)
+    "test R²": Column("test R²", "decimals", 4),
+    "max |Δ prediction| vs float model": Column(
+        f"max |Δ prediction| vs float model {_PRICE}", "significant", 3
+    ),
+    "max relative difference vs calhousing": Column(
+        "max relative difference vs calhousing", "significant", 2
+    ),
+    "file bytes": Column("file (bytes)", "integer"),
+    "result": Column("result", "text"),
     # the features, as the data name them
     "MedInc": Column("MedInc", "significant", 4),
     "HouseAge": Column("HouseAge", "significant", 4),

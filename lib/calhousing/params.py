@@ -161,7 +161,8 @@ NOTEBOOKS: tuple[str, ...] = (
     "02_quantize",
     "03_compare",
     "04_sweep",
-    "05_summary",
+    "06_deploy",
+    "05_summary",  # last: it sums up the others; the report shows it first
 )
 
 PARAMETERS: tuple[Parameter, ...] = (

@@ -30,13 +30,8 @@ from calhousing.artifacts import PathLike, project_root, resolve_dir
 from calhousing.kernel import shared_kernel
 from calhousing.report import write_report
 
-NOTEBOOK_NAMES: tuple[str, ...] = (
-    "01_train.ipynb",
-    "02_quantize.ipynb",
-    "03_compare.ipynb",
-    "04_sweep.ipynb",
-    "05_summary.ipynb",  # last: it sums up the others; the report shows it first
-)
+# In the order they run: params.NOTEBOOKS declares it.
+NOTEBOOK_NAMES: tuple[str, ...] = tuple(f"{name}.ipynb" for name in params.NOTEBOOKS)
 REPORT_FILE = "report.html"
 EXECUTED_DIR = "executed"
 

@@ -259,6 +259,25 @@ python3 "$repo/tests/container/check_outputs.py" "$out/artifacts" "$out/reports"
     ${expected:+--expected "$expected"}
 default_out=$out
 
+# --- the container exports the integer model as ONNX, and onnxruntime in it scores it as ours ---
+run export -v "$default_out/artifacts:/app/artifacts" -- \
+    calhousing export --model integer -o /app/artifacts/model-int8.onnx
+[[ $status -eq 0 ]] || { tail -n 20 "$work/export.log" >&2; fail "calhousing export exited $status"; }
+expect_text export "Wrote the integer model to /app/artifacts/model-int8.onnx"
+[[ -s $default_out/artifacts/model-int8.onnx ]] || fail "calhousing export wrote no model-int8.onnx"
+run export-score -v "$default_out/artifacts:/app/artifacts" -- python -c "
+import numpy as np, onnxruntime
+from calhousing import artifacts, integer_inference
+rows = np.array([[8.3252, 41, 6.98, 1.02, 322, 2.55, 37.88, -122.23], [1, 1, 1, 1, 1e6, 1, 30, -130]])
+session = onnxruntime.InferenceSession('/app/artifacts/model-int8.onnx')
+ours = integer_inference.predict_integer(artifacts.load_integer_model('/app/artifacts'), rows)
+theirs = session.run(None, {'features': rows})[0]
+print('onnxruntime', theirs.tolist(), 'predict_integer', ours.tolist())
+assert theirs.tolist() == ours.tolist()
+print('model-int8.onnx scores as predict_integer')"
+[[ $status -eq 0 ]] || { tail -n 20 "$work/export-score.log" >&2; fail "scoring model-int8.onnx in the container failed"; }
+expect_text export-score "model-int8.onnx scores as predict_integer"
+
 # --- parameters pass through, and the summary still follows ------------------------------
 out=$(new_outputs bits4)
 run bits4 "${data_mount[@]}" -v "$out/artifacts:/app/artifacts" -v "$out/reports:/app/reports" \
@@ -298,4 +317,9 @@ run missing-artifacts -- calhousing summary
 show_error missing-artifacts
 expect_text missing-artifacts "lacks comparison.json"
 
-say "PASSED: image $image built and run with $engine; outputs and bad input checked"
+run export-missing -- calhousing export --model integer -o /tmp/model.onnx
+[[ $status -eq 1 ]] || fail "an export without artifacts exited $status, not 1"
+show_error export-missing
+expect_text export-missing "nothing was written"
+
+say "PASSED: image $image built and run with $engine; outputs, the ONNX export and bad input checked"
