@@ -40,6 +40,7 @@ PREDICTIONS_FILE = "prediction_comparison.csv"
 COMPARISON_FILE = "comparison.json"
 INTEGER_MODEL_FILE = "integer_model.json"
 SWEEP_FILE = "sweep.csv"
+FEATURE_RANGES_FILE = "feature_ranges.json"
 MANIFEST_FILE = manifest.MANIFEST_FILE
 ARTIFACT_FILES: tuple[str, ...] = (
     MODEL_FILE,
@@ -51,6 +52,7 @@ ARTIFACT_FILES: tuple[str, ...] = (
     COMPARISON_FILE,
     INTEGER_MODEL_FILE,
     SWEEP_FILE,
+    FEATURE_RANGES_FILE,
     MANIFEST_FILE,
 )
 
@@ -175,6 +177,25 @@ def load_float_params(artifacts_dir: PathLike | None) -> LinearParams:
     """The float parameters written by 01_train."""
     folder = require_artifacts(artifacts_dir, FLOAT_PARAMS_FILE)
     return params_from_dict(read_json(folder / FLOAT_PARAMS_FILE))
+
+
+def save_feature_ranges(artifacts_dir: PathLike | None, X_train: pd.DataFrame) -> Path:
+    """Write the training data's min and max of each feature to ``feature_ranges.json``."""
+    folder = require_artifacts(artifacts_dir, FLOAT_PARAMS_FILE)
+    ranges = {
+        str(name): [float(X_train[name].min()), float(X_train[name].max())]
+        for name in X_train.columns
+    }
+    write_json(folder / FEATURE_RANGES_FILE, ranges)
+    record(folder, [FEATURE_RANGES_FILE])
+    return folder / FEATURE_RANGES_FILE
+
+
+def load_feature_ranges(artifacts_dir: PathLike | None) -> dict[str, tuple[float, float]]:
+    """The training data's ``(min, max)`` of each feature, from ``feature_ranges.json``."""
+    folder = require_artifacts(artifacts_dir, FEATURE_RANGES_FILE)
+    ranges = read_json(folder / FEATURE_RANGES_FILE)
+    return {name: (float(low), float(high)) for name, (low, high) in ranges.items()}
 
 
 def load_split_settings(artifacts_dir: PathLike | None) -> dict[str, Any]:
