@@ -150,24 +150,21 @@ def _score_block(
     """The scored rows of `block`, its rejects sorted by line, and the range counts."""
     expected = len(layout.names)
     blank = block.starts == block.ends
-    multi = block.last_lines > block.first_lines
-    wrong = (block.fields != expected) & ~blank & ~multi
+    unclosed = np.zeros(len(block), dtype=bool)
+    unclosed[-1:] = block.unclosed
+    multi = (block.last_lines > block.first_lines) & ~unclosed
+    wrong = (block.fields != expected) & ~blank & ~multi & ~unclosed
     structural: list[tuple[int, str, str, str]] = []
-    for index in np.flatnonzero(multi | wrong):
+    for index in np.flatnonzero(multi | wrong | unclosed):
         first, text = int(block.first_lines[index]), block.text(index)
-        if multi[index] and block.unclosed and index == len(block) - 1:
-            structural.append((first, "", _rejects.never_closed(first), text))
+        if unclosed[index]:
+            reason = _rejects.never_closed(first)
         elif multi[index]:
-            structural.append(
-                (first, "", _rejects.spans_lines(first, int(block.last_lines[index])), text)
-            )
+            reason = _rejects.spans_lines(first, int(block.last_lines[index]))
         else:
-            reason = _rejects.wrong_field_count(expected, int(block.fields[index]))
-            structural.append((first, "", reason + _hint(text), text))
-    if block.unclosed and not multi[-1]:
-        first = int(block.first_lines[-1])
-        structural.append((first, "", _rejects.never_closed(first), block.text(len(block) - 1)))
-        wrong[-1] = True
+            reason = _rejects.wrong_field_count(expected, int(block.fields[index])) + _hint(text)
+        structural.append((first, "", reason, text))
+    wrong |= unclosed
     keep = ~(blank | multi | wrong)
     indices = np.flatnonzero(keep)
     frame = _parse(block, indices, layout)
