@@ -288,7 +288,8 @@ def _closing_line(done, model_name: str) -> str:
     clamped = (
         f" ({done.clamped} clamped to it by the integer model)" if model_name == "integer" else ""
     )
-    return f"Scored {done.rows_scored} rows with the {model_name} model{into}{rejected}{outside}{clamped}"
+    scored = f"Scored {done.rows_scored} rows with the {model_name} model"
+    return f"{scored}{into}{rejected}{outside}{clamped}"
 
 
 if __name__ == "__main__":
