@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from calhousing import manifest
 from calhousing.integer_inference import (
@@ -29,6 +28,7 @@ from calhousing.linear import LinearParams
 from calhousing.quantization import QuantizedModel, QuantizedTensor
 
 if TYPE_CHECKING:
+    import pandas as pd
     from sklearn.linear_model import LinearRegression
 
 MODEL_FILE = "model.joblib"
@@ -251,6 +251,8 @@ def save_sweep(artifacts_dir: PathLike | None, table: pd.DataFrame) -> Path:
 
 def load_sweep(artifacts_dir: PathLike | None) -> pd.DataFrame:
     """The sweep table written by 04_sweep."""
+    import pandas as pd
+
     folder = require_artifacts(artifacts_dir, SWEEP_FILE)
     return pd.read_csv(folder / SWEEP_FILE)
 
@@ -271,6 +273,8 @@ def save_comparison(
 def load_comparison(
     artifacts_dir: PathLike | None, n_rows: int | None = None
 ) -> tuple[dict[str, Any], pd.DataFrame]:
+    import pandas as pd
+
     """``comparison.json`` and the first `n_rows` (all for ``None``) of the predictions CSV."""
     folder = require_artifacts(artifacts_dir, COMPARISON_FILE, PREDICTIONS_FILE)
     predictions = pd.read_csv(folder / PREDICTIONS_FILE, nrows=n_rows)
@@ -279,6 +283,8 @@ def load_comparison(
 
 def file_sizes(artifacts_dir: PathLike | None, names: Iterable[str]) -> pd.DataFrame:
     """Bytes on disk of each named artifact that exists."""
+    import pandas as pd
+
     folder = require_artifacts(artifacts_dir)
     sizes = {name: (folder / name).stat().st_size for name in names if (folder / name).is_file()}
     return pd.DataFrame({"bytes_on_disk": pd.Series(sizes, dtype="int64")}).rename_axis("file")

@@ -18,7 +18,6 @@ from calhousing.artifacts import (
 from calhousing.params import PIPELINE_PARAMETERS
 from calhousing.predict.model import MODELS
 from calhousing.predict.scoring import PREDICTION_COLUMN
-from calhousing.summary import run_summary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,6 +187,7 @@ def _print_summary(
 ) -> int:
     try:
         from calhousing.pipeline import REPORT_FILE
+        from calhousing.summary import run_summary
 
         comparison, predictions = load_comparison(artifacts_dir, n_rows=max(rows, 1))
         report = resolve_dir(reports_dir, "reports") / REPORT_FILE

@@ -25,15 +25,18 @@ A linear model is quantized by :func:`quantize_model`, with three more choices:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
 
 from calhousing import rounding as _rounding
 from calhousing.linear import LinearParams
 from calhousing.params import check_bits, check_choice
 from calhousing.rounding import ROUNDINGS
+
+if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
+    import pandas as pd
 
 SCHEMES: tuple[str, ...] = ("asymmetric", "symmetric")
 GRANULARITIES: tuple[str, ...] = ("per_tensor", "per_channel")
@@ -338,6 +341,8 @@ def training_features(
     space: str = "raw",
     rounding: str = "nearest",
 ) -> np.ndarray:
+    import pandas as pd
+
     """`X_train` as a finite float64 matrix in the model's column order.
 
     Raises
@@ -371,6 +376,8 @@ def error_table(params: LinearParams, quantized: QuantizedModel) -> pd.DataFrame
     With ``nearest`` rounding every error is at most half a scale step; ``gptq``
     and ``optimal`` trade larger single errors for a lower training MSE.
     """
+    import pandas as pd
+
     dequantized = quantized.coef.dequantize()
     coef, intercept = np.asarray(params.coef, dtype=np.float64), float(params.intercept)
     if quantized.space == "standardized":
@@ -390,6 +397,8 @@ def error_table(params: LinearParams, quantized: QuantizedModel) -> pd.DataFrame
 def parameters_table(quantized: QuantizedModel) -> pd.DataFrame:
     """Scale, zero point, code range and payload of each quantized tensor (and, in
     standardized space, of the stored feature statistics)."""
+    import pandas as pd
+
     rows = {"coefficients": quantized.coef, "intercept": quantized.intercept}
     table = pd.DataFrame(
         {
