@@ -203,36 +203,49 @@ def _score_parsed(
     flag: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame, Counts]:
     unit = layout.unit
-    file_order = [name for name in layout.names if name in layout.features]
-    column, reason = _rejects.text_feature_verdicts(file_order)
     frame = frame.with_columns(
-        pl.Series(_LINE, block.first_lines[indices]),
-        pl.Series("__index", indices),
-        column.alias("__column"),
-        reason.alias("__reason"),
+        pl.Series(_LINE, block.first_lines[indices]), pl.Series("__index", indices)
     )
     utf8 = _utf8_rejects(frame, block, layout)
-    scored = with_scores(
-        frame.with_columns(pl.col(name).cast(pl.Float64, strict=False) for name in layout.features),
-        model,
+    typed = frame.with_columns(
+        pl.col(name).cast(pl.Float64, strict=False) for name in layout.features
     )
+    scored = with_scores(typed, model)
     if utf8:
         scored = scored.with_columns((pl.col(OK) & ~pl.col("__index").is_in(list(utf8))).alias(OK))
     good_rows = scored.filter(pl.col(OK))
     good = good_rows.select(output_columns(layout.passthrough, flag))
     found = good_rows.select(pl.col("__outside").sum(), pl.col("__clamped").sum()).row(0)
-    bad_rows = scored.filter(~pl.col(OK)).select(
+    # the reasons are worked out for the bad rows only, from their text
+    file_order = [name for name in layout.names if name in layout.features]
+    column, reason = _rejects.text_feature_verdicts(file_order)
+    bad_rows = frame.filter(~scored[OK]).select(
         pl.col(_LINE).alias(unit),
         pl.col("__index"),
-        pl.col("__column").fill_null(""),
-        pl.col("__reason").fill_null(_rejects.OVERFLOW),
+        column.fill_null("").alias("__column"),
+        reason.fill_null(_rejects.OVERFLOW).alias("__reason"),
     )
-    entries = structural + [
-        (line, *utf8.get(index, (column, reason)), block.text(index))
-        for line, index, column, reason in bad_rows.iter_rows()
-    ]
-    entries.sort(key=lambda entry: entry[0])
-    bad = pl.DataFrame(entries, schema=_rejects.reject_schema(unit), orient="row")
+    if utf8:
+        index = pl.col("__index")
+        columns = {key: column for key, (column, _) in utf8.items()}
+        reasons = {key: reason for key, (_, reason) in utf8.items()}
+        bad_rows = bad_rows.with_columns(
+            index.replace_strict(columns, default=pl.col("__column"), return_dtype=pl.String).alias(
+                "__column"
+            ),
+            index.replace_strict(reasons, default=pl.col("__reason"), return_dtype=pl.String).alias(
+                "__reason"
+            ),
+        )
+    text = _records.texts(block, bad_rows["__index"].to_numpy())
+    found_bad = bad_rows.select(
+        pl.col(unit),
+        pl.col("__column").alias("column"),
+        pl.col("__reason").alias("reason"),
+        pl.Series("text", text, dtype=pl.String),
+    )
+    extra = pl.DataFrame(structural, schema=_rejects.reject_schema(unit), orient="row")
+    bad = pl.concat([extra, found_bad]).sort(unit, maintain_order=True)
     return good, bad, Counts(outside=int(found[0] or 0), clamped=int(found[1] or 0))
 
 

@@ -102,7 +102,7 @@ def split_records(data: bytes, first_line: int, *, final: bool) -> Records:
     newlines = np.flatnonzero(arr == _NEWLINE)
     quote_mask = arr == _QUOTE
     quoted = bool(quote_mask.any())
-    parity = np.cumsum(quote_mask, dtype=np.int64) & 1 if quoted else None
+    parity = np.cumsum(quote_mask, dtype=np.int32) & 1 if quoted else None
     ends = newlines[parity[newlines] == 0] if parity is not None else newlines
     used = int(ends[-1]) + 1 if len(ends) else 0
     unclosed = False
@@ -122,7 +122,7 @@ def split_records(data: bytes, first_line: int, *, final: bool) -> Records:
     comma_mask = arr == _COMMA
     if parity is not None:
         comma_mask &= parity == 0
-    commas = np.concatenate(([0], np.cumsum(comma_mask, dtype=np.int64)))
+    commas = np.concatenate(([0], np.cumsum(comma_mask, dtype=np.int32)))
     fields = commas[content_ends] - commas[starts] + 1
     return Records(
         data=data[:used],
@@ -130,24 +130,27 @@ def split_records(data: bytes, first_line: int, *, final: bool) -> Records:
         ends=content_ends,
         first_lines=first_lines.astype(np.int64),
         last_lines=last_lines.astype(np.int64),
-        fields=fields,
+        fields=fields.astype(np.int64),
         unclosed=unclosed,
     )
 
 
 def select_bytes(records: Records, keep: np.ndarray) -> bytes:
-    """The kept records, each ended by ``\\n``, as one buffer (vectorized, no Python loop)."""
-    arr = np.frombuffer(records.data, dtype=np.uint8)
-    starts, ends = records.starts[keep], records.ends[keep]
-    lengths = ends - starts + 1
-    total = int(lengths.sum())
-    if total == 0:
+    """The kept records, each ended by ``\\n``, as one buffer."""
+    data = records.data
+    if keep.all() and b"\r" not in data:
+        return data if data.endswith(b"\n") else data + b"\n"
+    starts, ends = records.starts[keep].tolist(), records.ends[keep].tolist()
+    if not starts:
         return b""
-    out = np.full(total, _NEWLINE, dtype=np.uint8)
-    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    # index of each output byte in the input: its record's start plus its position in it
-    record_of = np.repeat(np.arange(len(starts)), lengths)
-    position = np.arange(total) - offsets[record_of]
-    inside = position < (ends - starts)[record_of]
-    out[inside] = arr[(starts[record_of] + position)[inside]]
-    return out.tobytes()
+    return b"\n".join([data[start:end] for start, end in zip(starts, ends, strict=True)]) + b"\n"
+
+
+def texts(records: Records, indices: np.ndarray) -> list[str]:
+    """The text of the records at `indices` (bytes that are not UTF-8 shown as ``\\xff``)."""
+    data = records.data
+    starts, ends = records.starts[indices].tolist(), records.ends[indices].tolist()
+    return [
+        data[start:end].decode("utf-8", "backslashreplace")
+        for start, end in zip(starts, ends, strict=True)
+    ]
