@@ -311,3 +311,15 @@ def test_a_single_file_never_imports_dask():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     loaded = set(eval(done.stdout.strip().splitlines()[-1]))
     assert not loaded & {"dask", "distributed", "papermill", "sklearn", "onnx"}
+
+
+def test_the_test_sets_out_of_range_rows_fare_worse_and_clamping_helps(pipeline_run, default_split):
+    from calhousing.predict import load_models, out_of_range_outcomes
+
+    table = out_of_range_outcomes(
+        load_models(pipeline_run["artifacts"]), default_split.X_test, default_split.y_test
+    )
+    assert table["rows outside"].tolist() == [3, 3, 3]
+    assert table.loc["float", "MAE outside"] == pytest.approx(3.6435, abs=1e-3)
+    assert table.loc["float", "MAE inside"] == pytest.approx(0.5309, abs=1e-3)
+    assert table.loc["integer", "MAE outside"] == pytest.approx(1.4503, abs=1e-3)

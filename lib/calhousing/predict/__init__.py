@@ -16,6 +16,7 @@ One concept a module:
 * :mod:`~calhousing.predict.csv_reader`, :mod:`~calhousing.predict.parquet_reader`: scoring a file;
 * :mod:`~calhousing.predict.writers`: output checks and all-or-nothing writing;
 * :mod:`~calhousing.predict.run`: :func:`predict_file`, wiring them together;
+* :mod:`~calhousing.predict.outcomes`: how out-of-range rows fare (for the report);
 * :mod:`~calhousing.predict.dataset`: a partitioned Parquet dataset on a Dask cluster
   (imported only for datasets: the single-file path never loads Dask).
 """
@@ -23,7 +24,8 @@ One concept a module:
 from __future__ import annotations
 
 from calhousing.predict.errors import InputError, OutputError
-from calhousing.predict.model import MODELS, Model, load_model
+from calhousing.predict.model import MODELS, Model, load_model, load_models
+from calhousing.predict.outcomes import out_of_range_outcomes
 from calhousing.predict.run import Summary, predict_file, rejects_path
 from calhousing.predict.scoring import OUT_OF_RANGE_COLUMN, PREDICTION_COLUMN, score_frame
 
@@ -36,6 +38,8 @@ __all__ = [
     "OutputError",
     "Summary",
     "load_model",
+    "load_models",
+    "out_of_range_outcomes",
     "predict_file",
     "rejects_path",
     "score_frame",

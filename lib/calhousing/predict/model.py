@@ -108,6 +108,11 @@ def load_model(artifacts_dir: artifacts.PathLike | None, model: str = "float") -
     return Model(model, integer.feature_names, prediction, ranges, clamped)
 
 
+def load_models(artifacts_dir: artifacts.PathLike | None) -> tuple[Model, ...]:
+    """The three models of :data:`MODELS`, in that order (see :func:`load_model`)."""
+    return tuple(load_model(artifacts_dir, name) for name in MODELS)
+
+
 def affine_sum(
     names: tuple[str, ...],
     weights: list[float],
