@@ -214,29 +214,16 @@ def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if usage:
         parser.exit(2, f"calhousing predict: error: {usage}\n")
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    options = {"skip_invalid": args.skip_invalid, "flag_out_of_range": args.flag_out_of_range}
     try:
         model = load_model(args.artifacts_dir, args.model)
         if is_dataset(args.input):
             from calhousing.predict.dataset import predict_dataset
 
-            done = predict_dataset(
-                args.input,
-                args.output,
-                model,
-                artifacts_dir=args.artifacts_dir,
-                scheduler=args.scheduler,
-                workers=args.workers,
-                skip_invalid=args.skip_invalid,
-                flag_out_of_range=args.flag_out_of_range,
-            )
+            cluster = {"scheduler": args.scheduler, "workers": args.workers}
+            done = predict_dataset(args.input, args.output, model, **cluster, **options)
         else:
-            done = predict_file(
-                args.input,
-                args.output,
-                model,
-                skip_invalid=args.skip_invalid,
-                flag_out_of_range=args.flag_out_of_range,
-            )
+            done = predict_file(args.input, args.output, model, **options)
     except InputError as error:
         hint = (
             " To score the valid rows and list the others, add --skip-invalid -o OUTPUT."

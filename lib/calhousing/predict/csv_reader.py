@@ -34,6 +34,7 @@ from calhousing.predict.scoring import (
 
 _LINE = "__line"
 _REPLACEMENT = "\ufffd"
+_Structural = list[tuple[int, str, str, str]]  # line, column, reason, text of rejects
 
 
 @dataclass(frozen=True)
@@ -168,9 +169,10 @@ def _score_block(
     keep = ~(blank | multi | wrong)
     indices = np.flatnonzero(keep)
     frame = _parse(block, indices, layout)
+    work = _Work(block, layout, model, flag)
     if frame is None:  # polars split them differently: parse each record alone
-        return _score_one_by_one(block, indices, layout, model, structural, flag=flag)
-    return _score_parsed(frame, block, indices, layout, model, structural, flag=flag)
+        return _score_one_by_one(work, indices, structural)
+    return _score_parsed(work, frame, indices, structural)
 
 
 def _parse(block: _records.Records, indices: np.ndarray, layout: Layout) -> pl.DataFrame | None:
@@ -192,16 +194,23 @@ def _parse(block: _records.Records, indices: np.ndarray, layout: Layout) -> pl.D
     return frame if frame.height == len(indices) else None
 
 
+@dataclass(frozen=True)
+class _Work:
+    """A block of records and what scoring it needs."""
+
+    block: _records.Records
+    layout: Layout
+    model: Model
+    flag: bool
+
+
 def _score_parsed(
+    work: _Work,
     frame: pl.DataFrame,
-    block: _records.Records,
     indices: np.ndarray,
-    layout: Layout,
-    model: Model,
     structural: list[tuple[int, str, str, str]],
-    *,
-    flag: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame, Counts]:
+    block, layout, model, flag = work.block, work.layout, work.model, work.flag
     unit = layout.unit
     frame = frame.with_columns(
         pl.Series(_LINE, block.first_lines[indices]), pl.Series("__index", indices)
@@ -271,14 +280,9 @@ def _utf8_rejects(
 
 
 def _score_one_by_one(
-    block: _records.Records,
-    indices: np.ndarray,
-    layout: Layout,
-    model: Model,
-    structural: list[tuple[int, str, str, str]],
-    *,
-    flag: bool,
+    work: _Work, indices: np.ndarray, structural: _Structural
 ) -> tuple[pl.DataFrame, pl.DataFrame, Counts]:
+    block, layout = work.block, work.layout
     goods, bads, total = [], [], Counts()
     for index in indices:
         one = np.array([index])
@@ -288,13 +292,13 @@ def _score_one_by_one(
             reason = "cannot read this record as CSV fields (check its quotes)"
             structural.append((line, "", reason, block.text(index)))
             continue
-        good, bad, found = _score_parsed(frame, block, one, layout, model, [], flag=flag)
+        good, bad, found = _score_parsed(work, frame, one, [])
         goods.append(good)
         bads.append(bad)
         total = total + found
     extra = pl.DataFrame(structural, schema=_rejects.reject_schema(layout.unit), orient="row")
     bad = pl.concat([extra, *bads]).sort(layout.unit)
-    good = pl.concat(goods) if goods else _empty_output(layout, flag)
+    good = pl.concat(goods) if goods else _empty_output(layout, work.flag)
     return good, bad, total
 
 

@@ -89,7 +89,6 @@ def predict_dataset(
     output_path: str | None,
     model: Model,
     *,
-    artifacts_dir: str | None = None,
     scheduler: str | None = None,
     workers: int = 2,
     skip_invalid: bool = False,
@@ -106,8 +105,6 @@ def predict_dataset(
         of the same relative path in it. With `skip_invalid`, rejects go to
         ``<output_path>.rejects/<relative path>.rejects.csv``.
     model : Model
-    artifacts_dir : str, optional
-        Unused by the workers (the model travels with each task); kept for messages.
     scheduler : str, optional
         ``tcp://HOST:PORT`` of a running ``dask scheduler``; by default a local
         cluster of `workers` processes is started and stopped.

@@ -101,9 +101,10 @@ def predict_file(
             stack.callback(rejects.discard)
         path = Path(input_path)
         try:
-            found = _score(
+            job = _Job(
                 path, source, model, output, rejects, parquet_output, flag_out_of_range, block_bytes
             )
+            found = _score(job)
         except OSError as error:
             if isinstance(error, OutputError):
                 raise
@@ -116,69 +117,66 @@ def predict_file(
     return Summary(found.scored, found.rejected, target, listed, found.outside, found.clamped)
 
 
-def _score(
-    path: Path,
-    source: str,
-    model: Model,
-    output: writers.Staged,
-    rejects: writers.Staged | None,
-    parquet_output: bool,
-    flag: bool,
-    block_bytes: int | None,
-) -> Counts:
-    if writers.is_parquet(path):
+@dataclass(frozen=True)
+class _Job:
+    """One file to score: where it is, how it is named, the model, the staged outputs."""
+
+    path: Path
+    source: str
+    model: Model
+    output: writers.Staged
+    rejects: writers.Staged | None
+    parquet_output: bool
+    flag: bool
+    block_bytes: int | None
+
+
+def _score(job: _Job) -> Counts:
+    if writers.is_parquet(job.path):
         layout, frame = parquet_reader.open_parquet(
-            path, source, model, csv_output=not parquet_output, flag=flag
+            job.path, job.source, job.model, csv_output=not job.parquet_output, flag=job.flag
         )
         return parquet_reader.score_parquet(
             frame,
             layout,
-            model,
-            output.temp,
-            rejects.temp if rejects else None,
-            parquet_output=parquet_output,
-            flag=flag,
+            job.model,
+            job.output.temp,
+            job.rejects.temp if job.rejects else None,
+            parquet_output=job.parquet_output,
+            flag=job.flag,
         )
-    return _score_csv(path, source, model, output, rejects, parquet_output, flag, block_bytes)
+    return _score_csv(job)
 
 
-def _score_csv(
-    path: Path,
-    source: str,
-    model: Model,
-    output: writers.Staged,
-    rejects: writers.Staged | None,
-    parquet_output: bool,
-    flag: bool,
-    block_bytes: int | None,
-) -> Counts:
-    with _open_input(path, source) as stream:
-        layout = read_csv_header(stream, source, model.feature_names, flag=flag)
-    if block_bytes is None:
+def _score_csv(job: _Job) -> Counts:
+    with _open_input(job.path, job.source) as stream:
+        layout = read_csv_header(stream, job.source, job.model.feature_names, flag=job.flag)
+    if job.block_bytes is None:
         found = csv_reader.score_fast(
-            path, layout, model, output.temp, parquet=parquet_output, flag=flag
+            job.path, layout, job.model, job.output.temp, parquet=job.parquet_output, flag=job.flag
         )
         if found is not None:
-            if rejects is not None:
-                rejects.temp.write_bytes(f"{layout.unit},column,reason,text\n".encode())
+            if job.rejects is not None:
+                job.rejects.temp.write_bytes(f"{layout.unit},column,reason,text\n".encode())
             return found
     with ExitStack() as stack:
-        stream = stack.enter_context(_open_input(path, source))
+        stream = stack.enter_context(_open_input(job.path, job.source))
         stream.seek(layout.data_offset)
-        csv_out = output.temp.with_suffix(".csv.part") if parquet_output else output.temp
+        temp = job.output.temp
+        csv_out = temp.with_suffix(".csv.part") if job.parquet_output else temp
         sink = stack.enter_context(open(csv_out, "wb"))
-        rejects_sink = stack.enter_context(open(rejects.temp, "wb")) if rejects else None
+        rejects_sink = stack.enter_context(open(job.rejects.temp, "wb")) if job.rejects else None
         found = csv_reader.score_careful(
             stream,
             layout,
-            model,
+            job.model,
             sink,
             rejects_sink,
-            flag=flag,
-            **({"block_bytes": block_bytes} if block_bytes else {}),
+            flag=job.flag,
+            **({"block_bytes": job.block_bytes} if job.block_bytes else {}),
         )
-    if parquet_output:
-        _csv_to_parquet(csv_out, output.temp, layout.passthrough, flag)
+    if job.parquet_output:
+        _csv_to_parquet(csv_out, temp, layout.passthrough, job.flag)
     return found
 
 
