@@ -12,6 +12,7 @@ scored with the very same expression.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -32,6 +33,10 @@ from calhousing.predict.scoring import (
     with_scores,
 )
 
+# polars' CSV reader parses this many bytes per morsel when the variable is unset. Its
+# default held 340 MB for a 10M-row file (820 MB on 8 threads); 1 MiB holds 80 MB and is
+# faster on 2 cores (measured in docs/scoring.md). Set POLARS_CSV_CHUNK_SIZE to override.
+CSV_CHUNK_BYTES = 2**20
 _LINE = "__line"
 _REPLACEMENT = "\ufffd"
 _Structural = list[tuple[int, str, str, str]]  # line, column, reason, text of rejects
@@ -66,6 +71,7 @@ def score_fast(
         ``None`` if any row could not be read or scored, or holds a line break:
         `output` is then incomplete and the careful path must run.
     """
+    os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(CSV_CHUNK_BYTES))
     schema = {name: pl.Float64 if name in layout.features else pl.String for name in layout.names}
     frame = pl.scan_csv(
         path,
