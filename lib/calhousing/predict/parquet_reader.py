@@ -25,7 +25,7 @@ _RAW = "__raw_"  # the features as stored, for the rejects file
 def open_parquet(
     path: Path, source: str, model: Model, *, csv_output: bool, flag: bool
 ) -> tuple[Layout, pl.LazyFrame]:
-    """Check a Parquet file's columns and return them, lazily, with each row's number.
+    """Check a Parquet file's columns and return them, lazily.
 
     Raises
     ------
@@ -40,7 +40,7 @@ def open_parquet(
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InputError(f"{source} is not a readable Parquet file: {first}") from None
     layout = parquet_layout(schema, source, model.feature_names, csv_output=csv_output, flag=flag)
-    return layout, frame.with_row_index(_ROW, offset=1)
+    return layout, frame
 
 
 def score_parquet(
@@ -61,17 +61,7 @@ def score_parquet(
         For the first bad row when `rejects` is None, or an unreadable file.
     """
     schema = frame.collect_schema()
-    features = list(layout.features)
-    file_order = [name for name in layout.names if name in layout.features]
-    column, reason = _rejects.typed_feature_verdicts(schema, file_order)
-    exact = _rejects.exact_features(schema, features)
-    typed = frame.with_columns(
-        column.alias("__column"),
-        reason.alias("__reason"),
-        exact.alias("__exact"),
-        *(pl.col(name).alias(_RAW + name) for name in features),
-    ).with_columns(pl.col(name).cast(pl.Float64) for name in features)
-    scored = with_scores(typed, model).with_columns((pl.col(OK) & pl.col("__exact")).alias(OK))
+    scored = _scored(frame, schema, layout, model, for_rejects=rejects is not None)
     good = scored.filter(pl.col(OK)) if rejects is not None else scored
     written = good.select(output_columns(layout.passthrough, flag))
     sinks = [
@@ -88,7 +78,9 @@ def score_parquet(
         first = str(error).strip().splitlines()[0]
         raise InputError(f"{layout.source}: cannot read its Parquet data: {first}") from None
     if found["bad"] and rejects is None:
-        first = _rejected(scored, layout).head(1).collect().row(0, named=True)
+        # only now: number the rows and work out why, to name the first bad one
+        named = _scored(frame, schema, layout, model, for_rejects=True)
+        first = _rejected(named, layout).head(1).collect().row(0, named=True)
         raise InputError(
             f"{layout.where(first['row'], first['column'])}: {first['reason']}",
             first["row"],
@@ -96,6 +88,24 @@ def score_parquet(
             skippable=True,
         )
     return Counts(found["rows"] - found["bad"], found["bad"], found["outside"], found["clamped"])
+
+
+def _scored(
+    frame: pl.LazyFrame, schema: pl.Schema, layout: Layout, model: Model, *, for_rejects: bool
+) -> pl.LazyFrame:
+    """`frame` with Float64 features and the verdicts; with each row's number, the reason
+    it is bad and its stored features too when rejects are wanted (they cost time)."""
+    features = list(layout.features)
+    extra = [_rejects.exact_features(schema, features).alias("__exact")]
+    if for_rejects:
+        file_order = [name for name in layout.names if name in layout.features]
+        column, reason = _rejects.typed_feature_verdicts(schema, file_order)
+        frame = frame.with_row_index(_ROW, offset=1)
+        extra += [column.alias("__column"), reason.alias("__reason")]
+        extra += [pl.col(name).alias(_RAW + name) for name in features]
+    typed = frame.with_columns(extra)
+    typed = typed.with_columns(pl.col(name).cast(pl.Float64) for name in features)
+    return with_scores(typed, model).with_columns((pl.col(OK) & pl.col("__exact")).alias(OK))
 
 
 def _rejected(scored: pl.LazyFrame, layout: Layout) -> pl.LazyFrame:
