@@ -323,3 +323,21 @@ def test_the_test_sets_out_of_range_rows_fare_worse_and_clamping_helps(pipeline_
     assert table.loc["float", "MAE outside"] == pytest.approx(3.6435, abs=1e-3)
     assert table.loc["float", "MAE inside"] == pytest.approx(0.5309, abs=1e-3)
     assert table.loc["integer", "MAE outside"] == pytest.approx(1.4503, abs=1e-3)
+
+
+def test_the_thread_count_does_not_change_a_digit(tmp_path, housing, artifacts_dir):
+    rows = housing[list(data.FEATURE_NAMES)].sample(100_000, replace=True, random_state=1)
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    command = [
+        str(Path(sys.executable).with_name("calhousing")),
+        "predict",
+        str(tmp_path / "in.csv"),
+    ]
+    command += ["--artifacts-dir", str(artifacts_dir), "--quiet", "--model", "quantized"]
+    outputs = []
+    for threads in ("1", "2", "4"):
+        env = {**os.environ, "POLARS_MAX_THREADS": threads}
+        done = subprocess.run(command, capture_output=True, env=env, timeout=120, check=True)
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0].count(b"\n") == 100_001
