@@ -27,6 +27,7 @@ from calhousing.predict.header import Layout, delimiter_hint, not_utf8
 from calhousing.predict.model import Model
 from calhousing.predict.scoring import (
     OK,
+    OUT_OF_RANGE_COLUMN,
     PREDICTION_COLUMN,
     counts,
     output_columns,
@@ -128,11 +129,9 @@ def score_careful(
         At the first bad record when `rejects` is None (``skippable`` set).
     """
     total = Counts()
-    output.write(
-        _header_line([*layout.passthrough, PREDICTION_COLUMN, *(["out_of_range"] if flag else [])])
-    )
+    output.write(header_line(_empty_output(layout, flag).columns))
     if rejects is not None:
-        rejects.write(_header_line([layout.unit, *_rejects.REJECT_COLUMNS]))
+        rejects.write(rejects_header(layout.unit))
     for block in _records.iter_records(stream, layout.source, layout.header_line + 1, block_bytes):
         good, bad, found = _score_block(block, layout, model, flag=flag)
         if bad.height and rejects is None:
@@ -311,7 +310,7 @@ def _score_one_by_one(
 def _empty_output(layout: Layout, flag: bool) -> pl.DataFrame:
     schema = dict.fromkeys(layout.passthrough, pl.String) | {PREDICTION_COLUMN: pl.Float64}
     if flag:
-        schema["out_of_range"] = pl.Boolean
+        schema[OUT_OF_RANGE_COLUMN] = pl.Boolean
     return pl.DataFrame(schema=schema)
 
 
@@ -319,6 +318,12 @@ def _hint(text: str) -> str:
     return delimiter_hint([text]) if "," not in text else ""
 
 
-def _header_line(names: list[str]) -> bytes:
+def rejects_header(unit: str) -> bytes:
+    """The first line of ``OUTPUT.rejects.csv``."""
+    return header_line([unit, *_rejects.REJECT_COLUMNS])
+
+
+def header_line(names: list[str]) -> bytes:
+    """A CSV header line for `names`, quoted as polars quotes it."""
     frame = pl.DataFrame(schema=dict.fromkeys(names, pl.String))
     return frame.write_csv().encode("utf-8")

@@ -157,7 +157,7 @@ def _score_csv(job: _Job) -> Counts:
         )
         if found is not None:
             if job.rejects is not None:
-                job.rejects.temp.write_bytes(f"{layout.unit},column,reason,text\n".encode())
+                job.rejects.temp.write_bytes(csv_reader.rejects_header(layout.unit))
             return found
     with ExitStack() as stack:
         stream = stack.enter_context(_open_input(job.path, job.source))
