@@ -7,6 +7,7 @@ CR line ends) is named in the user's terms; a Parquet file's schema likewise.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from typing import IO
 
@@ -128,13 +129,23 @@ def csv_header_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
         raise InputError(f"{where}: a quoted column name is not closed on this line", line)
     if not text:
         return ("",)
-    frame = pl.read_csv(
-        text.encode("utf-8") + b"\n",
-        has_header=False,
-        infer_schema=False,
-        empty_string_is_null=False,
-        raise_if_empty=False,
-    )
+    try:
+        frame = pl.read_csv(
+            text.encode("utf-8") + b"\n",
+            has_header=False,
+            infer_schema=False,
+            empty_string_is_null=False,
+            raise_if_empty=False,
+        )
+    except (
+        pl.exceptions.PolarsError
+    ):  # quotes polars will not take (a"b, "a""b"x): as Python reads them
+        try:
+            return tuple(next(csv.reader([text])))
+        except csv.Error as error:
+            raise InputError(
+                f"{where}: cannot split the header into names: {error}", line
+            ) from None
     return tuple("" if value is None else str(value) for value in frame.row(0))
 
 

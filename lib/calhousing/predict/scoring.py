@@ -38,13 +38,19 @@ def with_scores(frame: pl.LazyFrame | pl.DataFrame, model: Model) -> pl.LazyFram
     ``__outside``: a feature is outside the training range; ``__clamped``: the
     integer model saturated an input code (always false for the others).
     """
-    finite = features_finite(model.feature_names)
-    prediction = pl.when(finite).then(model.prediction).otherwise(None)
-    clamped = model.clamped if model.clamped is not None else pl.lit(False)
-    return frame.with_columns(prediction.alias(PREDICTION_COLUMN)).with_columns(
-        (finite & pl.col(PREDICTION_COLUMN).is_finite().fill_null(False)).alias(OK),
-        outside_range(model.ranges, model.feature_names).alias(OUTSIDE),
-        (finite & clamped.fill_null(False)).alias(CLAMPED),
+    prediction = model.prediction
+    scorable = pl.col(PREDICTION_COLUMN).is_finite().fill_null(False)
+    clamped = pl.lit(False)
+    if model.clamped is not None:
+        # clipping turns inf into a finite code, so the integer model checks its inputs;
+        # for the others a NaN or inf feature already makes the prediction NaN or inf
+        finite = features_finite(model.feature_names)
+        prediction = pl.when(finite).then(prediction)
+        clamped = (finite & model.clamped.fill_null(False)).alias(CLAMPED)
+    return frame.with_columns(
+        prediction.alias(PREDICTION_COLUMN), clamped.alias(CLAMPED)
+    ).with_columns(
+        scorable.alias(OK), outside_range(model.ranges, model.feature_names).alias(OUTSIDE)
     )
 
 
