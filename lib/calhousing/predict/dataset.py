@@ -205,7 +205,6 @@ def _check_output_folder(input_path: str, output_path: str | None) -> Path:
         )
     if not target.parent.is_dir():
         raise OutputError(f"output {output_path!r}: folder {str(target.parent)!r} does not exist")
-    root = Path(input_path) if Path(input_path).is_dir() else Path(glob.escape(input_path)).parent
-    if Path(input_path).is_dir() and target.is_relative_to(root.absolute()):
+    if Path(input_path).is_dir() and target.is_relative_to(Path(input_path).absolute()):
         raise OutputError(f"output {output_path!r} is inside the input folder; write it elsewhere")
     return target
