@@ -301,7 +301,7 @@ def test_out_of_range_rows_are_counted_and_flagged(tmp_path, artifacts_dir, caps
     assert out["out_of_range"].to_list() == [False, True]
 
 
-def test_a_single_file_never_imports_dask():
+def test_a_single_file_never_imports_dask_pandas_or_the_pipeline():
     code = (
         "import sys; from calhousing import cli\n"
         "try:\n    cli.main(['predict', '--help'])\nexcept SystemExit:\n    pass\n"
@@ -310,7 +310,7 @@ def test_a_single_file_never_imports_dask():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     loaded = set(eval(done.stdout.strip().splitlines()[-1]))
-    assert not loaded & {"dask", "distributed", "papermill", "sklearn", "onnx"}
+    assert not loaded & {"dask", "distributed", "papermill", "sklearn", "onnx", "pandas"}
 
 
 def test_the_test_sets_out_of_range_rows_fare_worse_and_clamping_helps(pipeline_run, default_split):
