@@ -301,15 +301,21 @@ def test_out_of_range_rows_are_counted_and_flagged(tmp_path, artifacts_dir, caps
     assert out["out_of_range"].to_list() == [False, True]
 
 
-def test_a_single_file_never_imports_dask_pandas_or_the_pipeline():
+def test_a_single_file_never_imports_dask_pandas_or_the_pipeline(tmp_path, artifacts_dir):
+    """Both paths (a clean file, then one with a bad row) in a fresh interpreter."""
+    (tmp_path / "in.csv").write_text(f"{HEADER}\n{GOOD}\n{_row(MedInc='x')}\n")
+    argv = [str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"), "--artifacts-dir"]
+    argv += [str(artifacts_dir), "--quiet", "--skip-invalid"]
     code = (
         "import sys; from calhousing import cli\n"
-        "try:\n    cli.main(['predict', '--help'])\nexcept SystemExit:\n    pass\n"
-        "from calhousing.predict.dataset import is_dataset\n"
+        f"assert cli.main(['predict', *{argv!r}]) == 0\n"
+        f"assert cli.main(['predict', *{argv[:-1]!r}]) == 1\n"
         "print(sorted({m.split('.')[0] for m in sys.modules}))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
     loaded = set(eval(done.stdout.strip().splitlines()[-1]))
+    assert "polars" in loaded
     assert not loaded & {"dask", "distributed", "papermill", "sklearn", "onnx", "pandas"}
 
 
