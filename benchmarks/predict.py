@@ -1,29 +1,31 @@
-"""Throughput and peak memory of `calhousing predict`, beside the floor of reading and writing.
+"""`calhousing predict` against its anchor, polars doing the same dot product on the same file.
 
-Makes CSV files of 1M and 10M rows by resampling the real California Housing
-rows (with a little multiplicative noise, 4 decimals, and an ``id`` column),
-then runs, as separate processes:
+Makes files of 1M and 10M rows by resampling the real California Housing rows
+(1% multiplicative noise, 4 decimals, an ``id`` column), then runs, as separate
+processes and interleaved (anchor, then each model, repeated; the best counts):
 
-* ``calhousing predict FILE -o OUT --model M --quiet`` for each model;
-* the floor: the same reader (:func:`calhousing.predict.open_csv` and
-  :func:`~calhousing.predict.parse_csv`) reading the same file and the same
-  writer writing the same columns (``id`` and one float column, copied from the
-  input), with no model;
-* ``calhousing predict`` on a header-only file: the fixed cost of starting up
-  (interpreter and imports), subtracted in the last column.
+* the anchor: ``pl.scan_csv`` (or ``scan_parquet``) → the float model's dot product
+  as one expression → ``sink_csv`` (``sink_parquet``), nothing else;
+* ``calhousing predict FILE -o OUT --model M --quiet`` for each model,
+  CSV→CSV and Parquet→Parquet;
+* start-up: ``calhousing predict`` on a header-only file;
+* ``--skip-invalid`` on a 10 MB file where every other row is bad, against the
+  same file clean;
+* a 4-part Parquet dataset on a local Dask cluster of 1 and 2 workers.
 
-For each it prints the wall time, rows per second and peak resident memory, and
-for the models the ratio to the floor, beside the targets of issue 7.
+It prints seconds, peak resident memory (GNU time) and the ratio to the anchor,
+beside the targets of issue 11.
 
 Usage (after ``calhousing run`` has written ``artifacts/``)::
 
-    export SCIKIT_LEARN_DATA="$(realpath ../shared/scikit_learn_data)"
+    export SCIKIT_LEARN_DATA=/path/to/scikit_learn_data
     .venv/bin/python benchmarks/predict.py [--rows 1000000 10000000] [--repeat 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -32,20 +34,16 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
+import polars as pl
 
-# Only what `calhousing predict` itself imports, so the floor starts up like it does;
-# calhousing.data (scikit-learn) is imported where the input files are made.
-from calhousing import artifacts
-from calhousing import predict as scoring
-
-TARGET_RATIO = 1.3
-TARGET_ROWS_PER_SECOND = 1_000_000
+TARGET_RATIO = {1_000_000: 1.2, 10_000_000: 1.0}
+TARGET_STARTUP = 0.3
+TARGET_SKIP_RATIO = 2.0
 TARGET_PEAK_MB = 300
-NOISE = 0.01  # relative standard deviation of the noise on each resampled value
+NOISE = 0.01
 CHUNK_ROWS = 1_000_000
 GNU_TIME = "/usr/bin/time"
+MODELS = ("float", "quantized", "integer")
 
 
 def make_csv(path: Path, n_rows: int, seed: int = 0) -> None:
@@ -59,102 +57,139 @@ def make_csv(path: Path, n_rows: int, seed: int = 0) -> None:
             size = min(CHUNK_ROWS, n_rows - start)
             picked = features[rng.integers(0, len(features), size)]
             noisy = np.round(picked * rng.normal(1.0, NOISE, picked.shape), 4)
-            columns = {"id": pa.array(np.arange(start, start + size))}
-            columns |= {name: noisy[:, j] for j, name in enumerate(data.FEATURE_NAMES)}
-            options = pacsv.WriteOptions(include_header=start == 0, quoting_style="none")
-            pacsv.write_csv(pa.table(columns), sink, write_options=options)
+            frame = pl.DataFrame({"id": np.arange(start, start + size)}).with_columns(
+                pl.Series(name, noisy[:, j]) for j, name in enumerate(data.FEATURE_NAMES)
+            )
+            frame.write_csv(sink, include_header=start == 0)
 
 
-def floor(input_path: str, output_path: str, artifacts_dir: str) -> None:
-    """Read `input_path` with predict's reader and write ``id`` and a float column, no model.
-
-    Like ``calhousing predict`` it first reads the feature names from the artifacts.
-    """
-    names = artifacts.load_float_params(artifacts_dir).feature_names
-    with open(input_path, "rb") as stream, open(output_path, "wb") as sink:
-        layout, blocks = scoring.open_csv(stream, input_path, names)
-        with scoring.table_writer(sink, layout.output_schema, parquet=False) as write:
-            for block in blocks:
-                table = scoring.parse_csv(block.data, layout)
-                copied = table[names[0]]
-                columns = [*(table[name] for name in layout.passthrough), copied]
-                write(pa.Table.from_arrays(columns, schema=layout.output_schema))
+def half_bad(source: Path, target: Path) -> None:
+    """`source` with every other row's MedInc replaced by text."""
+    lines = source.read_text().splitlines()
+    out = [lines[0]]
+    for index, line in enumerate(lines[1:]):
+        if index % 2:
+            fields = line.split(",")
+            fields[1] = "oops"
+            line = ",".join(fields)
+        out.append(line)
+    target.write_text("\n".join(out) + "\n")
 
 
-def measure(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident MB of `command`, from GNU time.
+def anchor(source: str, output: str, artifacts_dir: str) -> None:
+    """polars alone: scan, the float model's dot product, sink."""
+    params = json.loads((Path(artifacts_dir) / "float_params.json").read_text())
+    frame = pl.scan_parquet(source) if source.endswith(".parquet") else pl.scan_csv(source)
+    total = pl.lit(params["intercept"])
+    for name, weight in zip(params["feature_names"], params["coef"], strict=True):
+        total = total + pl.col(name) * weight
+    scored = frame.select("id", total.alias("MedHouseVal_pred"))
+    if output.endswith(".parquet"):
+        scored.sink_parquet(output)
+    else:
+        scored.sink_csv(output)
 
-    A child forked from this process would report this process's peak as its
-    own (``ru_maxrss`` survives ``exec``), so the command runs under
-    ``/usr/bin/time``, a small process whose child starts fresh.
-    """
+
+def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak resident MB of `command`, from GNU time."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         timed = [GNU_TIME, "-f", "%e %M", "-o", report.name, *command]
-        if subprocess.run(timed, stdout=subprocess.DEVNULL).returncode != 0:
-            raise SystemExit(f"benchmark command failed: {' '.join(command)}")
+        done = subprocess.run(timed, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        if done.returncode != 0:
+            raise SystemExit(f"benchmark command failed: {' '.join(command)}\n{done.stderr}")
         seconds, peak_kib = report.read().split()[-2:]
     return float(seconds), int(peak_kib) / 1024
 
 
-def best_of(command: list[str], repeat: int) -> tuple[float, float]:
-    runs = [measure(command) for _ in range(repeat)]
-    return min(seconds for seconds, _ in runs), max(peak for _, peak in runs)
+def interleaved(commands: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, float]]:
+    """Each command `repeat` times, round robin; the best time and the largest peak of each."""
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, command in commands.items():
+            runs[name].append(measure(command))
+    return {
+        name: (min(s for s, _ in found), max(p for _, p in found)) for name, found in runs.items()
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--models", nargs="+", default=list(scoring.MODELS))
     parser.add_argument("--repeat", type=int, default=2, help="runs per figure; the best counts")
     parser.add_argument("--artifacts-dir", help="default: the project's artifacts/")
-    parser.add_argument(
-        "--floor", nargs=3, metavar=("IN", "OUT", "ARTIFACTS"), help=argparse.SUPPRESS
-    )
+    parser.add_argument("--anchor", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--skip-dask", action="store_true", help="leave out the Dask figures")
     args = parser.parse_args()
-    if args.floor:
-        floor(*args.floor)
+    if args.anchor:
+        anchor(*args.anchor)
         return
-    if shutil.which(GNU_TIME) is None:
-        raise SystemExit(f"{GNU_TIME} (GNU time) is needed to measure peak memory")
-    folder = artifacts.resolve_dir(args.artifacts_dir, "artifacts")
+    from calhousing import artifacts
+
+    folder = str(artifacts.resolve_dir(args.artifacts_dir, "artifacts"))
     cli = [str(Path(sys.executable).with_name("calhousing")), "predict", "--quiet"]
-    cli += ["--artifacts-dir", str(folder)]
-    print(f"calhousing predict on {os.cpu_count()} cores; artifacts from {folder}")
-    print(
-        f"{'rows':>10} {'run':>10} {'seconds':>8} {'rows/s':>11} {'peak MB':>8} "
-        f"{'x floor':>8} {'rows/s after start-up':>22}"
-    )
+    cli += ["--artifacts-dir", folder]
+    load = os.getloadavg()[0]
+    print(f"calhousing predict vs polars, {os.cpu_count()} cores, load average {load:.1f}")
+    print(f"{'rows':>10} {'format':>8} {'run':>10} {'seconds':>8} {'peak MB':>8} {'x polars':>9}")
     with tempfile.TemporaryDirectory(prefix="calhousing-bench-") as scratch:
         work = Path(scratch)
-        header_only = work / "header.csv"
-        make_csv(header_only, 0)
-        startup, startup_peak = best_of([*cli, str(header_only), "-o", str(work / "h.out")], 3)
-        print(f"{0:>10} {'start-up':>10} {startup:>8.2f} {'':>11} {startup_peak:>8.0f}")
+        header = work / "header.csv"
+        make_csv(header, 0)
+        startup = interleaved({"s": [*cli, str(header), "-o", str(work / "h.csv")]}, 3)["s"]
+        print(f"{0:>10} {'csv':>8} {'start-up':>10} {startup[0]:>8.2f} {startup[1]:>8.0f}")
         for n_rows in args.rows:
-            source = work / f"rows-{n_rows}.csv"
-            make_csv(source, n_rows)
-            output = str(work / "out.csv")
-            floor_command = [sys.executable, __file__, "--floor", str(source), output, str(folder)]
-            floor_seconds, floor_peak = best_of(floor_command, args.repeat)
-            print(
-                f"{n_rows:>10} {'floor':>10} {floor_seconds:>8.2f} "
-                f"{n_rows / floor_seconds:>11,.0f} {floor_peak:>8.0f}"
-            )
-            for model in args.models:
-                command = [*cli, "--model", model, str(source), "-o", output]
-                seconds, peak = best_of(command, args.repeat)
-                ratio = seconds / floor_seconds
-                steady = n_rows / max(seconds - startup, 1e-9)
-                print(
-                    f"{n_rows:>10} {model:>10} {seconds:>8.2f} {n_rows / seconds:>11,.0f} "
-                    f"{peak:>8.0f} {ratio:>8.2f} {steady:>22,.0f}"
+            csv_path = work / f"rows-{n_rows}.csv"
+            make_csv(csv_path, n_rows)
+            parquet_path = csv_path.with_suffix(".parquet")
+            pl.scan_csv(csv_path).sink_parquet(parquet_path)
+            for kind, source in (("csv", csv_path), ("parquet", parquet_path)):
+                out = str(work / f"out.{kind}")
+                commands = {
+                    "polars": [sys.executable, __file__, "--anchor", str(source), out, folder]
+                }
+                for model in MODELS:
+                    commands[model] = [*cli, "--model", model, str(source), "-o", out]
+                found = interleaved(commands, args.repeat)
+                base = found["polars"][0]
+                for name, (seconds, peak) in found.items():
+                    ratio = "" if name == "polars" else f"{seconds / base:>9.2f}"
+                    print(f"{n_rows:>10} {kind:>8} {name:>10} {seconds:>8.2f} {peak:>8.0f} {ratio}")
+            csv_path.unlink()
+            parquet_path.unlink()
+        clean = work / "clean.csv"
+        make_csv(clean, 150_000)
+        bad = work / "half-bad.csv"
+        half_bad(clean, bad)
+        skip = [*cli, "--skip-invalid", "-o", str(work / "skip.csv")]
+        found = interleaved({"clean": [*skip, str(clean)], "half bad": [*skip, str(bad)]}, 3)
+        size = bad.stat().st_size / 1e6
+        for name, (seconds, peak) in found.items():
+            print(f"{150_000:>10} {'csv':>8} {name:>10} {seconds:>8.2f} {peak:>8.0f}")
+        ratio = found["half bad"][0] / found["clean"][0]
+        print(f"  --skip-invalid, {size:.0f} MB, half the rows bad: {ratio:.2f}x the clean file")
+        if not args.skip_dask:
+            dataset = work / "parts"
+            dataset.mkdir()
+            make_csv(work / "d.csv", 4_000_000)
+            whole = pl.read_csv(work / "d.csv")
+            for index in range(4):
+                whole.slice(index * 1_000_000, 1_000_000).write_parquet(
+                    dataset / f"part-{index}.parquet"
                 )
-            size_mb = source.stat().st_size / 2**20
-            print(f"{'':>10} (input {size_mb:,.0f} MiB)")
-            source.unlink()
+            for workers in (1, 2):
+                target = work / f"scored-{workers}"
+                seconds, peak = measure(
+                    [*cli, str(dataset), "-o", str(target), "--workers", str(workers)]
+                )
+                shutil.rmtree(target)
+                print(
+                    f"  Dask, 4 x 1M-row Parquet parts, {workers} worker(s): {seconds:.2f} s, "
+                    f"{4_000_000 / seconds:,.0f} rows/s"
+                )
     print(
-        f"targets: x floor <= {TARGET_RATIO}, >= {TARGET_ROWS_PER_SECOND:,} rows/s, "
-        f"peak < {TARGET_PEAK_MB} MB at 10M rows"
+        f"targets: x polars <= {TARGET_RATIO[1_000_000]} at 1M rows, "
+        f"<= {TARGET_RATIO[10_000_000]} at 10M; start-up <= {TARGET_STARTUP} s; "
+        f"half-bad --skip-invalid <= {TARGET_SKIP_RATIO}x clean; peak <= {TARGET_PEAK_MB} MB"
     )
 
 

@@ -159,8 +159,10 @@ def test_predict_refuses_bad_input(run_copy, capsys, case, content, message):
     code = _cli_exit(
         ["predict", str(source), "-o", str(output), "--artifacts-dir", str(run_copy / "artifacts")]
     )
-    assert code != 0
-    assert message in capsys.readouterr().err
+    assert code == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1  # one line
     assert not output.exists()
     assert outputs_digest(run_copy) == before
 
@@ -169,7 +171,7 @@ def test_predict_refuses_bytes_that_are_not_utf8(run_copy, capsys):
     source = run_copy / "input.csv"
     source.write_bytes(f"{HEADER}\n".encode() + b"\xff\xfe,1,2,3,4,5,6,7\n")
     code = _cli_exit(["predict", str(source), "--artifacts-dir", str(run_copy / "artifacts")])
-    assert code != 0
+    assert code == 1
     assert "UTF-8" in capsys.readouterr().err
 
 
@@ -178,7 +180,7 @@ def test_predict_refuses_a_manifest_that_does_not_match(run_copy, capsys):
     source = run_copy / "input.csv"
     source.write_text(f"{HEADER}\n{GOOD_ROW}\n", encoding="utf-8")
     code = _cli_exit(["predict", str(source), "--artifacts-dir", str(run_copy / "artifacts")])
-    assert code != 0
+    assert code == 1
     assert "float_params.json does not match its sha256" in capsys.readouterr().err
 
 

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from calhousing import manifest
 from calhousing.integer_inference import (
@@ -51,6 +50,7 @@ from calhousing.schema import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
     from sklearn.linear_model import LinearRegression
 
     from calhousing.data import Split
@@ -450,6 +450,7 @@ def save_sweep(artifacts_dir: PathLike | None, table: pd.DataFrame) -> Path:
 
 def load_sweep(artifacts_dir: PathLike | None) -> pd.DataFrame:
     """The sweep table written by 04_sweep."""
+
     folder = require_artifacts(artifacts_dir, SWEEP_FILE)
     return _read_table(folder, SWEEP_FILE)
 
@@ -483,6 +484,8 @@ def load_comparison(
 
 def file_sizes(artifacts_dir: PathLike | None, names: Iterable[str]) -> pd.DataFrame:
     """Bytes on disk of each named artifact that exists."""
+    import pandas as pd
+
     folder = require_artifacts(artifacts_dir)
     sizes = {name: (folder / name).stat().st_size for name in names if (folder / name).is_file()}
     return pd.DataFrame({"bytes_on_disk": pd.Series(sizes, dtype="int64")}).rename_axis("file")
@@ -617,6 +620,8 @@ def _read(folder: Path, name: str) -> Any:
 
 def _read_table(folder: Path, name: str, n_rows: int | None = None) -> pd.DataFrame:
     """The first `n_rows` (all for ``None``) of the CSV `name`, checked against its schema."""
+    import pandas as pd
+
     try:
         table = pd.read_csv(folder / name, nrows=n_rows)
     except (OSError, ValueError) as error:

@@ -20,8 +20,8 @@ from calhousing.artifacts import (
     write_bytes,
 )
 from calhousing.params import PIPELINE_PARAMETERS
-from calhousing.predict import MODELS, PREDICTION_COLUMN, InputError, load_model, predict_file
-from calhousing.summary import report_shows, run_summary
+from calhousing.predict.model import MODELS
+from calhousing.predict.scoring import PREDICTION_COLUMN
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,16 +66,22 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
     predict = commands.add_parser(
         "predict",
-        help="score a CSV or Parquet file with the float, quantized or integer model",
-        description="Score INPUT in bounded memory: the feature columns are found by name, "
-        f"other columns are passed through, and {PREDICTION_COLUMN} is added. Parameters "
-        "come from the JSON artifacts; nothing is unpickled. On bad input nothing is written.",
+        help="score a CSV or Parquet file (or a Parquet dataset, on Dask) with a model",
+        description="Score INPUT: the feature columns are found by name, other columns are "
+        f"passed through, and {PREDICTION_COLUMN} is added. Parameters come from the JSON "
+        "artifacts; nothing is unpickled. On bad input nothing is written. A folder or glob "
+        "of Parquet files is scored partition by partition on a Dask cluster into a folder.",
     )
     predict.add_argument(
-        "input", metavar="INPUT", help="CSV or Parquet (.parquet) file; - for stdin"
+        "input",
+        metavar="INPUT",
+        help="CSV or Parquet (.parquet) file; - for stdin; or a folder or glob of Parquet files",
     )
     predict.add_argument(
-        "-o", "--output", metavar="OUTPUT", help="CSV, or Parquet by suffix (default: stdout)"
+        "-o",
+        "--output",
+        metavar="OUTPUT",
+        help="CSV, or Parquet by suffix (default: stdout); a folder for a dataset",
     )
     predict.add_argument("--artifacts-dir", help="where `calhousing run` wrote the model")
     predict.add_argument("--model", choices=MODELS, default="float", help="default: float")
@@ -84,7 +90,20 @@ def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="score the valid rows; list the others with reasons in OUTPUT.rejects.csv",
     )
-    predict.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    predict.add_argument(
+        "--flag-out-of-range",
+        action="store_true",
+        help="add a boolean out_of_range column: a feature lies outside the training range",
+    )
+    predict.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="score a dataset on this Dask scheduler (default: a local cluster)",
+    )
+    predict.add_argument(
+        "--workers", type=int, default=2, help="local cluster's worker processes (default: 2)"
+    )
+    predict.add_argument("--quiet", action="store_true", help="no closing summary line")
 
 
 def _add_export_parser(commands: argparse._SubParsersAction) -> None:
@@ -190,6 +209,7 @@ def _print_summary(
 ) -> int:
     try:
         from calhousing.pipeline import REPORT_FILE
+        from calhousing.summary import report_shows, run_summary
 
         comparison, predictions = load_comparison(artifacts_dir, n_rows=max(rows, 1))
         folder = resolve_dir(artifacts_dir, "artifacts")
@@ -219,32 +239,33 @@ def _print_summary(
 
 
 def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    if args.skip_invalid and args.output in (None, "-"):
-        parser.exit(
-            2,
-            "calhousing predict: error: --skip-invalid writes the rejected rows to "
-            "OUTPUT.rejects.csv, so it needs -o OUTPUT\n",
-        )
+    from calhousing.predict import InputError, OutputError, load_model, predict_file
+    from calhousing.predict.dataset import is_dataset
+
+    usage = _predict_usage(args)
+    if usage:
+        parser.exit(2, f"calhousing predict: error: {usage}\n")
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    options = {"skip_invalid": args.skip_invalid, "flag_out_of_range": args.flag_out_of_range}
     try:
         model = load_model(args.artifacts_dir, args.model)
-        done = predict_file(
-            args.input,
-            args.output,
-            model,
-            skip_invalid=args.skip_invalid,
-            progress=not args.quiet and sys.stderr.isatty(),
-        )
+        if is_dataset(args.input):
+            from calhousing.predict.dataset import predict_dataset
+
+            cluster = {"scheduler": args.scheduler, "workers": args.workers}
+            done = predict_dataset(args.input, args.output, model, **cluster, **options)
+        else:
+            done = predict_file(args.input, args.output, model, **options)
     except InputError as error:
         hint = (
-            "\nTo score the valid rows and list the others, add --skip-invalid -o OUTPUT."
+            " To score the valid rows and list the others, add --skip-invalid -o OUTPUT."
             if error.skippable
             else ""
         )
-        print(f"calhousing predict: error: {error}{hint}\nNo output was written.", file=sys.stderr)
+        print(f"calhousing predict: error: {error}.{hint} No output was written.", file=sys.stderr)
         return 1
-    except (ArtifactError, ValueError) as error:
-        print(f"calhousing predict: error: {error}\nNo output was written.", file=sys.stderr)
+    except (ArtifactError, OutputError, ValueError) as error:
+        print(f"calhousing predict: error: {error}. No output was written.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("calhousing predict: interrupted; no output was written.", file=sys.stderr)
@@ -253,15 +274,41 @@ def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     if not args.quiet:
-        into = f" into {done.output}" if done.output else ""
-        rejected = (
-            f"; {done.rows_rejected} rejected, listed in {done.rejects}" if done.rejects else ""
-        )
-        print(
-            f"Scored {done.rows_scored} rows with the {model.name} model{into}{rejected}",
-            file=sys.stderr,
-        )
+        print(_closing_line(done, model.name), file=sys.stderr)
     return 0
+
+
+def _predict_usage(args: argparse.Namespace) -> str:
+    """What is wrong with the predict command line itself ('' if nothing)."""
+    if args.output == "":
+        return "-o is empty: give an output file name, or - for stdout"
+    if args.input == "":
+        return "INPUT is empty: give a file name, or - for stdin"
+    if args.skip_invalid and args.output in (None, "-"):
+        return (
+            "--skip-invalid writes the rejected rows to OUTPUT.rejects.csv, so it needs -o OUTPUT"
+        )
+    if args.scheduler is not None and not args.scheduler.startswith("tcp://"):
+        return f"--scheduler must look like tcp://HOST:PORT, got {args.scheduler!r}"
+    if args.workers < 1:
+        return f"--workers must be at least 1, got {args.workers}"
+    return ""
+
+
+def _closing_line(done, model_name: str) -> str:
+    """``Scored N rows with the M model into X; K rejected, ...; J outside the training range``."""
+    into = f" into {done.output}" if done.output else ""
+    rejected = f"; {done.rows_rejected} rejected, listed in {done.rejects}" if done.rejects else ""
+    outside = (
+        f"; {done.outside} with a feature outside the training range"
+        if done.outside
+        else "; none outside the training range"
+    )
+    clamped = (
+        f" ({done.clamped} clamped to it by the integer model)" if model_name == "integer" else ""
+    )
+    scored = f"Scored {done.rows_scored} rows with the {model_name} model"
+    return f"{scored}{into}{rejected}{outside}{clamped}"
 
 
 def _export(args: argparse.Namespace) -> int:

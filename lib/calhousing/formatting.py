@@ -135,6 +135,11 @@ COLUMNS: dict[str, Column] = {
     "residual_share_of_test_sst": Column(
         "share of the test R² this row's error holds", "percent", 1
     ),
+    # test rows outside the training range, by model (predict.out_of_range_outcomes)
+    "rows outside": Column("test rows outside the range", "integer"),
+    "MAE outside": Column(f"MAE outside {_PRICE}", "decimals", 3),
+    "max |error| outside": Column(f"max |error| outside {_PRICE}", "decimals", 3),
+    "MAE inside": Column(f"MAE inside {_PRICE}", "decimals", 3),
     # ONNX exports scored in onnxruntime (onnx_anchor)
     "test R²": Column("test R²", "decimals", 4),
     "max |Δ prediction| vs float model": Column(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from calhousing.linear import LinearParams
 from calhousing.quantization import QuantizedModel
+
+if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
+    import pandas as pd
 
 
 def predict(params: LinearParams, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -35,6 +39,8 @@ def feature_matrix(X: pd.DataFrame | np.ndarray, feature_names: tuple[str, ...])
     ValueError
         If a named column is missing or the shape does not fit.
     """
+    import pandas as pd
+
     if isinstance(X, pd.DataFrame):
         missing = [name for name in feature_names if name not in X.columns]
         if missing:

@@ -37,10 +37,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from numbers import Integral
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from calhousing import rounding as _rounding
 from calhousing.inference import feature_matrix
@@ -48,6 +47,9 @@ from calhousing.linear import LinearParams
 from calhousing.params import MAX_BITS, MIN_BITS, check_bits, check_choice
 from calhousing.quantization import code_dtype, quantize, training_features
 from calhousing.rounding import ROUNDINGS
+
+if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
+    import pandas as pd
 
 INT32_MAX = np.iinfo(np.int32).max
 INT64_MAX = np.iinfo(np.int64).max
@@ -227,6 +229,8 @@ def predict_integer(model: IntegerModel, X: pd.DataFrame | np.ndarray) -> np.nda
 def feature_table(model: IntegerModel) -> pd.DataFrame:
     """Per feature: input range and scale, weight code, and the raw coefficient
     the integer weight stands for (``S × q_j / input_scale_j``)."""
+    import pandas as pd
+
     return pd.DataFrame(
         {
             "input_min": model.input_offset,
@@ -243,6 +247,8 @@ def feature_table(model: IntegerModel) -> pd.DataFrame:
 
 def accumulator_table(model: IntegerModel) -> pd.DataFrame:
     """Code widths, the bias, the accumulator's bound and the dtype it chose, the bytes."""
+    import pandas as pd
+
     row = {
         "weight bits": model.bits,
         "input bits": model.input_bits,

@@ -25,9 +25,9 @@ A linear model is quantized by :func:`quantize_model`, with three more choices:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
 
 from calhousing import rounding as _rounding
@@ -40,6 +40,9 @@ from calhousing.params import (  # the choices are declared once, as Literals, i
     check_bits,
     check_choice,
 )
+
+if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -340,6 +343,8 @@ def training_features(
     space: str = "raw",
     rounding: str = "nearest",
 ) -> np.ndarray:
+    import pandas as pd
+
     """`X_train` as a finite float64 matrix in the model's column order.
 
     Raises
@@ -373,6 +378,8 @@ def error_table(params: LinearParams, quantized: QuantizedModel) -> pd.DataFrame
     With ``nearest`` rounding every error is at most half a scale step; ``gptq``
     and ``optimal`` trade larger single errors for a lower training MSE.
     """
+    import pandas as pd
+
     dequantized = quantized.coef.dequantize()
     coef, intercept = np.asarray(params.coef, dtype=np.float64), float(params.intercept)
     if quantized.space == "standardized":
@@ -392,6 +399,8 @@ def error_table(params: LinearParams, quantized: QuantizedModel) -> pd.DataFrame
 def parameters_table(quantized: QuantizedModel) -> pd.DataFrame:
     """Scale, zero point, code range and payload of each quantized tensor (and, in
     standardized space, of the stored feature statistics)."""
+    import pandas as pd
+
     rows = {"coefficients": quantized.coef, "intercept": quantized.intercept}
     table = pd.DataFrame(
         {

@@ -1,0 +1,210 @@
+"""A partitioned Parquet dataset scored on a Dask cluster, one task per file.
+
+Each task runs :func:`calhousing.predict.predict_file` on one partition with
+the same model (pickled to the workers), so the output dataset holds, file by
+file, exactly what scoring each file alone would write. The workers read the
+input and write the output by path: on a real cluster they need the same
+shared filesystem. The output folder appears only when every partition is
+done; it is built under a temporary name beside it.
+
+Dask is imported here only, so scoring a single file never loads it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from calhousing.predict.errors import InputError, OutputError
+from calhousing.predict.model import Model
+from calhousing.predict.run import Summary, predict_file
+from calhousing.predict.writers import PARQUET_SUFFIXES, STDIO
+
+GLOB_CHARACTERS = "*?["
+REJECTS_SUFFIX = ".rejects"
+
+
+def is_dataset(input_path: str) -> bool:
+    """True for a folder or a glob pattern (scored as a dataset), false for a file or ``-``."""
+    if input_path == STDIO:
+        return False
+    return Path(input_path).is_dir() or any(char in input_path for char in GLOB_CHARACTERS)
+
+
+def dataset_files(input_path: str) -> list[tuple[Path, Path]]:
+    """The Parquet files of a folder (recursively) or glob, each with its path relative to the root.
+
+    Raises
+    ------
+    InputError
+        If there is none.
+    """
+    if Path(input_path).is_dir():
+        root = Path(input_path)
+        files = sorted(
+            path
+            for path in root.rglob("*")
+            if path.is_file() and path.name.lower().endswith(PARQUET_SUFFIXES)
+        )
+        found = [(path, path.relative_to(root)) for path in files]
+    else:
+        found = [
+            (Path(name), Path(Path(name).name))
+            for name in sorted(glob.glob(input_path, recursive=True))
+            if Path(name).is_file()
+        ]
+    if not found:
+        raise InputError(
+            f"{input_path}: no Parquet files (.parquet, .pq) to score; a dataset is a folder "
+            "or a glob of Parquet files"
+        )
+    names = [relative for _, relative in found]
+    if len(set(names)) != len(names):
+        raise InputError(
+            f"{input_path}: two files share a name; score a folder instead of a glob so "
+            "their subfolders keep them apart"
+        )
+    return found
+
+
+def score_partition(
+    source: str, target: str, model: Model, rejects: str | None, flag: bool
+) -> tuple[int, int, int, int]:
+    """Score one partition (the task each worker runs): rows scored, rejected, outside, clamped."""
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    done = predict_file(
+        source, target, model, skip_invalid=rejects is not None, flag_out_of_range=flag
+    )
+    if rejects is not None and done.rejects is not None:
+        Path(rejects).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(done.rejects, rejects)
+    return done.rows_scored, done.rows_rejected, done.outside, done.clamped
+
+
+def predict_dataset(
+    input_path: str,
+    output_path: str | None,
+    model: Model,
+    *,
+    scheduler: str | None = None,
+    workers: int = 2,
+    skip_invalid: bool = False,
+    flag_out_of_range: bool = False,
+) -> Summary:
+    """Score every Parquet file of a dataset into the folder `output_path`, on Dask.
+
+    Parameters
+    ----------
+    input_path : str
+        A folder (searched recursively) or a glob of Parquet files.
+    output_path : str
+        The output folder; it must not exist yet. Each input file gives the file
+        of the same relative path in it. With `skip_invalid`, rejects go to
+        ``<output_path>.rejects/<relative path>.rejects.csv``.
+    model : Model
+    scheduler : str, optional
+        ``tcp://HOST:PORT`` of a running ``dask scheduler``; by default a local
+        cluster of `workers` processes is started and stopped.
+    workers : int, default=2
+    skip_invalid, flag_out_of_range : bool
+        As for :func:`~calhousing.predict.predict_file`.
+
+    Returns
+    -------
+    Summary
+        Totals over the partitions.
+
+    Raises
+    ------
+    InputError
+        At the first bad row of any partition (without `skip_invalid`), naming its file.
+    OutputError
+        If `output_path` is missing, exists, or lies inside the input folder.
+    """
+    files = dataset_files(input_path)
+    target = _check_output_folder(input_path, output_path)
+    rejects_target = target.with_name(target.name + REJECTS_SUFFIX) if skip_invalid else None
+    if rejects_target is not None and rejects_target.exists():
+        raise OutputError(f"{str(rejects_target)!r} exists; remove it or choose another output")
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        outputs = [str(staging / "out" / relative) for _, relative in files]
+        rejects = [
+            str(staging / "rejects" / f"{relative}.rejects.csv") if skip_invalid else None
+            for _, relative in files
+        ]
+        sources = [str(path) for path, _ in files]
+        results = _run_tasks(
+            sources, outputs, rejects, model, flag_out_of_range, scheduler, workers
+        )
+        (staging / "out").mkdir(exist_ok=True)
+        os.replace(staging / "out", target)
+        if rejects_target is not None:
+            (staging / "rejects").mkdir(exist_ok=True)
+            os.replace(staging / "rejects", rejects_target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    totals = [sum(column) for column in zip(*results, strict=True)]
+    return Summary(totals[0], totals[1], target, rejects_target, totals[2], totals[3])
+
+
+def _run_tasks(
+    sources: list[str],
+    outputs: list[str],
+    rejects: list[str | None],
+    model: Model,
+    flag: bool,
+    scheduler: str | None,
+    workers: int,
+) -> list[tuple[int, int, int, int]]:
+    from distributed import Client, LocalCluster
+
+    if scheduler is None:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+        client = Client(cluster)
+    else:
+        cluster = None
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as error:
+            raise OutputError(f"cannot reach the Dask scheduler {scheduler}: {error}") from None
+    try:
+        futures = client.map(
+            score_partition,
+            sources,
+            outputs,
+            [model] * len(sources),
+            rejects,
+            [flag] * len(sources),
+            pure=False,
+        )
+        return client.gather(futures)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _check_output_folder(input_path: str, output_path: str | None) -> Path:
+    if output_path is None or output_path in ("", STDIO):
+        raise OutputError("a dataset is scored into a folder: give -o OUTPUT_FOLDER")
+    target = Path(output_path).absolute()
+    if target.exists():
+        raise OutputError(
+            f"output {output_path!r} exists; give a new folder name (the dataset is written "
+            "whole or not at all)"
+        )
+    if not target.parent.is_dir():
+        raise OutputError(f"output {output_path!r}: folder {str(target.parent)!r} does not exist")
+    if Path(input_path).is_dir() and target.is_relative_to(Path(input_path).absolute()):
+        raise OutputError(f"output {output_path!r} is inside the input folder; write it elsewhere")
+    return target

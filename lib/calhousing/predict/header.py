@@ -1,0 +1,244 @@
+"""The input's columns, checked against the model before any row is read.
+
+A CSV header is read here, not by the engine, so that every problem with it
+(not UTF-8, a column named twice, a missing feature, a wrong delimiter, lone
+CR line ends) is named in the user's terms; a Parquet file's schema likewise.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from typing import IO
+
+import polars as pl
+
+from calhousing.predict.errors import InputError
+from calhousing.predict.scoring import OUT_OF_RANGE_COLUMN, PREDICTION_COLUMN
+
+MAX_LINE_BYTES = 64 * 2**20  # a longer CSV line (or quoted record) is refused, not buffered
+SHOWN_CHARS = 60  # a longer column name is cut short in messages
+_OTHER_DELIMITERS: tuple[str, ...] = (";", "\t", "|")
+_READ_BYTES = 2**16
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The columns of one input, checked against the model.
+
+    Attributes
+    ----------
+    source : str
+        How messages name the input (its path, or ``<stdin>``).
+    unit : str
+        ``"line"`` for CSV (the header is line 1), ``"row"`` for Parquet.
+    names : tuple of str
+        Every input column, in file order.
+    features : tuple of str
+        The model's feature columns, in the model's order.
+    header_line : int
+        CSV: the header's line number (blank lines before it count); 0 for Parquet.
+    data_offset : int
+        CSV: the byte offset just past the header line; 0 for Parquet.
+    """
+
+    source: str
+    unit: str
+    names: tuple[str, ...]
+    features: tuple[str, ...]
+    header_line: int = 0
+    data_offset: int = 0
+
+    @property
+    def passthrough(self) -> tuple[str, ...]:
+        """The columns copied to the output, in file order."""
+        return tuple(name for name in self.names if name not in self.features)
+
+    def where(self, line: int, column: str = "") -> str:
+        """``"<source>, line 7, column 'MedInc'"``: where a problem is."""
+        place = f"{self.source}, {self.unit} {line}"
+        return f"{place}, column {shown(column)}" if column else place
+
+
+def read_csv_header(
+    stream: IO[bytes], source: str, feature_names: tuple[str, ...], *, flag: bool = False
+) -> Layout:
+    """Read and check the header of a CSV `stream` (left just past the header line).
+
+    Blank lines before the header are skipped (and counted).
+
+    Raises
+    ------
+    InputError
+        If the input is empty, the header is longer than ``MAX_LINE_BYTES``, is
+        not UTF-8, has lone CR line ends or an unclosed quote, names a column
+        twice, already has an output column, or lacks feature columns.
+    """
+    data, line, offset = b"", 1, 0
+    while True:
+        while data.startswith((b"\n", b"\r\n")):
+            step = 1 if data.startswith(b"\n") else 2
+            data, line, offset = data[step:], line + 1, offset + step
+        end = data.find(b"\n")
+        if end >= 0:
+            break
+        if len(data) > MAX_LINE_BYTES:
+            raise InputError(
+                f"{source}, line {line} (the header): longer than "
+                f"{MAX_LINE_BYTES // 2**20} MiB with no line end; is this a CSV file?",
+                line,
+            )
+        chunk = stream.read(_READ_BYTES)
+        if not chunk:
+            if data.strip(b"\r"):
+                end = len(data)
+                break
+            raise InputError(
+                f"{source} is empty: expected a CSV header line naming the columns "
+                f"{', '.join(feature_names)}, then one row per line",
+                1,
+            )
+        data += chunk
+    header = data[:end].removesuffix(b"\r")
+    names = csv_header_names(header, line, source)
+    _check_names(names, f"{source}, line {line} (the header)", feature_names, line, flag=flag)
+    return Layout(source, "line", names, feature_names, line, offset + end + 1)
+
+
+def csv_header_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
+    """The column names of a header line (without its line end).
+
+    Raises
+    ------
+    InputError
+        If the line is not UTF-8, holds a lone CR, or has an unclosed quote.
+    """
+    where = f"{source}, line {line} (the header)"
+    try:
+        text = header.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{where}: {not_utf8(header, error)}", line) from None
+    text = text.removeprefix("\ufeff")
+    if "\r" in text:
+        raise InputError(
+            f"{where}: lines end with a lone CR (classic Mac OS); convert the line ends to "
+            "LF or CRLF",
+            line,
+        )
+    if text.count('"') % 2:
+        raise InputError(f"{where}: a quoted column name is not closed on this line", line)
+    if not text:
+        return ("",)
+    try:
+        frame = pl.read_csv(
+            text.encode("utf-8") + b"\n",
+            has_header=False,
+            infer_schema=False,
+            empty_string_is_null=False,
+            raise_if_empty=False,
+        )
+    except (
+        pl.exceptions.PolarsError
+    ):  # quotes polars will not take (a"b, "a""b"x): as Python reads them
+        try:
+            return tuple(next(csv.reader([text])))
+        except csv.Error as error:
+            raise InputError(
+                f"{where}: cannot split the header into names: {error}", line
+            ) from None
+    return tuple("" if value is None else str(value) for value in frame.row(0))
+
+
+def parquet_layout(
+    schema: pl.Schema, source: str, feature_names: tuple[str, ...], *, csv_output: bool, flag: bool
+) -> Layout:
+    """Check a Parquet schema against the model's features (see :func:`read_csv_header`).
+
+    Raises
+    ------
+    InputError
+        If a feature column is missing or not numeric, or, for CSV output, a
+        passed-through column is nested or binary (CSV cannot hold it).
+    """
+    where = f"{source} (its columns)"
+    names = tuple(schema.names())
+    _check_names(names, where, feature_names, None, flag=flag)
+    for name in feature_names:
+        kind = schema[name]
+        if not (kind.is_numeric() and kind != pl.Boolean):
+            raise InputError(
+                f"{where}: column {shown(name)} has type {kind}; feature columns must be "
+                "numbers (integer, floating point or decimal)",
+                column=name,
+            )
+    if csv_output:
+        for name in names:
+            kind = schema[name]
+            if name not in feature_names and (kind.is_nested() or kind == pl.Binary):
+                raise InputError(
+                    f"{where}: column {shown(name)} has type {kind}, which a CSV output cannot "
+                    "hold; write Parquet (-o OUTPUT.parquet) or drop the column",
+                    column=name,
+                )
+    return Layout(source, "row", names, feature_names)
+
+
+def shown(name: str) -> str:
+    """`name` quoted for a message, cut short if long."""
+    if len(name) <= SHOWN_CHARS:
+        return repr(name)
+    return f"{name[:SHOWN_CHARS]!r}… ({len(name):,} characters)"
+
+
+def not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
+    """Why `data` is not UTF-8, for a message."""
+    bad = data[error.start : error.end]
+    return (
+        f"bytes that are not UTF-8 ({bad!r} at byte {error.start + 1} of the line); "
+        "save the file as UTF-8"
+    )
+
+
+def delimiter_hint(fields: tuple[str, ...] | list[str]) -> str:
+    """A hint when a line's only field holds another delimiter ('' otherwise)."""
+    if len(fields) != 1:
+        return ""
+    for delimiter in _OTHER_DELIMITERS:
+        if delimiter in fields[0]:
+            return f". The line has no comma but has {delimiter!r}: separate fields with commas"
+    return ""
+
+
+def _check_names(
+    names: tuple[str, ...],
+    where: str,
+    feature_names: tuple[str, ...],
+    line: int | None,
+    *,
+    flag: bool,
+) -> None:
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise InputError(
+            f"{where}: column(s) {', '.join(map(shown, duplicates))} appear more than once; "
+            "give every column its own name",
+            line,
+        )
+    added = [PREDICTION_COLUMN, *([OUT_OF_RANGE_COLUMN] if flag else [])]
+    for name in added:
+        if name in names:
+            raise InputError(
+                f"{where}: the input already has a {name!r} column, which the output "
+                "adds; rename or drop it",
+                line,
+                name,
+            )
+    missing = [name for name in feature_names if name not in names]
+    if missing:
+        listed = ", ".join(map(shown, names[:20])) + (", …" if len(names) > 20 else "")
+        raise InputError(
+            f"{where}: missing feature column(s) {', '.join(missing)}; the columns are "
+            f"{listed}. Feature columns are found by exact name, in any order"
+            f"{delimiter_hint(names)}",
+            line,
+        )

@@ -1,0 +1,152 @@
+"""The three models as polars expressions: one scoring function for every reader and worker.
+
+Each prediction is an explicit sum over the features in the model's order,
+``((w_0 x_0 + w_1 x_1) + ...) + b``, evaluated row by row. Unlike a BLAS dot
+product over a block, its digits cannot depend on the rows around it, the
+block size, the thread count or how a dataset is partitioned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from calhousing import artifacts
+from calhousing.params import check_choice
+
+MODELS: tuple[str, ...] = ("float", "quantized", "integer")
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model ready to score.
+
+    Attributes
+    ----------
+    name : str
+        ``"float"``, ``"quantized"`` or ``"integer"``.
+    feature_names : tuple of str
+        The columns it reads, in order.
+    prediction : polars.Expr
+        The prediction of a row from its Float64 feature columns.
+    ranges : dict of str to (float, float)
+        The training data's min and max of each feature.
+    clamped : polars.Expr or None
+        For the integer model: true where an input code saturates (a feature
+        outside the range its codes cover).
+    """
+
+    name: str
+    feature_names: tuple[str, ...]
+    prediction: pl.Expr
+    ranges: dict[str, tuple[float, float]]
+    clamped: pl.Expr | None = None
+
+
+def load_model(artifacts_dir: artifacts.PathLike | None, model: str = "float") -> Model:
+    """Load a model from the JSON parameters in `artifacts_dir`; nothing is unpickled.
+
+    Parameters
+    ----------
+    artifacts_dir : path-like or None
+        Where ``calhousing run`` wrote its artifacts; ``None`` for the project's.
+    model : {"float", "quantized", "integer"}, default="float"
+        The float parameters, the dequantized 8-bit parameters, or the
+        integer-only model.
+
+    Returns
+    -------
+    Model
+
+    Raises
+    ------
+    ValueError
+        If `model` is not one of the names above.
+    calhousing.artifacts.ArtifactError
+        If the artifacts it needs are missing.
+    """
+    check_choice("model", model, MODELS)
+    ranges = artifacts.load_feature_ranges(artifacts_dir)
+    if model == "float":
+        params = artifacts.load_float_params(artifacts_dir)
+        names = params.feature_names
+        prediction = affine_sum(names, params.coef.tolist(), params.intercept)
+        return Model(model, names, prediction, ranges)
+    if model == "quantized":
+        quantized = artifacts.load_quantized(artifacts_dir)
+        names = quantized.feature_names
+        weights = quantized.coef.dequantize().tolist()
+        bias = float(quantized.intercept.dequantize()[0])
+        if quantized.space == "standardized":
+            prediction = affine_sum(
+                names,
+                weights,
+                bias,
+                mean=quantized.feature_mean.tolist(),
+                std=quantized.feature_std.tolist(),
+            )
+        else:
+            prediction = affine_sum(names, weights, bias)
+        return Model(model, names, prediction, ranges)
+    integer = artifacts.load_integer_model(artifacts_dir)
+    codes = [
+        _input_code(name, offset, scale)
+        for name, offset, scale in zip(
+            integer.feature_names,
+            integer.input_offset.tolist(),
+            integer.input_scale.tolist(),
+            strict=True,
+        )
+    ]
+    qmax = integer.input_qmax
+    accumulator = pl.lit(integer.bias_code, pl.Int64)
+    for code, weight in zip(codes, integer.weight_codes.tolist(), strict=True):
+        accumulator = accumulator + code.clip(0, qmax).cast(pl.Int64, strict=False) * weight
+    prediction = accumulator.cast(pl.Float64) * integer.accumulator_scale
+    clamped = pl.any_horizontal([(code < 0) | (code > qmax) for code in codes])
+    return Model(model, integer.feature_names, prediction, ranges, clamped)
+
+
+def load_models(artifacts_dir: artifacts.PathLike | None) -> tuple[Model, ...]:
+    """The three models of :data:`MODELS`, in that order (see :func:`load_model`)."""
+    return tuple(load_model(artifacts_dir, name) for name in MODELS)
+
+
+def affine_sum(
+    names: tuple[str, ...],
+    weights: list[float],
+    bias: float,
+    *,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+) -> pl.Expr:
+    """``Σ_j w_j x_j + b`` (or with ``x_j`` standardized), summed in feature order.
+
+    Parameters
+    ----------
+    names : tuple of str
+        The feature columns, in the order of `weights`.
+    weights : list of float
+    bias : float
+    mean, std : list of float, optional
+        Standardize each feature first: ``(x_j - mean_j) / std_j``.
+
+    Returns
+    -------
+    polars.Expr
+        A Float64 expression; each row's value depends on that row alone.
+    """
+    total: pl.Expr | None = None
+    for index, (name, weight) in enumerate(zip(names, weights, strict=True)):
+        value = pl.col(name)
+        if mean is not None and std is not None:
+            value = (value - mean[index]) / std[index]
+        term = value * weight
+        total = term if total is None else total + term
+    return pl.lit(bias, pl.Float64) if total is None else total + bias
+
+
+def _input_code(name: str, offset: float, scale: float) -> pl.Expr:
+    """The integer model's unclipped input code: ``rint((x - offset) / scale)``, ties to even."""
+    return ((pl.col(name) - offset) / scale).round(0, mode="half_to_even")

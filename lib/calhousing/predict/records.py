@@ -1,0 +1,156 @@
+"""Splitting CSV bytes into records, quote-aware, with the line numbers each one covers.
+
+Only the careful path uses this (a file with a bad row, or ``--skip-invalid``):
+it lets a bad record be named by its line, and a quoted value that runs over a
+line end be one record, rejected whole, rather than a broken line and a
+spurious row. The scan is vectorized with numpy: a ``"`` opens or closes a
+quoted value, and a line end or comma counts only outside one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+import numpy as np
+
+from calhousing.predict.errors import InputError
+from calhousing.predict.header import MAX_LINE_BYTES
+
+BLOCK_BYTES = 4 * 2**20  # bytes scanned at once: bounds the careful path's memory
+_NEWLINE, _CR, _QUOTE, _COMMA = 10, 13, 34, 44
+
+
+@dataclass(frozen=True)
+class Records:
+    """Whole CSV records and where each one is.
+
+    Attributes
+    ----------
+    data : bytes
+    starts, ends : numpy.ndarray of int64
+        Each record is ``data[starts[i]:ends[i]]``, without its line end.
+    first_lines, last_lines : numpy.ndarray of int64
+        The (1-based) lines it starts and ends on; they differ when a quoted
+        value holds a line end.
+    fields : numpy.ndarray of int64
+        Commas outside quotes, plus one.
+    unclosed : bool
+        The last record opens a quote that the file never closes.
+    """
+
+    data: bytes
+    starts: np.ndarray
+    ends: np.ndarray
+    first_lines: np.ndarray
+    last_lines: np.ndarray
+    fields: np.ndarray
+    unclosed: bool = False
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def text(self, index: int) -> str:
+        """Record `index` as text (bytes that are not UTF-8 shown as ``\\xff``)."""
+        raw = self.data[self.starts[index] : self.ends[index]]
+        return raw.decode("utf-8", "backslashreplace")
+
+    def raw(self, index: int) -> bytes:
+        return self.data[self.starts[index] : self.ends[index]]
+
+
+def iter_records(
+    stream: IO[bytes], source: str, first_line: int, block_bytes: int = BLOCK_BYTES
+) -> Iterator[Records]:
+    """Read `stream` to its end as blocks of whole records.
+
+    Raises
+    ------
+    InputError
+        If one record (a line, or lines joined by a quoted value) is longer than
+        ``MAX_LINE_BYTES``.
+    """
+    pending, line = b"", first_line
+    while True:
+        chunk = stream.read(block_bytes)
+        data = pending + chunk
+        if not chunk:
+            if data:
+                yield split_records(data, line, final=True)
+            return
+        records = split_records(data, line, final=False)
+        if len(records) == 0:
+            if len(data) > MAX_LINE_BYTES:
+                raise InputError(
+                    f"{source}, line {line}: a record longer than {MAX_LINE_BYTES // 2**20} MiB "
+                    "(a line, or a quoted value that is never closed); is this a CSV file with "
+                    "one row per line?",
+                    line,
+                )
+            pending = data
+            continue
+        used = len(records.data)
+        pending = data[used:]
+        line = int(records.last_lines[-1]) + 1
+        yield records
+
+
+def split_records(data: bytes, first_line: int, *, final: bool) -> Records:
+    """The whole records at the start of `data` (all of it when `final`)."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(arr == _NEWLINE)
+    quote_mask = arr == _QUOTE
+    quoted = bool(quote_mask.any())
+    parity = np.cumsum(quote_mask, dtype=np.int32) & 1 if quoted else None
+    ends = newlines[parity[newlines] == 0] if parity is not None else newlines
+    used = int(ends[-1]) + 1 if len(ends) else 0
+    unclosed = False
+    if final and used < len(data):
+        ends = np.append(ends, len(data))
+        unclosed = parity is not None and bool(parity[-1])
+        used = len(data)
+    starts = np.empty(len(ends), dtype=np.int64)
+    starts[:1] = 0
+    starts[1:] = ends[:-1] + 1
+    # a byte's line is first_line plus the line ends before it
+    first_lines = first_line + np.searchsorted(newlines, starts, side="left")
+    last_lines = first_line + np.searchsorted(newlines, ends, side="left")
+    content_ends = ends.copy()
+    has_cr = (content_ends > starts) & (arr[np.maximum(content_ends - 1, 0)] == _CR)
+    content_ends[has_cr] -= 1
+    comma_mask = arr == _COMMA
+    if parity is not None:
+        comma_mask &= parity == 0
+    commas = np.concatenate(([0], np.cumsum(comma_mask, dtype=np.int32)))
+    fields = commas[content_ends] - commas[starts] + 1
+    return Records(
+        data=data[:used],
+        starts=starts,
+        ends=content_ends,
+        first_lines=first_lines.astype(np.int64),
+        last_lines=last_lines.astype(np.int64),
+        fields=fields.astype(np.int64),
+        unclosed=unclosed,
+    )
+
+
+def select_bytes(records: Records, keep: np.ndarray) -> bytes:
+    """The kept records, each ended by ``\\n``, as one buffer."""
+    data = records.data
+    if keep.all() and b"\r" not in data:
+        return data if data.endswith(b"\n") else data + b"\n"
+    starts, ends = records.starts[keep].tolist(), records.ends[keep].tolist()
+    if not starts:
+        return b""
+    return b"\n".join([data[start:end] for start, end in zip(starts, ends, strict=True)]) + b"\n"
+
+
+def texts(records: Records, indices: np.ndarray) -> list[str]:
+    """The text of the records at `indices` (bytes that are not UTF-8 shown as ``\\xff``)."""
+    data = records.data
+    starts, ends = records.starts[indices].tolist(), records.ends[indices].tolist()
+    return [
+        data[start:end].decode("utf-8", "backslashreplace")
+        for start, end in zip(starts, ends, strict=True)
+    ]

@@ -1,0 +1,220 @@
+"""``calhousing predict`` on one file: check the output, read, score, write all or nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from calhousing.predict import csv_reader, parquet_reader, writers
+from calhousing.predict.csv_reader import Counts
+from calhousing.predict.errors import InputError, OutputError
+from calhousing.predict.header import read_csv_header
+from calhousing.predict.model import Model
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What :func:`predict_file` did.
+
+    ``outside``: scored rows with a feature outside the training range;
+    ``clamped``: rows whose input codes the integer model saturated.
+    """
+
+    rows_scored: int
+    rows_rejected: int
+    output: Path | None
+    rejects: Path | None
+    outside: int = 0
+    clamped: int = 0
+
+
+def rejects_path(output: Path) -> Path:
+    """Where ``--skip-invalid`` lists the rejected rows: ``OUTPUT.rejects.csv``."""
+    return output.with_name(output.name + ".rejects.csv")
+
+
+def predict_file(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str] | None,
+    model: Model,
+    *,
+    skip_invalid: bool = False,
+    flag_out_of_range: bool = False,
+    block_bytes: int | None = None,
+) -> Summary:
+    """Score `input_path` with `model` and write the result to `output_path`.
+
+    Parameters
+    ----------
+    input_path : path-like
+        A CSV file, a Parquet file (``.parquet``, ``.pq``), or ``"-"`` for CSV on stdin.
+    output_path : path-like or None
+        CSV, or Parquet by its suffix; ``None`` or ``"-"`` writes CSV to stdout.
+    model : Model
+        From :func:`calhousing.predict.load_model`.
+    skip_invalid : bool, default=False
+        Score the good rows and write each rejected row, with its reason, to
+        ``<output_path>.rejects.csv``, instead of stopping at the first bad row.
+    flag_out_of_range : bool, default=False
+        Add a boolean ``out_of_range`` column: a feature is outside the training range.
+    block_bytes : int, optional
+        Force the careful CSV path with blocks of this many bytes (for tests).
+
+    Returns
+    -------
+    Summary
+
+    Raises
+    ------
+    InputError
+        For bad input; the message names the line (or row) and the column.
+    OutputError
+        If the output is a folder, the input itself (or a link to it), or
+        cannot be written. Nothing is written in either case: outputs appear
+        only when every row was read.
+    ValueError
+        If `skip_invalid` is set with no output file, or the output name is empty.
+    """
+    source = "<stdin>" if str(input_path) == writers.STDIO else str(input_path)
+    target = writers.output_target(output_path)
+    if skip_invalid and target is None:
+        raise ValueError(
+            "skip_invalid writes the rejected rows to OUTPUT.rejects.csv, so it needs an output "
+            "file (-o OUTPUT), not stdout"
+        )
+    writers.check_target(target, input_path)
+    listed = rejects_path(target) if skip_invalid and target is not None else None
+    writers.check_target(listed, input_path)
+    parquet_output = writers.is_parquet(target)
+    with ExitStack() as stack:
+        if source == "<stdin>":
+            input_path = _spool_stdin(stack)
+        output = writers.stage(target, ".parquet" if parquet_output else ".csv")
+        stack.callback(output.discard)
+        rejects = writers.stage(listed, ".csv") if listed is not None else None
+        if rejects is not None:
+            stack.callback(rejects.discard)
+        path = Path(input_path)
+        try:
+            job = _Job(
+                path, source, model, output, rejects, parquet_output, flag_out_of_range, block_bytes
+            )
+            found = _score(job)
+        except OSError as error:
+            if isinstance(error, OutputError):
+                raise
+            raise OutputError(
+                f"cannot write {writers.describe(target)}: {error.strerror or error}"
+            ) from None
+        if rejects is not None:
+            rejects.commit()
+        output.commit()
+    return Summary(found.scored, found.rejected, target, listed, found.outside, found.clamped)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One file to score: where it is, how it is named, the model, the staged outputs."""
+
+    path: Path
+    source: str
+    model: Model
+    output: writers.Staged
+    rejects: writers.Staged | None
+    parquet_output: bool
+    flag: bool
+    block_bytes: int | None
+
+
+def _score(job: _Job) -> Counts:
+    if writers.is_parquet(job.path):
+        layout, frame = parquet_reader.open_parquet(
+            job.path, job.source, job.model, csv_output=not job.parquet_output, flag=job.flag
+        )
+        return parquet_reader.score_parquet(
+            frame,
+            layout,
+            job.model,
+            job.output.temp,
+            job.rejects.temp if job.rejects else None,
+            parquet_output=job.parquet_output,
+            flag=job.flag,
+        )
+    return _score_csv(job)
+
+
+def _score_csv(job: _Job) -> Counts:
+    with _open_input(job.path, job.source) as stream:
+        layout = read_csv_header(stream, job.source, job.model.feature_names, flag=job.flag)
+    if job.block_bytes is None:
+        found = csv_reader.score_fast(
+            job.path, layout, job.model, job.output.temp, parquet=job.parquet_output, flag=job.flag
+        )
+        if found is not None:
+            if job.rejects is not None:
+                job.rejects.temp.write_bytes(csv_reader.rejects_header(layout.unit))
+            return found
+    with ExitStack() as stack:
+        stream = stack.enter_context(_open_input(job.path, job.source))
+        stream.seek(layout.data_offset)
+        temp = job.output.temp
+        csv_out = temp.with_suffix(".csv.part") if job.parquet_output else temp
+        sink = stack.enter_context(open(csv_out, "wb"))
+        rejects_sink = stack.enter_context(open(job.rejects.temp, "wb")) if job.rejects else None
+        found = csv_reader.score_careful(
+            stream,
+            layout,
+            job.model,
+            sink,
+            rejects_sink,
+            flag=job.flag,
+            **({"block_bytes": job.block_bytes} if job.block_bytes else {}),
+        )
+    if job.parquet_output:
+        _csv_to_parquet(csv_out, temp, layout.passthrough, job.flag)
+    return found
+
+
+def _csv_to_parquet(
+    csv_path: Path, parquet_path: Path, passthrough: tuple[str, ...], flag: bool
+) -> None:
+    import polars as pl
+
+    from calhousing.predict.scoring import OUT_OF_RANGE_COLUMN, PREDICTION_COLUMN
+
+    schema = dict.fromkeys(passthrough, pl.String) | {PREDICTION_COLUMN: pl.Float64}
+    if flag:
+        schema[OUT_OF_RANGE_COLUMN] = pl.Boolean
+    try:
+        pl.scan_csv(csv_path, schema=schema, empty_string_is_null=False).sink_parquet(parquet_path)
+    finally:
+        csv_path.unlink(missing_ok=True)
+
+
+class _open_input:
+    """The input file opened for reading, or an InputError naming why not."""
+
+    def __init__(self, path: Path, source: str) -> None:
+        try:
+            self.stream = open(path, "rb")
+        except OSError as error:
+            raise InputError(f"cannot read {source!r}: {error.strerror}") from None
+
+    def __enter__(self):
+        return self.stream
+
+    def __exit__(self, *exc: object) -> None:
+        self.stream.close()
+
+
+def _spool_stdin(stack: ExitStack) -> Path:
+    """Standard input copied to a temporary file, so both paths can read it as a file."""
+    handle = stack.enter_context(tempfile.NamedTemporaryFile(prefix="calhousing-stdin-"))
+    shutil.copyfileobj(sys.stdin.buffer, handle)
+    handle.flush()
+    return Path(handle.name)

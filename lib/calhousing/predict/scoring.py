@@ -1,0 +1,98 @@
+"""What a scored row is made of: its prediction, whether it can be scored, whether it is in range.
+
+Pure polars expressions over Float64 feature columns, shared by the CSV and
+Parquet readers and by each Dask partition, so every path scores a row the
+same way, digit for digit.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from calhousing.predict.model import Model
+
+PREDICTION_COLUMN = "MedHouseVal_pred"
+OUT_OF_RANGE_COLUMN = "out_of_range"
+# Internal columns, dropped before writing.
+OK = "__ok"
+OUTSIDE = "__outside"
+CLAMPED = "__clamped"
+
+
+def features_finite(feature_names: tuple[str, ...]) -> pl.Expr:
+    """True where every feature is a finite number (false for null, NaN, inf)."""
+    return pl.all_horizontal([pl.col(name).is_finite() for name in feature_names]).fill_null(False)
+
+
+def outside_range(ranges: dict[str, tuple[float, float]], names: tuple[str, ...]) -> pl.Expr:
+    """True where a feature lies outside the training data's ``[min, max]``."""
+    return pl.any_horizontal(
+        [(pl.col(name) < ranges[name][0]) | (pl.col(name) > ranges[name][1]) for name in names]
+    ).fill_null(False)
+
+
+def with_scores(frame: pl.LazyFrame | pl.DataFrame, model: Model) -> pl.LazyFrame | pl.DataFrame:
+    """`frame` (Float64 features) with the prediction and the internal verdict columns.
+
+    ``__ok``: the row can be scored (finite features, finite prediction);
+    ``__outside``: a feature is outside the training range; ``__clamped``: the
+    integer model saturated an input code (always false for the others).
+    """
+    prediction = model.prediction
+    scorable = pl.col(PREDICTION_COLUMN).is_finite().fill_null(False)
+    clamped = pl.lit(False)
+    if model.clamped is not None:
+        # clipping turns inf into a finite code, so the integer model checks its inputs;
+        # for the others a NaN or inf feature already makes the prediction NaN or inf
+        finite = features_finite(model.feature_names)
+        prediction = pl.when(finite).then(prediction)
+        clamped = (finite & model.clamped.fill_null(False)).alias(CLAMPED)
+    return frame.with_columns(
+        prediction.alias(PREDICTION_COLUMN), clamped.alias(CLAMPED)
+    ).with_columns(
+        scorable.alias(OK), outside_range(model.ranges, model.feature_names).alias(OUTSIDE)
+    )
+
+
+def output_columns(passthrough: tuple[str, ...], flag: bool) -> list[pl.Expr]:
+    """The written columns: the passed-through ones, the prediction, and the flag if asked."""
+    columns = [pl.col(name) for name in passthrough]
+    columns.append(pl.col(PREDICTION_COLUMN))
+    if flag:
+        columns.append(pl.col(OUTSIDE).alias(OUT_OF_RANGE_COLUMN))
+    return columns
+
+
+def counts() -> list[pl.Expr]:
+    """Rows, rows that cannot be scored, and scorable rows outside the range or clamped."""
+    ok = pl.col(OK)
+    return [
+        pl.len().alias("rows"),
+        (~ok).sum().alias("bad"),
+        (ok & pl.col(OUTSIDE)).sum().alias("outside"),
+        (ok & pl.col(CLAMPED)).sum().alias("clamped"),
+    ]
+
+
+def score_frame(frame: pl.DataFrame, model: Model, *, flag: bool = False) -> pl.DataFrame:
+    """Score the rows of an in-memory frame whose features are all finite numbers.
+
+    The function each Dask partition runs; the single-file readers apply the
+    same expressions lazily.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        Holds the model's features (any numeric type) and other columns.
+    model : Model
+    flag : bool, default=False
+        Add the boolean ``out_of_range`` column.
+
+    Returns
+    -------
+    polars.DataFrame
+        The other columns, in order, then ``MedHouseVal_pred`` (and ``out_of_range``).
+    """
+    passthrough = tuple(name for name in frame.columns if name not in model.feature_names)
+    features = frame.with_columns(pl.col(name).cast(pl.Float64) for name in model.feature_names)
+    return with_scores(features, model).select(output_columns(passthrough, flag))

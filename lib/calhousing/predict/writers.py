@@ -1,0 +1,142 @@
+"""Where the output goes, checked before any row is read, and written all or nothing.
+
+Every output is first written under a temporary name and only renamed into
+place (or copied to stdout or a device) when every row was read, so a refused
+input leaves a previous output as it was and never a partial one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from calhousing.predict.errors import OutputError
+
+STDIO = "-"
+PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")
+
+
+@dataclass
+class Staged:
+    """An output being written at `temp`, which becomes `target` on :meth:`commit`.
+
+    `target` ``None`` is stdout; an existing device or pipe (``/dev/null``,
+    ``/dev/full``) is written in place at the end, since it cannot be renamed over.
+    """
+
+    target: Path | None
+    temp: Path
+    in_place: bool
+
+    def commit(self) -> None:
+        """Move the finished output into place; the temporary file is gone either way."""
+        try:
+            if self.target is None or self.in_place:
+                with open(self.temp, "rb") as finished:
+                    sink = sys.stdout.buffer if self.target is None else open(self.target, "wb")
+                    try:
+                        shutil.copyfileobj(finished, sink)
+                        sink.flush()
+                    finally:
+                        if sink is not sys.stdout.buffer:
+                            sink.close()
+                self.discard()
+            else:
+                os.chmod(self.temp, 0o666 & ~_umask())
+                os.replace(self.temp, self.target)
+        except BrokenPipeError:
+            self.discard()
+            raise
+        except OSError as error:
+            self.discard()
+            raise OutputError(f"cannot write {describe(self.target)}: {error.strerror}") from None
+
+    def discard(self) -> None:
+        self.temp.unlink(missing_ok=True)
+
+
+def is_parquet(path: str | os.PathLike[str] | None) -> bool:
+    return path is not None and str(path).lower().endswith(PARQUET_SUFFIXES)
+
+
+def output_target(output_path: str | os.PathLike[str] | None) -> Path | None:
+    """The output file, or ``None`` for stdout (no `output_path`, or ``-``).
+
+    Raises
+    ------
+    ValueError
+        If `output_path` is the empty string.
+    """
+    if output_path is None or str(output_path) == STDIO:
+        return None
+    if str(output_path) == "":
+        raise ValueError("the output name is empty: give -o a file name, or - for stdout")
+    return Path(output_path)
+
+
+def check_target(target: Path | None, input_path: str | os.PathLike[str] | None) -> None:
+    """Refuse an output that is a folder, is the input (or a link to it), or has no folder.
+
+    Raises
+    ------
+    OutputError
+    """
+    if target is None:
+        return
+    shown = describe(target)
+    if target.is_dir():
+        raise OutputError(
+            f"output {shown} is a folder; give a file name, such as {shown}/scored.csv"
+        )
+    if input_path is not None and str(input_path) != STDIO and _same_file(target, Path(input_path)):
+        raise OutputError(
+            f"output {shown} is the input file (or a link to it); writing it would destroy the "
+            "input: choose another output name"
+        )
+    if not target.parent.is_dir():
+        raise OutputError(f"output {shown}: folder {str(target.parent)!r} does not exist")
+
+
+def stage(target: Path | None, suffix: str) -> Staged:
+    """Create the temporary file for `target` now, so an unwritable folder fails before reading.
+
+    Raises
+    ------
+    OutputError
+        If the folder cannot be written (read-only, full, no permission).
+    """
+    in_place = target is not None and target.exists() and not target.is_file()
+    folder = None if target is None or in_place else target.parent
+    prefix = ".calhousing-" if target is None else f".{target.name}."
+    try:
+        descriptor, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix + ".tmp")
+        os.close(descriptor)
+    except OSError as error:
+        where = describe(target.parent) if folder is not None and target else "a temporary file"
+        raise OutputError(f"cannot write in {where}: {error.strerror}") from None
+    return Staged(target, Path(name), in_place)
+
+
+def describe(path: Path | None) -> str:
+    return "stdout" if path is None else repr(str(path))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        first, second = a.stat(), b.stat()
+    except OSError:
+        return False
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino) and stat.S_ISREG(
+        first.st_mode
+    )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

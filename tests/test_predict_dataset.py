@@ -1,0 +1,96 @@
+"""A partitioned Parquet dataset scored on a real Dask cluster equals single-process scoring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from calhousing import cli, data
+from calhousing.predict import PREDICTION_COLUMN, InputError, load_model, predict_file
+from calhousing.predict.dataset import predict_dataset
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def parts(housing, tmp_path_factory) -> Path:
+    """4 Parquet files of 2,000 real rows each, one in a subfolder."""
+    root = tmp_path_factory.mktemp("dataset") / "parts"
+    frame = pl.from_pandas(housing[list(data.FEATURE_NAMES)].head(8000)).with_row_index("id")
+    for index in range(4):
+        folder = root / ("late" if index == 3 else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        frame.slice(index * 2000, 2000).write_parquet(folder / f"part-{index}.parquet")
+    return root
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as running:
+        yield running
+
+
+@pytest.mark.parametrize("model_name", ["float", "integer"])
+def test_a_dataset_on_two_workers_equals_each_file_scored_alone(
+    tmp_path, parts, cluster, pipeline_run, model_name
+):
+    model = load_model(pipeline_run["artifacts"], model_name)
+    summary = predict_dataset(
+        str(parts), str(tmp_path / "scored"), model, scheduler=cluster.scheduler_address
+    )
+    assert (summary.rows_scored, summary.rows_rejected) == (8000, 0)
+    written = sorted(
+        p.relative_to(tmp_path / "scored") for p in (tmp_path / "scored").rglob("*.parquet")
+    )
+    assert [str(p) for p in written] == [
+        "late/part-3.parquet",
+        "part-0.parquet",
+        "part-1.parquet",
+        "part-2.parquet",
+    ]
+    for relative in written:
+        alone = tmp_path / "alone.parquet"
+        predict_file(parts / relative, alone, model)
+        expected = pl.read_parquet(alone)
+        got = pl.read_parquet(tmp_path / "scored" / relative)
+        assert got[PREDICTION_COLUMN].to_list() == expected[PREDICTION_COLUMN].to_list()
+        assert got["id"].to_list() == expected["id"].to_list()
+
+
+def test_a_bad_row_in_one_partition_names_its_file_and_writes_nothing(
+    tmp_path, parts, cluster, pipeline_run
+):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for path in sorted(parts.glob("part-*.parquet")):
+        pl.read_parquet(path).write_parquet(bad / path.name)
+    frame = pl.read_parquet(bad / "part-1.parquet")
+    frame.with_columns(
+        pl.when(pl.col("id") == 2005).then(None).otherwise(pl.col("MedInc")).alias("MedInc")
+    ).write_parquet(bad / "part-1.parquet")
+    model = load_model(pipeline_run["artifacts"], "float")
+    with pytest.raises(InputError, match=r"part-1\.parquet, row 6, column 'MedInc'"):
+        predict_dataset(
+            str(bad), str(tmp_path / "scored"), model, scheduler=cluster.scheduler_address
+        )
+    assert not (tmp_path / "scored").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]
+
+
+def test_the_cli_scores_a_glob_on_a_local_cluster(tmp_path, parts, pipeline_run, capsys):
+    argv = ["predict", str(parts / "part-*.parquet"), "-o", str(tmp_path / "out"), "--workers", "1"]
+    assert cli.main([*argv, "--artifacts-dir", str(pipeline_run["artifacts"])]) == 0
+    assert "Scored 6000 rows" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "part-0.parquet",
+        "part-1.parquet",
+        "part-2.parquet",
+    ]
