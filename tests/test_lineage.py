@@ -248,7 +248,7 @@ def test_four_bit_runs_appendix_lists_every_parameter_with_its_default(four_bit_
 @pytest.mark.slow
 def test_four_bit_run_calls_its_model_4_bit_in_the_report_and_the_summary(four_bit_run, capsys):
     text = _html_text(four_bit_run["report"])
-    assert "Verdict: 4-bit quantization" in text
+    assert "Verdict: the 4-bit model cannot replace the float one" in text
     assert "this run's 4-bit model, dequantized weights" in text
     assert "this run's 4-bit integer-only" in text
     assert "8-bit dequantized weights (default)" not in text
