@@ -14,7 +14,7 @@ processes and interleaved (anchor, then each model, repeated; the best counts):
 * a 4-part Parquet dataset on a local Dask cluster of 1 and 2 workers.
 
 It prints seconds, peak resident memory (GNU time) and the ratio to the anchor,
-beside the targets of issue 11.
+beside the targets declared below (TARGET_*).
 
 Usage (after ``calhousing run`` has written ``artifacts/``)::
 

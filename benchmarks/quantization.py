@@ -1,8 +1,8 @@
-"""Print the quantization issue's "numbers to reach", each measured, with its target and PASS/FAIL.
+"""Print the quantization targets ("numbers to reach"), each measured, with its target and PASS/FAIL.
 
 Run from the project root, with the data cache available:
 
-    export SCIKIT_LEARN_DATA="$(realpath ../shared/scikit_learn_data)"
+    export SCIKIT_LEARN_DATA=/path/to/a/folder/holding/cal_housing_py3.pkz
     .venv/bin/python benchmarks/quantization.py
 
 Everything is measured on the real data and the published split (test_size=0.2,
@@ -49,7 +49,7 @@ def main() -> None:
     with pd.option_context(
         "display.width", 200, "display.max_colwidth", 90, "display.float_format", "{:.6g}".format
     ):
-        print("Numbers to reach (issue 3), measured on the real data")
+        print("Numbers to reach (quantization targets), measured on the real data")
         print(checks.to_string(index=False))
         print()
         print("4 bits, standardized space, every rounding (|ΔR²| on the test split)")
