@@ -1,168 +1,120 @@
-"""One Jupyter kernel for all the notebooks of a pipeline run (a papermill engine).
+"""One Jupyter kernel for all the notebooks of a pipeline run.
 
 Papermill starts a fresh kernel for every notebook, and each kernel then imports
-pandas, scikit-learn and matplotlib again: most of a run's time went there. The
-engine here executes each notebook exactly as papermill's default engine does,
-but in a kernel that lives for the whole run. Before each notebook the kernel's
-namespace is cleared (``%reset -f``), so no notebook can use a name another one
-defined; modules stay imported, which is the point. Each notebook still runs
-alone, in its own kernel, under ``papermill`` and ``pytest --nbmake``.
+pandas, scikit-learn and matplotlib again: most of a run's time went there. Given a
+kernel manager, ``papermill.execute_notebook(..., km=manager)`` hands it to nbclient,
+which starts the kernel if it is not running and leaves it running afterwards; the
+next notebook given the same manager runs in the same process. The namespace would
+carry over too, so :func:`clear_namespace` empties it (``%reset -f``) before each
+notebook but the first: no notebook can use a name another one defined, and modules
+stay imported, which is the point. Each notebook still runs alone, in its own
+kernel, under ``papermill`` and ``pytest --nbmake``.
+
+The kernel talks to this process over Unix sockets (the IPC transport) in a private
+temporary folder, not over TCP on localhost, where the kernel would warn that the
+connection is not encrypted and any local user could try to connect.
 """
 
 from __future__ import annotations
 
-import signal
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from functools import partial
+from pathlib import Path
 
-import nbformat
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
-from nbclient import NotebookClient
-from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import NBClientEngine, papermill_engines
-from papermill.utils import merge_kwargs, remove_args
 
-ENGINE_NAME = "calhousing-shared-kernel"
+from calhousing import signals
+
 KERNEL_NAME = "python3"
 
 
-class _FreshNamespaceClient(PapermillNotebookClient):
-    """Clears the kernel's user namespace, then executes the notebook as papermill does."""
-
-    def papermill_execute_cells(self) -> None:
-        # nbclient has just routed SIGINT/SIGTERM to its event loop, where they would
-        # shut the shared kernel down under a running cell and leave the run waiting for
-        # a reply forever; the caller's handlers (the CLI's clean unwind) take them back.
-        _restore_signal_handlers()
-        reply = self.wait_for_reply(self.kc.execute("%reset -f", silent=True, store_history=False))
-        if reply is None or reply["content"]["status"] != "ok":
-            raise RuntimeError("could not clear the shared kernel's namespace between notebooks")
-        super().papermill_execute_cells()
+class NamespaceError(RuntimeError):
+    """The shared kernel's namespace could not be cleared between two notebooks."""
 
 
-class SharedKernelEngine(NBClientEngine):
-    """Papermill's nbclient engine, with the kernel manager of the current run."""
-
-    kernel_manager: ClassVar[KernelManager | None] = None
-
-    @classmethod
-    def execute_managed_notebook(
-        cls,
-        nb_man: Any,
-        kernel_name: str,
-        log_output: bool = False,
-        stdout_file: Any = None,
-        stderr_file: Any = None,
-        start_timeout: int = 60,
-        execution_timeout: int | None = None,
-        **kwargs: Any,
-    ) -> nbformat.NotebookNode:
-        if cls.kernel_manager is None:
-            raise RuntimeError(f"the {ENGINE_NAME} engine runs only inside shared_kernel()")
-        kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
-        client = _FreshNamespaceClient(
-            nb_man,
-            km=cls.kernel_manager,
-            **merge_kwargs(
-                kwargs,
-                timeout=execution_timeout,
-                startup_timeout=start_timeout,
-                kernel_name=kernel_name,
-                log_output=log_output,
-                stdout_file=stdout_file,
-                stderr_file=stderr_file,
-            ),
-        )
-        try:
-            return client.execute()
-        finally:
-            _restore_signal_handlers()  # nbclient resets them to the defaults on its way out
-
-
-papermill_engines.register(ENGINE_NAME, SharedKernelEngine)
+class KernelStopped(RuntimeError):
+    """The run was asked to stop (the block of :func:`shared_kernel` reports the interrupt)."""
 
 
 @contextmanager
-def shared_kernel() -> Iterator[str]:
-    """Within the block, papermill's `engine_name` returned here shares one kernel.
+def shared_kernel() -> Iterator[AsyncKernelManager]:
+    """A kernel manager to pass to papermill as ``km``, and a kernel that lives for the block.
 
-    The kernel starts with the first notebook and is shut down when the block
-    ends, whether the run succeeded, failed or was interrupted.
+    The kernel starts with the first notebook and is shut down when the block ends,
+    whether the run succeeded, failed or was interrupted. Within the block SIGINT
+    and SIGTERM kill the kernel, so a running cell stops at once, and the block
+    ends in :class:`KeyboardInterrupt` (see :mod:`calhousing.signals`).
     """
-    if SharedKernelEngine.kernel_manager is not None:
-        raise RuntimeError("shared_kernel() is already active in this process")
-    # nbclient's own factory, so the manager is of the class nbclient expects
-    client = NotebookClient(nbformat.v4.new_notebook(), kernel_name=KERNEL_NAME)
-    SharedKernelEngine.kernel_manager = client.create_kernel_manager()
-    _SAVED_HANDLERS.clear()
-    _SAVED_HANDLERS.update({signum: signal.getsignal(signum) for signum in _SIGNALS})
-    _INTERRUPTS.clear()
-    _install_interrupt_handler()
+    with tempfile.TemporaryDirectory(prefix="calhousing-kernel-") as sockets:
+        manager = AsyncKernelManager(
+            kernel_name=KERNEL_NAME,
+            transport="ipc",
+            connection_file=str(Path(sockets) / "kernel.json"),  # sockets beside it
+        )
+        try:
+            with signals.stop_by_killing(partial(_kill, manager)):
+                yield manager
+        finally:
+            _shut_down(manager)
+
+
+def clear_namespace(manager: AsyncKernelManager, *, timeout: float = 60) -> None:
+    """Delete every name the previous notebook defined in the kernel (no-op before it starts).
+
+    Raises
+    ------
+    NamespaceError
+        When the kernel does not confirm within `timeout` seconds.
+    """
+    if not manager.has_kernel:
+        return
+    client = manager.blocking_client()
+    client.start_channels()
     try:
-        yield ENGINE_NAME
-    except Exception as error:
-        if _INTERRUPTS:  # the kernel was killed on purpose: report the interrupt, not its echo
-            raise KeyboardInterrupt(f"signal {_INTERRUPTS[0]}") from error
-        raise
+        reply = client.execute_interactive(
+            "%reset -f", silent=True, store_history=False, timeout=timeout
+        )
+    except TimeoutError as error:
+        raise NamespaceError(f"the kernel did not clear its namespace in {timeout} s") from error
     finally:
-        kernel_manager, SharedKernelEngine.kernel_manager = SharedKernelEngine.kernel_manager, None
-        _shut_down(kernel_manager)
-        for signum, handler in _SAVED_HANDLERS.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        client.stop_channels()
+    if reply["content"]["status"] != "ok":
+        raise NamespaceError(f"the kernel could not clear its namespace: {reply['content']}")
 
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_SAVED_HANDLERS: dict[int, Any] = {}
+def stop_if_asked(**_: object) -> None:
+    """An nbclient hook (``on_cell_start``): stop before the next cell once a signal came.
 
-
-_INTERRUPTS: list[int] = []
-
-
-def _install_interrupt_handler() -> None:
-    for signum in _SIGNALS:
-        if signal.getsignal(signum) is not _on_interrupt:
-            signal.signal(signum, _on_interrupt)
-
-
-def _restore_signal_handlers() -> None:
-    """Take SIGINT/SIGTERM back from nbclient, which routes them to its event loop."""
-    _install_interrupt_handler()
-
-
-def _on_interrupt(signum: int, frame: Any) -> None:
-    """Stop a run cleanly: kill the kernel if it is running, else defer to the caller.
-
-    Raising KeyboardInterrupt inside nbclient's event loop can leave it waiting for a
-    reply forever; a killed kernel instead ends the running cell with nbclient's
-    DeadKernelError, which shared_kernel() reports as the interrupt it was.
+    A signal that lands before the kernel's process exists has nothing to kill; this
+    stops the run at the first cell instead of after the first notebook.
     """
-    _INTERRUPTS.append(signum)
-    manager = SharedKernelEngine.kernel_manager
-    process = getattr(getattr(manager, "provisioner", None), "process", None)
+    if signals.stopping():
+        raise KernelStopped("stopped by a signal before the next cell")
+
+
+def _kill(manager: AsyncKernelManager) -> None:
+    """Kill the kernel's process if it is running (safe inside a signal handler)."""
+    process = getattr(manager.provisioner, "process", None)
     if process is not None and process.poll() is None:
         process.kill()
-        return
-    previous = _SAVED_HANDLERS.get(signum)
-    if callable(previous):
-        previous(signum, frame)
-    else:
-        raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _shut_down(kernel_manager: KernelManager) -> None:
-    """Stop the kernel; if its manager is left inconsistent, kill the process outright.
+def _shut_down(manager: AsyncKernelManager) -> None:
+    """Stop the kernel and remove its connection files; kill it if that fails.
 
-    A Ctrl-C that lands while the kernel is still starting leaves jupyter_client's
+    A Ctrl-C that lands while the kernel is still starting can leave jupyter_client's
     manager in a state where a clean shutdown raises (``InvalidStateError``); the
     error being handled, and the user's interrupt, matter more than that one.
     """
+    if manager.provisioner is None:
+        return  # never started
     try:
-        if kernel_manager.has_kernel:
-            run_sync(kernel_manager.shutdown_kernel)(now=True)
+        run_sync(manager.shutdown_kernel)(now=True)
     except Exception:
-        process = getattr(kernel_manager.provisioner, "process", None)
+        process = getattr(manager.provisioner, "process", None)
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(timeout=10)
