@@ -32,18 +32,21 @@ def _outputs(path: str) -> list[str]:
 
 
 def test_notebooks_share_one_kernel_process_but_not_names(tmp_path):
-    first = _notebook(tmp_path / "a.ipynb", "import os\nleaked = 1\nprint(os.getpid())")
+    first = _notebook(
+        tmp_path / "a.ipynb", "import os\nleaked, _leaked = 1, 2\nprint(os.getpid())", "leaked"
+    )
     second = _notebook(
-        tmp_path / "b.ipynb", "import os\nprint(os.getpid())\nprint('leaked' in dir())"
+        tmp_path / "b.ipynb",
+        "import os\nprint(os.getpid())\nprint('leaked' in dir(), '_leaked' in dir(), __name__)",
     )
     with shared_kernel() as kernel:
         for path in (first, second):
             clear_namespace(kernel)
             papermill.execute_notebook(path, path, km=kernel, progress_bar=False)
     pid_a = _outputs(first)[0].strip()
-    pid_b, leaked = _outputs(second)[0].split()
+    pid_b, *names = _outputs(second)[0].split()
     assert pid_a == pid_b
-    assert leaked == "False"
+    assert names == ["False", "False", "__main__"]
 
 
 def test_without_clearing_the_namespace_a_name_would_carry_over(tmp_path):

@@ -315,6 +315,7 @@ def _execute_all(
                     parameters={**values, "artifacts_dir": str(artifacts)},
                     progress_bar={"desc": Path(name).stem} if progress_bar else False,
                     cwd=str(source),
+                    request_save_on_cell_execute=False,  # written once, when it has run
                     km=kernel,  # nbclient starts the kernel once and leaves it running
                     on_cell_start=stop_if_asked,
                 )
