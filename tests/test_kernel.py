@@ -14,7 +14,7 @@ import nbformat
 import papermill
 import pytest
 
-from calhousing.kernel import clear_namespace, shared_kernel
+from calhousing.kernel import NamespaceError, clear_namespace, shared_kernel
 
 
 def _notebook(path: Path, *sources: str) -> str:
@@ -128,3 +128,16 @@ def test_signal_during_a_cell_stops_the_kernel_at_once(tmp_path, signum, attempt
     assert process.returncode == 130, stderr
     assert stdout.split() == ["interrupted", signal.Signals(signum).name]
     assert time.monotonic() - started < 10
+
+
+def test_clearing_the_namespace_of_a_killed_kernel_fails_at_once(tmp_path):
+    """A signal kills the kernel; clearing must then fail fast, not wait out its timeout."""
+    path = _notebook(tmp_path / "n.ipynb", "x = 1")
+    with shared_kernel() as kernel:
+        papermill.execute_notebook(path, path, km=kernel, progress_bar=False)
+        kernel.provisioner.process.kill()
+        kernel.provisioner.process.wait(timeout=10)
+        started = time.monotonic()
+        with pytest.raises(NamespaceError, match="died"):
+            clear_namespace(kernel, timeout=60)
+        assert time.monotonic() - started < 5

@@ -17,7 +17,9 @@ connection is not encrypted and any local user could try to connect.
 
 from __future__ import annotations
 
+import queue
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -80,18 +82,28 @@ def clear_namespace(manager: AsyncKernelManager, *, timeout: float = 60) -> None
     Raises
     ------
     NamespaceError
-        When the kernel does not confirm within `timeout` seconds.
+        When the kernel dies, fails or does not answer within `timeout` seconds.
     """
     if not manager.has_kernel:
         return
     client = manager.blocking_client()
-    client.start_channels()
+    client.start_channels(iopub=False, stdin=False, hb=False, control=False)
     try:
-        reply = client.execute_interactive(
-            _CLEAR_NAMESPACE, silent=True, store_history=False, timeout=timeout
-        )
-    except TimeoutError as error:
-        raise NamespaceError(f"the kernel did not clear its namespace in {timeout} s") from error
+        request = client.execute(_CLEAR_NAMESPACE, silent=True, store_history=False)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                reply = client.get_shell_msg(timeout=0.2)
+            except queue.Empty:
+                if not _is_running(manager):  # killed by a signal, say: no answer will come
+                    raise NamespaceError("the kernel died while clearing its namespace") from None
+                if time.monotonic() > deadline:
+                    raise NamespaceError(
+                        f"the kernel did not clear its namespace in {timeout} s"
+                    ) from None
+                continue
+            if reply["parent_header"].get("msg_id") == request:
+                break
     finally:
         client.stop_channels()
     if reply["content"]["status"] != "ok":
@@ -110,9 +122,13 @@ def stop_if_asked(**_: object) -> None:
 
 def _kill(manager: AsyncKernelManager) -> None:
     """Kill the kernel's process if it is running (safe inside a signal handler)."""
+    if _is_running(manager):
+        manager.provisioner.process.kill()
+
+
+def _is_running(manager: AsyncKernelManager) -> bool:
     process = getattr(manager.provisioner, "process", None)
-    if process is not None and process.poll() is None:
-        process.kill()
+    return process is not None and process.poll() is None
 
 
 def _shut_down(manager: AsyncKernelManager) -> None:

@@ -164,8 +164,9 @@ def run_pipeline(
     with signals.handled(), ExitStack() as locks:
         for target in _targets_to_lock(artifacts, reports):
             locks.enter_context(_exclusive_lock(target))
-        for target in (artifacts, reports):
-            promotion.recover(target)
+        with signals.deferred():  # a signal waits until an interrupted run's move is finished
+            for target in (artifacts, reports):
+                promotion.recover(target)
         return _run_locked(artifacts, reports, checked, progress_bar)
 
 
