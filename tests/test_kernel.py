@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -141,3 +143,22 @@ def test_clearing_the_namespace_of_a_killed_kernel_fails_at_once(tmp_path):
         with pytest.raises(NamespaceError, match="died"):
             clear_namespace(kernel, timeout=60)
         assert time.monotonic() - started < 5
+
+
+def test_a_run_leaves_no_threads_or_open_files_behind(tmp_path):
+    """nbclient keeps each notebook's client connected; the run closes them all."""
+    path = _notebook(tmp_path / "n.ipynb", "x = 1")
+
+    def run_twice() -> None:
+        with shared_kernel() as kernel:
+            for _ in range(2):
+                clear_namespace(kernel)
+                papermill.execute_notebook(path, path, km=kernel, progress_bar=False)
+
+    run_twice()  # warm up: imports, the event loop, logging
+    gc.collect()
+    threads, files = threading.active_count(), len(os.listdir("/proc/self/fd"))
+    run_twice()
+    gc.collect()
+    assert threading.active_count() == threads
+    assert len(os.listdir("/proc/self/fd")) <= files

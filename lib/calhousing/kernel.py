@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
@@ -56,11 +57,14 @@ def shared_kernel() -> Iterator[AsyncKernelManager]:
             transport="ipc",
             connection_file=str(Path(sockets) / "kernel.json"),  # sockets beside it
         )
+        clients = _track_clients(manager)
         try:
             with signals.stop_by_killing(partial(_kill, manager)):
                 yield manager
         finally:
             _shut_down(manager)
+            for client in clients:
+                client.stop_channels()
 
 
 # Delete every name the notebooks defined: all the user namespace holds but what IPython
@@ -118,6 +122,24 @@ def stop_if_asked(**_: object) -> None:
     """
     if signals.stopping():
         raise KernelStopped("stopped by a signal before the next cell")
+
+
+def _track_clients(manager: AsyncKernelManager) -> list[Any]:
+    """The clients `manager` makes from now on, so they can be closed.
+
+    Given a kernel manager, nbclient leaves each notebook's client connected along with
+    the kernel: a heartbeat thread and some 12 file descriptors per notebook, which
+    would pile up over many runs in one process.
+    """
+    clients: list[Any] = []
+    make_client = manager.client
+
+    def client(**kwargs: Any) -> Any:
+        clients.append(make_client(**kwargs))
+        return clients[-1]
+
+    manager.client = client  # type: ignore[method-assign]
+    return clients
 
 
 def _kill(manager: AsyncKernelManager) -> None:
