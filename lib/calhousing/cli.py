@@ -102,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _predict(parser, args)
             return _run(parser, args)
         except BaseException as error:
-            code = exit_code(error)
+            # A signal that lands inside a library can come out as another error.
+            code = EXIT_INTERRUPTED if signals.stopping() else exit_code(error)
             if code is None:
                 raise  # a bug, not an outcome: its traceback is what to report
             print(_failure_message(args.command, error, code), file=sys.stderr)

@@ -62,9 +62,10 @@ def shared_kernel() -> Iterator[AsyncKernelManager]:
             with signals.stop_by_killing(partial(_kill, manager)):
                 yield manager
         finally:
-            _shut_down(manager)
-            for client in clients:
-                client.stop_channels()
+            with signals.deferred():  # the kernel goes, whatever else arrives
+                _shut_down(manager)
+                for client in clients:
+                    client.stop_channels()
 
 
 # Delete every name the notebooks defined: all the user namespace holds but what IPython

@@ -232,8 +232,8 @@ def _run_locked(
         _remove_staging((staged_artifacts, staged_reports), created)
         if isinstance(error, PipelineError):
             error.failed_run_dir = kept
-        if isinstance(error, KeyboardInterrupt):
-            raise Interrupted(UNCHANGED) from error
+        if isinstance(error, KeyboardInterrupt) or signals.stopping():
+            raise Interrupted(UNCHANGED) from error  # whatever a signal turned into
         raise
     staged = [staged_artifacts, staged_reports]
     try:
@@ -247,7 +247,7 @@ def _run_locked(
             outcome = UNCHANGED
         else:
             outcome = REPLACED
-        if isinstance(error, KeyboardInterrupt):
+        if isinstance(error, KeyboardInterrupt) or signals.stopping():
             raise Interrupted(outcome) from error
         raise PromotionError(
             f"moving the new outputs into place failed ({error}); {outcome}"
