@@ -41,7 +41,7 @@ def test_notebooks_share_one_kernel_process_but_not_names(tmp_path):
         tmp_path / "b.ipynb",
         "import os\nprint(os.getpid())\nprint('leaked' in dir(), '_leaked' in dir(), __name__)",
     )
-    with shared_kernel() as kernel:
+    with shared_kernel(cwd=tmp_path) as kernel:
         for path in (first, second):
             clear_namespace(kernel)
             papermill.execute_notebook(path, path, km=kernel, progress_bar=False)
@@ -55,7 +55,7 @@ def test_without_clearing_the_namespace_a_name_would_carry_over(tmp_path):
     """Why clear_namespace exists: nbclient keeps the kernel, names and all, between notebooks."""
     first = _notebook(tmp_path / "a.ipynb", "leaked = 1")
     second = _notebook(tmp_path / "b.ipynb", "print('leaked' in dir())")
-    with shared_kernel() as kernel:
+    with shared_kernel(cwd=tmp_path) as kernel:
         for path in (first, second):
             papermill.execute_notebook(path, path, km=kernel, progress_bar=False)
     assert _outputs(second)[0].strip() == "True"
@@ -64,7 +64,7 @@ def test_without_clearing_the_namespace_a_name_would_carry_over(tmp_path):
 def test_kernel_is_shut_down_and_its_files_removed_when_a_notebook_fails(tmp_path):
     failing = _notebook(tmp_path / "f.ipynb", "raise ValueError('boom')")
     with pytest.raises(papermill.PapermillExecutionError, match="boom"):
-        with shared_kernel() as kernel:
+        with shared_kernel(cwd=tmp_path) as kernel:
             papermill.execute_notebook(failing, failing, km=kernel, progress_bar=False)
     assert not kernel.has_kernel
     assert not Path(kernel.connection_file).parent.exists()
@@ -74,9 +74,9 @@ def test_kernel_talks_over_unix_sockets_and_prints_no_tcp_warning(tmp_path):
     path = _notebook(tmp_path / "n.ipynb", "print(1 + 1)")
     script = textwrap.dedent(
         f"""
-        import papermill
+        import papermill, pathlib
         from calhousing.kernel import shared_kernel
-        with shared_kernel() as kernel:
+        with shared_kernel(cwd=pathlib.Path({str(tmp_path)!r})) as kernel:
             papermill.execute_notebook({path!r}, {path!r}, km=kernel, progress_bar=False)
             print(kernel.transport)
         """
@@ -93,10 +93,10 @@ def test_kernel_talks_over_unix_sockets_and_prints_no_tcp_warning(tmp_path):
 
 _SLEEPER = textwrap.dedent(
     """
-    import sys, papermill
+    import pathlib, sys, papermill
     from calhousing.kernel import shared_kernel
     try:
-        with shared_kernel() as kernel:
+        with shared_kernel(cwd=pathlib.Path(sys.argv[1]).parent) as kernel:
             papermill.execute_notebook(sys.argv[1], sys.argv[2], km=kernel, progress_bar=False)
     except KeyboardInterrupt as error:
         print("interrupted", error)
@@ -135,7 +135,7 @@ def test_signal_during_a_cell_stops_the_kernel_at_once(tmp_path, signum, attempt
 def test_clearing_the_namespace_of_a_killed_kernel_fails_at_once(tmp_path):
     """A signal kills the kernel; clearing must then fail fast, not wait out its timeout."""
     path = _notebook(tmp_path / "n.ipynb", "x = 1")
-    with shared_kernel() as kernel:
+    with shared_kernel(cwd=tmp_path) as kernel:
         papermill.execute_notebook(path, path, km=kernel, progress_bar=False)
         kernel.provisioner.process.kill()
         kernel.provisioner.process.wait(timeout=10)
@@ -150,7 +150,7 @@ def test_a_run_leaves_no_threads_or_open_files_behind(tmp_path):
     path = _notebook(tmp_path / "n.ipynb", "x = 1")
 
     def run_twice() -> None:
-        with shared_kernel() as kernel:
+        with shared_kernel(cwd=tmp_path) as kernel:
             for _ in range(2):
                 clear_namespace(kernel)
                 papermill.execute_notebook(path, path, km=kernel, progress_bar=False)
@@ -162,3 +162,14 @@ def test_a_run_leaves_no_threads_or_open_files_behind(tmp_path):
     gc.collect()
     assert threading.active_count() == threads
     assert len(os.listdir("/proc/self/fd")) <= files
+
+
+def test_kernel_runs_in_the_given_folder_and_keeps_no_history_file(tmp_path):
+    (tmp_path / "here").mkdir()
+    path = _notebook(
+        tmp_path / "n.ipynb",
+        "import os\nprint(os.getcwd())\nprint(get_ipython().history_manager.hist_file)",
+    )
+    with shared_kernel(cwd=tmp_path / "here") as kernel:
+        papermill.execute_notebook(path, path, km=kernel, progress_bar=False)
+    assert _outputs(path)[0].split() == [str(tmp_path / "here"), ":memory:"]

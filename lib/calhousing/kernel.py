@@ -3,8 +3,8 @@
 Papermill starts a fresh kernel for every notebook, and each kernel then imports
 pandas, scikit-learn and matplotlib again: most of a run's time went there. Given a
 kernel manager, ``papermill.execute_notebook(..., km=manager)`` hands it to nbclient,
-which starts the kernel if it is not running and leaves it running afterwards; the
-next notebook given the same manager runs in the same process. The namespace would
+which uses its kernel (starting it if it is not running) and leaves it running
+afterwards; the next notebook given the same manager runs in the same process. The namespace would
 carry over too, so :func:`clear_namespace` empties it before each notebook but the
 first: no notebook can use a name another one defined, and modules
 stay imported, which is the point. Each notebook still runs alone, in its own
@@ -17,6 +17,7 @@ connection is not encrypted and any local user could try to connect.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import tempfile
 import time
@@ -32,6 +33,7 @@ from jupyter_core.utils import run_sync
 from calhousing import signals
 
 KERNEL_NAME = "python3"
+_HISTORY_IN_MEMORY = ["--HistoryManager.hist_file=:memory:"]
 
 
 class NamespaceError(RuntimeError):
@@ -43,13 +45,14 @@ class KernelStopped(RuntimeError):
 
 
 @contextmanager
-def shared_kernel() -> Iterator[AsyncKernelManager]:
+def shared_kernel(*, cwd: Path) -> Iterator[AsyncKernelManager]:
     """A kernel manager to pass to papermill as ``km``, and a kernel that lives for the block.
 
-    The kernel starts with the first notebook and is shut down when the block ends,
-    whether the run succeeded, failed or was interrupted. Within the block SIGINT
-    and SIGTERM kill the kernel, so a running cell stops at once, and the block
-    ends in :class:`KeyboardInterrupt` (see :mod:`calhousing.signals`).
+    The kernel is started at once, in `cwd`, and boots while the caller goes on (say,
+    importing papermill); it is shut down when the block ends, whether the run
+    succeeded, failed or was interrupted. Within the block SIGINT and SIGTERM kill
+    the kernel, so a running cell stops at once, and the block ends in
+    :class:`KeyboardInterrupt` (see :mod:`calhousing.signals`).
     """
     with tempfile.TemporaryDirectory(prefix="calhousing-kernel-") as sockets:
         manager = AsyncKernelManager(
@@ -60,6 +63,8 @@ def shared_kernel() -> Iterator[AsyncKernelManager]:
         clients = _track_clients(manager)
         try:
             with signals.stop_by_killing(partial(_kill, manager)):
+                # as nbclient would start it: no history database written
+                run_sync(manager.start_kernel)(extra_arguments=_HISTORY_IN_MEMORY, cwd=str(cwd))
                 yield manager
         finally:
             with signals.deferred():  # the kernel goes, whatever else arrives
@@ -155,18 +160,18 @@ def _is_running(manager: AsyncKernelManager) -> bool:
 
 
 def _shut_down(manager: AsyncKernelManager) -> None:
-    """Stop the kernel and remove its connection files; kill it if that fails.
+    """Kill the kernel, wait for it, and remove its connection files.
 
-    A Ctrl-C that lands while the kernel is still starting can leave jupyter_client's
-    manager in a state where a clean shutdown raises (``InvalidStateError``); the
-    error being handled, and the user's interrupt, matter more than that one.
+    The kernel holds nothing worth a graceful shutdown (jupyter_client's own
+    ``now=True`` kills it too, but then polls for its end every 0.1 s). A Ctrl-C
+    that lands while the kernel is still starting can leave jupyter_client's
+    manager in a state where cleaning up raises (``InvalidStateError``); the error
+    being handled, and the user's interrupt, matter more than that one.
     """
     if manager.provisioner is None:
         return  # never started
-    try:
-        run_sync(manager.shutdown_kernel)(now=True)
-    except Exception:
-        process = getattr(manager.provisioner, "process", None)
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+    if _is_running(manager):
+        manager.provisioner.process.kill()
+        manager.provisioner.process.wait(timeout=10)
+    with contextlib.suppress(Exception):
+        run_sync(manager.shutdown_kernel)(now=True)  # nothing left to stop: removes its files

@@ -25,10 +25,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
-
-import papermill
-from papermill.exceptions import PapermillExecutionError
+from typing import TYPE_CHECKING, Any
 
 from calhousing import params as checks
 from calhousing import promotion, signals
@@ -36,8 +33,13 @@ from calhousing.artifacts import PathLike, project_root, resolve_dir
 from calhousing.errors import Interrupted, UsageError
 from calhousing.kernel import clear_namespace, shared_kernel, stop_if_asked
 from calhousing.quantization import GRANULARITIES, SCHEMES, SPACES
-from calhousing.report import write_report
 from calhousing.rounding import ROUNDINGS
+
+if TYPE_CHECKING:
+    from papermill.exceptions import PapermillExecutionError
+
+# papermill and nbconvert (the report) are imported once the kernel is starting, which
+# takes about as long: a refused parameter or folder does not wait for either.
 
 NOTEBOOK_NAMES: tuple[str, ...] = (
     "01_train.ipynb",
@@ -224,6 +226,8 @@ def _run_locked(
     staged_reports = promotion.stage(reports)
     try:
         executed = _execute_all(source, staged_artifacts, staged_reports, parameters, progress_bar)
+        from calhousing.report import write_report
+
         write_report(
             executed, staged_reports / REPORT_FILE, {**parameters, "artifacts_dir": str(artifacts)}
         )
@@ -301,7 +305,12 @@ def _execute_all(
     executed_dir = reports / EXECUTED_DIR
     executed_dir.mkdir()
     executed = []
-    with shared_kernel() as kernel:
+    with shared_kernel(cwd=source) as kernel:
+        import papermill
+        from papermill.exceptions import PapermillExecutionError
+
+        import calhousing.report  # noqa: F401  (needed next; imported while the kernel starts)
+
         for name in NOTEBOOK_NAMES:
             signals.check()
             clear_namespace(kernel)
