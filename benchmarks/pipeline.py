@@ -4,8 +4,9 @@ The floor executes the code cells of the pipeline's notebooks, in order, in this
 one process: the same imports and library calls, with every cell's result
 rendered as a kernel would (tables to HTML, figures to PNG), but no kernel, no
 papermill and no report. Then it shows where the run's time goes: each
-notebook's time in its cells and around them (kernel and papermill), the
-report's rendering (nbconvert), the start-up of a kernel and of the command.
+notebook's time in its cells and around them (papermill, and nbclient's wait
+for the kernel's client, about 0.2 s each), the report's rendering (nbconvert),
+the start-up of a kernel and of the command.
 
 The run and the floor alternate, so a machine busy with something else slows
 both alike; the best of each counts.
@@ -164,10 +165,11 @@ def main() -> None:
         report = report_seconds(executed_dir, folder)
         print(f"  report rendering (nbconvert, warm):      {report:6.2f} s")
         print(f"  command start-up (`calhousing --help`):  {startup:6.2f} s")
-        # The shared kernel starts inside the first notebook's time, so it is not added again.
-        print(f"  one kernel start-up (python3, inside 01): {kernel:5.2f} s")
+        # The shared kernel starts before the first notebook, while papermill and nbconvert
+        # are imported; what of it is not hidden by those falls into "the rest".
+        print(f"  one kernel start-up (python3, beside the imports): {kernel:5.2f} s")
         rest = run_seconds - notebooks_total - report - startup
-        print(f"  the rest (staging, moving files, timing noise): {rest:6.2f} s")
+        print(f"  the rest (imports, kernel start, staging, moving files, noise): {rest:6.2f} s")
 
 
 if __name__ == "__main__":

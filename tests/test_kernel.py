@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import signal
@@ -46,7 +47,7 @@ def test_notebooks_share_one_kernel_process_but_not_names(tmp_path):
             clear_namespace(kernel)
             papermill.execute_notebook(path, path, km=kernel, progress_bar=False)
     pid_a = _outputs(first)[0].strip()
-    pid_b, *names = _outputs(second)[0].split()
+    pid_b, *names = "".join(_outputs(second)).split()
     assert pid_a == pid_b
     assert names == ["False", "False", "__main__"]
 
@@ -172,4 +173,39 @@ def test_kernel_runs_in_the_given_folder_and_keeps_no_history_file(tmp_path):
     )
     with shared_kernel(cwd=tmp_path / "here") as kernel:
         papermill.execute_notebook(path, path, km=kernel, progress_bar=False)
-    assert _outputs(path)[0].split() == [str(tmp_path / "here"), ":memory:"]
+    assert "".join(_outputs(path)).split() == [str(tmp_path / "here"), ":memory:"]
+
+
+def test_every_notebook_keeps_the_output_of_its_first_cell(tmp_path):
+    """Clients checked quickly (subscribed a notebook ahead) miss no message of the kernel."""
+    paths = [_notebook(tmp_path / f"n{i}.ipynb", f"print({i})", "1") for i in range(8)]
+    with shared_kernel(cwd=tmp_path) as kernel:
+        for path in paths:
+            clear_namespace(kernel)
+            papermill.execute_notebook(path, path, km=kernel, progress_bar=False)
+    assert [_outputs(path)[0].strip() for path in paths] == [str(i) for i in range(8)]
+
+
+def test_a_client_whose_broadcast_channel_stays_silent_falls_back_to_the_full_check():
+    from calhousing.kernel import _answered
+
+    class Silent:
+        def kernel_info(self) -> str:
+            return "request-1"
+
+        async def get_shell_msg(self) -> dict:
+            return {"parent_header": {"msg_id": "request-1"}}
+
+        async def get_iopub_msg(self) -> dict:
+            await asyncio.sleep(30)
+            return {}
+
+    checked = []
+
+    async def full_check(timeout=None):
+        checked.append(timeout)
+
+    started = time.monotonic()
+    asyncio.run(_answered(Silent(), full_check, timeout=60))
+    assert checked == [60]
+    assert time.monotonic() - started < 5
