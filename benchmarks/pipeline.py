@@ -4,8 +4,8 @@ The floor executes the code cells of the pipeline's notebooks, in order, in this
 one process: the same imports and library calls, with every cell's result
 rendered as a kernel would (tables to HTML, figures to PNG), but no kernel, no
 papermill and no report. Then it shows where the run's time goes: each
-notebook's time in its cells and around them (papermill, and nbclient's wait
-for the kernel's client, about 0.2 s each), the report's rendering (nbconvert),
+notebook's time in its cells and around them (papermill and nbclient; the
+first also waits for the kernel to answer), the report's rendering (nbconvert),
 the start-up of a kernel and of the command.
 
 The run and the floor alternate, so a machine busy with something else slows
