@@ -4,9 +4,9 @@ Papermill starts a fresh kernel for every notebook, and each kernel then imports
 pandas, scikit-learn and matplotlib again: most of a run's time went there. Given a
 kernel manager, ``papermill.execute_notebook(..., km=manager)`` hands it to nbclient,
 which uses its kernel (starting it if it is not running) and leaves it running
-afterwards; the next notebook given the same manager runs in the same process. The namespace would
-carry over too, so :func:`clear_namespace` empties it before each notebook but the
-first: no notebook can use a name another one defined, and modules
+afterwards; the next notebook given the same manager runs in the same process. The
+namespace would carry over too, so :func:`clear_namespace` empties it before each
+notebook but the first: no notebook can use a name another one defined, and modules
 stay imported, which is the point. Each notebook still runs alone, in its own
 kernel, under ``papermill`` and ``pytest --nbmake``.
 
