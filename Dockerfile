@@ -28,7 +28,8 @@ RUN pip install --no-cache-dir --no-deps -c constraints.txt . \
     && rm -rf /tmp/build
 
 # /app is the project root the installed package falls back to: notebooks/ beside the outputs.
-# The run stages its outputs in /app before moving them into place, so the user owns /app.
+# The run stages its outputs inside the two volumes and keeps its lock files and any
+# reports-failed-* folder in /app, so the user owns /app.
 WORKDIR /app
 RUN useradd --create-home --uid 10001 --user-group calhousing \
     && mkdir artifacts reports \

@@ -11,6 +11,13 @@ from calhousing import data, training
 from calhousing.pipeline import run_pipeline
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs a whole pipeline run (the `pipeline_run` fixture) is `slow`."""
+    for item in items:
+        if "pipeline_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def housing():
     """The real California Housing frame, from SCIKIT_LEARN_DATA or scikit-learn's cache."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -15,6 +17,7 @@ import papermill
 import pytest
 
 from calhousing import pipeline
+from calhousing.errors import UsageError
 
 from conftest import outputs_digest
 
@@ -113,7 +116,7 @@ def test_failing_notebook_names_itself_keeps_its_copy_and_changes_nothing(
     assert outputs_digest(copied_run) == before
     kept = raised.value.failed_run_dir
     assert kept is not None and (kept / "01_train.ipynb").is_file()
-    assert not any(".run-" in p.name for p in copied_run.iterdir())
+    assert not list(copied_run.glob("*/.calhousing-*"))
 
 
 def test_each_notebook_runs_alone_with_papermill(pipeline_run, tmp_path):
@@ -178,8 +181,6 @@ def test_cli_refuses_an_out_of_range_parameter_with_exit_code_2(copied_run):
 
 
 def test_cli_without_data_fails_fast_with_one_clear_message(copied_run, tmp_path_factory):
-    import os
-
     empty = tmp_path_factory.mktemp("no_data")
     env = {**os.environ, "SCIKIT_LEARN_DATA": str(empty)}
     started = time.monotonic()
@@ -198,3 +199,137 @@ def test_cli_without_data_fails_fast_with_one_clear_message(copied_run, tmp_path
     assert result.stderr.count("cal_housing_py3.pkz does not exist") == 1
     assert "Traceback" not in result.stderr.split("calhousing run: error:")[-1]
     assert time.monotonic() - started < 60
+
+
+def _run_cli(root: Path, *args: str, env: dict[str, str] | None = None):
+    return _cli(
+        "run",
+        "--artifacts-dir",
+        str(root / "artifacts"),
+        "--reports-dir",
+        str(root / "reports"),
+        *args,
+        env=env,
+    )
+
+
+def test_progress_bar_names_the_running_notebook_and_the_kernel_says_nothing(tmp_path):
+    """Without data the run stops in 01_train: its bar is there, named, and no kernel warning."""
+    env = {**os.environ, "SCIKIT_LEARN_DATA": str(tmp_path / "no_data")}
+    (tmp_path / "no_data").mkdir()
+    result = _run_cli(tmp_path, env=env)
+    assert result.returncode == 1
+    bars = [line for line in re.split(r"[\r\n]+", result.stderr) if re.search(r"\d+/12 \[", line)]
+    assert bars and all(line.startswith("01_train: ") for line in bars)
+    assert "TCP" not in result.stderr
+    assert "WARNING" not in result.stderr
+
+
+@pytest.fixture
+def mount(tmp_path):
+    """Mount a tmpfs (``mount(folder, "ro")``); needs root, as in the project's container and CI."""
+    mounted: list[Path] = []
+
+    def mount_tmpfs(folder: Path, mode: str = "rw") -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        command = ["mount", "-t", "tmpfs", "-o", f"{mode},size=64m", "tmpfs", str(folder)]
+        if os.geteuid() != 0 or subprocess.run(command, capture_output=True).returncode != 0:
+            pytest.skip("mounting a tmpfs needs root (and a mount command)")
+        mounted.append(folder)
+        return folder
+
+    yield mount_tmpfs
+    for folder in reversed(mounted):
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def _everything_under(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (
+            lambda root: (root / "artifacts").write_text("not a folder"),
+            r"the artifacts folder '.*/artifacts' is a file, not a folder: "
+            r"pass another --artifacts-dir$",
+        ),
+        (
+            lambda root: (root / "reports").write_text("not a folder"),
+            r"the reports folder '.*/reports' is a file, not a folder: pass another --reports-dir$",
+        ),
+    ],
+    ids=["artifacts-is-a-file", "reports-is-a-file"],
+)
+def test_a_target_that_is_a_file_is_refused_at_once_with_exit_2(tmp_path, make, expected):
+    make(tmp_path)
+    before = _everything_under(tmp_path)
+    started = time.monotonic()
+    result = _run_cli(tmp_path)
+    assert time.monotonic() - started < 10  # about a second, on a loaded machine
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert re.fullmatch(r"calhousing run: error: " + expected, line), line
+    assert _everything_under(tmp_path) == before
+
+
+def test_a_target_inside_a_file_is_refused_with_exit_2(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = _cli("run", "--artifacts-dir", str(tmp_path / "file" / "artifacts"))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(
+        f"is inside {str(tmp_path / 'file')!r}, a file, not a folder: pass another --artifacts-dir"
+    )
+    assert _everything_under(tmp_path) == ["file"]
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["target-on-it", "target-below-it"])
+def test_a_target_on_a_read_only_mount_is_refused_at_once_with_exit_2(tmp_path, mount, inside):
+    read_only = mount(tmp_path / "ro", "ro")
+    reports = read_only / "reports" if inside else read_only
+    started = time.monotonic()
+    result = _cli(
+        "run", "--artifacts-dir", str(tmp_path / "artifacts"), "--reports-dir", str(reports)
+    )
+    assert time.monotonic() - started < 10
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"calhousing run: error: the reports folder {str(reports)!r} ")
+    assert "(Read-only file system)" in line
+    assert line.endswith(": pass another --reports-dir, or make it writable")
+    assert _everything_under(tmp_path) == ["ro"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in any folder, whatever its mode")
+def test_a_target_without_write_permission_is_refused_with_exit_2(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    result = _cli("run", "--artifacts-dir", str(locked / "artifacts"))
+    assert result.returncode == 2
+    assert "(Permission denied)" in result.stderr
+    assert _everything_under(tmp_path) == ["locked"]
+
+
+def test_the_writability_probe_sees_a_read_only_mount_and_leaves_nothing(tmp_path, mount):
+    pipeline.check_target(tmp_path / "fine" / "new", "artifacts")
+    assert _everything_under(tmp_path) == []
+    read_only = mount(tmp_path / "ro", "ro")
+    with pytest.raises(UsageError, match=r"Read-only file system"):
+        pipeline.check_target(read_only, "artifacts")
+
+
+@pytest.mark.slow
+def test_run_into_mounted_targets_moves_outputs_by_renaming(pipeline_run, tmp_path, mount):
+    """Targets that are mount points (Docker volumes): staging on the same mount, no copies."""
+    for name in ("artifacts", "reports"):
+        shutil.copytree(pipeline_run[name], mount(tmp_path / name), dirs_exist_ok=True)
+    before = outputs_digest(tmp_path)
+    started = time.time()
+    report = pipeline.run_pipeline(tmp_path / "artifacts", tmp_path / "reports", progress_bar=False)
+    assert report == tmp_path / "reports" / "report.html"
+    assert report.stat().st_mtime >= started - 1
+    after = outputs_digest(tmp_path)
+    assert after["artifacts"].keys() == before["artifacts"].keys()
+    assert after["reports"].keys() == before["reports"].keys()
+    assert not list(tmp_path.glob("*/.calhousing-*"))

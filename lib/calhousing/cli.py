@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 # The pipeline (papermill, nbconvert) is imported by the commands that run it, so
 # `calhousing predict` starts without paying for it.
+from calhousing import signals
 from calhousing.artifacts import (
     COMPARISON_FILE,
     ArtifactError,
@@ -19,6 +20,7 @@ from calhousing.artifacts import (
     resolve_dir,
     write_bytes,
 )
+from calhousing.errors import EXIT_INTERRUPTED, Interrupted, UsageError, exit_code
 from calhousing.params import PIPELINE_PARAMETERS
 from calhousing.predict.model import MODELS
 from calhousing.predict.scoring import PREDICTION_COLUMN
@@ -45,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar=("NAME", "VALUE"),
-        help="notebook parameter, typed as papermill does; one of: "
+        help="notebook parameter, typed as papermill's -p types it; one of: "
         + ", ".join(PIPELINE_PARAMETERS),
     )
     run.add_argument("--no-progress", action="store_true", help="hide papermill's progress bar")
@@ -122,83 +124,68 @@ def _add_export_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code: 0 done, 1 failed, 2 bad usage, 130 interrupted.
+
+    The code comes from the error that stopped the command (see
+    :func:`calhousing.errors.exit_code`), reported here in one line; argparse exits
+    with 2 itself. SIGINT and SIGTERM stop every command the same way
+    (:mod:`calhousing.signals`).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "summary":
-        return _print_summary(parser, args.artifacts_dir, args.reports_dir, args.n_rows)
-    if args.command == "predict":
-        return _predict(parser, args)
-    if args.command == "export":
-        return _export(args)
-    return _run(parser, args)
+    with signals.handled():
+        try:
+            if args.command == "summary":
+                return _print_summary(parser, args.artifacts_dir, args.reports_dir, args.n_rows)
+            if args.command == "predict":
+                return _predict(parser, args)
+            if args.command == "export":
+                return _export(args)
+            return _run(parser, args)
+        except BaseException as error:
+            # A signal that lands inside a library can come out as another error.
+            code = EXIT_INTERRUPTED if signals.stopping() else exit_code(error)
+            if code is None:
+                raise  # a bug, not an outcome: its traceback is what to report
+            print(_failure_message(args.command, error, code), file=sys.stderr)
+            return code
+
+
+def _failure_message(command: str, error: BaseException, code: int) -> str:
+    if code == EXIT_INTERRUPTED:
+        outcome = f"; {error}" if isinstance(error, Interrupted) and str(error) else ""
+        return f"calhousing {command}: interrupted{outcome}"
+    return f"calhousing {command}: error: {error}"
+
+
+def parameter_value(text: str) -> Any:
+    """`text` typed as papermill's ``-p`` types it, so both commands read a value alike.
+
+    ``True``, ``False`` and ``None`` are those constants, then an integer, then a
+    float (``1e-3``, ``nan``); anything else stays text.
+    """
+    constants: dict[str, Any] = {"True": True, "False": False, "None": None}
+    if text in constants:
+        return constants[text]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from papermill.cli import _resolve_type as papermill_value  # papermill's own -p typing
-
     from calhousing.pipeline import run_pipeline
 
-    parameters = {name: papermill_value(value) for name, value in args.parameter}
-    # Ctrl-C and SIGTERM (docker stop, kill) unwind the run, so it cleans up after itself.
-    signal.signal(signal.SIGINT, _raise_interrupt)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        report = run_pipeline(
-            artifacts_dir=args.artifacts_dir,
-            reports_dir=args.reports_dir,
-            parameters=parameters,
-            progress_bar=not args.no_progress,
-        )
-    except BaseException as error:
-        return _run_failed(parser, error)
+    report = run_pipeline(
+        artifacts_dir=args.artifacts_dir,
+        reports_dir=args.reports_dir,
+        parameters={name: parameter_value(value) for name, value in args.parameter},
+        progress_bar=not args.no_progress,
+    )
     print(f"Report written to {report}")
     return 0
-
-
-def _run_failed(parser: argparse.ArgumentParser, error: BaseException) -> int:
-    """Report why `calhousing run` failed and return its exit code (re-raise the unexpected)."""
-    from calhousing.pipeline import PipelineError, RunLockedError
-
-    # An interrupt that lands inside jupyter_client (say, while the kernel starts) can
-    # come out as another exception; the signal, not that exception, is the story.
-    if isinstance(error, KeyboardInterrupt) or _SIGNALS_RECEIVED:
-        print(
-            "calhousing run: interrupted; previous artifacts and reports are unchanged.",
-            file=sys.stderr,
-        )
-        return 130
-    if isinstance(error, ValueError):
-        parser.exit(2, f"calhousing run: error: {error}\n")
-    if isinstance(error, RunLockedError):
-        print(f"calhousing run: error: {error}", file=sys.stderr)
-        return 1
-    if isinstance(error, PipelineError):
-        kept = (
-            f"\nThe failed run's executed notebooks are in {error.failed_run_dir}"
-            if error.failed_run_dir
-            else ""
-        )
-        print(
-            f"calhousing run: error: {error}{kept}\nPrevious artifacts and reports are unchanged.",
-            file=sys.stderr,
-        )
-        return 1
-    raise error
-
-
-_SIGNALS_RECEIVED: list[int] = []
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    """Unwind the run once; later signals are ignored so they cannot cut the clean-up short.
-
-    (Tearing down a kernel that was interrupted while starting, jupyter_client may signal
-    the process group this process is in.) SIGKILL still stops everything.
-    """
-    _SIGNALS_RECEIVED.append(signum)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _print_summary(
@@ -207,33 +194,29 @@ def _print_summary(
     reports_dir: str | None,
     rows: int,
 ) -> int:
-    try:
-        from calhousing.pipeline import REPORT_FILE
-        from calhousing.summary import report_shows, run_summary
+    from calhousing.pipeline import REPORT_FILE
+    from calhousing.summary import report_shows, run_summary
 
-        comparison, predictions = load_comparison(artifacts_dir, n_rows=max(rows, 1))
-        folder = resolve_dir(artifacts_dir, "artifacts")
-        report = resolve_dir(reports_dir, "reports") / REPORT_FILE
-        if not report.is_file():
-            raise ArtifactError(
-                f"no report at {str(report)!r}: run `calhousing run` first, or pass the "
-                "--reports-dir it wrote to"
-            )
-        recorded = recorded_sha256(folder, COMPARISON_FILE)
-        if not report_shows(report.read_text(encoding="utf-8", errors="replace"), recorded):
-            raise ArtifactError(
-                f"{report} is stale: it does not show the current {COMPARISON_FILE} "
-                f"(sha {recorded[:8]}…), which was rewritten after it was rendered; "
-                "re-render it with `calhousing run`"
-            )
-        text = run_summary(
-            comparison, predictions, report, n_rows=rows, parameters=effective_parameters(folder)
+    if rows < 0:
+        raise UsageError(f"--n-rows must be 0 or more, got {rows}")
+    comparison, predictions = load_comparison(artifacts_dir, n_rows=max(rows, 1))
+    folder = resolve_dir(artifacts_dir, "artifacts")
+    report = resolve_dir(reports_dir, "reports") / REPORT_FILE
+    if not report.is_file():
+        raise ArtifactError(
+            f"no report at {str(report)!r}: run `calhousing run` first, or pass the "
+            "--reports-dir it wrote to"
         )
-    except ArtifactError as error:
-        print(f"calhousing summary: error: {error}", file=sys.stderr)
-        return 1
-    except ValueError as error:
-        parser.exit(2, f"calhousing summary: error: {error}\n")
+    recorded = recorded_sha256(folder, COMPARISON_FILE)
+    if not report_shows(report.read_text(encoding="utf-8", errors="replace"), recorded):
+        raise ArtifactError(
+            f"{report} is stale: it does not show the current {COMPARISON_FILE} "
+            f"(sha {recorded[:8]}…), which was rewritten after it was rendered; "
+            "re-render it with `calhousing run`"
+        )
+    text = run_summary(
+        comparison, predictions, report, n_rows=rows, parameters=effective_parameters(folder)
+    )
     print(text, end="")
     return 0
 
@@ -245,7 +228,6 @@ def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     usage = _predict_usage(args)
     if usage:
         parser.exit(2, f"calhousing predict: error: {usage}\n")
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     options = {"skip_invalid": args.skip_invalid, "flag_out_of_range": args.flag_out_of_range}
     try:
         model = load_model(args.artifacts_dir, args.model)
@@ -313,7 +295,6 @@ def _closing_line(done, model_name: str) -> str:
 
 def _export(args: argparse.Namespace) -> int:
     """Build, check and write one ONNX export; every failure is one line and exit 1."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         from calhousing import onnx_export  # onnx only here: predict never imports it
 

@@ -1,168 +1,226 @@
-"""One Jupyter kernel for all the notebooks of a pipeline run (a papermill engine).
+"""One Jupyter kernel for all the notebooks of a pipeline run.
 
 Papermill starts a fresh kernel for every notebook, and each kernel then imports
-pandas, scikit-learn and matplotlib again: most of a run's time went there. The
-engine here executes each notebook exactly as papermill's default engine does,
-but in a kernel that lives for the whole run. Before each notebook the kernel's
-namespace is cleared (``%reset -f``), so no notebook can use a name another one
-defined; modules stay imported, which is the point. Each notebook still runs
-alone, in its own kernel, under ``papermill`` and ``pytest --nbmake``.
+pandas, scikit-learn and matplotlib again: most of a run's time went there. Given a
+kernel manager, ``papermill.execute_notebook(..., km=manager)`` hands it to nbclient,
+which uses its kernel (starting it if it is not running) and leaves it running
+afterwards; the next notebook given the same manager runs in the same process. The
+namespace would carry over too, so :func:`clear_namespace` empties it before each
+notebook but the first: no notebook can use a name another one defined, and modules
+stay imported, which is the point. Each notebook still runs alone, in its own
+kernel, under ``papermill`` and ``pytest --nbmake``.
+
+The kernel talks to this process over Unix sockets (the IPC transport) in a private
+temporary folder, not over TCP on localhost, where the kernel would warn that the
+connection is not encrypted and any local user could try to connect.
 """
 
 from __future__ import annotations
 
-import signal
+import asyncio
+import contextlib
+import queue
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from functools import partial
+from pathlib import Path
+from typing import Any
 
-import nbformat
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.session import new_id
 from jupyter_core.utils import run_sync
-from nbclient import NotebookClient
-from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import NBClientEngine, papermill_engines
-from papermill.utils import merge_kwargs, remove_args
 
-ENGINE_NAME = "calhousing-shared-kernel"
+from calhousing import signals
+
 KERNEL_NAME = "python3"
+_HISTORY_IN_MEMORY = ["--HistoryManager.hist_file=:memory:"]
 
 
-class _FreshNamespaceClient(PapermillNotebookClient):
-    """Clears the kernel's user namespace, then executes the notebook as papermill does."""
-
-    def papermill_execute_cells(self) -> None:
-        # nbclient has just routed SIGINT/SIGTERM to its event loop, where they would
-        # shut the shared kernel down under a running cell and leave the run waiting for
-        # a reply forever; the caller's handlers (the CLI's clean unwind) take them back.
-        _restore_signal_handlers()
-        reply = self.wait_for_reply(self.kc.execute("%reset -f", silent=True, store_history=False))
-        if reply is None or reply["content"]["status"] != "ok":
-            raise RuntimeError("could not clear the shared kernel's namespace between notebooks")
-        super().papermill_execute_cells()
+class NamespaceError(RuntimeError):
+    """The shared kernel's namespace could not be cleared between two notebooks."""
 
 
-class SharedKernelEngine(NBClientEngine):
-    """Papermill's nbclient engine, with the kernel manager of the current run."""
-
-    kernel_manager: ClassVar[KernelManager | None] = None
-
-    @classmethod
-    def execute_managed_notebook(
-        cls,
-        nb_man: Any,
-        kernel_name: str,
-        log_output: bool = False,
-        stdout_file: Any = None,
-        stderr_file: Any = None,
-        start_timeout: int = 60,
-        execution_timeout: int | None = None,
-        **kwargs: Any,
-    ) -> nbformat.NotebookNode:
-        if cls.kernel_manager is None:
-            raise RuntimeError(f"the {ENGINE_NAME} engine runs only inside shared_kernel()")
-        kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
-        client = _FreshNamespaceClient(
-            nb_man,
-            km=cls.kernel_manager,
-            **merge_kwargs(
-                kwargs,
-                timeout=execution_timeout,
-                startup_timeout=start_timeout,
-                kernel_name=kernel_name,
-                log_output=log_output,
-                stdout_file=stdout_file,
-                stderr_file=stderr_file,
-            ),
-        )
-        try:
-            return client.execute()
-        finally:
-            _restore_signal_handlers()  # nbclient resets them to the defaults on its way out
-
-
-papermill_engines.register(ENGINE_NAME, SharedKernelEngine)
+class KernelStopped(RuntimeError):
+    """The run was asked to stop (the block of :func:`shared_kernel` reports the interrupt)."""
 
 
 @contextmanager
-def shared_kernel() -> Iterator[str]:
-    """Within the block, papermill's `engine_name` returned here shares one kernel.
+def shared_kernel(*, cwd: Path) -> Iterator[AsyncKernelManager]:
+    """A kernel manager to pass to papermill as ``km``, and a kernel that lives for the block.
 
-    The kernel starts with the first notebook and is shut down when the block
-    ends, whether the run succeeded, failed or was interrupted.
+    The kernel is started at once, in `cwd`, and boots while the caller goes on (say,
+    importing papermill); it is shut down when the block ends, whether the run
+    succeeded, failed or was interrupted. Within the block SIGINT and SIGTERM kill
+    the kernel, so a running cell stops at once, and the block ends in
+    :class:`KeyboardInterrupt` (see :mod:`calhousing.signals`).
     """
-    if SharedKernelEngine.kernel_manager is not None:
-        raise RuntimeError("shared_kernel() is already active in this process")
-    # nbclient's own factory, so the manager is of the class nbclient expects
-    client = NotebookClient(nbformat.v4.new_notebook(), kernel_name=KERNEL_NAME)
-    SharedKernelEngine.kernel_manager = client.create_kernel_manager()
-    _SAVED_HANDLERS.clear()
-    _SAVED_HANDLERS.update({signum: signal.getsignal(signum) for signum in _SIGNALS})
-    _INTERRUPTS.clear()
-    _install_interrupt_handler()
-    try:
-        yield ENGINE_NAME
-    except Exception as error:
-        if _INTERRUPTS:  # the kernel was killed on purpose: report the interrupt, not its echo
-            raise KeyboardInterrupt(f"signal {_INTERRUPTS[0]}") from error
-        raise
-    finally:
-        kernel_manager, SharedKernelEngine.kernel_manager = SharedKernelEngine.kernel_manager, None
-        _shut_down(kernel_manager)
-        for signum, handler in _SAVED_HANDLERS.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+    with tempfile.TemporaryDirectory(prefix="calhousing-kernel-") as sockets:
+        manager = AsyncKernelManager(
+            kernel_name=KERNEL_NAME,
+            transport="ipc",
+            connection_file=str(Path(sockets) / "kernel.json"),  # sockets beside it
+        )
+        clients = _track_clients(manager)
+        try:
+            with signals.stop_by_killing(partial(_kill, manager)):
+                # as nbclient would start it: no history database written
+                run_sync(manager.start_kernel)(extra_arguments=_HISTORY_IN_MEMORY, cwd=str(cwd))
+                yield manager
+        finally:
+            with signals.deferred():  # the kernel goes, whatever else arrives
+                _shut_down(manager)
+                for client in clients:
+                    client.stop_channels()
 
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_SAVED_HANDLERS: dict[int, Any] = {}
+# Delete every name the notebooks defined: all the user namespace holds but what IPython
+# put there itself (`user_ns_hidden`: In, Out, the output history) and Python's dunder
+# names. `%reset -f` does as much but also collects garbage and rebuilds IPython's
+# aliases, which took 0.1-0.5 s per notebook, the longest part of starting one.
+_CLEAR_NAMESPACE = """
+[get_ipython().user_ns.pop(name) for name in [
+    name for name in get_ipython().user_ns
+    if name not in get_ipython().user_ns_hidden
+    and not (name.startswith("__") and name.endswith("__"))
+]]
+"""
 
 
-_INTERRUPTS: list[int] = []
+def clear_namespace(manager: AsyncKernelManager, *, timeout: float = 60) -> None:
+    """Delete every name the previous notebook defined in the kernel (no-op before it starts).
 
-
-def _install_interrupt_handler() -> None:
-    for signum in _SIGNALS:
-        if signal.getsignal(signum) is not _on_interrupt:
-            signal.signal(signum, _on_interrupt)
-
-
-def _restore_signal_handlers() -> None:
-    """Take SIGINT/SIGTERM back from nbclient, which routes them to its event loop."""
-    _install_interrupt_handler()
-
-
-def _on_interrupt(signum: int, frame: Any) -> None:
-    """Stop a run cleanly: kill the kernel if it is running, else defer to the caller.
-
-    Raising KeyboardInterrupt inside nbclient's event loop can leave it waiting for a
-    reply forever; a killed kernel instead ends the running cell with nbclient's
-    DeadKernelError, which shared_kernel() reports as the interrupt it was.
+    Raises
+    ------
+    NamespaceError
+        When the kernel dies, fails or does not answer within `timeout` seconds.
     """
-    _INTERRUPTS.append(signum)
-    manager = SharedKernelEngine.kernel_manager
-    process = getattr(getattr(manager, "provisioner", None), "process", None)
-    if process is not None and process.poll() is None:
-        process.kill()
+    if not manager.has_kernel:
         return
-    previous = _SAVED_HANDLERS.get(signum)
-    if callable(previous):
-        previous(signum, frame)
-    else:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _shut_down(kernel_manager: KernelManager) -> None:
-    """Stop the kernel; if its manager is left inconsistent, kill the process outright.
-
-    A Ctrl-C that lands while the kernel is still starting leaves jupyter_client's
-    manager in a state where a clean shutdown raises (``InvalidStateError``); the
-    error being handled, and the user's interrupt, matter more than that one.
-    """
+    client = manager.blocking_client()
+    client.start_channels(iopub=False, stdin=False, hb=False, control=False)
     try:
-        if kernel_manager.has_kernel:
-            run_sync(kernel_manager.shutdown_kernel)(now=True)
-    except Exception:
-        process = getattr(kernel_manager.provisioner, "process", None)
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+        request = client.execute(_CLEAR_NAMESPACE, silent=True, store_history=False)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                reply = client.get_shell_msg(timeout=0.2)
+            except queue.Empty:
+                if not _is_running(manager):  # killed by a signal, say: no answer will come
+                    raise NamespaceError("the kernel died while clearing its namespace") from None
+                if time.monotonic() > deadline:
+                    raise NamespaceError(
+                        f"the kernel did not clear its namespace in {timeout} s"
+                    ) from None
+                continue
+            if reply["parent_header"].get("msg_id") == request:
+                break
+    finally:
+        client.stop_channels()
+    if reply["content"]["status"] != "ok":
+        raise NamespaceError(f"the kernel could not clear its namespace: {reply['content']}")
+
+
+def stop_if_asked(**_: object) -> None:
+    """An nbclient hook (``on_cell_start``): stop before the next cell once a signal came.
+
+    A signal that lands before the kernel's process exists has nothing to kill; this
+    stops the run at the first cell instead of after the first notebook.
+    """
+    if signals.stopping():
+        raise KernelStopped("stopped by a signal before the next cell")
+
+
+def _track_clients(manager: AsyncKernelManager) -> list[Any]:
+    """Make `manager` hand out clients subscribed a notebook ahead; list every one made.
+
+    nbclient makes a client for each notebook and checks it with jupyter_client's
+    ``wait_for_ready``, which ends by waiting for 0.2 s of silence on the kernel's
+    broadcast channel (iopub), in case the subscription has just been made and the
+    first messages went missing: 0.2 s per notebook, the longest part of starting one.
+    Here each time a client is handed out, the next one is made and subscribed at
+    once, and handed out with a check that ends as soon as the kernel has answered on
+    both channels (:func:`_answered`). Given a kernel manager, nbclient also leaves
+    each client connected (a heartbeat thread, some 12 file descriptors), so every
+    client is listed, for :func:`shared_kernel` to close.
+    """
+    clients: list[Any] = []
+    ahead: list[Any] = []  # made and subscribed for the next notebook
+    make_client = manager.client
+
+    def made(**kwargs: Any) -> Any:
+        clients.append(make_client(**kwargs))
+        # Each client copies the manager's session, message counter included, so two
+        # clients made together would number their requests alike; one subscribed a
+        # notebook ahead would then take the earlier notebook's messages for its own.
+        clients[-1].session.session = new_id()
+        return clients[-1]
+
+    def client(**kwargs: Any) -> Any:
+        if ahead and not kwargs:
+            handed = ahead.pop()
+            handed.wait_for_ready = partial(_answered, handed, handed.wait_for_ready)
+        else:
+            handed = made(**kwargs)
+        ahead.append(made())
+        _ = ahead[-1].iopub_channel  # connects and subscribes now
+        return handed
+
+    manager.client = client  # type: ignore[method-assign]
+    return clients
+
+
+async def _answered(client: Any, fallback: Any, timeout: float | None = None) -> None:
+    """Return once the kernel answers a ``kernel_info`` request on the shell and iopub channels.
+
+    For a client subscribed well before: the request's own ``idle`` status on iopub
+    shows that channel is connected, and everything before it there is stale. If
+    that takes over a second, jupyter_client's own check (`fallback`) decides.
+    """
+    request = client.kernel_info()
+    try:
+        async with asyncio.timeout(1.0):
+            while (await client.get_shell_msg())["parent_header"].get("msg_id") != request:
+                pass
+            while not _is_idle_after(await client.get_iopub_msg(), request):
+                pass
+    except TimeoutError:
+        await fallback(timeout=timeout)
+
+
+def _is_idle_after(message: dict[str, Any], request: str) -> bool:
+    return (
+        message["parent_header"].get("msg_id") == request
+        and message["msg_type"] == "status"
+        and message["content"].get("execution_state") == "idle"
+    )
+
+
+def _kill(manager: AsyncKernelManager) -> None:
+    """Kill the kernel's process if it is running (safe inside a signal handler)."""
+    if _is_running(manager):
+        manager.provisioner.process.kill()
+
+
+def _is_running(manager: AsyncKernelManager) -> bool:
+    process = getattr(manager.provisioner, "process", None)
+    return process is not None and process.poll() is None
+
+
+def _shut_down(manager: AsyncKernelManager) -> None:
+    """Kill the kernel, wait for it, and remove its connection files.
+
+    The kernel holds nothing worth a graceful shutdown (jupyter_client's own
+    ``now=True`` kills it too, but then polls for its end every 0.1 s). A Ctrl-C
+    that lands while the kernel is still starting can leave jupyter_client's
+    manager in a state where cleaning up raises (``InvalidStateError``); the error
+    being handled, and the user's interrupt, matter more than that one.
+    """
+    if manager.provisioner is None:
+        return  # never started
+    if _is_running(manager):
+        manager.provisioner.process.kill()
+        manager.provisioner.process.wait(timeout=10)
+    with contextlib.suppress(Exception):
+        run_sync(manager.shutdown_kernel)(now=True)  # nothing left to stop: removes its files

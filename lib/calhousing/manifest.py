@@ -62,8 +62,8 @@ MANIFEST_SCHEMA = Record(
 )
 
 
-class ArtifactError(Exception):
-    """An artifact a step needs is missing, malformed, tampered with or stale."""
+class ArtifactError(RuntimeError):
+    """An artifact a step needs is missing, malformed, tampered with or stale (exit code 1)."""
 
 
 class ManifestError(ArtifactError):

@@ -1,9 +1,13 @@
 """Running the notebooks in order with papermill, then rendering the report.
 
-A run writes into fresh folders beside the targets and moves its outputs into
+Before any work, the parameters and the two target folders are checked (a file,
+a read-only or unwritable folder is refused with :class:`~calhousing.errors.UsageError`).
+A run writes into staging folders inside the targets and moves its outputs into
 ``artifacts/`` and ``reports/`` only when every notebook and the report have
-succeeded, so a failed run leaves the previous results as they were. The
-executed notebooks of a failed run are kept in ``reports-failed-<time>/``.
+succeeded (:mod:`calhousing.promotion`), so a failed or interrupted run leaves
+the previous results as they were, and a crash while moving leaves a journal the
+next run finishes from. The executed notebooks of a failed run are kept in
+``reports-failed-<time>/``.
 
 Only one run at a time may write to an artifacts or reports folder: a second run
 stops at once with :class:`RunLockedError` rather than wait (a lock held by a
@@ -20,15 +24,18 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import papermill
-from papermill.exceptions import PapermillExecutionError
-
-from calhousing import params
+from calhousing import params, promotion, signals
 from calhousing.artifacts import PathLike, project_root, resolve_dir
-from calhousing.kernel import shared_kernel
-from calhousing.report import write_report
+from calhousing.errors import Interrupted, UsageError
+from calhousing.kernel import clear_namespace, shared_kernel, stop_if_asked
+
+if TYPE_CHECKING:
+    from papermill.exceptions import PapermillExecutionError
+
+# papermill and nbconvert (the report) are imported once the kernel is starting, which
+# takes about as long: a refused parameter or folder does not wait for either.
 
 # In the order they run: params.NOTEBOOKS declares it.
 NOTEBOOK_NAMES: tuple[str, ...] = tuple(f"{name}.ipynb" for name in params.NOTEBOOKS)
@@ -44,9 +51,30 @@ class PipelineError(RuntimeError):
 
     failed_run_dir: Path | None = None
 
+    def __str__(self) -> str:
+        kept = (
+            f"\nThe failed run's executed notebooks are in {self.failed_run_dir}"
+            if self.failed_run_dir
+            else ""
+        )
+        return f"{super().__str__()}{kept}\n{UNCHANGED.capitalize()}."
+
 
 class RunLockedError(RuntimeError):
     """Another run is writing to the same artifacts or reports folder."""
+
+
+class PromotionError(RuntimeError):
+    """Moving the finished outputs into place failed; the message says what state it left."""
+
+
+# What a run that stopped early left in artifacts/ and reports/, as the messages say it.
+UNCHANGED = "previous artifacts and reports are unchanged"
+REPLACED = "the new artifacts and reports were already complete and are in place"
+PENDING = (
+    "the new artifacts and reports are partly moved into place; the next `calhousing run` "
+    "on these folders finishes moving them before anything else"
+)
 
 
 def notebooks_dir() -> Path:
@@ -82,50 +110,141 @@ def run_pipeline(
         Notebook parameters (``test_size``, ``random_state``, ``bits``,
         ``n_samples``); each notebook gets those it declares.
     progress_bar : bool, default=True
-        Show papermill's progress bar.
+        Show papermill's progress bar, named after the running notebook.
 
     Returns
     -------
     pathlib.Path
         The report's path.
+
+    Raises
+    ------
+    calhousing.errors.UsageError
+        For a bad parameter or target folder, before anything is written.
+    PipelineError, RunLockedError, PromotionError
+        When a notebook failed, another run holds a folder, or moving the outputs
+        into place failed (the message says what state that left).
+    calhousing.errors.Interrupted
+        When a signal stopped the run; the message says what state it left.
     """
-    checked = check_parameters(parameters or {})
+    try:
+        checked = check_parameters(parameters or {})
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     artifacts = resolve_dir(artifacts_dir, "artifacts")
     reports = resolve_dir(reports_dir, "reports")
-    for parent in (artifacts.parent, reports.parent):
-        parent.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as locks:
-        for target in dict.fromkeys((artifacts, reports)):
+    check_target(artifacts, "artifacts")
+    check_target(reports, "reports")
+    with signals.handled(), ExitStack() as locks:
+        for target in _targets_to_lock(artifacts, reports):
             locks.enter_context(_exclusive_lock(target))
+        with signals.deferred():  # a signal waits until an interrupted run's move is finished
+            for target in (artifacts, reports):
+                promotion.recover(target)
         return _run_locked(artifacts, reports, checked, progress_bar)
+
+
+def check_target(folder: Path, name: str) -> None:
+    """Refuse a target the run could not write, before any work and leaving nothing behind.
+
+    The folder (or, if missing, the nearest folder above it, where it will be
+    created) and the folder holding it (where the run's lock goes) must be
+    folders this process can create files in: a file, a read-only mount or a
+    folder without write permission is refused.
+
+    Raises
+    ------
+    calhousing.errors.UsageError
+        Naming the folder, what is wrong and the option that chooses another.
+    """
+    label = f"the {name} folder {str(folder)!r}"
+    hint = f"pass another --{name}-dir"
+    existing = folder
+    while not os.path.lexists(existing):
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is a file" if existing == folder else f"is inside {str(existing)!r}, a file"
+        raise UsageError(f"{label} {what}, not a folder: {hint}")
+    for place in dict.fromkeys((existing, existing.parent if existing == folder else existing)):
+        try:
+            descriptor, probe = tempfile.mkstemp(prefix=".calhousing-probe-", dir=place)
+        except OSError as error:
+            where = "in it" if place == folder else f"in {str(place)!r}"
+            raise UsageError(
+                f"{label} cannot be written: creating a file {where} failed "
+                f"({error.strerror or error}): {hint}, or make it writable"
+            ) from None
+        os.close(descriptor)
+        os.unlink(probe)
+
+
+def _targets_to_lock(artifacts: Path, reports: Path) -> list[Path]:
+    """The two targets, and any other one an interrupted promotion in them moves into."""
+    journaled = [
+        other
+        for target in (artifacts, reports)
+        for other in promotion.journal_targets(target)
+        if other.parent.is_dir()
+    ]
+    return list(dict.fromkeys((artifacts, reports, *journaled)))
 
 
 def _run_locked(
     artifacts: Path, reports: Path, parameters: dict[str, Any], progress_bar: bool
 ) -> Path:
     source = notebooks_dir()
-    staged_artifacts = Path(
-        tempfile.mkdtemp(prefix=f".{artifacts.name}.run-", dir=artifacts.parent)
-    )
-    staged_reports = Path(tempfile.mkdtemp(prefix=f".{reports.name}.run-", dir=reports.parent))
+    created = [target for target in dict.fromkeys((artifacts, reports)) if not target.exists()]
+    staged_artifacts = promotion.stage(artifacts)
+    staged_reports = promotion.stage(reports)
     try:
         executed = _execute_all(source, staged_artifacts, staged_reports, parameters, progress_bar)
+        from calhousing.report import write_report
+
         effective = {**params.effective_parameters(parameters), "artifacts_dir": str(artifacts)}
         write_report(executed, staged_reports / REPORT_FILE, effective)
     except BaseException as error:
         kept = _keep_failed_run(staged_reports, reports)
-        shutil.rmtree(staged_artifacts, ignore_errors=True)
+        _remove_staging((staged_artifacts, staged_reports), created)
         if isinstance(error, PipelineError):
             error.failed_run_dir = kept
+        if isinstance(error, KeyboardInterrupt) or signals.stopping():
+            raise Interrupted(UNCHANGED) from error  # whatever a signal turned into
         raise
-    _promote(staged_artifacts, artifacts)
-    _promote(staged_reports, reports)
+    staged = [staged_artifacts, staged_reports]
+    try:
+        with signals.deferred():
+            promotion.promote(staged)
+    except BaseException as error:
+        if any(promotion.is_pending(folder.parent) for folder in staged):
+            outcome = PENDING
+        elif any(folder.exists() for folder in staged):  # stopped before the journal
+            _remove_staging(staged, created)
+            outcome = UNCHANGED
+        else:
+            outcome = REPLACED
+        if isinstance(error, KeyboardInterrupt) or signals.stopping():
+            raise Interrupted(outcome) from error
+        raise PromotionError(
+            f"moving the new outputs into place failed ({error}); {outcome}"
+        ) from error
     return reports / REPORT_FILE
+
+
+def _remove_staging(staged: tuple[Path, ...] | list[Path], created: list[Path]) -> None:
+    """Remove a stopped run's staging folders, and the targets it created (if still empty)."""
+    for folder in staged:
+        shutil.rmtree(folder, ignore_errors=True)
+    for target in created:
+        try:
+            target.rmdir()
+        except OSError:
+            pass
 
 
 @contextmanager
 def _exclusive_lock(target: Path) -> Iterator[None]:
     """Hold an exclusive lock on `target` (a file beside it) or raise RunLockedError."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     lock_path = target.parent / f".{target.name}.lock"
     with lock_path.open("a+") as handle:
         try:
@@ -157,8 +276,15 @@ def _execute_all(
     executed_dir = reports / EXECUTED_DIR
     executed_dir.mkdir()
     executed = []
-    with shared_kernel() as engine:
+    with shared_kernel(cwd=source) as kernel:
+        import papermill
+        from papermill.exceptions import PapermillExecutionError
+
+        import calhousing.report  # noqa: F401  (needed next; imported while the kernel starts)
+
         for name in NOTEBOOK_NAMES:
+            signals.check()
+            clear_namespace(kernel)
             notebook = source / name
             declared = papermill.inspect_notebook(str(notebook))
             values = {k: v for k, v in parameters.items() if k in declared}
@@ -168,9 +294,11 @@ def _execute_all(
                     str(notebook),
                     str(output),
                     parameters={**values, "artifacts_dir": str(artifacts)},
-                    engine_name=engine,
-                    progress_bar=progress_bar,
+                    progress_bar={"desc": Path(name).stem} if progress_bar else False,
                     cwd=str(source),
+                    request_save_on_cell_execute=False,  # written once, when it has run
+                    km=kernel,  # nbclient starts the kernel once and leaves it running
+                    on_cell_start=stop_if_asked,
                 )
             except PapermillExecutionError as error:
                 raise PipelineError(_failure_message(name, error)) from error
@@ -189,29 +317,13 @@ def _failure_message(name: str, error: PapermillExecutionError) -> str:
 def _keep_failed_run(staged_reports: Path, reports: Path) -> Path | None:
     """Move a failed run's executed notebooks to ``<reports>-failed-<time>/``."""
     executed = staged_reports / EXECUTED_DIR
-    kept = None
-    if executed.is_dir() and any(executed.iterdir()):
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        kept = reports.parent / f"{reports.name}-failed-{stamp}"
-        shutil.move(str(executed), kept)
-    shutil.rmtree(staged_reports, ignore_errors=True)
-    return kept
-
-
-def _promote(staged: Path, target: Path) -> None:
-    """Move every entry of `staged` into `target`, replacing entries of the same name.
-
-    ``shutil.move`` renames where it can and copies where `target` is on another
-    file system (a Docker volume, a bind mount), where a rename would fail.
-    """
-    target.mkdir(parents=True, exist_ok=True)
-    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target))
+    if not (executed.is_dir() and any(executed.iterdir())):
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    kept = reports.parent / f"{reports.name}-failed-{stamp}"
     try:
-        for entry in sorted(staged.iterdir()):
-            destination = target / entry.name
-            if destination.exists():
-                os.replace(destination, backup / entry.name)
-            shutil.move(entry, destination)
-    finally:
-        shutil.rmtree(backup, ignore_errors=True)
-        shutil.rmtree(staged, ignore_errors=True)
+        shutil.move(str(executed), kept)
+    except OSError:
+        shutil.rmtree(kept, ignore_errors=True)
+        return None
+    return kept
