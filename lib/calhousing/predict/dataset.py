@@ -168,7 +168,7 @@ def _run_tasks(
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: never collides with another cluster
         )
         client = Client(cluster)
     else:
