@@ -347,3 +347,14 @@ def test_the_thread_count_does_not_change_a_digit(tmp_path, housing, artifacts_d
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1] == outputs[2]
     assert outputs[0].count(b"\n") == 100_001
+
+
+def test_a_bad_row_scored_from_csv_into_parquet_leaves_nothing_behind(
+    tmp_path, artifacts_dir, capsys
+):
+    source = tmp_path / "in.csv"
+    source.write_text(f"{HEADER}\n{GOOD}\n{_row(MedInc='abc')}\n")
+    argv = ["predict", str(source), "-o", str(tmp_path / "out.parquet")]
+    assert cli.main([*argv, "--artifacts-dir", str(artifacts_dir)]) == 1
+    assert "MedInc" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv"]

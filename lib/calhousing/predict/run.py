@@ -159,22 +159,29 @@ def _score_csv(job: _Job) -> Counts:
             if job.rejects is not None:
                 job.rejects.temp.write_bytes(csv_reader.rejects_header(layout.unit))
             return found
-    with ExitStack() as stack:
-        stream = stack.enter_context(_open_input(job.path, job.source))
-        stream.seek(layout.data_offset)
-        temp = job.output.temp
-        csv_out = temp.with_suffix(".csv.part") if job.parquet_output else temp
-        sink = stack.enter_context(open(csv_out, "wb"))
-        rejects_sink = stack.enter_context(open(job.rejects.temp, "wb")) if job.rejects else None
-        found = csv_reader.score_careful(
-            stream,
-            layout,
-            job.model,
-            sink,
-            rejects_sink,
-            flag=job.flag,
-            **({"block_bytes": job.block_bytes} if job.block_bytes else {}),
-        )
+    temp = job.output.temp
+    csv_out = temp.with_suffix(".csv.part") if job.parquet_output else temp
+    try:
+        with ExitStack() as stack:
+            stream = stack.enter_context(_open_input(job.path, job.source))
+            stream.seek(layout.data_offset)
+            sink = stack.enter_context(open(csv_out, "wb"))
+            rejects_sink = (
+                stack.enter_context(open(job.rejects.temp, "wb")) if job.rejects else None
+            )
+            found = csv_reader.score_careful(
+                stream,
+                layout,
+                job.model,
+                sink,
+                rejects_sink,
+                flag=job.flag,
+                **({"block_bytes": job.block_bytes} if job.block_bytes else {}),
+            )
+    except BaseException:
+        if job.parquet_output:  # the scored rows' CSV stage; the output's own temp is the caller's
+            csv_out.unlink(missing_ok=True)
+        raise
     if job.parquet_output:
         _csv_to_parquet(csv_out, temp, layout.passthrough, job.flag)
     return found
