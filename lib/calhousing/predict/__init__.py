@@ -27,7 +27,7 @@ from calhousing.predict.errors import InputError, OutputError
 from calhousing.predict.model import MODELS, Model, load_model, load_models
 from calhousing.predict.outcomes import out_of_range_outcomes
 from calhousing.predict.run import Summary, predict_file, rejects_path
-from calhousing.predict.scoring import OUT_OF_RANGE_COLUMN, PREDICTION_COLUMN, score_frame
+from calhousing.predict.scoring import OUT_OF_RANGE_COLUMN, PREDICTION_COLUMN
 
 __all__ = [
     "MODELS",
@@ -42,5 +42,4 @@ __all__ = [
     "out_of_range_outcomes",
     "predict_file",
     "rejects_path",
-    "score_frame",
 ]

@@ -72,27 +72,3 @@ def counts() -> list[pl.Expr]:
         (ok & pl.col(OUTSIDE)).sum().alias("outside"),
         (ok & pl.col(CLAMPED)).sum().alias("clamped"),
     ]
-
-
-def score_frame(frame: pl.DataFrame, model: Model, *, flag: bool = False) -> pl.DataFrame:
-    """Score the rows of an in-memory frame whose features are all finite numbers.
-
-    The function each Dask partition runs; the single-file readers apply the
-    same expressions lazily.
-
-    Parameters
-    ----------
-    frame : polars.DataFrame
-        Holds the model's features (any numeric type) and other columns.
-    model : Model
-    flag : bool, default=False
-        Add the boolean ``out_of_range`` column.
-
-    Returns
-    -------
-    polars.DataFrame
-        The other columns, in order, then ``MedHouseVal_pred`` (and ``out_of_range``).
-    """
-    passthrough = tuple(name for name in frame.columns if name not in model.feature_names)
-    features = frame.with_columns(pl.col(name).cast(pl.Float64) for name in model.feature_names)
-    return with_scores(features, model).select(output_columns(passthrough, flag))
