@@ -301,10 +301,14 @@ def _export(args: argparse.Namespace) -> int:
         serialized = onnx_export.model_bytes(
             onnx_export.load_export(args.artifacts_dir, args.model)
         )
-        written = write_bytes(args.output, serialized)
     except (ArtifactError, ValueError) as error:
         print(f"calhousing export: error: {error}; nothing was written", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("calhousing export: interrupted; nothing was written.", file=sys.stderr)
+        return 130
+    try:  # only the output's own failures are "cannot write"; a failed read says what it was
+        written = write_bytes(args.output, serialized)
     except OSError as error:
         reason = error.strerror or str(error)
         print(
