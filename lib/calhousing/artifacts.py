@@ -315,7 +315,7 @@ def effective_parameters(artifacts_dir: PathLike | None) -> dict[str, Any]:
 def recorded_sha256(artifacts_dir: PathLike | None, name: str) -> str:
     """The sha256 the manifest records for `name` (checked against the file first)."""
     folder = require_artifacts(artifacts_dir, name)  # refuses a folder without a manifest
-    return (read_manifest(folder) or manifest.empty())["files"][name]["sha256"]
+    return read_manifest(folder)["files"][name]["sha256"]
 
 
 def save_training(

@@ -25,7 +25,7 @@ from sklearn.model_selection import train_test_split
 
 from calhousing import datacache
 from calhousing.manifest import arrays_digest
-from calhousing.params import check_random_state, check_test_size
+from calhousing.params import DATA_ROWS, check_random_state, check_test_size
 
 FEATURE_NAMES: tuple[str, ...] = (
     "MedInc",
@@ -39,7 +39,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 TARGET_NAME = "MedHouseVal"
 CACHE_FILE = "cal_housing_py3.pkz"
-TABLE_SHAPE: tuple[int, int] = (20640, 9)
+TABLE_SHAPE: tuple[int, int] = (DATA_ROWS, 9)
 PUBLISHED_TABLE_SHA256 = "898f39f9b96274ded9a9f5a3b1b9f1dc032ab86955ac0f86b1c17330ba30cb25"
 """sha256 (see :func:`table_sha256`) of the 20,640 x 9 table scikit-learn caches.
 

@@ -52,7 +52,7 @@ from calhousing.quantization import QuantizedModel, code_dtype
 OPSET = 21  # DequantizeLinear of int16/uint16 codes (bits 9..16) needs opset 21
 INPUT_NAME = "features"
 OUTPUT_NAME = "prediction"
-EXPORTS: tuple[str, ...] = ("float", "quantized", "integer")
+EXPORTS: tuple[str, ...] = tuple(artifacts.ONNX_FILES)  # float, quantized, integer
 FLOAT_DTYPES: tuple[str, ...] = ("float64", "float32")
 EXPORT_FILES: dict[str, str] = artifacts.ONNX_FILES
 # The artifact each export is built from (its sha256 goes into the metadata).

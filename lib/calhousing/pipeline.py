@@ -82,17 +82,6 @@ def notebooks_dir() -> Path:
     return Path(os.environ.get("CALHOUSING_NOTEBOOKS", project_root() / "notebooks")).resolve()
 
 
-def check_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate user parameters by name and value before anything runs (:mod:`calhousing.params`).
-
-    Raises
-    ------
-    ValueError
-        For an unknown name (listing the known ones) or a value out of range.
-    """
-    return params.check_parameters(parameters)
-
-
 def run_pipeline(
     artifacts_dir: PathLike | None = None,
     reports_dir: PathLike | None = None,
@@ -128,7 +117,7 @@ def run_pipeline(
         When a signal stopped the run; the message says what state it left.
     """
     try:
-        checked = check_parameters(parameters or {})
+        checked = params.check_parameters(parameters or {})
     except ValueError as error:
         raise UsageError(str(error)) from None
     artifacts = resolve_dir(artifacts_dir, "artifacts")
@@ -286,7 +275,7 @@ def _execute_all(
             signals.check()
             clear_namespace(kernel)
             notebook = source / name
-            declared = papermill.inspect_notebook(str(notebook))
+            declared = {p.name for p in params.notebook_parameters(Path(name).stem)}
             values = {k: v for k, v in parameters.items() if k in declared}
             output = executed_dir / name
             try:
