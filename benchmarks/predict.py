@@ -4,8 +4,9 @@ Makes files of 1M and 10M rows by resampling the real California Housing rows
 (1% multiplicative noise, 4 decimals, an ``id`` column), then runs, as separate
 processes and interleaved (anchor, then each model, repeated; the best counts):
 
-* the anchor: ``pl.scan_csv`` (or ``scan_parquet``) → the float model's dot product
-  as one expression → ``sink_csv`` (``sink_parquet``), nothing else;
+* the anchor of each model: ``pl.scan_csv`` (or ``scan_parquet``) → that model's
+  prediction as one plain expression (:func:`anchor_prediction`) → ``sink_csv``
+  (``sink_parquet``), nothing else: no checks, no counts, no staging;
 * ``calhousing predict FILE -o OUT --model M --quiet`` for each model,
   CSV→CSV and Parquet→Parquet;
 * start-up: ``calhousing predict`` on a header-only file;
@@ -13,8 +14,8 @@ processes and interleaved (anchor, then each model, repeated; the best counts):
   same file clean;
 * a 4-part Parquet dataset on a local Dask cluster of 1 and 2 workers.
 
-It prints seconds, peak resident memory (GNU time) and the ratio to the anchor,
-beside the targets declared below (TARGET_*).
+It prints seconds, peak resident memory (GNU time) and the ratio to the model's
+anchor, beside the targets declared below (TARGET_*).
 
 Usage (after ``calhousing run`` has written ``artifacts/``)::
 
@@ -76,14 +77,51 @@ def half_bad(source: Path, target: Path) -> None:
     target.write_text("\n".join(out) + "\n")
 
 
-def anchor(source: str, output: str, artifacts_dir: str) -> None:
-    """polars alone: scan, the float model's dot product, sink."""
-    params = json.loads((Path(artifacts_dir) / "float_params.json").read_text())
-    frame = pl.scan_parquet(source) if source.endswith(".parquet") else pl.scan_csv(source)
-    total = pl.lit(params["intercept"])
-    for name, weight in zip(params["feature_names"], params["coef"], strict=True):
-        total = total + pl.col(name) * weight
-    scored = frame.select("id", total.alias("MedHouseVal_pred"))
+def anchor_prediction(artifacts_dir: str, model: str) -> pl.Expr:
+    """The model's prediction as the plainest polars expression, read from its JSON artifact.
+
+    Written here without calhousing, as a user would: the float or dequantized
+    weights' dot product, or the integer model's quantize, clip, integer dot
+    product and rescale (in float64, which adds these integers exactly).
+    """
+    folder = Path(artifacts_dir)
+    if model == "integer":
+        found = json.loads((folder / "integer_model.json").read_text())
+        qmax = 2 ** found["input_bits"] - 1
+        total = pl.lit(float(found["bias_code"]))
+        terms = zip(
+            found["feature_names"],
+            found["input_offset"],
+            found["input_scale"],
+            found["weight_codes"],
+            strict=True,
+        )
+        for name, offset, scale, weight in terms:
+            code = ((pl.col(name) - offset) / scale).round(0, mode="half_to_even").clip(0, qmax)
+            total = total + code * weight
+        return total * found["accumulator_scale"]
+    if model == "quantized":
+        found = json.loads((folder / "quantized_params.json").read_text())
+        weights, bias = found["dequantized"]["coef"], found["dequantized"]["intercept"]
+        mean, std = found.get("feature_mean"), found.get("feature_std")
+    else:
+        found = json.loads((folder / "float_params.json").read_text())
+        weights, bias, mean, std = found["coef"], found["intercept"], None, None
+    total = pl.lit(bias)
+    for index, (name, weight) in enumerate(zip(found["feature_names"], weights, strict=True)):
+        value = pl.col(name) if mean is None else (pl.col(name) - mean[index]) / std[index]
+        total = total + value * weight
+    return total
+
+
+def anchor(source: str, output: str, artifacts_dir: str, model: str) -> None:
+    """polars alone: scan, the model's prediction, sink."""
+    if source.endswith(".parquet"):
+        frame = pl.scan_parquet(source)
+    else:
+        names = json.loads((Path(artifacts_dir) / "float_params.json").read_text())["feature_names"]
+        frame = pl.scan_csv(source, schema_overrides=dict.fromkeys(names, pl.Float64))
+    scored = frame.select("id", anchor_prediction(artifacts_dir, model).alias("MedHouseVal_pred"))
     if output.endswith(".parquet"):
         scored.sink_parquet(output)
     else:
@@ -117,7 +155,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--repeat", type=int, default=2, help="runs per figure; the best counts")
     parser.add_argument("--artifacts-dir", help="default: the project's artifacts/")
-    parser.add_argument("--anchor", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--anchor", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--skip-dask", action="store_true", help="leave out the Dask figures")
     args = parser.parse_args()
     if args.anchor:
@@ -144,16 +182,26 @@ def main() -> None:
             pl.scan_csv(csv_path).sink_parquet(parquet_path)
             for kind, source in (("csv", csv_path), ("parquet", parquet_path)):
                 out = str(work / f"out.{kind}")
-                commands = {
-                    "polars": [sys.executable, __file__, "--anchor", str(source), out, folder]
-                }
+                commands = {}
                 for model in MODELS:
+                    commands[f"polars {model}"] = [
+                        sys.executable,
+                        __file__,
+                        "--anchor",
+                        str(source),
+                        out,
+                        folder,
+                        model,
+                    ]
                     commands[model] = [*cli, "--model", model, str(source), "-o", out]
                 found = interleaved(commands, args.repeat)
-                base = found["polars"][0]
-                for name, (seconds, peak) in found.items():
-                    ratio = "" if name == "polars" else f"{seconds / base:>9.2f}"
-                    print(f"{n_rows:>10} {kind:>8} {name:>10} {seconds:>8.2f} {peak:>8.0f} {ratio}")
+                for model in MODELS:
+                    base = found[f"polars {model}"]
+                    seconds, peak = found[model]
+                    print(
+                        f"{n_rows:>10} {kind:>8} {model:>10} {seconds:>8.2f} {peak:>8.0f} "
+                        f"{seconds / base[0]:>9.2f}   (polars: {base[0]:.2f} s, {base[1]:.0f} MB)"
+                    )
             csv_path.unlink()
             parquet_path.unlink()
         clean = work / "clean.csv"

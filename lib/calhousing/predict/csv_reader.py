@@ -34,10 +34,19 @@ from calhousing.predict.scoring import (
     with_scores,
 )
 
-# polars' CSV reader parses this many bytes per morsel when the variable is unset. Its
-# default held 340 MB for a 10M-row file (820 MB on 8 threads); 1 MiB holds 80 MB and is
-# faster on 2 cores (measured in docs/scoring.md). Set POLARS_CSV_CHUNK_SIZE to override.
-CSV_CHUNK_BYTES = 2**20
+
+def csv_chunk_bytes(threads: int) -> int:
+    """How many bytes polars' CSV reader parses per morsel, for `threads` threads.
+
+    Bigger morsels parse faster; the memory held grows with threads × morsel
+    size. Its default held 363 MB for a 10M-row file on 2 threads and 820 MB on
+    8. 4 MiB on 1 thread, 8 MiB on 2, then 32 MiB / threads² keeps the peak
+    near 200–260 MB from 1 to 16 threads (measured in docs/scoring.md). Set
+    ``POLARS_CSV_CHUNK_SIZE`` to override.
+    """
+    return max(2**19, min(2**22 * min(threads, 2), 2**25 // threads**2))
+
+
 _LINE = "__line"
 _REPLACEMENT = "\ufffd"
 _Structural = list[tuple[int, str, str, str]]  # line, column, reason, text of rejects
@@ -72,7 +81,7 @@ def score_fast(
         ``None`` if any row could not be read or scored, or holds a line break:
         `output` is then incomplete and the careful path must run.
     """
-    os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(CSV_CHUNK_BYTES))
+    os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(csv_chunk_bytes(pl.thread_pool_size())))
     schema = {name: pl.Float64 if name in layout.features else pl.String for name in layout.names}
     frame = pl.scan_csv(
         path,
@@ -85,7 +94,7 @@ def score_fast(
     scored = with_scores(frame, model)
     breaks = [pl.col(name).str.contains_any(["\n", "\r"]) for name in layout.passthrough]
     stats = scored.select(
-        *counts(), pl.any_horizontal(breaks).sum().alias("breaks") if breaks else pl.lit(0)
+        *counts(model), pl.any_horizontal(breaks).sum().alias("breaks") if breaks else pl.lit(0)
     )
     written = scored.select(output_columns(layout.passthrough, flag))
     sink = (
@@ -229,7 +238,7 @@ def _score_parsed(
         scored = scored.with_columns((pl.col(OK) & ~pl.col("__index").is_in(list(utf8))).alias(OK))
     good_rows = scored.filter(pl.col(OK))
     good = good_rows.select(output_columns(layout.passthrough, flag))
-    found = good_rows.select(pl.col("__outside").sum(), pl.col("__clamped").sum()).row(0)
+    found = good_rows.select(counts(model)).row(0, named=True)
     # the reasons are worked out for the bad rows only, from their text
     file_order = [name for name in layout.names if name in layout.features]
     column, reason = _rejects.text_feature_verdicts(file_order)
@@ -260,7 +269,7 @@ def _score_parsed(
     )
     extra = pl.DataFrame(structural, schema=_rejects.reject_schema(unit), orient="row")
     bad = pl.concat([extra, found_bad]).sort(unit, maintain_order=True)
-    return good, bad, Counts(outside=int(found[0] or 0), clamped=int(found[1] or 0))
+    return good, bad, Counts(outside=found["outside"], clamped=found["clamped"])
 
 
 def _utf8_rejects(

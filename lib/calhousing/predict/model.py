@@ -16,6 +16,7 @@ from calhousing import artifacts
 from calhousing.params import check_choice
 
 MODELS: tuple[str, ...] = ("float", "quantized", "integer")
+FLOAT64_EXACT_INTEGER = 2**53  # every integer up to this is a float64
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class Model:
     clamped : polars.Expr or None
         For the integer model: true where an input code saturates (a feature
         outside the range its codes cover).
+    inputs : tuple of polars.Expr
+        Columns computed once per row before `prediction` and `clamped`, which
+        read them (the integer model's input codes).
     """
 
     name: str
@@ -42,6 +46,7 @@ class Model:
     prediction: pl.Expr
     ranges: dict[str, tuple[float, float]]
     clamped: pl.Expr | None = None
+    inputs: tuple[pl.Expr, ...] = ()
 
 
 def load_model(artifacts_dir: artifacts.PathLike | None, model: str = "float") -> Model:
@@ -90,22 +95,29 @@ def load_model(artifacts_dir: artifacts.PathLike | None, model: str = "float") -
             prediction = affine_sum(names, weights, bias)
         return Model(model, names, prediction, ranges)
     integer = artifacts.load_integer_model(artifacts_dir)
-    codes = [
-        _input_code(name, offset, scale)
+    codes = {
+        f"__code_{name}": _input_code(name, offset, scale)
         for name, offset, scale in zip(
             integer.feature_names,
             integer.input_offset.tolist(),
             integer.input_scale.tolist(),
             strict=True,
         )
-    ]
-    qmax = integer.input_qmax
-    accumulator = pl.lit(integer.bias_code, pl.Int64)
-    for code, weight in zip(codes, integer.weight_codes.tolist(), strict=True):
-        accumulator = accumulator + code.clip(0, qmax).cast(pl.Int64, strict=False) * weight
-    prediction = accumulator.cast(pl.Float64) * integer.accumulator_scale
-    clamped = pl.any_horizontal([(code < 0) | (code > qmax) for code in codes])
-    return Model(model, integer.feature_names, prediction, ranges, clamped)
+    }
+    prediction = (
+        _integer_accumulator(
+            list(codes),
+            integer.weight_codes.tolist(),
+            integer.bias_code,
+            integer.input_qmax,
+            exact_in_float=integer.accumulator_bound <= FLOAT64_EXACT_INTEGER,
+        )
+        * integer.accumulator_scale
+    )
+    code = [pl.col(name) for name in codes]
+    clamped = (pl.min_horizontal(code) < 0) | (pl.max_horizontal(code) > integer.input_qmax)
+    inputs = tuple(expression.alias(name) for name, expression in codes.items())
+    return Model(model, integer.feature_names, prediction, ranges, clamped, inputs)
 
 
 def load_models(artifacts_dir: artifacts.PathLike | None) -> tuple[Model, ...]:
@@ -145,6 +157,22 @@ def affine_sum(
         term = value * weight
         total = term if total is None else total + term
     return pl.lit(bias, pl.Float64) if total is None else total + bias
+
+
+def _integer_accumulator(
+    codes: list[str], weights: list[int], bias: int, qmax: int, *, exact_in_float: bool
+) -> pl.Expr:
+    """``Σ_j q_j clip(a_j, 0, qmax) + B`` as Float64, from the code columns `codes`.
+
+    Every partial sum is an integer below 2^53 when `exact_in_float`, so float64
+    adds it exactly, as the integer accumulator would, and with fewer casts.
+    """
+    dtype = pl.Float64 if exact_in_float else pl.Int64
+    total = pl.lit(bias, dtype)
+    for name, weight in zip(codes, weights, strict=True):
+        code = pl.col(name).clip(0, qmax)
+        total = total + (code if exact_in_float else code.cast(pl.Int64, strict=False)) * weight
+    return total.cast(pl.Float64)
 
 
 def _input_code(name: str, offset: float, scale: float) -> pl.Expr:

@@ -68,7 +68,7 @@ def score_parquet(
         written.sink_parquet(output, lazy=True)
         if parquet_output
         else written.sink_csv(output, lazy=True),
-        scored.select(counts()),
+        scored.select(counts(model)),
     ]
     if rejects is not None:
         sinks.append(_rejected(scored, layout).sink_csv(rejects, lazy=True))

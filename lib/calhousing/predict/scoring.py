@@ -17,6 +17,7 @@ OUT_OF_RANGE_COLUMN = "out_of_range"
 OK = "__ok"
 OUTSIDE = "__outside"
 CLAMPED = "__clamped"
+FINITE = "__finite"
 
 
 def features_finite(feature_names: tuple[str, ...]) -> pl.Expr:
@@ -35,22 +36,23 @@ def with_scores(frame: pl.LazyFrame | pl.DataFrame, model: Model) -> pl.LazyFram
     """`frame` (Float64 features) with the prediction and the internal verdict columns.
 
     ``__ok``: the row can be scored (finite features, finite prediction);
-    ``__outside``: a feature is outside the training range; ``__clamped``: the
-    integer model saturated an input code (always false for the others).
+    ``__outside``: a feature is outside the training range; ``__clamped`` (the
+    integer model only): it saturated an input code.
     """
     prediction = model.prediction
-    scorable = pl.col(PREDICTION_COLUMN).is_finite().fill_null(False)
-    clamped = pl.lit(False)
+    verdicts = [outside_range(model.ranges, model.feature_names).alias(OUTSIDE)]
     if model.clamped is not None:
         # clipping turns inf into a finite code, so the integer model checks its inputs;
         # for the others a NaN or inf feature already makes the prediction NaN or inf
-        finite = features_finite(model.feature_names)
+        finite = pl.col(FINITE)
         prediction = pl.when(finite).then(prediction)
-        clamped = (finite & model.clamped.fill_null(False)).alias(CLAMPED)
-    return frame.with_columns(
-        prediction.alias(PREDICTION_COLUMN), clamped.alias(CLAMPED)
-    ).with_columns(
-        scorable.alias(OK), outside_range(model.ranges, model.feature_names).alias(OUTSIDE)
+        verdicts.append((finite & model.clamped.fill_null(False)).alias(CLAMPED))
+        frame = frame.with_columns(
+            *model.inputs, features_finite(model.feature_names).alias(FINITE)
+        )
+    scorable = pl.col(PREDICTION_COLUMN).is_finite().fill_null(False)
+    return frame.with_columns(prediction.alias(PREDICTION_COLUMN), *verdicts).with_columns(
+        scorable.alias(OK)
     )
 
 
@@ -63,12 +65,13 @@ def output_columns(passthrough: tuple[str, ...], flag: bool) -> list[pl.Expr]:
     return columns
 
 
-def counts() -> list[pl.Expr]:
+def counts(model: Model) -> list[pl.Expr]:
     """Rows, rows that cannot be scored, and scorable rows outside the range or clamped."""
     ok = pl.col(OK)
+    clamped = (ok & pl.col(CLAMPED)).sum() if model.clamped is not None else pl.lit(0)
     return [
         pl.len().alias("rows"),
         (~ok).sum().alias("bad"),
         (ok & pl.col(OUTSIDE)).sum().alias("outside"),
-        (ok & pl.col(CLAMPED)).sum().alias("clamped"),
+        clamped.alias("clamped"),
     ]
