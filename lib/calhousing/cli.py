@@ -10,7 +10,7 @@ from typing import Any
 
 # The pipeline (papermill, nbconvert) is imported by the commands that run it, so
 # `calhousing predict` starts without paying for it.
-from calhousing import signals
+from calhousing import signals, streaming
 from calhousing.artifacts import (
     COMPARISON_FILE,
     ArtifactError,
@@ -22,8 +22,6 @@ from calhousing.artifacts import (
 )
 from calhousing.errors import EXIT_INTERRUPTED, Interrupted, UsageError, exit_code
 from calhousing.params import PIPELINE_PARAMETERS
-from calhousing.predict.model import MODELS
-from calhousing.predict.scoring import PREDICTION_COLUMN
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
+    from calhousing.predict.model import MODELS
+    from calhousing.predict.scoring import PREDICTION_COLUMN
+
     predict = commands.add_parser(
         "predict",
         help="score a CSV or Parquet file (or a Parquet dataset, on Dask) with a model",
@@ -109,6 +110,8 @@ def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    from calhousing.predict.model import MODELS
+
     export = commands.add_parser(
         "export",
         help="write the float, quantized or integer model as an ONNX file for onnxruntime",
@@ -131,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with 2 itself. SIGINT and SIGTERM stop every command the same way
     (:mod:`calhousing.signals`).
     """
+    streaming.bound_memory()  # before the parser imports polars, which reads it then
     parser = build_parser()
     args = parser.parse_args(argv)
     with signals.handled():

@@ -20,8 +20,10 @@ from typing import IO
 import numpy as np
 import polars as pl
 
+from calhousing import streaming
 from calhousing.predict import records as _records
 from calhousing.predict import rejects as _rejects
+from calhousing.predict import writers
 from calhousing.predict.errors import InputError
 from calhousing.predict.header import Layout, delimiter_hint, not_utf8
 from calhousing.predict.model import Model
@@ -33,19 +35,6 @@ from calhousing.predict.scoring import (
     output_columns,
     with_scores,
 )
-
-
-def csv_chunk_bytes(threads: int) -> int:
-    """How many bytes polars' CSV reader parses per morsel, for `threads` threads.
-
-    Bigger morsels parse faster; the memory held grows with threads × morsel
-    size. Its default held 363 MB for a 10M-row file on 2 threads and 820 MB on
-    8. 4 MiB on 1 thread, 8 MiB on 2, then 32 MiB / threads² keeps the peak
-    near 200–260 MB from 1 to 16 threads (measured in docs/scoring.md). Set
-    ``POLARS_CSV_CHUNK_SIZE`` to override.
-    """
-    return max(2**19, min(2**22 * min(threads, 2), 2**25 // threads**2))
-
 
 _LINE = "__line"
 _REPLACEMENT = "\ufffd"
@@ -81,7 +70,9 @@ def score_fast(
         ``None`` if any row could not be read or scored, or holds a line break:
         `output` is then incomplete and the careful path must run.
     """
-    os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(csv_chunk_bytes(pl.thread_pool_size())))
+    os.environ.setdefault(
+        "POLARS_CSV_CHUNK_SIZE", str(streaming.csv_chunk_bytes(pl.thread_pool_size()))
+    )
     schema = {name: pl.Float64 if name in layout.features else pl.String for name in layout.names}
     frame = pl.scan_csv(
         path,
@@ -98,7 +89,7 @@ def score_fast(
     )
     written = scored.select(output_columns(layout.passthrough, flag))
     sink = (
-        written.sink_parquet(output, lazy=True)
+        written.sink_parquet(output, lazy=True, **writers.PARQUET_COMPRESSION)
         if parquet
         else written.sink_csv(output, lazy=True, check_extension=False)
     )

@@ -36,9 +36,6 @@ class Model:
     clamped : polars.Expr or None
         For the integer model: true where an input code saturates (a feature
         outside the range its codes cover).
-    inputs : tuple of polars.Expr
-        Columns computed once per row before `prediction` and `clamped`, which
-        read them (the integer model's input codes).
     """
 
     name: str
@@ -46,7 +43,6 @@ class Model:
     prediction: pl.Expr
     ranges: dict[str, tuple[float, float]]
     clamped: pl.Expr | None = None
-    inputs: tuple[pl.Expr, ...] = ()
 
 
 def load_model(artifacts_dir: artifacts.PathLike | None, model: str = "float") -> Model:
@@ -95,29 +91,25 @@ def load_model(artifacts_dir: artifacts.PathLike | None, model: str = "float") -
             prediction = affine_sum(names, weights, bias)
         return Model(model, names, prediction, ranges)
     integer = artifacts.load_integer_model(artifacts_dir)
-    codes = {
-        f"__code_{name}": _input_code(name, offset, scale)
+    codes = [
+        _input_code(name, offset, scale)
         for name, offset, scale in zip(
             integer.feature_names,
             integer.input_offset.tolist(),
             integer.input_scale.tolist(),
             strict=True,
         )
-    }
-    prediction = (
-        _integer_accumulator(
-            list(codes),
-            integer.weight_codes.tolist(),
-            integer.bias_code,
-            integer.input_qmax,
-            exact_in_float=integer.accumulator_bound <= FLOAT64_EXACT_INTEGER,
-        )
-        * integer.accumulator_scale
+    ]
+    accumulator = _integer_accumulator(
+        codes,
+        integer.weight_codes.tolist(),
+        integer.bias_code,
+        integer.input_qmax,
+        exact_in_float=integer.accumulator_bound <= FLOAT64_EXACT_INTEGER,
     )
-    code = [pl.col(name) for name in codes]
-    clamped = (pl.min_horizontal(code) < 0) | (pl.max_horizontal(code) > integer.input_qmax)
-    inputs = tuple(expression.alias(name) for name, expression in codes.items())
-    return Model(model, integer.feature_names, prediction, ranges, clamped, inputs)
+    prediction = accumulator * integer.accumulator_scale
+    clamped = (pl.min_horizontal(codes) < 0) | (pl.max_horizontal(codes) > integer.input_qmax)
+    return Model(model, integer.feature_names, prediction, ranges, clamped)
 
 
 def load_models(artifacts_dir: artifacts.PathLike | None) -> tuple[Model, ...]:
@@ -160,17 +152,17 @@ def affine_sum(
 
 
 def _integer_accumulator(
-    codes: list[str], weights: list[int], bias: int, qmax: int, *, exact_in_float: bool
+    codes: list[pl.Expr], weights: list[int], bias: int, qmax: int, *, exact_in_float: bool
 ) -> pl.Expr:
-    """``Σ_j q_j clip(a_j, 0, qmax) + B`` as Float64, from the code columns `codes`.
+    """``Σ_j q_j clip(a_j, 0, qmax) + B`` as Float64, from the unclipped input `codes`.
 
     Every partial sum is an integer below 2^53 when `exact_in_float`, so float64
     adds it exactly, as the integer accumulator would, and with fewer casts.
     """
     dtype = pl.Float64 if exact_in_float else pl.Int64
     total = pl.lit(bias, dtype)
-    for name, weight in zip(codes, weights, strict=True):
-        code = pl.col(name).clip(0, qmax)
+    for unclipped, weight in zip(codes, weights, strict=True):
+        code = unclipped.clip(0, qmax)
         total = total + (code if exact_in_float else code.cast(pl.Int64, strict=False)) * weight
     return total.cast(pl.Float64)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from calhousing.predict import rejects as _rejects
+from calhousing.predict import writers
 from calhousing.predict.csv_reader import Counts
 from calhousing.predict.errors import InputError
 from calhousing.predict.header import Layout, parquet_layout
@@ -65,7 +66,7 @@ def score_parquet(
     good = scored.filter(pl.col(OK)) if rejects is not None else scored
     written = good.select(output_columns(layout.passthrough, flag))
     sinks = [
-        written.sink_parquet(output, lazy=True)
+        written.sink_parquet(output, lazy=True, **writers.PARQUET_COMPRESSION)
         if parquet_output
         else written.sink_csv(output, lazy=True),
         scored.select(counts(model)),

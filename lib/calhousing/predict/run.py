@@ -198,7 +198,9 @@ def _csv_to_parquet(
     if flag:
         schema[OUT_OF_RANGE_COLUMN] = pl.Boolean
     try:
-        pl.scan_csv(csv_path, schema=schema, empty_string_is_null=False).sink_parquet(parquet_path)
+        pl.scan_csv(csv_path, schema=schema, empty_string_is_null=False).sink_parquet(
+            parquet_path, **writers.PARQUET_COMPRESSION
+        )
     finally:
         csv_path.unlink(missing_ok=True)
 

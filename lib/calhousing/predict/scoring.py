@@ -47,9 +47,7 @@ def with_scores(frame: pl.LazyFrame | pl.DataFrame, model: Model) -> pl.LazyFram
         finite = pl.col(FINITE)
         prediction = pl.when(finite).then(prediction)
         verdicts.append((finite & model.clamped.fill_null(False)).alias(CLAMPED))
-        frame = frame.with_columns(
-            *model.inputs, features_finite(model.feature_names).alias(FINITE)
-        )
+        frame = frame.with_columns(features_finite(model.feature_names).alias(FINITE))
     scorable = pl.col(PREDICTION_COLUMN).is_finite().fill_null(False)
     return frame.with_columns(prediction.alias(PREDICTION_COLUMN), *verdicts).with_columns(
         scorable.alias(OK)

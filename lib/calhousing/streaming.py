@@ -1,0 +1,40 @@
+"""How much polars' streaming engine may hold while ``calhousing predict`` scores a file.
+
+polars' defaults favour throughput on many cores: on a 10M-row file they held
+250-320 MB on 2 threads and 390-530 MB on 16. The bounds here keep the peak
+near 180-270 MB from 1 to 16 threads at the same speed on 2 cores (measured in
+docs/scoring.md). polars reads the morsel size when it is imported, so the
+command line imports this module before polars; a variable the user has set
+is left alone.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Rows per morsel a Parquet row group is cut into (polars: 100,000).
+MORSEL_ROWS = 25_000
+# Parquet row groups read ahead of the decoder (polars: at least 128, bounded by bytes).
+ROW_GROUP_PREFETCH = 2
+
+
+def csv_chunk_bytes(threads: int) -> int:
+    """How many bytes polars' CSV reader parses per morsel, for `threads` threads.
+
+    Bigger morsels parse faster; the memory held grows with threads × morsel
+    size. polars' default held 363 MB for a 10M-row file on 2 threads and 820 MB
+    on 8. 4 MiB on 1 thread, 8 MiB on 2, then 32 MiB / threads² (at least
+    512 KiB) keeps the peak at 170-270 MB from 1 to 16 threads.
+
+    Examples
+    --------
+    >>> [csv_chunk_bytes(threads) // 2**10 for threads in (1, 2, 4, 8)]
+    [4096, 8192, 2048, 512]
+    """
+    return max(2**19, min(2**22 * min(threads, 2), 2**25 // threads**2))
+
+
+def bound_memory() -> None:
+    """Set polars' morsel size and Parquet read-ahead, unless already set."""
+    os.environ.setdefault("POLARS_IDEAL_MORSEL_SIZE", str(MORSEL_ROWS))
+    os.environ.setdefault("POLARS_ROW_GROUP_PREFETCH_SIZE", str(ROW_GROUP_PREFETCH))
