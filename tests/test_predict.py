@@ -294,6 +294,17 @@ def test_skip_invalid_scores_the_valid_rows_and_lists_each_reject(
     assert rejects["text"][2] == lines[7].decode()
 
 
+def test_a_quote_inside_a_field_rejects_that_row_alone(tmp_path, rows, valid_csv, float_model):
+    # polars refuses the whole block, so each record is parsed on its own
+    path = write(tmp_path, edit(valid_csv, 3, "MedInc", '"2"3'))
+    summary = predict_file(path, tmp_path / "out.csv", float_model, skip_invalid=True)
+    assert (summary.rows_scored, summary.rows_rejected) == (199, 1)
+    output = pd.read_csv(tmp_path / "out.csv", dtype={ID: str})
+    assert list(output[ID]) == list(rows[ID].drop(index=1))
+    rejects = pd.read_csv(summary.rejects, keep_default_na=False)
+    assert list(rejects["line"]) == [3]
+
+
 def test_rows_rejected_after_parsing_leave_the_output_intact(
     tmp_path, rows, valid_csv, float_model
 ):
