@@ -6,6 +6,7 @@ import csv
 import io
 import pickle
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,7 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calhousing import artifacts, cli, data, inference, integer_inference, predict
+from calhousing import artifacts, cli, data, inference, integer_inference, predict, quantization
+from calhousing.params import GRANULARITIES, SCHEMES
 from calhousing.predict import PREDICTION_COLUMN, InputError, predict_file
 
 FEATURES = data.FEATURE_NAMES
@@ -101,6 +103,71 @@ def test_each_model_scores_the_rows_as_the_library_does(tmp_path, artifacts_dir,
     output = scored(write(tmp_path, rows.to_csv(index=False).encode()), model)
     assert list(output[ID]) == list(rows[ID])
     np.testing.assert_allclose(output[PREDICTION_COLUMN], library, rtol=0, atol=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    weights=st.lists(
+        st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False), min_size=1, max_size=8
+    ),
+    bits=st.integers(2, 16),
+    scheme=st.sampled_from(SCHEMES),
+    granularity=st.sampled_from(GRANULARITIES),
+)
+def test_scoring_dequantizes_as_the_library_does_digit_for_digit(
+    weights, bits, scheme, granularity
+):
+    tensor = quantization.quantize(weights, bits, scheme, granularity)
+    stored = artifacts.quantized_to_dict(
+        quantization.QuantizedModel(tensor, tensor, ("x",) * len(weights))
+    )["coef"]
+    assert predict.model.dequantize(stored) == tensor.dequantize().tolist()
+
+
+@pytest.mark.parametrize(
+    "choices",
+    [
+        {"bits": 3, "granularity": "per_channel", "space": "standardized"},
+        {"bits": 8, "space": "standardized", "rounding": "gptq"},
+        {"bits": 16, "scheme": "symmetric"},
+    ],
+    ids=["3bit-std-channel", "standardized-gptq", "16bit-symmetric"],
+)
+def test_other_quantization_settings_score_as_the_library_does(
+    tmp_path, artifacts_dir, rows, choices
+):
+    folder = tmp_path / "artifacts"
+    shutil.copytree(artifacts_dir, folder)
+    params, split = artifacts.load_float_params(folder), artifacts.load_split(folder)
+    quantized = quantization.quantize_model(params, X_train=split.X_train, **choices)
+    integer = integer_inference.build_integer_model(params, split.X_train, bits=choices["bits"])
+    artifacts.save_quantized(folder, quantized, integer)
+    path = write(tmp_path, rows.to_csv(index=False).encode())
+    output = scored(path, predict.load_model(folder, "quantized"))[PREDICTION_COLUMN]
+    expected = inference.predict_quantized(quantized, rows)
+    np.testing.assert_allclose(output, expected, rtol=0, atol=1e-12)
+    output = scored(path, predict.load_model(folder, "integer"))[PREDICTION_COLUMN]
+    np.testing.assert_array_equal(output, integer_inference.predict_integer(integer, rows))
+
+
+def test_scoring_one_file_starts_without_numpy_or_dask(tmp_path, artifacts_dir, valid_csv):
+    # start-up is a target: the models are read as JSON and the careful path loads numpy
+    csv_path = write(tmp_path, valid_csv)
+    parquet_path = tmp_path / "in.parquet"
+    pd.read_csv(csv_path, dtype={ID: str}).to_parquet(parquet_path)
+    probe = (
+        "import sys\n"
+        "from calhousing.cli import main\n"
+        "for name in sys.argv[1:]:\n"
+        f"    main(['predict', '--quiet', '--artifacts-dir', {str(artifacts_dir)!r}, "
+        "'--model', 'integer', name, '-o', name + '.out.csv'])\n"
+        "print(sorted({'numpy', 'pandas', 'dask'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(csv_path), str(parquet_path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.strip() == "[]"
 
 
 def test_features_are_found_by_name_in_any_order(tmp_path, rows, float_model):

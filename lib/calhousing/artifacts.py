@@ -23,18 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from calhousing import manifest
-from calhousing.integer_inference import (
-    IntegerModel,
-    integer_model_from_dict,
-    integer_model_to_dict,
-)
-from calhousing.linear import LinearParams
 from calhousing.manifest import ArtifactError, ManifestError, StaleArtifactError
 from calhousing.params import ROUNDINGS, SCHEMES, SPACES, check_parameters
-from calhousing.quantization import QuantizedModel, QuantizedTensor
 from calhousing.schema import (
     Columns,
     Integer,
@@ -50,10 +41,14 @@ from calhousing.schema import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from sklearn.linear_model import LinearRegression
 
     from calhousing.data import Split
+    from calhousing.integer_inference import IntegerModel
+    from calhousing.linear import LinearParams
+    from calhousing.quantization import QuantizedModel, QuantizedTensor
 
 __all__ = ["ArtifactError", "ManifestError", "StaleArtifactError"]
 
@@ -404,6 +399,15 @@ def load_split(artifacts_dir: PathLike | None) -> Split:
     return split
 
 
+def load_record(artifacts_dir: PathLike | None, name: str) -> dict[str, Any]:
+    """The content of the JSON artifact `name`, checked against the manifest and its schema.
+
+    For readers that build their own objects from it, as ``calhousing predict``
+    builds polars expressions (and so starts without numpy).
+    """
+    return _load(artifacts_dir, name, dict)
+
+
 def load_feature_ranges(artifacts_dir: PathLike | None) -> dict[str, tuple[float, float]]:
     """Each feature's training (min, max), in the model's feature order."""
     return _load(artifacts_dir, FEATURE_RANGES_FILE, feature_ranges_from_dict)
@@ -416,6 +420,8 @@ def save_quantized(
     their dequantized values) and the integer-only model, recorded with their choices."""
     folder = require_artifacts(artifacts_dir, *STEPS["02_quantize"].inputs)
     write_json(folder / QUANTIZED_PARAMS_FILE, quantized_to_dict(quantized))
+    from calhousing.integer_inference import integer_model_to_dict
+
     write_json(folder / INTEGER_MODEL_FILE, integer_model_to_dict(integer_model))
     choices = {
         "bits": quantized.coef.bits,
@@ -435,6 +441,8 @@ def load_quantized(artifacts_dir: PathLike | None) -> QuantizedModel:
 
 def load_integer_model(artifacts_dir: PathLike | None) -> IntegerModel:
     """The integer-only model written by 02_quantize, for ``predict_integer``."""
+    from calhousing.integer_inference import integer_model_from_dict
+
     return _load(artifacts_dir, INTEGER_MODEL_FILE, integer_model_from_dict)
 
 
@@ -534,6 +542,10 @@ def params_to_dict(params: LinearParams) -> dict[str, Any]:
 
 
 def params_from_dict(data: dict[str, Any]) -> LinearParams:
+    import numpy as np
+
+    from calhousing.linear import LinearParams
+
     return LinearParams(
         coef=np.asarray(data["coef"], dtype=np.float64),
         intercept=float(data["intercept"]),
@@ -564,6 +576,8 @@ def quantized_to_dict(quantized: QuantizedModel) -> dict[str, Any]:
 
 
 def quantized_from_dict(data: dict[str, Any]) -> QuantizedModel:
+    from calhousing.quantization import QuantizedModel
+
     return QuantizedModel(
         coef=_tensor_from_dict(data["coef"]),
         intercept=_tensor_from_dict(data["intercept"]),
@@ -591,6 +605,8 @@ def _json_text(data: Any) -> str:
 
 
 def _optional_array(values: list[float] | None) -> np.ndarray | None:
+    import numpy as np
+
     return None if values is None else np.asarray(values, dtype=np.float64)
 
 
@@ -693,6 +709,10 @@ def _tensor_to_dict(tensor: QuantizedTensor) -> dict[str, Any]:
 
 
 def _tensor_from_dict(data: dict[str, Any]) -> QuantizedTensor:
+    import numpy as np
+
+    from calhousing.quantization import QuantizedTensor
+
     dtype = np.dtype(data["dtype"])
     return QuantizedTensor(
         codes=np.asarray(data["codes"], dtype=dtype),

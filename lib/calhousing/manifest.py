@@ -19,9 +19,7 @@ import subprocess
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from calhousing import params
 from calhousing.schema import (
@@ -36,6 +34,9 @@ from calhousing.schema import (
     Text,
     validate,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 2
@@ -85,6 +86,8 @@ def file_digest(path: Path) -> dict[str, Any]:
 
 def arrays_digest(*arrays: np.ndarray) -> str:
     """sha256 over the dtype, shape and bytes of each array: the data's lineage."""
+    import numpy as np
+
     digest = hashlib.sha256()
     for array in arrays:
         contiguous = np.ascontiguousarray(array)

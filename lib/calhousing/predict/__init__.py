@@ -14,6 +14,7 @@ One concept a module:
 * :mod:`~calhousing.predict.records`: quote-aware CSV records and their line numbers;
 * :mod:`~calhousing.predict.rejects`: why a row is rejected;
 * :mod:`~calhousing.predict.csv_reader`, :mod:`~calhousing.predict.parquet_reader`: scoring a file;
+* :mod:`~calhousing.predict.careful`: a CSV file record by record, naming each bad one;
 * :mod:`~calhousing.predict.writers`: output checks and all-or-nothing writing;
 * :mod:`~calhousing.predict.run`: :func:`predict_file`, wiring them together;
 * :mod:`~calhousing.predict.outcomes`: how out-of-range rows fare (for the report);

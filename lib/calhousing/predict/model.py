@@ -9,6 +9,7 @@ block size, the thread count or how a dataset is partitioned.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -16,7 +17,6 @@ from calhousing import artifacts
 from calhousing.params import check_choice
 
 MODELS: tuple[str, ...] = ("float", "quantized", "integer")
-FLOAT64_EXACT_INTEGER = 2**53  # every integer up to this is a float64
 
 
 @dataclass(frozen=True)
@@ -70,46 +70,40 @@ def load_model(artifacts_dir: artifacts.PathLike | None, model: str = "float") -
     check_choice("model", model, MODELS)
     ranges = artifacts.load_feature_ranges(artifacts_dir)
     if model == "float":
-        params = artifacts.load_float_params(artifacts_dir)
-        names = params.feature_names
-        prediction = affine_sum(names, params.coef.tolist(), params.intercept)
+        found = artifacts.load_record(artifacts_dir, artifacts.FLOAT_PARAMS_FILE)
+        names = tuple(found["feature_names"])
+        prediction = affine_sum(names, _floats(found["coef"]), float(found["intercept"]))
         return Model(model, names, prediction, ranges)
     if model == "quantized":
-        quantized = artifacts.load_quantized(artifacts_dir)
-        names = quantized.feature_names
-        weights = quantized.coef.dequantize().tolist()
-        bias = float(quantized.intercept.dequantize()[0])
-        if quantized.space == "standardized":
-            prediction = affine_sum(
-                names,
-                weights,
-                bias,
-                mean=quantized.feature_mean.tolist(),
-                std=quantized.feature_std.tolist(),
-            )
+        found = artifacts.load_record(artifacts_dir, artifacts.QUANTIZED_PARAMS_FILE)
+        names = tuple(found["feature_names"])
+        weights, bias = dequantize(found["coef"]), dequantize(found["intercept"])[0]
+        if found.get("space", "raw") == "standardized":
+            mean, std = _floats(found["feature_mean"]), _floats(found["feature_std"])
+            prediction = affine_sum(names, weights, bias, mean=mean, std=std)
         else:
             prediction = affine_sum(names, weights, bias)
         return Model(model, names, prediction, ranges)
-    integer = artifacts.load_integer_model(artifacts_dir)
+    found = artifacts.load_record(artifacts_dir, artifacts.INTEGER_MODEL_FILE)
+    names = tuple(found["feature_names"])
+    qmax = 2 ** int(found["input_bits"]) - 1  # an unsigned input code's largest value
     codes = [
-        _input_code(name, offset, scale)
+        _input_code(name, float(offset), float(scale))
         for name, offset, scale in zip(
-            integer.feature_names,
-            integer.input_offset.tolist(),
-            integer.input_scale.tolist(),
-            strict=True,
+            names, found["input_offset"], found["input_scale"], strict=True
         )
     ]
     accumulator = _integer_accumulator(
         codes,
-        integer.weight_codes.tolist(),
-        integer.bias_code,
-        integer.input_qmax,
-        exact_in_float=integer.accumulator_bound <= FLOAT64_EXACT_INTEGER,
+        [int(code) for code in found["weight_codes"]],
+        int(found["bias_code"]),
+        qmax,
+        # an int32 accumulator's sums are below 2^31: float64 adds them exactly
+        exact_in_float=found["accumulator_dtype"] == "int32",
     )
-    prediction = accumulator * integer.accumulator_scale
-    clamped = (pl.min_horizontal(codes) < 0) | (pl.max_horizontal(codes) > integer.input_qmax)
-    return Model(model, integer.feature_names, prediction, ranges, clamped)
+    prediction = accumulator * float(found["accumulator_scale"])
+    clamped = (pl.min_horizontal(codes) < 0) | (pl.max_horizontal(codes) > qmax)
+    return Model(model, names, prediction, ranges, clamped)
 
 
 def load_models(artifacts_dir: artifacts.PathLike | None) -> tuple[Model, ...]:
@@ -149,6 +143,30 @@ def affine_sum(
         term = value * weight
         total = term if total is None else total + term
     return pl.lit(bias, pl.Float64) if total is None else total + bias
+
+
+def dequantize(tensor: dict[str, Any]) -> list[float]:
+    """``(codes - zero_point) * scale`` of a tensor as ``quantized_params.json`` stores it.
+
+    :meth:`calhousing.quantization.QuantizedTensor.dequantize` in Python floats,
+    digit for digit (tested), so scoring needs no numpy. The scale and zero point
+    are one number per tensor, or one per code.
+    """
+    codes = [int(code) for code in tensor["codes"]]
+    scales = _per_code(tensor["scale"], len(codes))
+    zero_points = _per_code(tensor["zero_point"], len(codes))
+    return [
+        (code - int(zero)) * float(scale)
+        for code, zero, scale in zip(codes, zero_points, scales, strict=True)
+    ]
+
+
+def _per_code(value: Any, count: int) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value] * count
+
+
+def _floats(values: list[Any]) -> list[float]:
+    return [float(value) for value in values]
 
 
 def _integer_accumulator(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
 import polars as pl
 
 from calhousing.predict.model import Model
@@ -37,6 +36,7 @@ def out_of_range_outcomes(models: Sequence[Model], X: pd.DataFrame, y: pd.Series
         One row per model: rows outside, their mean and largest absolute error,
         and the mean absolute error of the rows inside, for comparison.
     """
+    import numpy as np
     import pandas as pd
 
     truth = np.asarray(y, dtype=np.float64)

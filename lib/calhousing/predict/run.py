@@ -159,6 +159,8 @@ def _score_csv(job: _Job) -> Counts:
             if job.rejects is not None:
                 job.rejects.temp.write_bytes(csv_reader.rejects_header(layout.unit))
             return found
+    from calhousing.predict import careful  # numpy and the record splitter, only when needed
+
     temp = job.output.temp
     csv_out = temp.with_suffix(".csv.part") if job.parquet_output else temp
     try:
@@ -169,7 +171,7 @@ def _score_csv(job: _Job) -> Counts:
             rejects_sink = (
                 stack.enter_context(open(job.rejects.temp, "wb")) if job.rejects else None
             )
-            found = csv_reader.score_careful(
+            found = careful.score_careful(
                 stream,
                 layout,
                 job.model,
