@@ -34,7 +34,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 TARGET_RATIO = {1_000_000: 1.2, 10_000_000: 1.0}
@@ -49,6 +48,8 @@ MODELS = ("float", "quantized", "integer")
 
 def make_csv(path: Path, n_rows: int, seed: int = 0) -> None:
     """Write `n_rows` rows resampled from the real data, with noise, in chunks."""
+    import numpy as np
+
     from calhousing import data
 
     features = data.load_housing()[list(data.FEATURE_NAMES)].to_numpy()
@@ -115,7 +116,7 @@ def anchor_prediction(artifacts_dir: str, model: str) -> pl.Expr:
 
 
 def anchor(source: str, output: str, artifacts_dir: str, model: str) -> None:
-    """polars alone: scan, the model's prediction, sink."""
+    """polars alone: scan, the model's prediction, sink (its process imports nothing else)."""
     if source.endswith(".parquet"):
         frame = pl.scan_parquet(source)
     else:

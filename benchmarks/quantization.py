@@ -1,4 +1,4 @@
-"""Print the quantization targets ("numbers to reach"), each measured, with its target and PASS/FAIL.
+"""Print the quantization targets ("numbers to reach"), each measured, with its target and verdict.
 
 Run from the project root, with the data cache available:
 
