@@ -31,6 +31,7 @@ from calhousing.predict.scoring import (
 
 _LINE = "__line"
 _REPLACEMENT = "\ufffd"
+_RAW = "__raw_"  # a feature's text, kept beside its parsed value for the rejects
 _Structural = list[tuple[int, str, str, str]]  # line, column, reason, text of rejects
 
 
@@ -151,24 +152,30 @@ def _score_parsed(
     frame = frame.with_columns(
         pl.Series(_LINE, block.first_lines[indices]), pl.Series("__index", indices)
     )
-    utf8 = _utf8_rejects(frame, block, layout)
-    typed = frame.with_columns(
-        pl.col(name).cast(pl.Float64, strict=False) for name in layout.features
+    utf8 = {} if block.data.isascii() else _utf8_rejects(frame, block, layout)
+    file_order = [name for name in layout.names if name in layout.features]
+    raw = {name: _RAW + name for name in file_order}
+    typed = frame.lazy().with_columns(
+        *(pl.col(name).alias(text) for name, text in raw.items()),
+        *(pl.col(name).cast(pl.Float64, strict=False) for name in file_order),
     )
     scored = with_scores(typed, model)
     if utf8:
         scored = scored.with_columns((pl.col(OK) & ~pl.col("__index").is_in(list(utf8))).alias(OK))
     good_rows = scored.filter(pl.col(OK))
-    good = good_rows.select(output_columns(layout.passthrough, flag))
-    found = good_rows.select(counts(model)).row(0, named=True)
     # the reasons are worked out for the bad rows only, from their text
-    file_order = [name for name in layout.names if name in layout.features]
-    column, reason = _rejects.text_feature_verdicts(file_order)
-    bad_rows = frame.filter(~scored[OK]).select(
-        pl.col(_LINE).alias(unit),
-        pl.col("__index"),
-        column.fill_null("").alias("__column"),
-        reason.fill_null(_rejects.OVERFLOW).alias("__reason"),
+    column, reason = _rejects.text_feature_verdicts(raw)
+    good, found, bad_rows = pl.collect_all(
+        [
+            good_rows.select(output_columns(layout.passthrough, flag)),
+            good_rows.select(counts(model)),
+            scored.filter(~pl.col(OK)).select(
+                pl.col(_LINE).alias(unit),
+                pl.col("__index"),
+                column.fill_null("").alias("__column"),
+                reason.fill_null(_rejects.OVERFLOW).alias("__reason"),
+            ),
+        ]
     )
     if utf8:
         index = pl.col("__index")
@@ -191,7 +198,8 @@ def _score_parsed(
     )
     extra = pl.DataFrame(structural, schema=_rejects.reject_schema(unit), orient="row")
     bad = pl.concat([extra, found_bad]).sort(unit, maintain_order=True)
-    return good, bad, Counts(outside=found["outside"], clamped=found["clamped"])
+    outside, clamped = found.row(0, named=True)["outside"], found.row(0, named=True)["clamped"]
+    return good, bad, Counts(outside=outside, clamped=clamped)
 
 
 def _utf8_rejects(

@@ -35,27 +35,27 @@ def never_closed(first: int) -> str:
     return f"a quoted value opened on line {first} is never closed before the end of the file"
 
 
-def text_feature_verdicts(features: list[str]) -> tuple[pl.Expr, pl.Expr]:
+def text_feature_verdicts(features: dict[str, str]) -> tuple[pl.Expr, pl.Expr]:
     """The first bad feature column (in the order given) of a text row, and why.
 
-    The columns hold the raw text of the features; a value is bad if it is
-    empty, not a number, NaN or inf. Both expressions are null for a good row.
+    `features` maps each feature's Float64 column (parsed with ``strict=False``,
+    so null where the text is not a number) to the column holding its raw text.
+    A value is bad if it is empty, not a number, NaN or inf. Both expressions
+    are null for a good row; the reason is worded once, from the first bad text.
     """
-    columns, reasons = [], []
-    for name in features:
-        raw = pl.col(name)
-        value = raw.cast(pl.Float64, strict=False)
-        bad = value.is_null() | ~value.is_finite()
-        reason = (
-            pl.when(raw == "")
-            .then(pl.lit("empty value" + NOT_A_NUMBER))
-            .when(value.is_null())
-            .then(pl.format("non-numeric value '{}'" + NOT_A_NUMBER, raw))
-            .otherwise(pl.format("value '{}' " + NOT_FINITE, raw))
-        )
-        columns.append(pl.when(bad).then(pl.lit(name)))
-        reasons.append(pl.when(bad).then(reason))
-    return pl.coalesce(columns), pl.coalesce(reasons)
+    bad = {name: pl.col(name).is_null() | ~pl.col(name).is_finite() for name in features}
+    column = pl.coalesce([pl.when(bad[name]).then(pl.lit(name)) for name in features])
+    raw = pl.coalesce([pl.when(bad[name]).then(pl.col(text)) for name, text in features.items()])
+    reason = (
+        pl.when(raw.is_null())
+        .then(None)
+        .when(raw == "")
+        .then(pl.lit("empty value" + NOT_A_NUMBER))
+        .when(raw.cast(pl.Float64, strict=False).is_null())
+        .then(pl.format("non-numeric value '{}'" + NOT_A_NUMBER, raw))
+        .otherwise(pl.format("value '{}' " + NOT_FINITE, raw))
+    )
+    return column, reason
 
 
 def typed_feature_verdicts(schema: pl.Schema, features: list[str]) -> tuple[pl.Expr, pl.Expr]:
