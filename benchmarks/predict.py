@@ -10,6 +10,7 @@ processes and interleaved (anchor, then each model, repeated; the best counts):
 * ``calhousing predict FILE -o OUT --model M --quiet`` for each model,
   CSV→CSV and Parquet→Parquet;
 * start-up: ``calhousing predict`` on a header-only file;
+* peak memory of the integer model at 1 to 16 threads (``POLARS_MAX_THREADS``);
 * ``--skip-invalid`` on a 10 MB file where every other row is bad, against the
   same file clean;
 * a 4-part Parquet dataset on a local Dask cluster of 1 and 2 workers.
@@ -20,7 +21,7 @@ anchor, beside the targets declared below (TARGET_*).
 Usage (after ``calhousing run`` has written ``artifacts/``)::
 
     export SCIKIT_LEARN_DATA=/path/to/scikit_learn_data
-    .venv/bin/python benchmarks/predict.py [--rows 1000000 10000000] [--repeat 2]
+    .venv/bin/python benchmarks/predict.py [--rows 1000000 10000000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ TARGET_RATIO = {1_000_000: 1.2, 10_000_000: 1.0}
 TARGET_STARTUP = 0.3
 TARGET_SKIP_RATIO = 2.0
 TARGET_PEAK_MB = 300
+THREAD_COUNTS = (1, 2, 4, 8, 16)
 NOISE = 0.01
 CHUNK_ROWS = 1_000_000
 GNU_TIME = "/usr/bin/time"
@@ -140,6 +142,21 @@ def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[floa
     return float(seconds), int(peak_kib) / 1024
 
 
+def peak_by_threads(
+    cli: list[str], csv_path: Path, parquet_path: Path, work: Path, n_rows: int
+) -> None:
+    """Peak memory of the integer model (the most columns in flight) at each thread count."""
+    for source in (csv_path, parquet_path):
+        kind = source.suffix.lstrip(".")
+        peaks = []
+        for threads in THREAD_COUNTS:
+            env = os.environ | {"POLARS_MAX_THREADS": str(threads)}
+            out = str(work / f"threads.{kind}")
+            command = [*cli, "--model", "integer", str(source), "-o", out]
+            peaks.append(f"{threads}: {measure(command, env)[1]:.0f}")
+        print(f"  peak MB by thread count, {n_rows:,} rows {kind}, integer: {', '.join(peaks)}")
+
+
 def interleaved(commands: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, float]]:
     """Each command `repeat` times, round robin; the best time and the largest peak of each."""
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
@@ -154,7 +171,7 @@ def interleaved(commands: dict[str, list[str]], repeat: int) -> dict[str, tuple[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--repeat", type=int, default=2, help="runs per figure; the best counts")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best counts")
     parser.add_argument("--artifacts-dir", help="default: the project's artifacts/")
     parser.add_argument("--anchor", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--skip-dask", action="store_true", help="leave out the Dask figures")
@@ -203,6 +220,8 @@ def main() -> None:
                         f"{n_rows:>10} {kind:>8} {model:>10} {seconds:>8.2f} {peak:>8.0f} "
                         f"{seconds / base[0]:>9.2f}   (polars: {base[0]:.2f} s, {base[1]:.0f} MB)"
                     )
+            if n_rows == max(args.rows):
+                peak_by_threads(cli, csv_path, parquet_path, work, n_rows)
             csv_path.unlink()
             parquet_path.unlink()
         clean = work / "clean.csv"
