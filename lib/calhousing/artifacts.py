@@ -97,7 +97,13 @@ STEPS: dict[str, Step] = {
         outputs=(SWEEP_FILE,),
     ),
     "06_deploy": Step(
-        inputs=(FLOAT_PARAMS_FILE, QUANTIZED_PARAMS_FILE, INTEGER_MODEL_FILE, SPLIT_FILE),
+        inputs=(
+            FLOAT_PARAMS_FILE,
+            QUANTIZED_PARAMS_FILE,
+            INTEGER_MODEL_FILE,
+            SPLIT_FILE,
+            FEATURE_RANGES_FILE,
+        ),
         outputs=tuple(ONNX_FILES.values()),
     ),
 }

@@ -227,15 +227,6 @@ def uses_matmul_integer(model: IntegerModel) -> bool:
     )
 
 
-def training_ranges(model: IntegerModel) -> dict[str, list[float]]:
-    """Each feature's training ``[min, max]``, as the integer model calibrated them."""
-    high = model.input_offset + model.input_scale * model.input_qmax
-    return {
-        name: [float(low), float(top)]
-        for name, low, top in zip(model.feature_names, model.input_offset, high, strict=True)
-    }
-
-
 def quantization_settings(
     export: str, quantized: QuantizedModel, integer: IntegerModel
 ) -> dict[str, Any]:
@@ -264,7 +255,7 @@ def quantization_settings(
 def export_metadata(
     *,
     feature_names: tuple[str, ...],
-    ranges: Mapping[str, list[float]],
+    ranges: Mapping[str, tuple[float, float]],
     settings: Mapping[str, Any],
     manifest_sha256: str,
     source: str,
@@ -300,8 +291,9 @@ def model_bytes(model: onnx.ModelProto) -> bytes:
 def load_export(artifacts_dir: artifacts.PathLike | None, export: str) -> onnx.ModelProto:
     """Build the `export` graph from the run's artifacts, each checked against the manifest.
 
-    Every export reads ``integer_model.json`` for the training ranges and
-    ``quantized_params.json`` for the quantization settings in its metadata.
+    Every export reads ``feature_ranges.json`` for the training ranges and
+    ``quantized_params.json`` and ``integer_model.json`` for the quantization
+    settings in its metadata.
 
     Raises
     ------
@@ -318,7 +310,7 @@ def load_export(artifacts_dir: artifacts.PathLike | None, export: str) -> onnx.M
     manifest_sha256 = manifest.file_digest(folder / artifacts.MANIFEST_FILE)["sha256"]
     info = export_metadata(
         feature_names=integer.feature_names,
-        ranges=training_ranges(integer),
+        ranges=artifacts.load_feature_ranges(artifacts_dir),
         settings=quantization_settings(export, quantized, integer),
         manifest_sha256=manifest_sha256,
         source=_SOURCES[export],
