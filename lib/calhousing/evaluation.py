@@ -103,7 +103,7 @@ def prediction_statistics(predictions: pd.DataFrame) -> pd.DataFrame:
 
 def payload_table(params: LinearParams, quantized: QuantizedModel) -> pd.DataFrame:
     """Bytes each model needs for its parameters (float64 for the float model)."""
-    float_bytes = params.coef.astype(np.float64).nbytes + np.float64().nbytes
+    float_bytes = params.payload_bytes
     return pd.DataFrame(
         {
             "payload_bytes": [float_bytes, quantized.payload_bytes],

@@ -1,8 +1,7 @@
 """The parameters of a linear model, with no dependency beyond numpy.
 
-Scoring (``calhousing predict``) and quantization only need these numbers, so
-they import this module rather than :mod:`calhousing.training`, which brings
-scikit-learn with it.
+Quantization and evaluation only need these numbers, so they import this
+module rather than :mod:`calhousing.training`, which brings scikit-learn with it.
 """
 
 from __future__ import annotations
@@ -19,3 +18,14 @@ class LinearParams:
     coef: np.ndarray
     intercept: float
     feature_names: tuple[str, ...]
+
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes of the coefficients and the intercept as float64: what quantization shrinks.
+
+        Examples
+        --------
+        >>> LinearParams(np.zeros(8), 0.5, tuple("abcdefgh")).payload_bytes
+        72
+        """
+        return (self.coef.size + 1) * np.dtype(np.float64).itemsize

@@ -99,7 +99,7 @@ def float_reference(params: LinearParams, split: Split) -> dict[str, float]:
     return {
         "test_r2": regression_metrics(split.y_test, predict(params, split.X_test))["r2"],
         "train_mse": regression_metrics(split.y_train, predict(params, split.X_train))["mse"],
-        "payload_bytes": float(params.coef.nbytes + np.float64().nbytes),
+        "payload_bytes": float(params.payload_bytes),
     }
 
 
@@ -130,7 +130,7 @@ def size_table(params: LinearParams, split: Split, bits: int = 8) -> pd.DataFram
     """
     rows = {
         "float64": {
-            "payload_bytes": params.coef.nbytes + np.float64().nbytes,
+            "payload_bytes": params.payload_bytes,
             "on_disk_bytes": artifacts.json_bytes(artifacts.params_to_dict(params)),
         }
     }
