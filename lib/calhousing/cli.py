@@ -20,7 +20,15 @@ from calhousing.artifacts import (
     resolve_dir,
     write_bytes,
 )
-from calhousing.errors import EXIT_INTERRUPTED, Interrupted, UsageError, exit_code
+from calhousing.errors import (
+    EXIT_DONE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    Interrupted,
+    UsageError,
+    exit_code,
+)
 from calhousing.params import PIPELINE_PARAMETERS
 
 
@@ -189,7 +197,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         progress_bar=not args.no_progress,
     )
     print(f"Report written to {report}")
-    return 0
+    return EXIT_DONE
 
 
 def _print_summary(
@@ -222,7 +230,7 @@ def _print_summary(
         comparison, predictions, report, n_rows=rows, parameters=effective_parameters(folder)
     )
     print(text, end="")
-    return 0
+    return EXIT_DONE
 
 
 def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -231,7 +239,7 @@ def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     usage = _predict_usage(args)
     if usage:
-        parser.exit(2, f"calhousing predict: error: {usage}\n")
+        parser.exit(EXIT_USAGE, f"calhousing predict: error: {usage}\n")
     options = {"skip_invalid": args.skip_invalid, "flag_out_of_range": args.flag_out_of_range}
     try:
         model = load_model(args.artifacts_dir, args.model)
@@ -249,19 +257,19 @@ def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             else ""
         )
         print(f"calhousing predict: error: {error}.{hint} No output was written.", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except (ArtifactError, OutputError, ValueError) as error:
         print(f"calhousing predict: error: {error}. No output was written.", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("calhousing predict: interrupted; no output was written.", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader of stdout left early (`| head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return EXIT_FAILED
     if not args.quiet:
         print(_closing_line(done, model.name), file=sys.stderr)
-    return 0
+    return EXIT_DONE
 
 
 def _predict_usage(args: argparse.Namespace) -> str:
@@ -307,10 +315,10 @@ def _export(args: argparse.Namespace) -> int:
         )
     except (ArtifactError, ValueError) as error:
         print(f"calhousing export: error: {error}; nothing was written", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("calhousing export: interrupted; nothing was written.", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     try:  # only the output's own failures are "cannot write"; a failed read says what it was
         written = write_bytes(args.output, serialized)
     except OSError as error:
@@ -320,12 +328,12 @@ def _export(args: argparse.Namespace) -> int:
             "nothing was written",
             file=sys.stderr,
         )
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("calhousing export: interrupted; nothing was written.", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     print(f"Wrote the {args.model} model to {written} ({len(serialized):,} bytes)")
-    return 0
+    return EXIT_DONE
 
 
 if __name__ == "__main__":
