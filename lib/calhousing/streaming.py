@@ -4,8 +4,8 @@ polars' defaults favour throughput on many cores: on a 10M-row file they held
 250-320 MB on 2 threads and 390-530 MB on 16. The bounds here keep the peak
 near 180-270 MB from 1 to 16 threads at the same speed on 2 cores (measured in
 docs/scoring.md). polars reads the morsel size when it is imported, so the
-command line imports this module before polars; a variable the user has set
-is left alone.
+command line calls :func:`bound_memory` before anything imports polars; a
+variable the user has set is left alone.
 """
 
 from __future__ import annotations
