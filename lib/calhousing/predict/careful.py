@@ -16,7 +16,7 @@ import polars as pl
 
 from calhousing.predict import records as _records
 from calhousing.predict import rejects as _rejects
-from calhousing.predict.csv_reader import Counts, header_line, rejects_header
+from calhousing.predict.csv_reader import header_line, rejects_header
 from calhousing.predict.errors import InputError
 from calhousing.predict.header import Layout, delimiter_hint, not_utf8
 from calhousing.predict.model import Model
@@ -24,6 +24,7 @@ from calhousing.predict.scoring import (
     OK,
     OUT_OF_RANGE_COLUMN,
     PREDICTION_COLUMN,
+    Counts,
     counts,
     output_columns,
     with_scores,

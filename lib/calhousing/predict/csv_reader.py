@@ -11,7 +11,6 @@ again, record by record.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -21,29 +20,7 @@ from calhousing.predict import rejects as _rejects
 from calhousing.predict import writers
 from calhousing.predict.header import Layout
 from calhousing.predict.model import Model
-from calhousing.predict.scoring import (
-    counts,
-    output_columns,
-    with_scores,
-)
-
-
-@dataclass(frozen=True)
-class Counts:
-    """Rows scored and rejected, and scored rows outside the training range or clamped."""
-
-    scored: int = 0
-    rejected: int = 0
-    outside: int = 0
-    clamped: int = 0
-
-    def __add__(self, other: Counts) -> Counts:
-        return Counts(
-            self.scored + other.scored,
-            self.rejected + other.rejected,
-            self.outside + other.outside,
-            self.clamped + other.clamped,
-        )
+from calhousing.predict.scoring import Counts, counts, output_columns, with_scores
 
 
 def score_fast(

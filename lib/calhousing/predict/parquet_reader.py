@@ -13,11 +13,10 @@ import polars as pl
 
 from calhousing.predict import rejects as _rejects
 from calhousing.predict import writers
-from calhousing.predict.csv_reader import Counts
 from calhousing.predict.errors import InputError
 from calhousing.predict.header import Layout, parquet_layout
 from calhousing.predict.model import Model
-from calhousing.predict.scoring import OK, counts, output_columns, with_scores
+from calhousing.predict.scoring import OK, Counts, counts, output_columns, with_scores
 
 _ROW = "__row"
 _RAW = "__raw_"  # the features as stored, for the rejects file

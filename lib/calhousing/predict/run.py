@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calhousing.predict import csv_reader, parquet_reader, writers
-from calhousing.predict.csv_reader import Counts
 from calhousing.predict.errors import InputError, OutputError
 from calhousing.predict.header import read_csv_header
 from calhousing.predict.model import Model
+from calhousing.predict.scoring import Counts
 
 
 @dataclass(frozen=True)

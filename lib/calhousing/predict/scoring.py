@@ -2,10 +2,13 @@
 
 Pure polars expressions over Float64 feature columns, shared by the CSV and
 Parquet readers and by each Dask partition, so every path scores a row the
-same way, digit for digit.
+same way, digit for digit; and :class:`Counts`, the tally of a pass that
+:func:`counts` computes.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -73,3 +76,21 @@ def counts(model: Model) -> list[pl.Expr]:
         (ok & pl.col(OUTSIDE)).sum().alias("outside"),
         clamped.alias("clamped"),
     ]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Rows scored and rejected, and scored rows outside the training range or clamped."""
+
+    scored: int = 0
+    rejected: int = 0
+    outside: int = 0
+    clamped: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            self.scored + other.scored,
+            self.rejected + other.rejected,
+            self.outside + other.outside,
+            self.clamped + other.clamped,
+        )
