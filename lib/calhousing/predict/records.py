@@ -149,6 +149,9 @@ def texts(records: Records, indices: np.ndarray) -> list[str]:
     """The text of the records at `indices` (bytes that are not UTF-8 shown as ``\\xff``)."""
     data = records.data
     starts, ends = records.starts[indices].tolist(), records.ends[indices].tolist()
+    if data.isascii():  # one decode, then byte offsets are character offsets
+        text = data.decode("ascii")
+        return [text[start:end] for start, end in zip(starts, ends, strict=True)]
     return [
         data[start:end].decode("utf-8", "backslashreplace")
         for start, end in zip(starts, ends, strict=True)
