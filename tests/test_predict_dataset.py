@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -94,3 +98,46 @@ def test_the_cli_scores_a_glob_on_a_local_cluster(tmp_path, parts, pipeline_run,
         "part-1.parquet",
         "part-2.parquet",
     ]
+
+
+def _predict_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "calhousing", "predict", *args]
+
+
+def test_a_bad_partition_on_a_local_cluster_is_one_line_on_stderr(tmp_path, parts, pipeline_run):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    frame = pl.read_parquet(parts / "part-0.parquet")
+    frame.with_columns(pl.lit(None, pl.Float64).alias("AveRooms")).write_parquet(bad / "p.parquet")
+    artifacts = str(pipeline_run["artifacts"])
+    command = _predict_command(str(bad), "-o", str(tmp_path / "out"), "--artifacts-dir", artifacts)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    # the workers' own log of the failed task ("distributed.worker - ERROR ...") is silenced
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "p.parquet, row 1, column 'AveRooms': missing value (null)" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 0.6])
+def test_ctrl_c_while_a_dataset_is_scored_is_one_line_and_no_output(
+    tmp_path, parts, pipeline_run, delay
+):
+    # a SIGINT while LocalCluster was starting left a half-built cluster that Dask's exit
+    # hook then failed to close, printing two tracebacks; one while the tasks ran left an
+    # asyncio task that printed one when collected
+    output, artifacts = str(tmp_path / "out"), str(pipeline_run["artifacts"])
+    command = _predict_command(str(parts), "-o", output, "--artifacts-dir", artifacts)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.*")) and time.monotonic() < deadline:  # staging: starting
+        time.sleep(0.01)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    if stderr.startswith("Scored 8000 rows"):  # it finished first (or was stopping)
+        assert (tmp_path / "out").is_dir()
+        return
+    assert process.returncode == 130
+    assert stderr == "calhousing predict: interrupted; no output was written.\n"
+    assert not (tmp_path / "out").exists()

@@ -13,15 +13,21 @@ Dask is imported here only, so scoring a single file never loads it.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from calhousing import signals
 from calhousing.predict.errors import InputError, OutputError
 from calhousing.predict.model import Model
 from calhousing.predict.run import Summary, predict_file
 from calhousing.predict.writers import PARQUET_SUFFIXES, STDIO
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 GLOB_CHARACTERS = "*?["
 REJECTS_SUFFIX = ".rejects"
@@ -162,22 +168,25 @@ def _run_tasks(
 ) -> list[tuple[int, int, int, int]]:
     from distributed import Client, LocalCluster
 
-    if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=":0",  # any free port: never collides with another cluster
-        )
-        client = Client(cluster)
-    else:
-        cluster = None
-        try:
-            client = Client(scheduler, timeout="10s")
-        except OSError as error:
-            raise OutputError(f"cannot reach the Dask scheduler {scheduler}: {error}") from None
+    # Ctrl-C during gather leaves one of its asyncio tasks holding an AllExit error that
+    # asyncio logs, with a traceback, when the task is collected: our one line says it all
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    cluster, client = None, None
     try:
+        # a signal waits until the cluster is up: a half-started one cannot be closed cleanly
+        with signals.deferred():
+            if scheduler is None:
+                cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=":0",  # any free port: never collides with another cluster
+                    silence_logs=logging.CRITICAL,  # a failed task is reported here, in one line
+                )
+                client = Client(cluster)
+            else:
+                client = _connect(scheduler)
         futures = client.map(
             score_partition,
             sources,
@@ -189,9 +198,19 @@ def _run_tasks(
         )
         return client.gather(futures)
     finally:
-        client.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _connect(scheduler: str) -> Client:
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout="10s")
+    except OSError as error:
+        raise OutputError(f"cannot reach the Dask scheduler {scheduler}: {error}") from None
 
 
 def _check_output_folder(input_path: str, output_path: str | None) -> Path:
