@@ -356,6 +356,14 @@ def test_unknown_model_is_bad_usage(tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_an_empty_output_name_is_bad_usage(tmp_path):
+    result = run_cli("export", "--model", "float", "-o", "")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "calhousing export: error: -o is empty: give the name of the .onnx file to write\n"
+    )
+
+
 def test_missing_artifacts_fail_in_one_line(tmp_path):
     result = run_cli(
         "export", "--model", "float", "-o", str(tmp_path / "m.onnx"), "--artifacts-dir",

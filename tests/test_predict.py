@@ -208,6 +208,23 @@ def test_stdin_is_read_as_csv_and_stdout_gets_the_csv(
     )
 
 
+def test_a_reader_that_stops_early_ends_the_run_silently_with_141(
+    tmp_path, artifacts_dir, valid_csv
+):
+    header, body = valid_csv.split(b"\n", 1)
+    path = write(tmp_path, header + b"\n" + body * 100)  # 20,000 rows: more than a pipe holds
+    command = [sys.executable, "-m", "calhousing", "predict", str(path)]
+    process = subprocess.Popen(
+        [*command, "--artifacts-dir", str(artifacts_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout.readline() == f"{ID},{PREDICTION_COLUMN}\n".encode()
+    process.stdout.close()  # as `| head -1` does
+    assert process.wait(timeout=60) == 141  # as a Unix tool stopped by SIGPIPE
+    assert process.stderr.read() == b""
+
+
 def test_parquet_in_and_out_keep_the_passed_through_types(
     tmp_path, rows, float_model, float_library
 ):

@@ -141,3 +141,22 @@ def test_ctrl_c_while_a_dataset_is_scored_is_one_line_and_no_output(
     assert process.returncode == 130
     assert stderr == "calhousing predict: interrupted; no output was written.\n"
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ([], "a dataset is scored into a folder of Parquet files: give -o OUTPUT_FOLDER"),
+        (["-o", "-"], "a dataset is scored into a folder of Parquet files: give -o OUTPUT_FOLDER"),
+        (["-o", "x.csv"], "but -o 'x.csv' names a CSV file: give a folder name"),
+    ],
+)
+def test_a_dataset_without_an_output_folder_is_bad_usage(
+    tmp_path, parts, pipeline_run, capsys, output, message
+):
+    argv = ["predict", str(parts), *output, "--artifacts-dir", str(pipeline_run["artifacts"])]
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(argv)
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists() and not Path("x.csv").exists()

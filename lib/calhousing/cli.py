@@ -21,6 +21,7 @@ from calhousing.artifacts import (
     write_bytes,
 )
 from calhousing.errors import (
+    EXIT_BROKEN_PIPE,
     EXIT_DONE,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -237,7 +238,7 @@ def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from calhousing.predict import InputError, OutputError, load_model, predict_file
     from calhousing.predict.dataset import is_dataset
 
-    usage = _predict_usage(args)
+    usage = _predict_usage(args, dataset=is_dataset(args.input))
     if usage:
         parser.exit(EXIT_USAGE, f"calhousing predict: error: {usage}\n")
     options = {"skip_invalid": args.skip_invalid, "flag_out_of_range": args.flag_out_of_range}
@@ -266,18 +267,25 @@ def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader of stdout left early (`| head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED
+        return EXIT_BROKEN_PIPE
     if not args.quiet:
         print(_closing_line(done, model.name), file=sys.stderr)
     return EXIT_DONE
 
 
-def _predict_usage(args: argparse.Namespace) -> str:
+def _predict_usage(args: argparse.Namespace, *, dataset: bool) -> str:
     """What is wrong with the predict command line itself ('' if nothing)."""
     if args.output == "":
         return "-o is empty: give an output file name, or - for stdout"
     if args.input == "":
         return "INPUT is empty: give a file name, or - for stdin"
+    if dataset and args.output in (None, "-"):
+        return "a dataset is scored into a folder of Parquet files: give -o OUTPUT_FOLDER"
+    if dataset and args.output.lower().endswith(".csv"):
+        return (
+            f"a dataset is scored into a folder of Parquet files, but -o {args.output!r} "
+            "names a CSV file: give a folder name"
+        )
     if args.skip_invalid and args.output in (None, "-"):
         return (
             "--skip-invalid writes the rejected rows to OUTPUT.rejects.csv, so it needs -o OUTPUT"
@@ -307,6 +315,8 @@ def _closing_line(done, model_name: str) -> str:
 
 def _export(args: argparse.Namespace) -> int:
     """Build, check and write one ONNX export; every failure is one line and exit 1."""
+    if args.output == "":
+        raise UsageError("-o is empty: give the name of the .onnx file to write")
     try:
         from calhousing import onnx_export  # onnx only here: predict never imports it
 

@@ -7,7 +7,9 @@ Every ``calhousing`` command exits with
   notebook, another run holding the folders (``ValueError``, ``OSError``,
   ``RuntimeError`` and their subclasses);
 - 2 for bad usage or a bad parameter (:class:`UsageError`, and argparse's own);
-- 130 when a signal interrupted it (``KeyboardInterrupt``, :class:`Interrupted`).
+- 130 when a signal interrupted it (``KeyboardInterrupt``, :class:`Interrupted`);
+- 141 when the reader of its standard output stopped early (``| head``), silently,
+  as for any Unix tool stopped by SIGPIPE (128 + 13).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ EXIT_DONE = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 
 class UsageError(ValueError):
