@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from calhousing import artifacts, cli, data, inference, integer_inference, predict, quantization
 from calhousing.params import GRANULARITIES, SCHEMES
 from calhousing.predict import PREDICTION_COLUMN, InputError, predict_file
+from calhousing.predict import records as records_module
 
 FEATURES = data.FEATURE_NAMES
 ID = "id"
@@ -376,6 +377,21 @@ def test_skip_invalid_scores_the_valid_rows_and_lists_each_reject(
     assert "found 10" in rejects["reason"][2]
     assert "not UTF-8" in rejects["reason"][3]
     assert rejects["text"][2] == lines[7].decode()
+
+
+@pytest.mark.parametrize("length", [1000, 1001])
+def test_a_record_over_the_limit_is_refused_even_when_its_block_ends_later(monkeypatch, length):
+    # the limit was checked only when a whole block held no line end, so a record up to
+    # one block over it got through
+    monkeypatch.setattr(records_module, "MAX_LINE_BYTES", 1000)
+    content = b"a,1\n" + b"b," + b"x" * (length - 2) + b"\nc,2\n"
+    stream = io.BytesIO(content)
+    if length == 1000:
+        found = list(records_module.iter_records(stream, "in.csv", 2, block_bytes=4096))
+        assert [len(block) for block in found] == [3]
+        return
+    with pytest.raises(InputError, match=r"^in\.csv, line 3: a record longer than 0 MiB"):
+        list(records_module.iter_records(stream, "in.csv", 2, block_bytes=4096))
 
 
 def test_a_quote_inside_a_field_rejects_that_row_alone(tmp_path, rows, valid_csv, float_model):

@@ -77,23 +77,34 @@ def iter_records(
         data = pending + chunk
         if not chunk:
             if data:
-                yield split_records(data, line, final=True)
+                yield _within_limit(split_records(data, line, final=True), source)
             return
-        records = split_records(data, line, final=False)
+        records = _within_limit(split_records(data, line, final=False), source)
         if len(records) == 0:
             if len(data) > MAX_LINE_BYTES:
-                raise InputError(
-                    f"{source}, line {line}: a record longer than {MAX_LINE_BYTES // 2**20} MiB "
-                    "(a line, or a quoted value that is never closed); is this a CSV file with "
-                    "one row per line?",
-                    line,
-                )
+                raise _too_long(source, line)
             pending = data
             continue
         used = len(records.data)
         pending = data[used:]
         line = int(records.last_lines[-1]) + 1
         yield records
+
+
+def _within_limit(records: Records, source: str) -> Records:
+    """`records`, unless one is longer than ``MAX_LINE_BYTES``."""
+    too_long = np.flatnonzero(records.ends - records.starts > MAX_LINE_BYTES)
+    if len(too_long):
+        raise _too_long(source, int(records.first_lines[too_long[0]]))
+    return records
+
+
+def _too_long(source: str, line: int) -> InputError:
+    return InputError(
+        f"{source}, line {line}: a record longer than {MAX_LINE_BYTES // 2**20} MiB (a line, "
+        "or a quoted value that is never closed); a CSV file holds one row per line",
+        line,
+    )
 
 
 def split_records(data: bytes, first_line: int, *, final: bool) -> Records:
