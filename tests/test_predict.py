@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from calhousing import artifacts, cli, data, inference, integer_inference, predict, quantization
 from calhousing.params import GRANULARITIES, SCHEMES
-from calhousing.predict import PREDICTION_COLUMN, InputError, predict_file
+from calhousing.predict import PREDICTION_COLUMN, InputError, predict_file, writers
 from calhousing.predict import records as records_module
 
 FEATURES = data.FEATURE_NAMES
@@ -226,6 +226,38 @@ def test_a_reader_that_stops_early_ends_the_run_silently_with_141(
     assert process.stderr.read() == b""
 
 
+def test_a_parquet_file_on_stdin_is_named_as_such(
+    tmp_path, rows, artifacts_dir, monkeypatch, capsys
+):
+    rows.head(3).to_parquet(tmp_path / "in.parquet")
+    stdin = io.TextIOWrapper(io.BytesIO((tmp_path / "in.parquet").read_bytes()))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    output = str(tmp_path / "out.csv")
+    code = cli.main(["predict", "-", "-o", output, "--artifacts-dir", str(artifacts_dir)])
+    assert code == 1
+    assert "this is a Parquet file, not CSV; give it by name" in capsys.readouterr().err
+
+
+def test_an_output_folder_is_refused_with_a_file_name_to_use_instead(tmp_path):
+    with pytest.raises(predict.OutputError) as refused:
+        writers.check_target(tmp_path, None)
+    assert str(refused.value).endswith(f"give a file name, such as '{tmp_path}/scored.csv'")
+
+
+def test_the_closing_line_reads_as_a_sentence():
+    one = predict.Summary(1, 0, Path("o.csv"), Path("o.csv.rejects.csv"))
+    assert cli._closing_line(one, "float") == (
+        "Scored 1 row with the float model into o.csv; none rejected (o.csv.rejects.csv holds "
+        "the header only); none outside the training range"
+    )
+    many = predict.Summary(3000, 1234, Path("o.csv"), Path("o.csv.rejects.csv"), 1500, 1200)
+    assert cli._closing_line(many, "integer") == (
+        "Scored 3,000 rows with the integer model into o.csv; 1,234 rejected, listed in "
+        "o.csv.rejects.csv; 1,500 with a feature outside the training range (1,200 clamped to "
+        "it by the integer model)"
+    )
+
+
 def test_parquet_in_and_out_keep_the_passed_through_types(
     tmp_path, rows, float_model, float_library
 ):
@@ -245,7 +277,9 @@ def test_header_only_file_gives_a_header_only_output(tmp_path, valid_csv, float_
     assert output.empty
 
 
-@pytest.mark.parametrize("content", [b"", b"\n\n\r\n"], ids=["no bytes", "blank lines"])
+@pytest.mark.parametrize(
+    "content", [b"", b"\n\n\r\n", b"\xef\xbb\xbf"], ids=["no bytes", "blank lines", "a BOM"]
+)
 def test_empty_file_is_refused(tmp_path, float_model, content):
     error = refusal(write(tmp_path, content), float_model)
     assert "is empty" in str(error)

@@ -92,7 +92,7 @@ def test_a_bad_row_in_one_partition_names_its_file_and_writes_nothing(
 def test_the_cli_scores_a_glob_on_a_local_cluster(tmp_path, parts, pipeline_run, capsys):
     argv = ["predict", str(parts / "part-*.parquet"), "-o", str(tmp_path / "out"), "--workers", "1"]
     assert cli.main([*argv, "--artifacts-dir", str(pipeline_run["artifacts"])]) == 0
-    assert "Scored 6000 rows" in capsys.readouterr().err
+    assert "Scored 6,000 rows" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "part-0.parquet",
         "part-1.parquet",
@@ -135,7 +135,7 @@ def test_ctrl_c_while_a_dataset_is_scored_is_one_line_and_no_output(
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
-    if stderr.startswith("Scored 8000 rows"):  # it finished first (or was stopping)
+    if stderr.startswith("Scored 8,000 rows"):  # it finished first (or was stopping)
         assert (tmp_path / "out").is_dir()
         return
     assert process.returncode == 130

@@ -300,16 +300,23 @@ def _predict_usage(args: argparse.Namespace, *, dataset: bool) -> str:
 def _closing_line(done, model_name: str) -> str:
     """``Scored N rows with the M model into X; K rejected, ...; J outside the training range``."""
     into = f" into {done.output}" if done.output else ""
-    rejected = f"; {done.rows_rejected} rejected, listed in {done.rejects}" if done.rejects else ""
+    rejected = ""
+    if done.rejects:
+        rejected = (
+            f"; {done.rows_rejected:,} rejected, listed in {done.rejects}"
+            if done.rows_rejected
+            else f"; none rejected ({done.rejects} holds the header only)"
+        )
     outside = (
-        f"; {done.outside} with a feature outside the training range"
+        f"; {done.outside:,} with a feature outside the training range"
         if done.outside
         else "; none outside the training range"
     )
     clamped = (
-        f" ({done.clamped} clamped to it by the integer model)" if model_name == "integer" else ""
+        f" ({done.clamped:,} clamped to it by the integer model)" if model_name == "integer" else ""
     )
-    scored = f"Scored {done.rows_scored} rows with the {model_name} model"
+    rows = "row" if done.rows_scored == 1 else "rows"
+    scored = f"Scored {done.rows_scored:,} {rows} with the {model_name} model"
     return f"{scored}{into}{rejected}{outside}{clamped}"
 
 

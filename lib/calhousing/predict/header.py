@@ -16,6 +16,8 @@ import polars as pl
 from calhousing.predict.errors import InputError
 from calhousing.predict.scoring import OUT_OF_RANGE_COLUMN, PREDICTION_COLUMN
 
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which some tools write first
+_PARQUET_MAGIC = b"PAR1"  # how every Parquet file starts
 MAX_LINE_BYTES = 64 * 2**20  # a longer CSV line (or quoted record) is refused, not buffered
 SHOWN_CHARS = 60  # a longer column name is cut short in messages
 _OTHER_DELIMITERS: tuple[str, ...] = (";", "\t", "|")
@@ -90,7 +92,7 @@ def read_csv_header(
             )
         chunk = stream.read(_READ_BYTES)
         if not chunk:
-            if data.strip(b"\r"):
+            if data.removeprefix(_BOM).strip(b"\r"):
                 end = len(data)
                 break
             raise InputError(
@@ -99,6 +101,12 @@ def read_csv_header(
                 1,
             )
         data += chunk
+    if data.startswith(_PARQUET_MAGIC) and b"\0" in data:  # text has no NUL bytes
+        raise InputError(
+            f"{source}: this is a Parquet file, not CSV; give it by name with a .parquet "
+            "suffix (standard input is read as CSV)",
+            line,
+        )
     header = data[:end].removesuffix(b"\r")
     names = csv_header_names(header, line, source)
     _check_names(names, f"{source}, line {line} (the header)", feature_names, line, flag=flag)
@@ -118,7 +126,7 @@ def csv_header_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
         text = header.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InputError(f"{where}: {not_utf8(header, error)}", line) from None
-    text = text.removeprefix("\ufeff")
+    text = text.removeprefix(_BOM.decode("utf-8"))
     if "\r" in text:
         raise InputError(
             f"{where}: lines end with a lone CR (classic Mac OS); convert the line ends to "

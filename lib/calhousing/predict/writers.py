@@ -93,9 +93,8 @@ def check_target(target: Path | None, input_path: str | os.PathLike[str] | None)
         return
     shown = describe(target)
     if target.is_dir():
-        raise OutputError(
-            f"output {shown} is a folder; give a file name, such as {shown}/scored.csv"
-        )
+        example = describe(target / "scored.csv")
+        raise OutputError(f"output {shown} is a folder; give a file name, such as {example}")
     if input_path is not None and str(input_path) != STDIO and _same_file(target, Path(input_path)):
         raise OutputError(
             f"output {shown} is the input file (or a link to it); writing it would destroy the "
