@@ -264,6 +264,30 @@ def test_a_spanning_quoted_value_is_one_reject(tmp_path, float_model):
     assert rejects["line"].to_list() == [3]
 
 
+@pytest.mark.parametrize("output", ["out.csv", "out.parquet"])
+def test_a_line_break_quoted_in_a_last_text_column_is_found_on_the_fast_path(
+    tmp_path, float_model, output
+):
+    # the record parses whole (every feature is a number), so only counting lines shows it
+    source = tmp_path / "in.csv"
+    source.write_text(f'{HEADER},note\n{GOOD},"a\nb"\n{GOOD},c\n')
+    summary = predict_file(source, tmp_path / output, float_model, skip_invalid=True)
+    assert (summary.rows_scored, summary.rows_rejected) == (1, 1)
+    rejects = pl.read_csv(summary.rejects)
+    assert rejects["line"].to_list() == [2]
+    assert "runs from line 2 to line 3" in rejects["reason"][0]
+
+
+def test_a_carriage_return_quoted_in_a_value_passes_through(tmp_path, float_model):
+    source = tmp_path / "in.csv"
+    source.write_bytes(f'{HEADER},note\n{GOOD},"a\rb"\n'.encode())
+    predict_file(source, tmp_path / "fast.csv", float_model)
+    predict_file(source, tmp_path / "careful.csv", float_model, block_bytes=4096)
+    fast = (tmp_path / "fast.csv").read_bytes()
+    assert fast == (tmp_path / "careful.csv").read_bytes()
+    assert pl.read_csv(fast)["note"].to_list() == ["a\rb"]
+
+
 def test_a_nested_column_passes_through_to_parquet(tmp_path, float_model):
     pq.write_table(NESTED, tmp_path / "in.parquet")
     predict_file(tmp_path / "in.parquet", tmp_path / "out.parquet", float_model)
