@@ -54,9 +54,8 @@ def score_fast(
         else written.sink_csv(output, lazy=True, check_extension=False)
     )
     try:
-        _, found, lines = pl.collect_all(
-            [sink, scored.select(counts(model)), _line_count(path, layout)], engine="streaming"
-        )
+        queries = [sink, scored.select(counts(model)), line_count(path, layout.header_line)]
+        _, found, lines = pl.collect_all(queries, engine="streaming")
     except (pl.exceptions.PolarsError, OSError):
         return None
     row = found.row(0, named=True)
@@ -65,8 +64,8 @@ def score_fast(
     return Counts(scored=row["rows"], outside=row["outside"], clamped=row["clamped"])
 
 
-def _line_count(path: Path, layout: Layout) -> pl.LazyFrame:
-    """The number of lines after the header, counted with quotes ignored.
+def line_count(path: Path, skip_lines: int) -> pl.LazyFrame:
+    """The number of lines after the first `skip_lines`, counted with quotes ignored.
 
     More lines than records read means a quoted value holds a line break (polars
     reads it as one value; ``predict`` rejects the record). Counting line ends
@@ -76,7 +75,7 @@ def _line_count(path: Path, layout: Layout) -> pl.LazyFrame:
     return pl.scan_csv(
         path,
         has_header=False,
-        skip_lines=layout.header_line,
+        skip_lines=skip_lines,
         quote_char=None,
         schema={"line": pl.String},
         raise_if_empty=False,
