@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import pickle
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import joblib
@@ -207,6 +209,19 @@ def test_stdin_is_read_as_csv_and_stdout_gets_the_csv(
         inference.predict(artifacts.load_float_params(artifacts_dir), rows),
         atol=1e-12,
     )
+
+
+def test_a_pipe_given_as_input_is_read_once_like_stdin(tmp_path, valid_csv, float_model):
+    # `calhousing predict <(command)`: polars could not read the pipe a second time (a panic)
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=pipe.write_bytes, args=(valid_csv,))
+    writer.start()
+    summary = predict_file(pipe, tmp_path / "from-pipe.csv", float_model)
+    writer.join()
+    predict_file(write(tmp_path, valid_csv), tmp_path / "from-file.csv", float_model)
+    assert summary.rows_scored == 200
+    assert (tmp_path / "from-pipe.csv").read_bytes() == (tmp_path / "from-file.csv").read_bytes()
 
 
 def test_a_reader_that_stops_early_ends_the_run_silently_with_141(

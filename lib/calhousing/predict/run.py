@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from calhousing.predict import csv_reader, parquet_reader, writers
 from calhousing.predict.errors import InputError, OutputError
@@ -93,7 +95,10 @@ def predict_file(
     parquet_output = writers.is_parquet(target)
     with ExitStack() as stack:
         if source == "<stdin>":
-            input_path = _spool_stdin(stack)
+            input_path = _spool(sys.stdin.buffer, stack)
+        elif _is_stream(input_path):  # a pipe, as `<(command)` gives: it can be read only once
+            with open(input_path, "rb") as stream:
+                input_path = _spool(stream, stack, suffix=Path(input_path).suffix)
         output = writers.stage(target, ".parquet" if parquet_output else ".csv")
         stack.callback(output.discard)
         rejects = writers.stage(listed, ".csv") if listed is not None else None
@@ -223,9 +228,20 @@ class _open_input:
         self.stream.close()
 
 
-def _spool_stdin(stack: ExitStack) -> Path:
-    """Standard input copied to a temporary file, so both paths can read it as a file."""
-    handle = stack.enter_context(tempfile.NamedTemporaryFile(prefix="calhousing-stdin-"))
-    shutil.copyfileobj(sys.stdin.buffer, handle)
+def _spool(stream: IO[bytes], stack: ExitStack, suffix: str = "") -> Path:
+    """`stream` copied to a temporary file, so both paths can read it as a file."""
+    handle = stack.enter_context(
+        tempfile.NamedTemporaryFile(prefix="calhousing-input-", suffix=suffix)
+    )
+    shutil.copyfileobj(stream, handle)
     handle.flush()
     return Path(handle.name)
+
+
+def _is_stream(path: str | os.PathLike[str]) -> bool:
+    """True for a pipe or a character device; a missing file is reported where it is read."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
