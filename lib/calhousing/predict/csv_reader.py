@@ -47,6 +47,10 @@ def score_fast(
         raise_if_empty=False,
     )
     scored = with_scores(frame, model)
+    breaks = [pl.col(name).str.contains_any(["\n", "\r"]) for name in layout.passthrough]
+    stats = scored.select(
+        *counts(model), pl.any_horizontal(breaks).sum().alias("breaks") if breaks else pl.lit(0)
+    )
     written = scored.select(output_columns(layout.passthrough, flag))
     sink = (
         written.sink_parquet(output, lazy=True, **writers.PARQUET_COMPRESSION)
@@ -54,32 +58,13 @@ def score_fast(
         else written.sink_csv(output, lazy=True, check_extension=False)
     )
     try:
-        queries = [sink, scored.select(counts(model)), line_count(path, layout.header_line)]
-        _, found, lines = pl.collect_all(queries, engine="streaming")
+        _, found = pl.collect_all([sink, stats], engine="streaming")
     except (pl.exceptions.PolarsError, OSError):
         return None
     row = found.row(0, named=True)
-    if row["bad"] or row["rows"] != lines.item():
+    if row["bad"] or row.get("breaks"):
         return None
     return Counts(scored=row["rows"], outside=row["outside"], clamped=row["clamped"])
-
-
-def line_count(path: Path, skip_lines: int) -> pl.LazyFrame:
-    """The number of lines after the first `skip_lines`, counted with quotes ignored.
-
-    More lines than records read means a quoted value holds a line break (polars
-    reads it as one value; ``predict`` rejects the record). Counting line ends
-    costs a tenth of searching every passed-through value for them: 4% fewer
-    instructions for the whole command on 1M rows.
-    """
-    return pl.scan_csv(
-        path,
-        has_header=False,
-        skip_lines=skip_lines,
-        quote_char=None,
-        schema={"line": pl.String},
-        raise_if_empty=False,
-    ).select(pl.len())
 
 
 def rejects_header(unit: str) -> bytes:
