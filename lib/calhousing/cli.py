@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -247,6 +248,10 @@ def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if is_dataset(args.input):
             from calhousing.predict.dataset import predict_dataset
 
+            # Ctrl-C during Dask's gather leaves an asyncio task holding an AllExit error that
+            # asyncio logs, with a traceback, when the task is collected at exit; the one line
+            # below says what happened. A library caller's own asyncio logging is left alone.
+            logging.getLogger("asyncio").setLevel(logging.CRITICAL)
             cluster = {"scheduler": args.scheduler, "workers": args.workers}
             done = predict_dataset(args.input, args.output, model, **cluster, **options)
         else:

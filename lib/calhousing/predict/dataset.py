@@ -168,9 +168,6 @@ def _run_tasks(
 ) -> list[tuple[int, int, int, int]]:
     from distributed import Client, LocalCluster
 
-    # Ctrl-C during gather leaves one of its asyncio tasks holding an AllExit error that
-    # asyncio logs, with a traceback, when the task is collected: our one line says it all
-    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     cluster, client = None, None
     try:
         # a signal waits until the cluster is up: a half-started one cannot be closed cleanly
