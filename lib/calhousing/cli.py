@@ -280,12 +280,14 @@ def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 def _predict_usage(args: argparse.Namespace, *, dataset: bool) -> str:
     """What is wrong with the predict command line itself ('' if nothing)."""
+    from calhousing.predict.dataset import NEEDS_OUTPUT_FOLDER
+
     if args.output == "":
         return "-o is empty: give an output file name, or - for stdout"
     if args.input == "":
         return "INPUT is empty: give a file name, or - for stdin"
     if dataset and args.output in (None, "-"):
-        return "a dataset is scored into a folder of Parquet files: give -o OUTPUT_FOLDER"
+        return NEEDS_OUTPUT_FOLDER
     if dataset and args.output.lower().endswith(".csv"):
         return (
             f"a dataset is scored into a folder of Parquet files, but -o {args.output!r} "

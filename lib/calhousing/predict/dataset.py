@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 GLOB_CHARACTERS = "*?["
 REJECTS_SUFFIX = ".rejects"
+NEEDS_OUTPUT_FOLDER = "a dataset is scored into a folder of Parquet files: give -o OUTPUT_FOLDER"
 
 
 def is_dataset(input_path: str) -> bool:
@@ -212,7 +213,7 @@ def _connect(scheduler: str) -> Client:
 
 def _check_output_folder(input_path: str, output_path: str | None) -> Path:
     if output_path is None or output_path in ("", STDIO):
-        raise OutputError("a dataset is scored into a folder: give -o OUTPUT_FOLDER")
+        raise OutputError(NEEDS_OUTPUT_FOLDER)
     target = Path(output_path).absolute()
     if target.exists():
         raise OutputError(
