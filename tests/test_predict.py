@@ -250,7 +250,7 @@ def test_a_parquet_file_on_stdin_is_named_as_such(
     output = str(tmp_path / "out.csv")
     code = cli.main(["predict", "-", "-o", output, "--artifacts-dir", str(artifacts_dir)])
     assert code == 1
-    assert "this is a Parquet file, not CSV; give it by name" in capsys.readouterr().err
+    assert "this is a Parquet file, not CSV; give it by a name ending" in capsys.readouterr().err
 
 
 def test_an_output_folder_is_refused_with_a_file_name_to_use_instead(tmp_path):
@@ -293,12 +293,23 @@ def test_header_only_file_gives_a_header_only_output(tmp_path, valid_csv, float_
 
 
 @pytest.mark.parametrize(
-    "content", [b"", b"\n\n\r\n", b"\xef\xbb\xbf"], ids=["no bytes", "blank lines", "a BOM"]
+    "content",
+    [b"", b"\n\n\r\n", b"\xef\xbb\xbf", b"\xef\xbb\xbf\n", b"\xef\xbb\xbf\r\n"],
+    ids=["no bytes", "blank lines", "a BOM", "a BOM and LF", "a BOM and CRLF"],
 )
 def test_empty_file_is_refused(tmp_path, float_model, content):
     error = refusal(write(tmp_path, content), float_model)
     assert "is empty" in str(error)
     assert "MedInc" in str(error)
+
+
+def test_a_bom_then_blank_lines_then_the_header_is_read(tmp_path, valid_csv, float_model):
+    path = write(tmp_path, b"\xef\xbb\xbf\n\r\n" + valid_csv)
+    output = scored(path, float_model)
+    assert len(output) == 200
+    (tmp_path / "bad").mkdir()
+    bad = write(tmp_path / "bad", b"\xef\xbb\xbf\n" + edit(valid_csv, 3, "MedInc", "x"))
+    assert str(refusal(bad, float_model)).startswith(f"{bad}, line 4, column 'MedInc'")
 
 
 def test_every_missing_feature_column_is_named(tmp_path, rows, float_model):

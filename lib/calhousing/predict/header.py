@@ -76,7 +76,9 @@ def read_csv_header(
         not UTF-8, has lone CR line ends or an unclosed quote, names a column
         twice, already has an output column, or lacks feature columns.
     """
-    data, line, offset = b"", 1, 0
+    data, line, offset = stream.read(_READ_BYTES), 1, 0
+    if data.startswith(_BOM):
+        data, offset = data[len(_BOM) :], len(_BOM)
     while True:
         while data.startswith((b"\n", b"\r\n")):
             step = 1 if data.startswith(b"\n") else 2
@@ -87,12 +89,13 @@ def read_csv_header(
         if len(data) > MAX_LINE_BYTES:
             raise InputError(
                 f"{source}, line {line} (the header): longer than "
-                f"{MAX_LINE_BYTES // 2**20} MiB with no line end; is this a CSV file?",
+                f"{MAX_LINE_BYTES // 2**20} MiB with no line end; a CSV file starts with one "
+                "line naming its columns",
                 line,
             )
         chunk = stream.read(_READ_BYTES)
         if not chunk:
-            if data.removeprefix(_BOM).strip(b"\r"):
+            if data.strip(b"\r"):
                 end = len(data)
                 break
             raise InputError(
@@ -103,8 +106,8 @@ def read_csv_header(
         data += chunk
     if data.startswith(_PARQUET_MAGIC) and b"\0" in data:  # text has no NUL bytes
         raise InputError(
-            f"{source}: this is a Parquet file, not CSV; give it by name with a .parquet "
-            "suffix (standard input is read as CSV)",
+            f"{source}: this is a Parquet file, not CSV; give it by a name ending in .parquet "
+            "(standard input, a pipe or another name is read as CSV)",
             line,
         )
     header = data[:end].removesuffix(b"\r")
@@ -126,7 +129,6 @@ def csv_header_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
         text = header.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InputError(f"{where}: {not_utf8(header, error)}", line) from None
-    text = text.removeprefix(_BOM.decode("utf-8"))
     if "\r" in text:
         raise InputError(
             f"{where}: lines end with a lone CR (classic Mac OS); convert the line ends to "
