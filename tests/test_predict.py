@@ -26,6 +26,7 @@ from calhousing import artifacts, cli, data, inference, integer_inference, predi
 from calhousing.params import GRANULARITIES, SCHEMES
 from calhousing.predict import PREDICTION_COLUMN, InputError, predict_file, writers
 from calhousing.predict import records as records_module
+from calhousing.predict import run as run_module
 
 FEATURES = data.FEATURE_NAMES
 ID = "id"
@@ -211,17 +212,59 @@ def test_stdin_is_read_as_csv_and_stdout_gets_the_csv(
     )
 
 
-def test_a_pipe_given_as_input_is_read_once_like_stdin(tmp_path, valid_csv, float_model):
-    # `calhousing predict <(command)`: polars could not read the pipe a second time (a panic)
+def test_a_pipe_given_as_input_is_read_once_like_stdin(
+    tmp_path, artifacts_dir, valid_csv, float_model
+):
+    # `calhousing predict <(command)`: polars opened the pipe a second time and waited
     pipe = tmp_path / "pipe.csv"
     os.mkfifo(pipe)
-    writer = threading.Thread(target=pipe.write_bytes, args=(valid_csv,))
-    writer.start()
-    summary = predict_file(pipe, tmp_path / "from-pipe.csv", float_model)
-    writer.join()
+    threading.Thread(target=pipe.write_bytes, args=(valid_csv,), daemon=True).start()
+    output = str(tmp_path / "from-pipe.csv")
+    command = [sys.executable, "-m", "calhousing", "predict", str(pipe), "-o", output]
+    command += ["--artifacts-dir", str(artifacts_dir)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("Scored 200 rows")
     predict_file(write(tmp_path, valid_csv), tmp_path / "from-file.csv", float_model)
-    assert summary.rows_scored == 200
     assert (tmp_path / "from-pipe.csv").read_bytes() == (tmp_path / "from-file.csv").read_bytes()
+
+
+def test_a_pipe_with_no_line_end_is_refused_before_it_is_all_copied(
+    tmp_path, float_model, monkeypatch
+):
+    monkeypatch.setattr(run_module, "MAX_LINE_BYTES", 10_000)
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    endless = threading.Thread(target=_write_zeros, args=(pipe,), daemon=True)
+    endless.start()
+    with pytest.raises(InputError, match=r"pipe\.csv, line 1 \(the header\): longer than"):
+        predict_file(pipe, tmp_path / "out.csv", float_model)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.csv"]
+
+
+def _write_zeros(path: Path) -> None:
+    try:
+        with open(path, "wb") as sink:
+            while True:
+                sink.write(bytes(2**16))
+    except BrokenPipeError:  # the reader stopped, as it should
+        pass
+
+
+def test_a_device_with_no_line_end_is_refused_once_the_limit_is_read(tmp_path, artifacts_dir):
+    # the header reader copied what it had read at every 64 KiB: 64 MiB took minutes
+    command = [sys.executable, "-m", "calhousing", "predict", "/dev/zero"]
+    command += ["-o", str(tmp_path / "out.csv"), "--artifacts-dir", str(artifacts_dir)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert "/dev/zero, line 1 (the header): longer than 64 MiB with no line end" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_closed_stdout_is_refused_before_reading(tmp_path, valid_csv, float_model, monkeypatch):
+    monkeypatch.setattr(sys, "stdout", None)
+    with pytest.raises(predict.OutputError, match="standard output is closed: give -o OUTPUT"):
+        predict_file(write(tmp_path, valid_csv), None, float_model)
 
 
 def test_a_reader_that_stops_early_ends_the_run_silently_with_141(

@@ -76,23 +76,19 @@ def read_csv_header(
         not UTF-8, has lone CR line ends or an unclosed quote, names a column
         twice, already has an output column, or lacks feature columns.
     """
-    data, line, offset = stream.read(_READ_BYTES), 1, 0
+    data, line, offset = bytearray(stream.read(_READ_BYTES)), 1, 0
     if data.startswith(_BOM):
         data, offset = data[len(_BOM) :], len(_BOM)
+    searched = 0  # data[:searched] holds no line end: each byte is searched once
     while True:
         while data.startswith((b"\n", b"\r\n")):
             step = 1 if data.startswith(b"\n") else 2
             data, line, offset = data[step:], line + 1, offset + step
-        end = data.find(b"\n")
+        end = data.find(b"\n", searched)
         if end >= 0:
             break
         if len(data) > MAX_LINE_BYTES:
-            raise InputError(
-                f"{source}, line {line} (the header): longer than "
-                f"{MAX_LINE_BYTES // 2**20} MiB with no line end; a CSV file starts with one "
-                "line naming its columns",
-                line,
-            )
+            raise header_too_long(source, line)
         chunk = stream.read(_READ_BYTES)
         if not chunk:
             if data.strip(b"\r"):
@@ -103,17 +99,27 @@ def read_csv_header(
                 f"{', '.join(feature_names)}, then one row per line",
                 1,
             )
-        data += chunk
+        searched = len(data)
+        data += chunk  # a bytearray grows in place; bytes would be copied whole each time
     if data.startswith(_PARQUET_MAGIC) and b"\0" in data:  # text has no NUL bytes
         raise InputError(
             f"{source}: this is a Parquet file, not CSV; give it by a name ending in .parquet "
             "(standard input, a pipe or another name is read as CSV)",
             line,
         )
-    header = data[:end].removesuffix(b"\r")
+    header = bytes(data[:end]).removesuffix(b"\r")
     names = csv_header_names(header, line, source)
     _check_names(names, f"{source}, line {line} (the header)", feature_names, line, flag=flag)
     return Layout(source, "line", names, feature_names, line, offset + end + 1)
+
+
+def header_too_long(source: str, line: int) -> InputError:
+    """The error for a header line longer than ``MAX_LINE_BYTES``."""
+    return InputError(
+        f"{source}, line {line} (the header): longer than {MAX_LINE_BYTES // 2**20} MiB with no "
+        "line end; a CSV file starts with one line naming its columns",
+        line,
+    )
 
 
 def csv_header_names(header: bytes, line: int, source: str) -> tuple[str, ...]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import sys
 import tempfile
@@ -14,9 +13,11 @@ from typing import IO
 
 from calhousing.predict import csv_reader, parquet_reader, writers
 from calhousing.predict.errors import InputError, OutputError
-from calhousing.predict.header import read_csv_header
+from calhousing.predict.header import MAX_LINE_BYTES, header_too_long, read_csv_header
 from calhousing.predict.model import Model
 from calhousing.predict.scoring import Counts
+
+_SPOOL_BYTES = 2**20
 
 
 @dataclass(frozen=True)
@@ -92,18 +93,20 @@ def predict_file(
     writers.check_target(target, input_path)
     listed = rejects_path(target) if skip_invalid and target is not None else None
     writers.check_target(listed, input_path)
+    if target is None and sys.stdout is None:
+        raise OutputError("standard output is closed: give -o OUTPUT")
     parquet_output = writers.is_parquet(target)
     with ExitStack() as stack:
-        if source == "<stdin>":
-            input_path = _spool(sys.stdin.buffer, stack)
-        elif _is_stream(input_path):  # a pipe, as `<(command)` gives: it can be read only once
-            with open(input_path, "rb") as stream:
-                input_path = _spool(stream, stack, suffix=Path(input_path).suffix)
         output = writers.stage(target, ".parquet" if parquet_output else ".csv")
         stack.callback(output.discard)
         rejects = writers.stage(listed, ".csv") if listed is not None else None
         if rejects is not None:
             stack.callback(rejects.discard)
+        if source == "<stdin>":
+            input_path = _spool(sys.stdin.buffer, source, stack)
+        elif _is_pipe(input_path):  # as `<(command)` gives: it can be read only once
+            with _open_input(Path(input_path), source) as stream:
+                input_path = _spool(stream, source, stack, suffix=Path(input_path).suffix)
         path = Path(input_path)
         try:
             job = _Job(
@@ -228,20 +231,31 @@ class _open_input:
         self.stream.close()
 
 
-def _spool(stream: IO[bytes], stack: ExitStack, suffix: str = "") -> Path:
-    """`stream` copied to a temporary file, so both paths can read it as a file."""
+def _spool(stream: IO[bytes], source: str, stack: ExitStack, suffix: str = "") -> Path:
+    """`stream` copied to a temporary file, so both paths can read it as a file.
+
+    Raises
+    ------
+    InputError
+        If the first ``MAX_LINE_BYTES`` hold no line end (``/dev/zero``, say):
+        no header, and no reason to copy on.
+    """
     handle = stack.enter_context(
         tempfile.NamedTemporaryFile(prefix="calhousing-input-", suffix=suffix)
     )
-    shutil.copyfileobj(stream, handle)
+    line_end_seen = False
+    while chunk := stream.read(_SPOOL_BYTES):
+        handle.write(chunk)
+        line_end_seen = line_end_seen or b"\n" in chunk
+        if not line_end_seen and handle.tell() > MAX_LINE_BYTES:
+            raise header_too_long(source, 1)
     handle.flush()
     return Path(handle.name)
 
 
-def _is_stream(path: str | os.PathLike[str]) -> bool:
-    """True for a pipe or a character device; a missing file is reported where it is read."""
+def _is_pipe(path: str | os.PathLike[str]) -> bool:
+    """True for a named or anonymous pipe; a missing file is reported where it is read."""
     try:
-        mode = os.stat(path).st_mode
+        return stat.S_ISFIFO(os.stat(path).st_mode)
     except OSError:
         return False
-    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
