@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -119,28 +120,51 @@ def test_a_bad_partition_on_a_local_cluster_is_one_line_on_stderr(tmp_path, part
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.3, 0.6])
-def test_ctrl_c_while_a_dataset_is_scored_is_one_line_and_no_output(
-    tmp_path, parts, pipeline_run, delay
-):
-    # a SIGINT while LocalCluster was starting left a half-built cluster that Dask's exit
-    # hook then failed to close, printing two tracebacks; one while the tasks ran left an
-    # asyncio task that printed one when collected
-    output, artifacts = str(tmp_path / "out"), str(pipeline_run["artifacts"])
-    command = _predict_command(str(parts), "-o", output, "--artifacts-dir", artifacts)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+@pytest.fixture(scope="module")
+def big_parts(housing, tmp_path_factory) -> Path:
+    """4 Parquet files of 250,000 rows each: tasks long enough to be interrupted."""
+    root = tmp_path_factory.mktemp("dataset") / "big"
+    root.mkdir()
+    frame = pl.from_pandas(housing[list(data.FEATURE_NAMES)])
+    for index in range(4):
+        frame.sample(250_000, with_replacement=True, seed=index).write_parquet(
+            root / f"part-{index}.parquet"
+        )
+    return root
+
+
+def _wait_for(folder: Path, pattern: str, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".out.*")) and time.monotonic() < deadline:  # staging: starting
-        time.sleep(0.01)
-    time.sleep(delay)
-    process.send_signal(signal.SIGINT)
+    while not list(folder.glob(pattern)) and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("moment", ["starting", "scoring"])
+def test_ctrl_c_in_a_terminal_is_one_line_and_no_output(tmp_path, big_parts, pipeline_run, moment):
+    # Ctrl-C signals the whole process group: the command, and the workers that printed a
+    # traceback each (while they started, and from inside polars while they scored); a
+    # SIGINT while the cluster started also left a half-built cluster that Dask's exit hook
+    # failed to close, and one while the tasks ran an asyncio task that logged at exit
+    output, artifacts = tmp_path / "out", str(pipeline_run["artifacts"])
+    command = _predict_command(str(big_parts), "-o", str(output), "--artifacts-dir", artifacts)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    staged = ".out.*" if moment == "starting" else ".out.*/out/part-*.parquet"
+    _wait_for(tmp_path, staged, process)
+    os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
-    if stderr.startswith("Scored 8,000 rows"):  # it finished first (or was stopping)
-        assert (tmp_path / "out").is_dir()
+    if moment == "starting" and process.returncode == 0:  # ignored while the workers start
+        assert stderr.startswith("Scored 1,000,000 rows")
+        assert output.is_dir()
         return
-    assert process.returncode == 130
-    assert stderr == "calhousing predict: interrupted; no output was written.\n"
-    assert not (tmp_path / "out").exists()
+    assert (process.returncode, stderr) == (
+        130,
+        "calhousing predict: interrupted; no output was written.\n",
+    )
+    assert not output.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

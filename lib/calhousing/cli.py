@@ -137,7 +137,9 @@ def _add_export_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return its exit code: 0 done, 1 failed, 2 bad usage, 130 interrupted.
+    """Run one command; return its exit code (0 done, 1 failed, 2 bad usage, 130 interrupted).
+
+    ``predict`` also returns 141 when the reader of its stdout stopped early.
 
     The code comes from the error that stopped the command (see
     :func:`calhousing.errors.exit_code`), reported here in one line; argparse exits

@@ -8,8 +8,8 @@ Every ``calhousing`` command exits with
   ``RuntimeError`` and their subclasses);
 - 2 for bad usage or a bad parameter (:class:`UsageError`, and argparse's own);
 - 130 when a signal interrupted it (``KeyboardInterrupt``, :class:`Interrupted`);
-- 141 when the reader of its standard output stopped early (``| head``), silently,
-  as for any Unix tool stopped by SIGPIPE (128 + 13).
+- 141 when ``calhousing predict`` writes to standard output and its reader stopped
+  early (``| head``): silently, as any Unix tool stopped by SIGPIPE (128 + 13).
 """
 
 from __future__ import annotations

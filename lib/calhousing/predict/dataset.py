@@ -16,7 +16,10 @@ import glob
 import logging
 import os
 import shutil
+import signal
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,9 +85,15 @@ def score_partition(
 ) -> tuple[int, int, int, int]:
     """Score one partition (the task each worker runs): rows scored, rejected, outside, clamped."""
     Path(target).parent.mkdir(parents=True, exist_ok=True)
-    done = predict_file(
-        source, target, model, skip_invalid=rejects is not None, flag_out_of_range=flag
-    )
+    try:
+        done = predict_file(
+            source, target, model, skip_invalid=rejects is not None, flag_out_of_range=flag
+        )
+    except KeyboardInterrupt:
+        # Ctrl-C in a terminal reaches the workers too, and polars turns it into this while it
+        # runs; as a BaseException it would kill the worker with a traceback on the terminal.
+        # The command itself stops and says so: here it only fails the task, quietly.
+        raise RuntimeError(f"{source}: interrupted") from None
     if rejects is not None and done.rejects is not None:
         Path(rejects).parent.mkdir(parents=True, exist_ok=True)
         os.replace(done.rejects, rejects)
@@ -171,9 +180,9 @@ def _run_tasks(
 
     cluster, client = None, None
     try:
-        # a signal waits until the cluster is up: a half-started one cannot be closed cleanly
-        with signals.deferred():
-            if scheduler is None:
+        if scheduler is None:
+            # a signal waits until the cluster is up: a half-started one cannot be closed cleanly
+            with signals.deferred(), _sigint_ignored_by_workers():
                 cluster = LocalCluster(
                     n_workers=workers,
                     threads_per_worker=1,
@@ -183,8 +192,8 @@ def _run_tasks(
                     silence_logs=logging.CRITICAL,  # a failed task is reported here, in one line
                 )
                 client = Client(cluster)
-            else:
-                client = _connect(scheduler)
+        else:
+            client = _connect(scheduler)
         futures = client.map(
             score_partition,
             sources,
@@ -200,6 +209,22 @@ def _run_tasks(
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+@contextmanager
+def _sigint_ignored_by_workers() -> Iterator[None]:
+    """SIGINT ignored while the worker processes start, so that they inherit it ignored.
+
+    Ctrl-C in a terminal signals the whole process group: workers that had not
+    finished starting printed a KeyboardInterrupt traceback each. The command
+    itself stops and closes the cluster; a Ctrl-C while it starts (about a second)
+    is ignored, and the next one stops it.
+    """
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _connect(scheduler: str) -> Client:
