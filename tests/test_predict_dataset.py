@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -88,6 +89,23 @@ def test_a_bad_row_in_one_partition_names_its_file_and_writes_nothing(
         )
     assert not (tmp_path / "scored").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]
+
+
+def test_a_local_cluster_can_be_started_from_a_thread(tmp_path, parts, pipeline_run):
+    # signal handlers can only be set in the main thread: there is nothing to ignore here
+    model = load_model(pipeline_run["artifacts"], "float")
+    found: list[object] = []
+
+    def score() -> None:
+        try:
+            found.append(predict_dataset(str(parts), str(tmp_path / "out"), model, workers=1))
+        except Exception as error:  # reported below, in the test's thread
+            found.append(error)
+
+    worker = threading.Thread(target=score)
+    worker.start()
+    worker.join(timeout=120)
+    assert [summary.rows_scored for summary in found] == [8000]
 
 
 def test_the_cli_scores_a_glob_on_a_local_cluster(tmp_path, parts, pipeline_run, capsys):

@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -181,7 +182,8 @@ def _run_tasks(
     cluster, client = None, None
     try:
         if scheduler is None:
-            # a signal waits until the cluster is up: a half-started one cannot be closed cleanly
+            # SIGTERM waits until the cluster is up (a half-started one cannot be closed
+            # cleanly); SIGINT is ignored meanwhile, so that the workers inherit it ignored
             with signals.deferred(), _sigint_ignored_by_workers():
                 cluster = LocalCluster(
                     n_workers=workers,
@@ -220,6 +222,9 @@ def _sigint_ignored_by_workers() -> Iterator[None]:
     itself stops and closes the cluster; a Ctrl-C while it starts (about a second)
     is ignored, and the next one stops it.
     """
+    if threading.current_thread() is not threading.main_thread():  # no handlers there
+        yield
+        return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
