@@ -52,7 +52,7 @@ $(STAMP): pyproject.toml constraints.txt
 clean:
 	rm -rf $(VENV) artifacts reports/executed reports/report.html
 
-# The container and the CI workflow (issue 4): README's `make container-test`, run by .ci/run.
+# The container and the CI workflow: README's `make container-test`, run by .ci/run.
 .PHONY: container-test lint-ci
 
 container-test:  ## build the image, run the pipeline in it (docker, else podman), check outputs and bad input

@@ -118,7 +118,7 @@ def kernel_start_seconds() -> float:
 
 def report_seconds(executed_dir: Path, folder: Path) -> float:
     """Seconds nbconvert takes to render the report from the executed notebooks (warm)."""
-    from calhousing.report import write_report
+    from calhousing.report.render import write_report
 
     paths = [executed_dir / name for name in NOTEBOOK_NAMES]
     write_report(paths, folder / "warm.html", {})

@@ -57,7 +57,7 @@ def make_csv(path: Path, n_rows: int, seed: int = 0) -> None:
     """Write `n_rows` rows resampled from the real data, with noise, in chunks."""
     import numpy as np
 
-    from calhousing import data
+    from calhousing.core import data
 
     features = data.load_housing()[list(data.FEATURE_NAMES)].to_numpy()
     rng = np.random.default_rng(seed)
@@ -192,7 +192,7 @@ def main() -> None:
     if args.anchor:
         anchor(*args.anchor)
         return
-    from calhousing import artifacts
+    from calhousing.run import artifacts
 
     folder = str(artifacts.resolve_dir(args.artifacts_dir, "artifacts"))
     cli = [str(Path(sys.executable).with_name("calhousing")), "predict", "--quiet"]

@@ -32,7 +32,7 @@ os.environ.setdefault("POLARS_MAX_THREADS", "1")  # polars reads it when it is i
 
 import polars as pl
 
-from calhousing import streaming
+from calhousing import config
 from calhousing.predict import scoring
 from calhousing.predict.model import load_model
 
@@ -57,7 +57,7 @@ def run(step: int, source: str, output: str, artifacts_dir: str) -> None:
         prediction = anchor_prediction(artifacts_dir, "float").alias(scoring.PREDICTION_COLUMN)
         frame.select("id", prediction).sink_csv(output)
         return
-    os.environ["POLARS_CSV_CHUNK_SIZE"] = str(streaming.csv_chunk_bytes(1))  # as predict sets it
+    os.environ["POLARS_CSV_CHUNK_SIZE"] = str(config.csv_chunk_bytes(1))  # as predict sets it
     frame = pl.scan_csv(source, schema_overrides=features | {"id": pl.String})
     if step in (1, 2):
         quoting = "never" if step == 1 else "necessary"

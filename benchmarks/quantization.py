@@ -16,7 +16,7 @@ import time
 
 import pandas as pd
 
-from calhousing import data, integer_inference, quantization, sweep, training
+from calhousing.core import data, integer_inference, quantization, sweep, training
 
 SWEEP_SECONDS_TARGET = 10.0
 

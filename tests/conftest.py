@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from calhousing import data, training
+from calhousing.core import data, training
 from calhousing.pipeline import run_pipeline
 
 
@@ -69,7 +69,7 @@ def outputs_digest(root: Path) -> dict[str, dict[str, str]]:
     return {name: tree_digest(root / name) for name in ("artifacts", "reports")}
 
 
-# --- run state: copies of a finished run, and rewriting one of its artifacts (issue 10) ---
+# --- run state: copies of a finished run, and rewriting one of its artifacts ---
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def rewrite_artifact(folder: Path, name: str, content: bytes) -> None:
     """
     import json
 
-    from calhousing import manifest
+    from calhousing.run import manifest
 
     (folder / name).write_bytes(content)
     path = folder / manifest.MANIFEST_FILE

@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from calhousing import artifacts, cli, manifest
-from calhousing.training import LinearParams
+from calhousing import cli
+from calhousing.core import serialization
+from calhousing.core.training import LinearParams
+from calhousing.run import artifacts, manifest
 
 from conftest import rewrite_artifact
 
@@ -195,8 +197,8 @@ def test_float_params_round_trip_exactly(tmp_path):
         feature_names=("a", "b", "c"),
     )
     path = tmp_path / "p.json"
-    artifacts.write_json(path, artifacts.params_to_dict(params))
-    loaded = artifacts.params_from_dict(artifacts.read_json(path))
+    artifacts.write_json(path, serialization.params_to_dict(params))
+    loaded = serialization.params_from_dict(artifacts.read_json(path))
     assert loaded.coef.tolist() == params.coef.tolist()
     assert loaded.intercept == params.intercept
 
@@ -565,7 +567,7 @@ def test_a_changed_digit_in_the_manifest_blames_the_manifest_not_the_artifact(fi
 
 
 def test_training_again_over_a_damaged_manifest_starts_a_new_one(run_copy, default_split):
-    from calhousing import evaluation
+    from calhousing.core import evaluation
 
     model = artifacts.load_model(run_copy)
     params = artifacts.load_float_params(run_copy)

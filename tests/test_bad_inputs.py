@@ -16,7 +16,9 @@ import numpy as np
 import papermill
 import pytest
 
-from calhousing import artifacts, cli, data, manifest, pipeline, quantization
+from calhousing import cli, pipeline
+from calhousing.core import data, quantization
+from calhousing.run import artifacts, manifest
 
 from conftest import outputs_digest
 

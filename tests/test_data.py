@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from calhousing import data
+from calhousing.core import data
 
 
 def test_frame_has_the_eight_named_features_and_the_target(housing):

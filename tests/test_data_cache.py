@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from joblib.numpy_pickle import NumpyArrayWrapper
 from sklearn.datasets import fetch_california_housing
 
-from calhousing import data, datacache
+from calhousing.core import data, datacache
 
 PUBLISHED_SHA256 = "898f39f9b96274ded9a9f5a3b1b9f1dc032ab86955ac0f86b1c17330ba30cb25"
 WHAT_TO_DO = (

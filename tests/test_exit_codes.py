@@ -7,10 +7,10 @@ import math
 import pytest
 
 from calhousing import cli
-from calhousing.artifacts import ArtifactError
 from calhousing.errors import Interrupted, UsageError, exit_code
-from calhousing.manifest import ManifestError
 from calhousing.predict import InputError
+from calhousing.run.artifacts import ArtifactError
+from calhousing.run.manifest import ManifestError
 
 
 @pytest.mark.parametrize(

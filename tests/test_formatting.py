@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calhousing import evaluation, formatting
-from calhousing.formatting import MISSING, Column
+from calhousing.core import evaluation
+from calhousing.report import tables as formatting
+from calhousing.report.tables import MISSING, Column
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from calhousing import headline
-from calhousing.evaluation import Comparison, prediction_frame
-from calhousing.quantization import quantize_model
-from calhousing.training import LinearParams
+from calhousing.core.evaluation import Comparison, prediction_frame
+from calhousing.core.quantization import quantize_model
+from calhousing.core.training import LinearParams
+from calhousing.report import headline
 
 PARAMS = LinearParams(
     coef=np.array([0.5, -0.25, 0.125]), intercept=-3.0, feature_names=("a", "b", "c")

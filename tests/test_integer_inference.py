@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from calhousing import integer_inference as ii
-from calhousing import training
-from calhousing.inference import predict
-from calhousing.training import LinearParams
+from calhousing.core import integer_inference as ii
+from calhousing.core import serialization, training
+from calhousing.core.inference import predict
+from calhousing.core.training import LinearParams
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +119,8 @@ def test_error_compensating_rounding_works_on_the_integer_path(
 
 
 def test_model_survives_json_storage_exactly(model, default_split):
-    text = json.dumps(ii.integer_model_to_dict(model))
-    restored = ii.integer_model_from_dict(json.loads(text))
+    text = json.dumps(serialization.integer_model_to_dict(model))
+    restored = serialization.integer_model_from_dict(json.loads(text))
     np.testing.assert_array_equal(
         ii.predict_integer(restored, default_split.X_test),
         ii.predict_integer(model, default_split.X_test),

@@ -17,7 +17,7 @@ import nbformat
 import papermill
 import pytest
 
-from calhousing.kernel import NamespaceError, clear_namespace, shared_kernel
+from calhousing.run.kernel import NamespaceError, clear_namespace, shared_kernel
 
 
 def _notebook(path: Path, *sources: str) -> str:
@@ -76,7 +76,7 @@ def test_kernel_talks_over_unix_sockets_and_prints_no_tcp_warning(tmp_path):
     script = textwrap.dedent(
         f"""
         import papermill, pathlib
-        from calhousing.kernel import shared_kernel
+        from calhousing.run.kernel import shared_kernel
         with shared_kernel(cwd=pathlib.Path({str(tmp_path)!r})) as kernel:
             papermill.execute_notebook({path!r}, {path!r}, km=kernel, progress_bar=False)
             print(kernel.transport)
@@ -95,7 +95,7 @@ def test_kernel_talks_over_unix_sockets_and_prints_no_tcp_warning(tmp_path):
 _SLEEPER = textwrap.dedent(
     """
     import pathlib, sys, papermill
-    from calhousing.kernel import shared_kernel
+    from calhousing.run.kernel import shared_kernel
     try:
         with shared_kernel(cwd=pathlib.Path(sys.argv[1]).parent) as kernel:
             papermill.execute_notebook(sys.argv[1], sys.argv[2], km=kernel, progress_bar=False)
@@ -187,7 +187,7 @@ def test_every_notebook_keeps_the_output_of_its_first_cell(tmp_path):
 
 
 def test_a_client_whose_broadcast_channel_stays_silent_falls_back_to_the_full_check():
-    from calhousing.kernel import _answered
+    from calhousing.run.kernel import _answered
 
     class Silent:
         def kernel_info(self) -> str:

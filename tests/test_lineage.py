@@ -10,8 +10,10 @@ from pathlib import Path
 import papermill
 import pytest
 
-from calhousing import artifacts, cli, evaluation, integer_inference, manifest, pipeline
-from calhousing.quantization import quantize_model
+from calhousing import cli, pipeline
+from calhousing.core import evaluation, integer_inference
+from calhousing.core.quantization import quantize_model
+from calhousing.run import artifacts, manifest
 
 NOTEBOOKS = pipeline.notebooks_dir()
 
@@ -170,7 +172,7 @@ def test_a_report_older_than_the_comparison_is_refused(finished_run, capsys):
 
 @pytest.mark.slow
 def test_quantize_notebook_alone_then_summary_names_the_stale_comparison(finished_run, capsys):
-    """The issue's acceptance: the README's papermill example into a complete folder."""
+    """The README's papermill example, run into a complete folder."""
     folder = finished_run / "artifacts"
     papermill.execute_notebook(
         str(NOTEBOOKS / "02_quantize.ipynb"),

@@ -28,8 +28,8 @@ from jupyter_client.manager import start_new_kernel
 from jupyter_server.services.contents.filemanager import FileContentsManager
 from nbclient import NotebookClient
 
-from calhousing.artifacts import project_root
 from calhousing.pipeline import NOTEBOOK_NAMES
+from calhousing.run.artifacts import project_root
 
 NOTEBOOKS = project_root() / "notebooks"
 LAB_START_SECONDS = 90

@@ -20,22 +20,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from calhousing import (
-    artifacts,
-    data,
-    inference,
-    integer_inference,
-    manifest,
-    onnx_anchor,
-    onnx_export,
-    pipeline,
-    quantization,
-)
-from calhousing.integer_inference import IntegerModel
+from calhousing import pipeline
+from calhousing.core import data, inference, integer_inference, quantization
+from calhousing.core.integer_inference import IntegerModel
+from calhousing.export import anchor as onnx_anchor
+from calhousing.export import onnx as onnx_export
 from calhousing.predict import PREDICTION_COLUMN
+from calhousing.run import artifacts, manifest
 
 FEATURES = data.FEATURE_NAMES
-FLOAT64_TOLERANCE = 1e-6  # relative, for the float64 and integer exports (issue 12)
+FLOAT64_TOLERANCE = 1e-6  # relative, for the float64 and integer exports
 FLOAT32_TOLERANCE = 1e-5
 # Training min and max of each feature in the default split, as integer_model.json records them.
 TRAINING_RANGES = {
@@ -475,7 +469,7 @@ def test_anchor_puts_our_exports_beside_onnxruntimes_quantizers(anchor):
     assert (table["result"] == "scored in onnxruntime").all()
     r2 = table["test R²"].round(4).tolist()
     # float, quantized (comparison.json), integer (README), float32, then onnxruntime 1.32's
-    # quantize_dynamic and quantize_static as issue 12 measured them on skl2onnx's export.
+    # quantize_dynamic and quantize_static as measured on skl2onnx's export.
     assert r2 == [0.5758, 0.5749, 0.5915, 0.5758, -83.6309, -20.7185]
     assert (table["max relative difference vs calhousing"].iloc[:3] <= FLOAT64_TOLERANCE).all()
     assert table["max |Δ prediction| vs float model"].iloc[1] == pytest.approx(0.0802365, abs=1e-7)

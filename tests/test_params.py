@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calhousing import cli, params, pipeline, quantization, rounding
-from calhousing.artifacts import project_root
+from calhousing import cli, params, pipeline
+from calhousing.core import quantization, rounding
+from calhousing.run.artifacts import project_root
 
 NOTEBOOKS = pipeline.notebooks_dir()
 

@@ -22,11 +22,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calhousing import artifacts, cli, data, inference, integer_inference, predict, quantization
+from calhousing import cli, predict
+from calhousing.core import data, inference, integer_inference, quantization, serialization
 from calhousing.params import GRANULARITIES, SCHEMES
 from calhousing.predict import PREDICTION_COLUMN, InputError, predict_file, writers
 from calhousing.predict import records as records_module
 from calhousing.predict import run as run_module
+from calhousing.run import artifacts
 
 FEATURES = data.FEATURE_NAMES
 ID = "id"
@@ -122,7 +124,7 @@ def test_scoring_dequantizes_as_the_library_does_digit_for_digit(
     weights, bits, scheme, granularity
 ):
     tensor = quantization.quantize(weights, bits, scheme, granularity)
-    stored = artifacts.quantized_to_dict(
+    stored = serialization.quantized_to_dict(
         quantization.QuantizedModel(tensor, tensor, ("x",) * len(weights))
     )["coef"]
     assert predict.model.dequantize(stored) == tensor.dequantize().tolist()

@@ -13,7 +13,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from calhousing import cli, data
+from calhousing import cli
+from calhousing.core import data
 from calhousing.predict import PREDICTION_COLUMN, InputError, load_model, predict_file
 from calhousing.predict.dataset import predict_dataset
 

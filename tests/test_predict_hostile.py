@@ -20,7 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from calhousing import cli, data
+from calhousing import cli
+from calhousing.core import data
 from calhousing.predict import PREDICTION_COLUMN, load_model, predict_file
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "scoring.md"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from calhousing import promotion, signals
+from calhousing.run import promotion, signals
 
 from conftest import outputs_digest
 
@@ -196,7 +196,7 @@ _KILLED = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from calhousing import promotion
+    from calhousing.run import promotion
 
     after, staged = int(sys.argv[1]), [Path(p) for p in sys.argv[2:]]
     steps = []

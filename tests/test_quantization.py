@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from calhousing import artifacts, training
-from calhousing.inference import predict, predict_quantized
-from calhousing.quantization import (
+from calhousing.core import serialization, training
+from calhousing.core.inference import predict, predict_quantized
+from calhousing.core.quantization import (
     GRANULARITIES,
     SCHEMES,
     SPACES,
@@ -23,7 +23,7 @@ from calhousing.quantization import (
     quantize,
     quantize_model,
 )
-from calhousing.rounding import ROUNDINGS
+from calhousing.core.rounding import ROUNDINGS
 
 CHOICES = [(s, g) for s in SCHEMES for g in GRANULARITIES]
 
@@ -41,7 +41,7 @@ def _within_half_step(x: np.ndarray, tensor) -> bool:
     return bool(np.all(np.abs(x - tensor.dequantize()) <= tensor.scale / 2 + slack))
 
 
-# Issue 2: the affine semantics
+# The affine semantics
 
 
 def test_asymmetric_scale_and_zero_point_follow_the_min_max_formulas():
@@ -138,7 +138,7 @@ def test_default_model_is_the_plain_per_tensor_quantization(float_params, defaul
     assert default.payload_bytes == 8 + 8 + 1 + (1 + 8 + 1)
 
 
-# Issue 3: edge cases
+# Edge cases
 
 EDGE_CASES = {
     "constant vector": np.full(5, 3.7),
@@ -197,7 +197,7 @@ def test_empty_values_are_refused():
         quantize([])
 
 
-# Issue 3: properties
+# Properties
 
 VALUES = arrays(
     np.float64,
@@ -291,7 +291,7 @@ def test_quantized_model_survives_the_json_round_trip(float_params, default_spli
         "optimal",
         default_split.X_train,
     )
-    restored = artifacts.quantized_from_dict(artifacts.quantized_to_dict(model))
+    restored = serialization.quantized_from_dict(serialization.quantized_to_dict(model))
     assert (restored.space, restored.rounding) == ("standardized", "optimal")
     np.testing.assert_array_equal(
         predict_quantized(restored, default_split.X_test),

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from calhousing import formatting
-from calhousing.artifacts import project_root
+from calhousing.report import tables as formatting
+from calhousing.run.artifacts import project_root
 
 ROOT = project_root()
 README = ROOT / "README.md"

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from bs4 import BeautifulSoup
 
-from calhousing import report
+from calhousing.report import render as report
 
 MAX_REPORT_BYTES = 3 * 2**20
 CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -132,7 +132,7 @@ def test_figure_alt_text_from_output_metadata_reaches_the_img_tag():
 
 
 def test_described_figure_puts_its_alt_text_in_the_png_metadata():
-    from calhousing.plots import DescribedFigure
+    from calhousing.report.plots import DescribedFigure
 
     fig = DescribedFigure(figsize=(2, 1), alt="A line that rises.")
     fig.subplots().plot([0, 1])

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from calhousing import report
-from calhousing.artifacts import project_root
+from calhousing.report import render as report
+from calhousing.run.artifacts import project_root
 
 CHROMIUM = Path(os.environ.get("CALHOUSING_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = [

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from calhousing import promotion
 from calhousing.errors import Interrupted
 from calhousing.pipeline import run_pipeline
+from calhousing.run import promotion
 
 from conftest import outputs_digest, tree_digest
 
@@ -139,7 +139,8 @@ def test_run_killed_mid_run_leaves_no_stale_staging_after_the_next_run(copied_ru
 
 _KILLED_WHILE_PROMOTING = """
 import os, sys
-from calhousing import pipeline, promotion
+from calhousing import pipeline
+from calhousing.run import promotion
 
 renames = []
 original = promotion._rename

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calhousing import rounding, training
-from calhousing.inference import predict_quantized
-from calhousing.quantization import SCHEMES, SPACES, code_range, quantize, quantize_model
+from calhousing.core import rounding, training
+from calhousing.core.inference import predict_quantized
+from calhousing.core.quantization import SCHEMES, SPACES, code_range, quantize, quantize_model
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calhousing.schema import (
+from calhousing.run.schema import (
     Columns,
     Integer,
     ListOf,

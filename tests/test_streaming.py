@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from calhousing import streaming
+from calhousing import config
 
 MiB = 2**20
 
@@ -19,13 +19,13 @@ MiB = 2**20
     [(1, 4 * MiB), (2, 8 * MiB), (3, 3728270), (4, 2 * MiB), (8, MiB // 2), (64, MiB // 2)],
 )
 def test_csv_morsels_shrink_as_threads_grow(threads, chunk):
-    assert streaming.csv_chunk_bytes(threads) == chunk
+    assert config.csv_chunk_bytes(threads) == chunk
 
 
 def test_bounds_are_set_unless_the_user_set_them(monkeypatch):
     monkeypatch.delenv("POLARS_IDEAL_MORSEL_SIZE", raising=False)
     monkeypatch.setenv("POLARS_ROW_GROUP_PREFETCH_SIZE", "7")
-    streaming.bound_memory()
+    config.bound_memory()
     assert os.environ["POLARS_IDEAL_MORSEL_SIZE"] == "25000"
     assert os.environ["POLARS_ROW_GROUP_PREFETCH_SIZE"] == "7"
 

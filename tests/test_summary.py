@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from calhousing.cli import main
-from calhousing.summary import run_summary
+from calhousing.report.summary import run_summary
 
 COMPARISON = {
     "float": {"train": {"r2": 0.61}, "test": {"r2": 0.5757877}},

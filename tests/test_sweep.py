@@ -1,4 +1,4 @@
-"""The bit-width sweep, its tables and the checks of the issue's numbers to reach."""
+"""The bit-width sweep, its tables and the checks of the project's accuracy targets."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from calhousing import artifacts, plots, sweep, training
-from calhousing.inference import predict_quantized
-from calhousing.integer_inference import build_integer_model
-from calhousing.quantization import quantize_model
+from calhousing.core import serialization, sweep, training
+from calhousing.core.inference import predict_quantized
+from calhousing.core.integer_inference import build_integer_model
+from calhousing.core.quantization import quantize_model
+from calhousing.report import plots
+from calhousing.run import artifacts
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +91,8 @@ def test_size_table_counts_every_stored_byte(float_params, default_split):
 def test_on_disk_bytes_are_the_size_of_the_written_file(float_params, tmp_path):
     model = quantize_model(float_params)
     path = tmp_path / "quantized.json"
-    artifacts.write_json(path, artifacts.quantized_to_dict(model))
-    assert artifacts.json_bytes(artifacts.quantized_to_dict(model)) == path.stat().st_size
+    artifacts.write_json(path, serialization.quantized_to_dict(model))
+    assert serialization.json_bytes(serialization.quantized_to_dict(model)) == path.stat().st_size
 
 
 def test_integer_comparison_puts_integer_inference_beside_the_runs_model(integer):

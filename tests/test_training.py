@@ -1,6 +1,6 @@
 import pytest
 
-from calhousing import evaluation, training
+from calhousing.core import evaluation, training
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_reproduces_the_published_metrics(fitted, default_split, split, metric, 
 
 
 def test_params_predict_like_the_estimator(fitted, default_split):
-    from calhousing.inference import predict
+    from calhousing.core.inference import predict
 
     model, params = fitted
     expected = model.predict(default_split.X_test)

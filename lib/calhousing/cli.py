@@ -9,18 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-# The pipeline (papermill, nbconvert) is imported by the commands that run it, so
-# `calhousing predict` starts without paying for it.
-from calhousing import signals, streaming
-from calhousing.artifacts import (
-    COMPARISON_FILE,
-    ArtifactError,
-    effective_parameters,
-    load_comparison,
-    recorded_sha256,
-    resolve_dir,
-    write_bytes,
-)
+from calhousing import config
 from calhousing.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_DONE,
@@ -32,6 +21,19 @@ from calhousing.errors import (
     exit_code,
 )
 from calhousing.params import PIPELINE_PARAMETERS
+
+# The pipeline (papermill, nbconvert) is imported by the commands that run it, so
+# `calhousing predict` starts without paying for it.
+from calhousing.run import signals
+from calhousing.run.artifacts import (
+    COMPARISON_FILE,
+    ArtifactError,
+    effective_parameters,
+    load_comparison,
+    recorded_sha256,
+    resolve_dir,
+    write_bytes,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,9 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     The code comes from the error that stopped the command (see
     :func:`calhousing.errors.exit_code`), reported here in one line; argparse exits
     with 2 itself. SIGINT and SIGTERM stop every command the same way
-    (:mod:`calhousing.signals`).
+    (:mod:`calhousing.run.signals`).
     """
-    streaming.bound_memory()  # before the parser imports polars, which reads it then
+    config.bound_memory()  # before the parser imports polars, which reads it then
     parser = build_parser()
     args = parser.parse_args(argv)
     with signals.handled():
@@ -211,7 +213,7 @@ def _print_summary(
     rows: int,
 ) -> int:
     from calhousing.pipeline import REPORT_FILE
-    from calhousing.summary import report_shows, run_summary
+    from calhousing.report.summary import report_shows, run_summary
 
     if rows < 0:
         raise UsageError(f"--n-rows must be 0 or more, got {rows}")
@@ -334,7 +336,9 @@ def _export(args: argparse.Namespace) -> int:
     if args.output == "":
         raise UsageError("-o is empty: give the name of the .onnx file to write")
     try:
-        from calhousing import onnx_export  # onnx only here: predict never imports it
+        from calhousing.export import (
+            onnx as onnx_export,  # onnx only here: predict never imports it
+        )
 
         serialized = onnx_export.model_bytes(
             onnx_export.load_export(args.artifacts_dir, args.model)

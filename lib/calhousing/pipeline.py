@@ -4,7 +4,7 @@ Before any work, the parameters and the two target folders are checked (a file,
 a read-only or unwritable folder is refused with :class:`~calhousing.errors.UsageError`).
 A run writes into staging folders inside the targets and moves its outputs into
 ``artifacts/`` and ``reports/`` only when every notebook and the report have
-succeeded (:mod:`calhousing.promotion`), so a failed or interrupted run leaves
+succeeded (:mod:`calhousing.run.promotion`), so a failed or interrupted run leaves
 the previous results as they were, and a crash while moving leaves a journal the
 next run finishes from. The executed notebooks of a failed run are kept in
 ``reports-failed-<time>/``.
@@ -26,10 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from calhousing import params, promotion, signals
-from calhousing.artifacts import PathLike, project_root, resolve_dir
+from calhousing import params
 from calhousing.errors import Interrupted, UsageError
-from calhousing.kernel import clear_namespace, shared_kernel, stop_if_asked
+from calhousing.run import promotion, signals
+from calhousing.run.artifacts import PathLike, project_root, resolve_dir
+from calhousing.run.kernel import clear_namespace, shared_kernel, stop_if_asked
 
 if TYPE_CHECKING:
     from papermill.exceptions import PapermillExecutionError
@@ -187,7 +188,7 @@ def _run_locked(
     staged_reports = promotion.stage(reports)
     try:
         executed = _execute_all(source, staged_artifacts, staged_reports, parameters, progress_bar)
-        from calhousing.report import write_report
+        from calhousing.report.render import write_report
 
         effective = {**params.effective_parameters(parameters), "artifacts_dir": str(artifacts)}
         write_report(executed, staged_reports / REPORT_FILE, effective)
@@ -269,7 +270,7 @@ def _execute_all(
         import papermill
         from papermill.exceptions import PapermillExecutionError
 
-        import calhousing.report  # noqa: F401  (needed next; imported while the kernel starts)
+        import calhousing.report.render  # noqa: F401  (needed next; imported while the kernel starts)
 
         for name in NOTEBOOK_NAMES:
             signals.check()

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 PUBLISHED_FLOAT_TEST_R2 = 0.5758  # test R² of the published float model, to 4 decimals
-R2_BOUND = 0.002  # documented bound on the 8-bit model's loss of test R² (issue 2, README)
+R2_BOUND = 0.002  # documented bound on the 8-bit model's loss of test R² (README)
 SAME_RUN_TOLERANCE = 1e-9  # same code and data elsewhere: equal up to floating-point noise
 
 

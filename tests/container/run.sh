@@ -267,7 +267,8 @@ expect_text export "Wrote the integer model to /app/artifacts/model-int8.onnx"
 [[ -s $default_out/artifacts/model-int8.onnx ]] || fail "calhousing export wrote no model-int8.onnx"
 run export-score -v "$default_out/artifacts:/app/artifacts" -- python -c "
 import numpy as np, onnxruntime
-from calhousing import artifacts, integer_inference
+from calhousing.run import artifacts
+from calhousing.core import integer_inference
 rows = np.array([[8.3252, 41, 6.98, 1.02, 322, 2.55, 37.88, -122.23], [1, 1, 1, 1, 1e6, 1, 30, -130]])
 session = onnxruntime.InferenceSession('/app/artifacts/model-int8.onnx')
 ours = integer_inference.predict_integer(artifacts.load_integer_model('/app/artifacts'), rows)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from calhousing import streaming
+from calhousing import config
 from calhousing.predict import rejects as _rejects
 from calhousing.predict import writers
 from calhousing.predict.header import Layout
@@ -35,7 +35,7 @@ def score_fast(
         `output` is then incomplete and the careful path must run.
     """
     os.environ.setdefault(
-        "POLARS_CSV_CHUNK_SIZE", str(streaming.csv_chunk_bytes(pl.thread_pool_size()))
+        "POLARS_CSV_CHUNK_SIZE", str(config.csv_chunk_bytes(pl.thread_pool_size()))
     )
     schema = {name: pl.Float64 if name in layout.features else pl.String for name in layout.names}
     frame = pl.scan_csv(

@@ -24,11 +24,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from calhousing import signals
 from calhousing.predict.errors import InputError, OutputError
 from calhousing.predict.model import Model
 from calhousing.predict.run import Summary, predict_file
 from calhousing.predict.writers import PARQUET_SUFFIXES, STDIO
+from calhousing.run import signals
 
 if TYPE_CHECKING:
     from distributed import Client

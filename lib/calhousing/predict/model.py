@@ -13,8 +13,8 @@ from typing import Any
 
 import polars as pl
 
-from calhousing import artifacts
 from calhousing.params import check_choice
+from calhousing.run import artifacts
 
 MODELS: tuple[str, ...] = ("float", "quantized", "integer")
 
@@ -64,7 +64,7 @@ def load_model(artifacts_dir: artifacts.PathLike | None, model: str = "float") -
     ------
     ValueError
         If `model` is not one of the names above.
-    calhousing.artifacts.ArtifactError
+    calhousing.run.artifacts.ArtifactError
         If the artifacts it needs are missing.
     """
     check_choice("model", model, MODELS)
@@ -148,7 +148,7 @@ def affine_sum(
 def dequantize(tensor: dict[str, Any]) -> list[float]:
     """``(codes - zero_point) * scale`` of a tensor as ``quantized_params.json`` stores it.
 
-    :meth:`calhousing.quantization.QuantizedTensor.dequantize` in Python floats,
+    :meth:`calhousing.core.quantization.QuantizedTensor.dequantize` in Python floats,
     digit for digit (tested), so scoring needs no numpy. The scale and zero point
     are one number per tensor, or one per code.
     """

@@ -4,7 +4,7 @@ A schema is a small tree of specs (:class:`Record`, :class:`ListOf`, :class:`Map
 :class:`Number`, ...). :func:`validate` walks a loaded JSON value (or the columns of a
 CSV) along it and raises :class:`SchemaError` at the first field that does not fit,
 naming the field by its path (``coef.codes[3]``) and what was expected. Each
-artifact's schema is declared once, in :mod:`calhousing.artifacts`.
+artifact's schema is declared once, in :mod:`calhousing.run.artifacts`.
 """
 
 from __future__ import annotations

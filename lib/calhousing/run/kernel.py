@@ -32,7 +32,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.session import new_id
 from jupyter_core.utils import run_sync
 
-from calhousing import signals
+from calhousing.run import signals
 
 KERNEL_NAME = "python3"
 _HISTORY_IN_MEMORY = ["--HistoryManager.hist_file=:memory:"]
@@ -54,7 +54,7 @@ def shared_kernel(*, cwd: Path) -> Iterator[AsyncKernelManager]:
     importing papermill); it is shut down when the block ends, whether the run
     succeeded, failed or was interrupted. Within the block SIGINT and SIGTERM kill
     the kernel, so a running cell stops at once, and the block ends in
-    :class:`KeyboardInterrupt` (see :mod:`calhousing.signals`).
+    :class:`KeyboardInterrupt` (see :mod:`calhousing.run.signals`).
     """
     with tempfile.TemporaryDirectory(prefix="calhousing-kernel-") as sockets:
         manager = AsyncKernelManager(

@@ -2,8 +2,8 @@
 
 Every configuration is fitted from the same float model and measured on the same
 split as the float model, so differences are the quantization's alone. The
-issue's "numbers to reach" are checked by :func:`target_checks`, used by both
-the sweep notebook and ``benchmarks/quantization.py``.
+accuracy targets the project sets itself are checked by :func:`target_checks`,
+used by ``benchmarks/quantization.py``.
 """
 
 from __future__ import annotations
@@ -14,25 +14,24 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from calhousing import artifacts
-from calhousing.data import Split
-from calhousing.inference import predict, predict_quantized
-from calhousing.integer_inference import (
+from calhousing.core import serialization
+from calhousing.core.data import Split
+from calhousing.core.inference import predict, predict_quantized
+from calhousing.core.integer_inference import (
     IntegerModel,
     build_integer_model,
-    integer_model_to_dict,
     predict_integer,
 )
-from calhousing.params import MAX_BITS, MIN_BITS
-from calhousing.quantization import (
+from calhousing.core.quantization import (
     GRANULARITIES,
     SCHEMES,
     SPACES,
     QuantizedModel,
     quantize_model,
 )
-from calhousing.rounding import ROUNDINGS
-from calhousing.training import LinearParams, regression_metrics
+from calhousing.core.rounding import ROUNDINGS
+from calhousing.core.training import LinearParams, regression_metrics
+from calhousing.params import MAX_BITS, MIN_BITS
 
 SWEEP_BITS: tuple[int, ...] = tuple(range(MIN_BITS, MAX_BITS + 1))
 CONFIG_COLUMNS: list[str] = ["bits", "scheme", "space", "rounding"]
@@ -131,7 +130,7 @@ def size_table(params: LinearParams, split: Split, bits: int = 8) -> pd.DataFram
     rows = {
         "float64": {
             "payload_bytes": params.payload_bytes,
-            "on_disk_bytes": artifacts.json_bytes(artifacts.params_to_dict(params)),
+            "on_disk_bytes": serialization.json_bytes(serialization.params_to_dict(params)),
         }
     }
     for scheme, granularity, space in itertools.product(SCHEMES, GRANULARITIES, SPACES):
@@ -144,12 +143,12 @@ def size_table(params: LinearParams, split: Split, bits: int = 8) -> pd.DataFram
             "intercept": intercept.payload_bytes,
             "statistics": model.statistics_bytes,
             "payload_bytes": model.payload_bytes,
-            "on_disk_bytes": artifacts.json_bytes(artifacts.quantized_to_dict(model)),
+            "on_disk_bytes": serialization.json_bytes(serialization.quantized_to_dict(model)),
         }
     integer = build_integer_model(params, split.X_train, bits=bits)
     rows[f"{bits}-bit integer-only"] = {
         "payload_bytes": integer.payload_bytes,
-        "on_disk_bytes": artifacts.json_bytes(integer_model_to_dict(integer)),
+        "on_disk_bytes": serialization.json_bytes(serialization.integer_model_to_dict(integer)),
     }
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
     float_bytes = rows["float64"]["payload_bytes"]
@@ -201,7 +200,7 @@ def integer_comparison(
 
 
 def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
-    """The issue's "numbers to reach", each measured, with its target and PASS/FAIL.
+    """The project's accuracy targets, each measured, with its target and PASS/FAIL.
 
     Parameters
     ----------

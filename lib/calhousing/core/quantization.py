@@ -16,7 +16,7 @@ A linear model is quantized by :func:`quantize_model`, with three more choices:
 
 * ``space``: quantize the raw coefficients, or those of standardized features
   (``coef × std``, with the training means and stds stored beside the codes);
-* ``rounding``: ``nearest``, ``gptq`` or ``optimal`` (:mod:`calhousing.rounding`),
+* ``rounding``: ``nearest``, ``gptq`` or ``optimal`` (:mod:`calhousing.core.rounding`),
   all on the same grid; ``gptq`` and ``optimal`` re-fit the intercept;
 * the intercept always keeps its own scale and zero point: a lone value sits at
   the end of its own grid, so its code dequantizes to it (to float64 rounding).
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
-from calhousing import rounding as _rounding
-from calhousing.linear import LinearParams
+from calhousing.core import rounding as _rounding
+from calhousing.core.linear import LinearParams
 from calhousing.params import (  # the choices are declared once, as Literals, in params
     GRANULARITIES,
     ROUNDINGS,
@@ -252,7 +252,7 @@ def quantize_model(
     rounding : {"nearest", "gptq", "optimal"}, default="nearest"
         ``nearest`` rounds each coefficient and keeps the float intercept.
         ``gptq`` and ``optimal`` choose codes that keep the training MSE low
-        (:mod:`calhousing.rounding`) and re-fit the intercept to the rounded
+        (:mod:`calhousing.core.rounding`) and re-fit the intercept to the rounded
         coefficients (``b + mean(X) @ (w - w_hat)``, the least-squares intercept).
     X_train : array-like of shape (n_samples, n_features), optional
         The training features, in the model's column order; needed for the

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from calhousing import manifest
-from calhousing.manifest import ArtifactError, ManifestError, StaleArtifactError
+from calhousing.core import serialization
 from calhousing.params import ROUNDINGS, SCHEMES, SPACES, check_parameters
-from calhousing.schema import (
+from calhousing.run import manifest
+from calhousing.run.manifest import ArtifactError, ManifestError, StaleArtifactError
+from calhousing.run.schema import (
     Columns,
     Integer,
     ListOf,
@@ -41,14 +42,13 @@ from calhousing.schema import (
 )
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
     from sklearn.linear_model import LinearRegression
 
-    from calhousing.data import Split
-    from calhousing.integer_inference import IntegerModel
-    from calhousing.linear import LinearParams
-    from calhousing.quantization import QuantizedModel, QuantizedTensor
+    from calhousing.core.data import Split
+    from calhousing.core.integer_inference import IntegerModel
+    from calhousing.core.linear import LinearParams
+    from calhousing.core.quantization import QuantizedModel
 
 __all__ = ["ArtifactError", "ManifestError", "StaleArtifactError"]
 
@@ -229,7 +229,7 @@ PathLike = str | os.PathLike[str]
 
 def project_root() -> Path:
     """The checkout of an editable install, else the working directory."""
-    candidate = Path(__file__).resolve().parents[2]
+    candidate = Path(__file__).resolve().parents[3]
     return candidate if (candidate / "pyproject.toml").is_file() else Path.cwd()
 
 
@@ -258,9 +258,9 @@ def require_artifacts(artifacts_dir: PathLike | None, *names: str) -> Path:
     ArtifactError
         Naming the parameter, the folder and the missing files, and saying which
         step produces them.
-    calhousing.manifest.ManifestError
+    calhousing.run.manifest.ManifestError
         When the manifest is missing or malformed, or a file differs from it.
-    calhousing.manifest.StaleArtifactError
+    calhousing.run.manifest.StaleArtifactError
         When a file was made from an input that has changed since.
     """
     folder = resolve_dir(artifacts_dir, "artifacts")
@@ -290,7 +290,7 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
     Raises
     ------
-    calhousing.manifest.ManifestError
+    calhousing.run.manifest.ManifestError
         When it is not JSON, or not of the manifest's shape or version.
     """
     path = folder / MANIFEST_FILE
@@ -343,7 +343,7 @@ def save_training(
     import joblib  # only here and in load_model: readers of the JSON files never need it
 
     _write_atomic(folder / MODEL_FILE, lambda path: joblib.dump(model, path))
-    write_json(folder / FLOAT_PARAMS_FILE, params_to_dict(params))
+    write_json(folder / FLOAT_PARAMS_FILE, serialization.params_to_dict(params))
     write_json(folder / METRICS_FILE, metrics)
     write_json(folder / SPLIT_FILE, split_to_dict(split, **checked))
     write_json(folder / FEATURE_RANGES_FILE, feature_ranges_to_dict(split.X_train))
@@ -361,13 +361,13 @@ def load_model(artifacts_dir: PathLike | None) -> LinearRegression:
 
 def load_float_params(artifacts_dir: PathLike | None) -> LinearParams:
     """The float parameters written by 01_train."""
-    return _load(artifacts_dir, FLOAT_PARAMS_FILE, params_from_dict)
+    return _load(artifacts_dir, FLOAT_PARAMS_FILE, serialization.params_from_dict)
 
 
 def load_split(artifacts_dir: PathLike | None) -> Split:
     """The train/test split 01_train made, rebuilt from the raw data by row number.
 
-    The data come from :func:`calhousing.data.load_housing`; the training rows
+    The data come from :func:`calhousing.core.data.load_housing`; the training rows
     must hash to the sha256 01_train recorded, else the data changed since.
 
     Raises
@@ -376,7 +376,7 @@ def load_split(artifacts_dir: PathLike | None) -> Split:
         When ``split.json`` is missing, stale or malformed, or the data differ
         from those 01_train split.
     """
-    from calhousing import data
+    from calhousing.core import data
 
     folder = require_artifacts(artifacts_dir, SPLIT_FILE)
     recorded = _read(folder, SPLIT_FILE)
@@ -425,10 +425,8 @@ def save_quantized(
     """Write 02_quantize's outputs: the quantized model (codes, scales and zero points with
     their dequantized values) and the integer-only model, recorded with their choices."""
     folder = require_artifacts(artifacts_dir, *STEPS["02_quantize"].inputs)
-    write_json(folder / QUANTIZED_PARAMS_FILE, quantized_to_dict(quantized))
-    from calhousing.integer_inference import integer_model_to_dict
-
-    write_json(folder / INTEGER_MODEL_FILE, integer_model_to_dict(integer_model))
+    write_json(folder / QUANTIZED_PARAMS_FILE, serialization.quantized_to_dict(quantized))
+    write_json(folder / INTEGER_MODEL_FILE, serialization.integer_model_to_dict(integer_model))
     choices = {
         "bits": quantized.coef.bits,
         "scheme": quantized.coef.scheme,
@@ -442,14 +440,12 @@ def save_quantized(
 
 def load_quantized(artifacts_dir: PathLike | None) -> QuantizedModel:
     """The quantized model written by 02_quantize."""
-    return _load(artifacts_dir, QUANTIZED_PARAMS_FILE, quantized_from_dict)
+    return _load(artifacts_dir, QUANTIZED_PARAMS_FILE, serialization.quantized_from_dict)
 
 
 def load_integer_model(artifacts_dir: PathLike | None) -> IntegerModel:
     """The integer-only model written by 02_quantize, for ``predict_integer``."""
-    from calhousing.integer_inference import integer_model_from_dict
-
-    return _load(artifacts_dir, INTEGER_MODEL_FILE, integer_model_from_dict)
+    return _load(artifacts_dir, INTEGER_MODEL_FILE, serialization.integer_model_from_dict)
 
 
 def save_sweep(artifacts_dir: PathLike | None, table: pd.DataFrame) -> Path:
@@ -508,10 +504,10 @@ def file_sizes(artifacts_dir: PathLike | None, names: Iterable[str]) -> pd.DataF
 def split_to_dict(split: Split, *, test_size: float, random_state: int) -> dict[str, Any]:
     """``split.json``: the settings, each part's row numbers and the training rows' sha256.
 
-    Row numbers are positions in the frame :func:`calhousing.data.load_housing`
+    Row numbers are positions in the frame :func:`calhousing.core.data.load_housing`
     returns (its index is 0..n-1), in the order of each part.
     """
-    from calhousing import data
+    from calhousing.core import data
 
     return {
         "test_size": test_size,
@@ -539,81 +535,10 @@ def feature_ranges_from_dict(data: dict[str, Any]) -> dict[str, tuple[float, flo
     }
 
 
-def params_to_dict(params: LinearParams) -> dict[str, Any]:
-    return {
-        "feature_names": list(params.feature_names),
-        "coef": [float(value) for value in params.coef],
-        "intercept": float(params.intercept),
-    }
-
-
-def params_from_dict(data: dict[str, Any]) -> LinearParams:
-    import numpy as np
-
-    from calhousing.linear import LinearParams
-
-    return LinearParams(
-        coef=np.asarray(data["coef"], dtype=np.float64),
-        intercept=float(data["intercept"]),
-        feature_names=tuple(data["feature_names"]),
-    )
-
-
-def quantized_to_dict(quantized: QuantizedModel) -> dict[str, Any]:
-    dequantized = quantized.dequantized_params()
-    statistics = {}
-    if quantized.feature_mean is not None and quantized.feature_std is not None:
-        statistics = {
-            "feature_mean": quantized.feature_mean.tolist(),
-            "feature_std": quantized.feature_std.tolist(),
-        }
-    return {
-        "feature_names": list(quantized.feature_names),
-        "space": quantized.space,
-        "rounding": quantized.rounding,
-        **statistics,
-        "coef": _tensor_to_dict(quantized.coef),
-        "intercept": _tensor_to_dict(quantized.intercept),
-        "dequantized": {
-            "coef": [float(value) for value in dequantized.coef],
-            "intercept": dequantized.intercept,
-        },
-    }
-
-
-def quantized_from_dict(data: dict[str, Any]) -> QuantizedModel:
-    from calhousing.quantization import QuantizedModel
-
-    return QuantizedModel(
-        coef=_tensor_from_dict(data["coef"]),
-        intercept=_tensor_from_dict(data["intercept"]),
-        feature_names=tuple(data["feature_names"]),
-        space=str(data.get("space", "raw")),
-        rounding=str(data.get("rounding", "nearest")),
-        feature_mean=_optional_array(data.get("feature_mean")),
-        feature_std=_optional_array(data.get("feature_std")),
-    )
-
-
 def write_json(path: Path, data: Any) -> None:
     """Write `data` as indented JSON, atomically; floats keep every digit."""
-    text = _json_text(data)
+    text = serialization.json_text(data)
     _write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def json_bytes(data: Any) -> int:
-    """The exact size in bytes of the file :func:`write_json` writes for `data`."""
-    return len(_json_text(data).encode("utf-8"))
-
-
-def _json_text(data: Any) -> str:
-    return json.dumps(data, indent=2, allow_nan=False) + "\n"
-
-
-def _optional_array(values: list[float] | None) -> np.ndarray | None:
-    import numpy as np
-
-    return None if values is None else np.asarray(values, dtype=np.float64)
 
 
 def read_json(path: Path) -> Any:
@@ -701,32 +626,6 @@ def record_step(
         current, folder, step, list(STEPS[step].outputs), list(STEPS[step].inputs), parameters
     )
     write_json(folder / MANIFEST_FILE, updated)
-
-
-def _tensor_to_dict(tensor: QuantizedTensor) -> dict[str, Any]:
-    return {
-        "bits": tensor.bits,
-        "scheme": tensor.scheme,
-        "dtype": tensor.codes.dtype.name,
-        "codes": tensor.codes.tolist(),
-        "scale": tensor.scale.tolist(),
-        "zero_point": tensor.zero_point.tolist(),
-    }
-
-
-def _tensor_from_dict(data: dict[str, Any]) -> QuantizedTensor:
-    import numpy as np
-
-    from calhousing.quantization import QuantizedTensor
-
-    dtype = np.dtype(data["dtype"])
-    return QuantizedTensor(
-        codes=np.asarray(data["codes"], dtype=dtype),
-        scale=np.asarray(data["scale"], dtype=np.float64),
-        zero_point=np.asarray(data["zero_point"], dtype=dtype),
-        bits=int(data["bits"]),
-        scheme=str(data["scheme"]),
-    )
 
 
 def _write_atomic(path: Path, write: Callable[[str], object]) -> None:

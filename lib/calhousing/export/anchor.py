@@ -26,12 +26,14 @@ import onnx
 import pandas as pd
 from onnx import numpy_helper
 
-from calhousing import artifacts, inference, integer_inference, onnx_export
-from calhousing.data import Split
-from calhousing.integer_inference import IntegerModel
-from calhousing.linear import LinearParams
-from calhousing.quantization import QuantizedModel
-from calhousing.training import regression_metrics
+from calhousing.core import inference, integer_inference
+from calhousing.core.data import Split
+from calhousing.core.integer_inference import IntegerModel
+from calhousing.core.linear import LinearParams
+from calhousing.core.quantization import QuantizedModel
+from calhousing.core.training import regression_metrics
+from calhousing.export import onnx as onnx_export
+from calhousing.run import artifacts
 
 FLOAT32_EXPORT = "float32 export (the input of onnxruntime's quantizers)"
 ORT_DYNAMIC = "onnxruntime quantize_dynamic (QInt8 weights, input range per batch)"
@@ -52,7 +54,8 @@ class Anchor:
     Attributes
     ----------
     files : dict of str to bytes
-        The run's three exports, by artifact file name, for :func:`calhousing.artifacts.save_onnx`.
+        The run's three exports, by artifact file name, for
+        :func:`calhousing.run.artifacts.save_onnx`.
     table : pandas.DataFrame
         One row per ONNX model, :data:`COLUMNS` as columns.
     why : str

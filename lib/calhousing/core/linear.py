@@ -1,7 +1,7 @@
 """The parameters of a linear model, with no dependency beyond numpy.
 
 Quantization and evaluation only need these numbers, so they import this
-module rather than :mod:`calhousing.training`, which brings scikit-learn with it.
+module rather than :mod:`calhousing.core.training`, which brings scikit-learn with it.
 """
 
 from __future__ import annotations

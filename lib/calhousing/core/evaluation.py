@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from calhousing.data import Split
-from calhousing.inference import predict
+from calhousing.core.data import Split
+from calhousing.core.inference import predict
+from calhousing.core.quantization import QuantizedModel
+from calhousing.core.training import METRIC_NAMES, LinearParams, regression_metrics
 from calhousing.params import check_n_samples
-from calhousing.quantization import QuantizedModel
-from calhousing.training import METRIC_NAMES, LinearParams, regression_metrics
 
 SPLITS: tuple[str, ...] = ("train", "test")
 

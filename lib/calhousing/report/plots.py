@@ -59,7 +59,7 @@ def coefficient_plot(errors: pd.DataFrame) -> Figure:
     Parameters
     ----------
     errors : pandas.DataFrame
-        :func:`calhousing.quantization.error_table`; the intercept row is left
+        :func:`calhousing.core.quantization.error_table`; the intercept row is left
         out, since at ~-37 it would dwarf every coefficient.
     """
     table = errors.drop(index="intercept", errors="ignore")
@@ -119,7 +119,7 @@ def prediction_scatter(predictions: pd.DataFrame, bits: int | None = None) -> De
     Parameters
     ----------
     predictions : pandas.DataFrame
-        :func:`calhousing.evaluation.prediction_frame`: columns ``true``,
+        :func:`calhousing.core.evaluation.prediction_frame`: columns ``true``,
         ``float_pred`` and ``quantized_pred``, in $100k.
     bits : int, optional
         Code width of the quantized model, for its label.
@@ -169,7 +169,7 @@ def residual_histogram(predictions: pd.DataFrame, bits: int | None = None) -> De
     Parameters
     ----------
     predictions : pandas.DataFrame
-        :func:`calhousing.evaluation.prediction_frame`.
+        :func:`calhousing.core.evaluation.prediction_frame`.
     bits : int, optional
         Code width of the quantized model, for its label.
     """
@@ -250,7 +250,7 @@ def sweep_heatmap(table: pd.DataFrame) -> DescribedFigure:
     Parameters
     ----------
     table : pandas.DataFrame
-        :func:`calhousing.sweep.sweep`: one row per bits, scheme, space and
+        :func:`calhousing.core.sweep.sweep`: one row per bits, scheme, space and
         rounding, with ``delta_test_r2`` and ``max_abs_pred_diff``.
 
     Both panels use a log colour scale (light: small, dark: large); a ``+`` marks
@@ -315,7 +315,7 @@ def pareto_plot(table: pd.DataFrame, float_bytes: float) -> DescribedFigure:
     Parameters
     ----------
     table : pandas.DataFrame
-        :func:`calhousing.sweep.sweep`, with ``payload_bytes`` and ``delta_test_r2``.
+        :func:`calhousing.core.sweep.sweep`, with ``payload_bytes`` and ``delta_test_r2``.
     float_bytes : float
         The float64 model's parameter bytes, drawn as the reference line.
 

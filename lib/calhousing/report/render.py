@@ -31,9 +31,9 @@ import nbformat
 from bs4 import BeautifulSoup, Tag
 from nbconvert import HTMLExporter
 
-from calhousing import manifest as manifests
 from calhousing import params
-from calhousing.artifacts import ArtifactError, project_root, read_manifest
+from calhousing.run import manifest as manifests
+from calhousing.run.artifacts import ArtifactError, project_root, read_manifest
 
 TEMPLATE_NAME = "calhousing_report"
 TEMPLATES_DIR = Path(__file__).parent / "templates"

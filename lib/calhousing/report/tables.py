@@ -250,7 +250,7 @@ def readable(
     if unknown and not by_row:
         raise ValueError(
             f"no format declared for {', '.join(map(repr, unknown))}; add them to "
-            "calhousing.formatting.COLUMNS or pass every=Column(...)"
+            "calhousing.report.tables.COLUMNS or pass every=Column(...)"
         )
     if by_row:
         formatted = shown.apply(
@@ -283,7 +283,7 @@ _METRIC_COMPARISON = {
 
 
 def metrics_comparison(table: pd.DataFrame) -> pd.DataFrame:
-    """:func:`calhousing.evaluation.metrics_comparison` for reading: 4 decimals, metrics named."""
+    """:func:`calhousing.core.evaluation.metrics_comparison` for reading: 4 decimals, named."""
     formatted = readable(table, _METRIC_COMPARISON)
     return formatted.rename(index=_METRIC_ROWS)
 

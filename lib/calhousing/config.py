@@ -1,4 +1,7 @@
-"""How much polars' streaming engine may hold while ``calhousing predict`` scores a file.
+"""What the tool is set to: how much polars' streaming engine may hold while scoring.
+
+``calhousing predict``'s memory bounds live here, outside :mod:`calhousing.predict`,
+because they must be set before anything imports polars.
 
 polars' defaults favour throughput on many cores: on a 10M-row file they held
 250-320 MB on 2 threads and 390-530 MB on 16. The bounds here keep the peak

@@ -19,10 +19,10 @@ import subprocess
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from calhousing import params
-from calhousing.schema import (
+from calhousing.run.schema import (
     Anything,
     Integer,
     ListOf,
@@ -34,9 +34,6 @@ from calhousing.schema import (
     Text,
     validate,
 )
-
-if TYPE_CHECKING:
-    import numpy as np
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 2
@@ -82,18 +79,6 @@ def file_digest(path: Path) -> dict[str, Any]:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return {"sha256": digest.hexdigest(), "size": path.stat().st_size}
-
-
-def arrays_digest(*arrays: np.ndarray) -> str:
-    """sha256 over the dtype, shape and bytes of each array: the data's lineage."""
-    import numpy as np
-
-    digest = hashlib.sha256()
-    for array in arrays:
-        contiguous = np.ascontiguousarray(array)
-        digest.update(f"{contiguous.dtype.str}{contiguous.shape}".encode())
-        digest.update(contiguous.tobytes())
-    return digest.hexdigest()
 
 
 def library_versions(packages: tuple[str, ...] = _VERSIONED_PACKAGES) -> dict[str, str | None]:

@@ -41,12 +41,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from calhousing import rounding as _rounding
-from calhousing.inference import feature_matrix
-from calhousing.linear import LinearParams
+from calhousing.core import rounding as _rounding
+from calhousing.core.inference import feature_matrix
+from calhousing.core.linear import LinearParams
+from calhousing.core.quantization import code_dtype, quantize, training_features
+from calhousing.core.rounding import ROUNDINGS
 from calhousing.params import MAX_BITS, MIN_BITS, check_bits, check_choice
-from calhousing.quantization import code_dtype, quantize, training_features
-from calhousing.rounding import ROUNDINGS
 
 if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
     import pandas as pd
@@ -130,7 +130,7 @@ def build_integer_model(
     input_bits : int, default=8
         Input code width, 2..16 (unsigned).
     rounding : {"nearest", "gptq", "optimal"}, default="nearest"
-        How the weight codes are chosen (:mod:`calhousing.rounding`), with the
+        How the weight codes are chosen (:mod:`calhousing.core.rounding`), with the
         Hessian of the training least squares on the input codes.
 
     Returns
@@ -214,7 +214,7 @@ def predict_integer(model: IntegerModel, X: pd.DataFrame | np.ndarray) -> np.nda
     Parameters
     ----------
     model : IntegerModel
-        From :func:`build_integer_model` or :func:`integer_model_from_dict`.
+        From :func:`build_integer_model` or its JSON (:mod:`calhousing.core.serialization`).
     X : array-like of shape (n_samples, n_features)
         Float features (a DataFrame is taken by column name).
 
@@ -260,37 +260,6 @@ def accumulator_table(model: IntegerModel) -> pd.DataFrame:
         "payload bytes": model.payload_bytes,
     }
     return pd.DataFrame([row], index=pd.Index(["integer-only"], name="model"))
-
-
-def integer_model_to_dict(model: IntegerModel) -> dict[str, Any]:
-    """A JSON-ready dict holding every field exactly (floats keep every digit)."""
-    return {
-        "feature_names": list(model.feature_names),
-        "input_bits": model.input_bits,
-        "input_offset": model.input_offset.tolist(),
-        "input_scale": model.input_scale.tolist(),
-        "bits": model.bits,
-        "weight_dtype": model.weight_codes.dtype.name,
-        "weight_codes": model.weight_codes.tolist(),
-        "bias_code": int(model.bias_code),
-        "accumulator_scale": float(model.accumulator_scale),
-        "accumulator_dtype": model.accumulator_dtype,
-    }
-
-
-def integer_model_from_dict(data: dict[str, Any]) -> IntegerModel:
-    """The inverse of :func:`integer_model_to_dict`."""
-    return IntegerModel(
-        feature_names=tuple(data["feature_names"]),
-        input_offset=np.asarray(data["input_offset"], dtype=np.float64),
-        input_scale=np.asarray(data["input_scale"], dtype=np.float64),
-        input_bits=int(data["input_bits"]),
-        weight_codes=np.asarray(data["weight_codes"], dtype=np.dtype(data["weight_dtype"])),
-        bias_code=int(data["bias_code"]),
-        accumulator_scale=float(data["accumulator_scale"]),
-        bits=int(data["bits"]),
-        accumulator_dtype=str(data["accumulator_dtype"]),
-    )
 
 
 def _input_codes(

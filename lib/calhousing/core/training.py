@@ -8,7 +8,7 @@ from numpy.typing import ArrayLike
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from calhousing.linear import LinearParams
+from calhousing.core.linear import LinearParams
 
 METRIC_NAMES: tuple[str, ...] = ("r2", "mse", "mae")
 

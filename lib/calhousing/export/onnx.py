@@ -42,12 +42,12 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from calhousing import artifacts, manifest
-from calhousing.inference import feature_matrix
-from calhousing.integer_inference import IntegerModel
-from calhousing.linear import LinearParams
+from calhousing.core.inference import feature_matrix
+from calhousing.core.integer_inference import IntegerModel
+from calhousing.core.linear import LinearParams
+from calhousing.core.quantization import QuantizedModel, code_dtype
 from calhousing.params import check_choice
-from calhousing.quantization import QuantizedModel, code_dtype
+from calhousing.run import artifacts, manifest
 
 OPSET = 21  # DequantizeLinear of int16/uint16 codes (bits 9..16) needs opset 21
 INPUT_NAME = "features"
@@ -81,7 +81,7 @@ def float_graph(
         The float model.
     dtype : {"float64", "float32"}, default="float64"
         Type of the input, the parameters and the arithmetic. float64 gives
-        :func:`calhousing.inference.predict`'s predictions to float64 rounding.
+        :func:`calhousing.core.inference.predict`'s predictions to float64 rounding.
     metadata : mapping of str to str, optional
         Stored as the model's ``metadata_props``.
 
@@ -112,7 +112,7 @@ def quantized_graph(
     above); ``DequantizeLinear`` subtracts the zero point(s) (per tensor or,
     with ``axis=0``, per channel), giving ``codes - zero_point`` exactly, and
     ``Mul`` by the float64 scale(s) gives the weights
-    :meth:`calhousing.quantization.QuantizedTensor.dequantize` computes. A
+    :meth:`calhousing.core.quantization.QuantizedTensor.dequantize` computes. A
     ``standardized`` model first computes ``(features - mean) / std``.
 
     Parameters
@@ -156,7 +156,7 @@ def quantized_graph(
 def integer_graph(
     model: IntegerModel, *, metadata: Mapping[str, str] | None = None
 ) -> onnx.ModelProto:
-    """Integer-only inference as :func:`calhousing.integer_inference.predict_integer` does it.
+    """Integer-only inference as :func:`calhousing.core.integer_inference.predict_integer` does it.
 
     The input codes are ``clip(round((features - input_offset) / input_scale),
     0, 2**input_bits - 1)``, computed in float64 (``Round`` rounds half to
@@ -299,7 +299,7 @@ def load_export(artifacts_dir: artifacts.PathLike | None, export: str) -> onnx.M
     ------
     ValueError
         If `export` is not one of :data:`EXPORTS`.
-    calhousing.artifacts.ArtifactError, calhousing.manifest.ManifestError
+    calhousing.run.artifacts.ArtifactError, calhousing.run.manifest.ManifestError
         If an artifact is missing or differs from the manifest.
     """
     check_choice("model", export, EXPORTS)
@@ -327,7 +327,7 @@ def load_export(artifacts_dir: artifacts.PathLike | None, export: str) -> onnx.M
 def score(model: bytes | onnx.ModelProto, X: Any, feature_names: tuple[str, ...]) -> np.ndarray:
     """Predictions of `model` in onnxruntime (CPU) for the rows of `X`, as float64.
 
-    `X` is taken as :func:`calhousing.inference.feature_matrix` takes it and
+    `X` is taken as :func:`calhousing.core.inference.feature_matrix` takes it and
     cast to the graph's input type.
     """
     import onnxruntime  # only here: building a graph needs onnx alone

@@ -1,6 +1,6 @@
 """The report's summary: the float model against the quantized one, in one table and one verdict.
 
-Everything here is computed from a :class:`~calhousing.evaluation.Comparison`, the
+Everything here is computed from a :class:`~calhousing.core.evaluation.Comparison`, the
 models' payload and, where it ran, the bit-width sweep, so the summary at the top of
 the report can never disagree with the sections below it.
 """
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from calhousing.evaluation import Comparison, payload_table
+from calhousing.core.evaluation import Comparison, payload_table
+from calhousing.core.quantization import QuantizedModel
+from calhousing.core.training import LinearParams
 from calhousing.params import check_bits
-from calhousing.quantization import QuantizedModel
-from calhousing.training import LinearParams
 
 R2_TOLERANCE = 0.002  # the largest test R² loss the project accepts at 8 bits
 CONFIG_COLUMNS: tuple[str, ...] = ("scheme", "granularity", "space", "rounding")
@@ -87,7 +87,7 @@ def headline(
     Parameters
     ----------
     comparison : Comparison
-        :func:`calhousing.evaluation.compare_models` of `params` and `quantized`.
+        :func:`calhousing.core.evaluation.compare_models` of `params` and `quantized`.
     params, quantized : LinearParams, QuantizedModel
         The two models, for their payload bytes.
     sweep : pandas.DataFrame, optional
@@ -121,7 +121,7 @@ def best_configuration(sweep: pd.DataFrame, bits: int = 4) -> dict[str, float | 
     Parameters
     ----------
     sweep : pandas.DataFrame
-        :func:`calhousing.sweep.sweep`: columns ``bits`` and ``train_mse``, any of
+        :func:`calhousing.core.sweep.sweep`: columns ``bits`` and ``train_mse``, any of
         :data:`CONFIG_COLUMNS` (which name the configuration), and the measures
         ``test_r2``, ``test_mse``, ``test_mae``, ``payload_bytes``,
         ``max_abs_pred_diff`` and ``p99_abs_pred_diff`` where the sweep has them.

@@ -23,8 +23,7 @@ import pandas as pd
 from sklearn.datasets import fetch_california_housing
 from sklearn.model_selection import train_test_split
 
-from calhousing import datacache
-from calhousing.manifest import arrays_digest
+from calhousing.core import datacache
 from calhousing.params import DATA_ROWS, check_random_state, check_test_size
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -72,7 +71,7 @@ def load_housing(data_home: str | os.PathLike[str] | None = None) -> pd.DataFram
     """Load California Housing as one frame: the 8 features and ``MedHouseVal``.
 
     The frame is the one ``fetch_california_housing(as_frame=True).frame``
-    builds, but the cache file is read by :mod:`calhousing.datacache`, which runs
+    builds, but the cache file is read by :mod:`calhousing.core.datacache`, which runs
     none of the code a pickle can carry, and the table it holds must have
     :data:`PUBLISHED_TABLE_SHA256`. When the file is missing,
     ``fetch_california_housing`` downloads it into a fresh folder and it is
@@ -284,3 +283,13 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
         yield
     finally:
         socket.setdefaulttimeout(previous)
+
+
+def arrays_digest(*arrays: np.ndarray) -> str:
+    """sha256 over the dtype, shape and bytes of each array: the data's lineage."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        contiguous = np.ascontiguousarray(array)
+        digest.update(f"{contiguous.dtype.str}{contiguous.shape}".encode())
+        digest.update(contiguous.tobytes())
+    return digest.hexdigest()

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from calhousing.linear import LinearParams
-from calhousing.quantization import QuantizedModel
+from calhousing.core.linear import LinearParams
+from calhousing.core.quantization import QuantizedModel
 
 if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
     import pandas as pd

@@ -1,0 +1,3 @@
+"""A run of the pipeline: its artifacts, their schemas and manifest, and the pipeline that writes
+them.
+"""
