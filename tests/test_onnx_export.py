@@ -84,11 +84,9 @@ def odd_rows() -> pd.DataFrame:
 
 
 def library_predictions(name: str, model, X) -> np.ndarray:
-    if name == "float":
-        return inference.predict(model, X)
-    if name == "quantized":
-        return inference.predict_quantized(model, X)
-    return integer_inference.predict_integer(model, X)
+    if name == "integer":
+        return integer_inference.predict_integer(model, X)
+    return inference.predict(model, X)
 
 
 def relative_difference(actual: np.ndarray, expected: np.ndarray) -> float:
@@ -324,7 +322,7 @@ def test_quantized_export_of_other_settings_agrees_with_the_library(
     model = quantization.quantize_model(float_params, X_train=default_split.X_train, **choices)
     graph = onnx_export.model_bytes(onnx_export.quantized_graph(model))
     actual = onnx_export.score(graph, default_split.X_test, FEATURES)
-    expected = inference.predict_quantized(model, default_split.X_test)
+    expected = inference.predict(model, default_split.X_test)
     assert relative_difference(actual, expected) <= FLOAT64_TOLERANCE
 
 
@@ -603,5 +601,5 @@ def test_a_float32_scale_in_dequantize_linear_would_move_small_predictions(model
         TensorProto.DOUBLE,
         ["N"],
     )
-    expected = inference.predict_quantized(quantized, x)
+    expected = inference.predict(quantized, x)
     assert relative_difference(_run(graph, x), expected) > FLOAT32_TOLERANCE

@@ -99,9 +99,7 @@ def test_each_model_scores_the_rows_as_the_library_does(tmp_path, artifacts_dir,
     model = predict.load_model(artifacts_dir, name)
     library = {
         "float": lambda: inference.predict(artifacts.load_float_params(artifacts_dir), rows),
-        "quantized": lambda: inference.predict_quantized(
-            artifacts.load_quantized(artifacts_dir), rows
-        ),
+        "quantized": lambda: inference.predict(artifacts.load_quantized(artifacts_dir), rows),
         "integer": lambda: integer_inference.predict_integer(
             artifacts.load_integer_model(artifacts_dir), rows
         ),
@@ -150,7 +148,7 @@ def test_other_quantization_settings_score_as_the_library_does(
     artifacts.save_quantized(folder, quantized, integer)
     path = write(tmp_path, rows.to_csv(index=False).encode())
     output = scored(path, predict.load_model(folder, "quantized"))[PREDICTION_COLUMN]
-    expected = inference.predict_quantized(quantized, rows)
+    expected = inference.predict(quantized, rows)
     np.testing.assert_allclose(output, expected, rtol=0, atol=1e-12)
     output = scored(path, predict.load_model(folder, "integer"))[PREDICTION_COLUMN]
     np.testing.assert_array_equal(output, integer_inference.predict_integer(integer, rows))

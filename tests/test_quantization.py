@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from calhousing.core import serialization, training
-from calhousing.core.inference import predict, predict_quantized
+from calhousing.core import quantization, serialization, training
+from calhousing.core.inference import predict
 from calhousing.core.quantization import (
     GRANULARITIES,
     SCHEMES,
@@ -121,7 +121,7 @@ def test_default_8_bit_model_keeps_test_r2_within_0_002_of_float(float_params, d
     y = default_split.y_test
     float_r2 = training.regression_metrics(y, predict(float_params, default_split.X_test))["r2"]
     quantized = quantize_model(float_params)
-    r2 = training.regression_metrics(y, predict_quantized(quantized, default_split.X_test))["r2"]
+    r2 = training.regression_metrics(y, predict(quantized, default_split.X_test))["r2"]
     assert abs(r2 - float_r2) <= 0.002
 
 
@@ -248,7 +248,7 @@ def test_every_choice_predicts_like_its_dequantized_raw_parameters(
     model = quantize_model(
         float_params, 6, "symmetric", "per_tensor", space, rounding, default_split.X_train
     )
-    as_stored = predict_quantized(model, default_split.X_test)
+    as_stored = predict(model, default_split.X_test)
     as_raw = predict(model.dequantized_params(), default_split.X_test)
     np.testing.assert_allclose(as_stored, as_raw, rtol=0, atol=1e-10)
 
@@ -276,7 +276,7 @@ def test_standardized_coefficients_are_coef_times_std(float_params, default_spli
 @pytest.mark.parametrize("rounding", ["gptq", "optimal"])
 def test_error_compensating_roundings_refit_the_intercept(float_params, default_split, rounding):
     model = quantize_model(float_params, 4, rounding=rounding, X_train=default_split.X_train)
-    train_pred = predict_quantized(model, default_split.X_train)
+    train_pred = predict(model, default_split.X_train)
     # The least-squares intercept makes the mean training prediction the mean target.
     assert train_pred.mean() == pytest.approx(default_split.y_train.mean(), abs=1e-9)
 
@@ -294,8 +294,8 @@ def test_quantized_model_survives_the_json_round_trip(float_params, default_spli
     restored = serialization.quantized_from_dict(serialization.quantized_to_dict(model))
     assert (restored.space, restored.rounding) == ("standardized", "optimal")
     np.testing.assert_array_equal(
-        predict_quantized(restored, default_split.X_test),
-        predict_quantized(model, default_split.X_test),
+        predict(restored, default_split.X_test),
+        predict(model, default_split.X_test),
     )
 
 
@@ -323,3 +323,17 @@ def test_choices_can_be_checked_before_anything_is_read():
     check_model_choices(4, "symmetric", "per_channel", "standardized", "optimal")
     with pytest.raises(ValueError, match="rounding must be one of"):
         check_model_choices(rounding="round")
+
+
+def test_the_standardized_space_scales_by_std_and_moves_the_mean_into_the_intercept():
+    coef, intercept = np.array([2.0, -1.0]), 3.0
+    mean, std = np.array([1.0, 3.0]), np.array([0.5, 4.0])
+    standardized, shifted = quantization.standardized_space(coef, intercept, mean, std)
+    np.testing.assert_array_equal(standardized, [1.0, -4.0])
+    assert shifted == 2.0  # 3 + (1 × 2 + 3 × -1)
+    raw, back = quantization.raw_space(standardized, shifted, mean, std)
+    np.testing.assert_array_equal(raw, coef)
+    assert back == intercept
+    np.testing.assert_array_equal(
+        quantization.standardize(np.array([[1.5, 7.0]]), mean, std), [[1.0, 1.0]]
+    )

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calhousing.core import rounding, training
-from calhousing.core.inference import predict_quantized
+from calhousing.core.inference import predict
 from calhousing.core.quantization import SCHEMES, SPACES, code_range, quantize, quantize_model
 
 
@@ -116,7 +116,7 @@ def test_gptq_model_has_no_higher_training_mse_than_nearest_at_2_to_8_bits(
         mse = {
             r: training.regression_metrics(
                 y,
-                predict_quantized(
+                predict(
                     quantize_model(
                         float_params, bits, scheme, "per_tensor", space, r, default_split.X_train
                     ),

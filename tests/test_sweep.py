@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from calhousing.core import serialization, sweep, training
-from calhousing.core.inference import predict_quantized
+from calhousing.core.inference import predict
 from calhousing.core.integer_inference import build_integer_model
 from calhousing.core.quantization import quantize_model
 from calhousing.report import plots
@@ -51,9 +51,9 @@ def test_sweep_row_matches_the_model_it_describes(table, float_params, default_s
     model = quantize_model(
         float_params, 5, "symmetric", "per_tensor", "standardized", "gptq", default_split.X_train
     )
-    r2 = training.regression_metrics(
-        default_split.y_test, predict_quantized(model, default_split.X_test)
-    )["r2"]
+    r2 = training.regression_metrics(default_split.y_test, predict(model, default_split.X_test))[
+        "r2"
+    ]
     assert row["test_r2"] == r2
     assert row["payload_bytes"] == model.payload_bytes
 

@@ -37,22 +37,23 @@ class Comparison:
 
 def compare_models(params: LinearParams, quantized: QuantizedModel, split: Split) -> Comparison:
     """Metrics of both models on train and test, and every test row's predictions."""
-    dequantized = quantized.dequantized_params()
     return Comparison(
         float_metrics=split_metrics(params, split),
-        quantized_metrics=split_metrics(dequantized, split),
+        quantized_metrics=split_metrics(quantized, split),
         predictions=prediction_frame(
-            split.y_test, predict(params, split.X_test), predict(dequantized, split.X_test)
+            split.y_test, predict(params, split.X_test), predict(quantized, split.X_test)
         ),
         bits=quantized.coef.bits,
     )
 
 
-def split_metrics(params: LinearParams, split: Split) -> dict[str, dict[str, float]]:
-    """R², MSE and MAE of `params` on the train and the test part."""
+def split_metrics(
+    model: LinearParams | QuantizedModel, split: Split
+) -> dict[str, dict[str, float]]:
+    """R², MSE and MAE of `model` on the train and the test part."""
     return {
-        "train": regression_metrics(split.y_train, predict(params, split.X_train)),
-        "test": regression_metrics(split.y_test, predict(params, split.X_test)),
+        "train": regression_metrics(split.y_train, predict(model, split.X_train)),
+        "test": regression_metrics(split.y_test, predict(model, split.X_test)),
     }
 
 

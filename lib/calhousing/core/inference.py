@@ -7,27 +7,26 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from calhousing.core.linear import LinearParams
-from calhousing.core.quantization import QuantizedModel
+from calhousing.core.quantization import QuantizedModel, standardize
 
 if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
     import pandas as pd
 
 
-def predict(params: LinearParams, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """``X @ coef + intercept`` in float64, with the columns taken in the model's order."""
-    features = feature_matrix(X, params.feature_names)
-    return features @ params.coef + params.intercept
+def predict(model: LinearParams | QuantizedModel, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """The model's predictions in float64, with the columns taken in the model's order.
 
-
-def predict_quantized(model: QuantizedModel, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """Predictions with the dequantized coefficients and intercept, in the model's space.
-
-    A ``standardized`` model first standardizes `X` with its stored training
-    means and stds, as it would on a device; a ``raw`` one uses `X` as it is.
+    The float model computes ``X @ coef + intercept``. A quantized one computes
+    with its dequantized coefficients and intercept in its own space: a
+    ``standardized`` model first standardizes `X` with its stored training means
+    and stds, as it would on a device; a ``raw`` one uses `X` as it is. Every
+    comparison, the sweep and ``calhousing predict`` compute it this way.
     """
     features = feature_matrix(X, model.feature_names)
+    if isinstance(model, LinearParams):
+        return features @ model.coef + model.intercept
     if model.space == "standardized":
-        features = (features - model.feature_mean) / model.feature_std
+        features = standardize(features, model.feature_mean, model.feature_std)
     return features @ model.coef.dequantize() + float(model.intercept.dequantize()[0])
 
 

@@ -131,8 +131,7 @@ class QuantizedModel:
         coef = self.coef.dequantize()
         intercept = float(self.intercept.dequantize()[0])
         if self.space == "standardized":
-            coef = coef / self.feature_std
-            intercept = intercept - float(self.feature_mean @ coef)
+            coef, intercept = raw_space(coef, intercept, self.feature_mean, self.feature_std)
         return LinearParams(coef=coef, intercept=intercept, feature_names=self.feature_names)
 
     @property
@@ -275,9 +274,8 @@ def quantize_model(
         features = training_features(X_train, params.feature_names, space, rounding)
     if space == "standardized":
         mean, std = feature_statistics(features)
-        intercept = intercept + float(mean @ weights)
-        weights = weights * std
-        features = (features - mean) / std
+        weights, intercept = standardized_space(weights, intercept, mean, std)
+        features = standardize(features, mean, std)
     grid = quantize(weights, bits, scheme, granularity)
     codes = grid.codes
     if rounding != "nearest":
@@ -317,6 +315,26 @@ def check_model_choices(
     check_choice("granularity", granularity, GRANULARITIES)
     check_choice("space", space, SPACES)
     check_choice("rounding", rounding, ROUNDINGS)
+
+
+def standardize(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``(X - mean) / std``: the features a standardized-space model multiplies."""
+    return (features - mean) / std
+
+
+def standardized_space(
+    coef: np.ndarray, intercept: float, mean: np.ndarray, std: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """The same model on standardized features: ``coef × std``, ``intercept + mean @ coef``."""
+    return coef * std, intercept + float(mean @ coef)
+
+
+def raw_space(
+    coef: np.ndarray, intercept: float, mean: np.ndarray, std: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """The inverse of :func:`standardized_space`: the model on raw features."""
+    raw = coef / std
+    return raw, intercept - float(mean @ raw)
 
 
 def feature_statistics(features: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -383,8 +401,9 @@ def error_table(params: LinearParams, quantized: QuantizedModel) -> pd.DataFrame
     dequantized = quantized.coef.dequantize()
     coef, intercept = np.asarray(params.coef, dtype=np.float64), float(params.intercept)
     if quantized.space == "standardized":
-        intercept = intercept + float(quantized.feature_mean @ coef)
-        coef = coef * quantized.feature_std
+        coef, intercept = standardized_space(
+            coef, intercept, quantized.feature_mean, quantized.feature_std
+        )
     names = [*params.feature_names, "intercept"]
     return pd.DataFrame(
         {

@@ -16,7 +16,7 @@ import pandas as pd
 
 from calhousing.core import serialization
 from calhousing.core.data import Split
-from calhousing.core.inference import predict, predict_quantized
+from calhousing.core.inference import predict
 from calhousing.core.integer_inference import (
     IntegerModel,
     build_integer_model,
@@ -69,8 +69,8 @@ def sweep(
     rows = []
     for b, scheme, space, rounding in itertools.product(bits, schemes, spaces, roundings):
         model = quantize_model(params, b, scheme, granularity, space, rounding, split.X_train)
-        test_pred = predict_quantized(model, split.X_test)
-        train_mse = regression_metrics(split.y_train, predict_quantized(model, split.X_train))
+        test_pred = predict(model, split.X_test)
+        train_mse = regression_metrics(split.y_train, predict(model, split.X_train))
         test_r2 = regression_metrics(split.y_test, test_pred)["r2"]
         r2_in_range = regression_metrics(y_in_range, test_pred[in_range])["r2"]
         diff = np.abs(test_pred - float_test_pred)
@@ -174,7 +174,7 @@ def integer_comparison(
     float_pred = predict(params, split.X_test)
     predictions = {
         "float64": float_pred,
-        f"this run's {quantized.coef.bits}-bit model, dequantized weights": predict_quantized(
+        f"this run's {quantized.coef.bits}-bit model, dequantized weights": predict(
             quantized, split.X_test
         ),
         f"this run's {integer_model.bits}-bit integer-only": predict_integer(

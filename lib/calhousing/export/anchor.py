@@ -132,7 +132,7 @@ def library_predictions(
     """The library's own predictions of each export's model, by export name."""
     return {
         "float": inference.predict(params, X),
-        "quantized": inference.predict_quantized(quantized, X),
+        "quantized": inference.predict(quantized, X),
         "integer": integer_inference.predict_integer(integer, X),
     }
 
