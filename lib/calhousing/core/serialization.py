@@ -7,13 +7,14 @@ both come from here.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy and the models load when a model is read: `predict` reads JSON only
+    import numpy as np
 
-from calhousing.core.integer_inference import IntegerModel
-from calhousing.core.linear import LinearParams
-from calhousing.core.quantization import QuantizedModel, QuantizedTensor
+    from calhousing.core.integer_inference import IntegerModel
+    from calhousing.core.linear import LinearParams
+    from calhousing.core.quantization import QuantizedModel, QuantizedTensor
 
 
 def params_to_dict(params: LinearParams) -> dict[str, Any]:
@@ -25,6 +26,10 @@ def params_to_dict(params: LinearParams) -> dict[str, Any]:
 
 
 def params_from_dict(data: dict[str, Any]) -> LinearParams:
+    import numpy as np
+
+    from calhousing.core.linear import LinearParams
+
     return LinearParams(
         coef=np.asarray(data["coef"], dtype=np.float64),
         intercept=float(data["intercept"]),
@@ -55,6 +60,8 @@ def quantized_to_dict(quantized: QuantizedModel) -> dict[str, Any]:
 
 
 def quantized_from_dict(data: dict[str, Any]) -> QuantizedModel:
+    from calhousing.core.quantization import QuantizedModel
+
     return QuantizedModel(
         coef=tensor_from_dict(data["coef"]),
         intercept=tensor_from_dict(data["intercept"]),
@@ -77,6 +84,8 @@ def json_text(data: Any) -> str:
 
 
 def optional_array(values: list[float] | None) -> np.ndarray | None:
+    import numpy as np
+
     return None if values is None else np.asarray(values, dtype=np.float64)
 
 
@@ -92,6 +101,10 @@ def tensor_to_dict(tensor: QuantizedTensor) -> dict[str, Any]:
 
 
 def tensor_from_dict(data: dict[str, Any]) -> QuantizedTensor:
+    import numpy as np
+
+    from calhousing.core.quantization import QuantizedTensor
+
     dtype = np.dtype(data["dtype"])
     return QuantizedTensor(
         codes=np.asarray(data["codes"], dtype=dtype),
@@ -120,6 +133,10 @@ def integer_model_to_dict(model: IntegerModel) -> dict[str, Any]:
 
 def integer_model_from_dict(data: dict[str, Any]) -> IntegerModel:
     """The inverse of :func:`integer_model_to_dict`."""
+    import numpy as np
+
+    from calhousing.core.integer_inference import IntegerModel
+
     return IntegerModel(
         feature_names=tuple(data["feature_names"]),
         input_offset=np.asarray(data["input_offset"], dtype=np.float64),
