@@ -195,14 +195,17 @@ def test_quantize_notebook_alone_then_summary_names_the_stale_comparison(finishe
     )
 
 
-# --- a 4-bit run is 4-bit everywhere it speaks of its model -------------------------------
+# --- a run with parameters (4 bits, 3 rows) shows them everywhere it speaks of its model ------
 
 
 @pytest.fixture(scope="module")
-def four_bit_run(tmp_path_factory) -> dict[str, Path]:
+def custom_run(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("four-bit")
     report = pipeline.run_pipeline(
-        root / "artifacts", root / "reports", parameters={"bits": 4}, progress_bar=False
+        root / "artifacts",
+        root / "reports",
+        parameters={"bits": 4, "n_samples": 3},
+        progress_bar=False,
     )
     return {"artifacts": root / "artifacts", "reports": root / "reports", "report": report}
 
@@ -216,8 +219,8 @@ def _html_text(path: Path) -> str:
 
 
 @pytest.mark.slow
-def test_four_bit_run_records_every_effective_parameter(four_bit_run):
-    assert artifacts.effective_parameters(four_bit_run["artifacts"]) == {
+def test_four_bit_run_records_every_effective_parameter(custom_run):
+    assert artifacts.effective_parameters(custom_run["artifacts"]) == {
         "test_size": 0.2,
         "random_state": 42,
         "bits": 4,
@@ -225,13 +228,13 @@ def test_four_bit_run_records_every_effective_parameter(four_bit_run):
         "granularity": "per_tensor",
         "space": "raw",
         "rounding": "nearest",
-        "n_samples": 10,
+        "n_samples": 3,
     }
 
 
 @pytest.mark.slow
-def test_four_bit_runs_appendix_lists_every_parameter_with_its_default(four_bit_run):
-    text = _html_text(four_bit_run["report"])
+def test_custom_runs_appendix_lists_every_parameter_with_its_default(custom_run):
+    text = _html_text(custom_run["report"])
     appendix = text[text.rindex("Run parameters") :]
     for row in (
         "test_size 0.2 0.2",
@@ -241,15 +244,30 @@ def test_four_bit_runs_appendix_lists_every_parameter_with_its_default(four_bit_
         "granularity 'per_tensor' 'per_tensor'",
         "space 'raw' 'raw'",
         "rounding 'nearest' 'nearest'",
-        "n_samples 10 10",
+        "n_samples 3 10",
     ):
         assert row in appendix
-    assert f"artifacts_dir '{four_bit_run['artifacts']}' ''" in appendix
+    assert f"artifacts_dir '{custom_run['artifacts']}' ''" in appendix
 
 
 @pytest.mark.slow
-def test_four_bit_run_calls_its_model_4_bit_in_the_report_and_the_summary(four_bit_run, capsys):
-    text = _html_text(four_bit_run["report"])
+def test_custom_runs_error_tables_show_n_samples_rows(custom_run):
+    from bs4 import BeautifulSoup
+
+    page = BeautifulSoup(custom_run["report"].read_text(encoding="utf-8"), "html.parser")
+    headings = [
+        h for h in page.find_all(["h2", "h3"]) if h.get_text(strip=True).startswith("Error table")
+    ]
+    assert headings, "the report has no error table"
+    for heading in headings:
+        table = heading.find_next("table")
+        assert [tr.th.get_text() for tr in table.tbody.find_all("tr")] == ["20046", "3024", "15663"]
+    assert "The first 10" not in _html_text(custom_run["report"])
+
+
+@pytest.mark.slow
+def test_four_bit_run_calls_its_model_4_bit_in_the_report_and_the_summary(custom_run, capsys):
+    text = _html_text(custom_run["report"])
     assert "Verdict: the 4-bit model cannot replace the float one" in text
     assert "this run's 4-bit model, dequantized weights" in text
     assert "this run's 4-bit integer-only" in text
@@ -258,9 +276,9 @@ def test_four_bit_run_calls_its_model_4_bit_in_the_report_and_the_summary(four_b
         [
             "summary",
             "--artifacts-dir",
-            str(four_bit_run["artifacts"]),
+            str(custom_run["artifacts"]),
             "--reports-dir",
-            str(four_bit_run["reports"]),
+            str(custom_run["reports"]),
         ]
     )
     out = capsys.readouterr().out

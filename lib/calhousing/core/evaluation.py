@@ -34,6 +34,22 @@ class Comparison:
             self.float_metrics, self.quantized_metrics, self.predictions, self.bits
         )
 
+    @classmethod
+    def from_saved(
+        cls, summary: dict[str, Any], predictions: pd.DataFrame, *, rows: pd.Index
+    ) -> Comparison:
+        """The comparison 03_compare saved: its `summary` and `predictions`, indexed by `rows`.
+
+        The predictions CSV holds the test rows in the split's order without their index;
+        `rows` (the split's test index) gives them back their row numbers.
+        """
+        return cls(
+            float_metrics=summary["float"],
+            quantized_metrics=summary["quantized"],
+            predictions=predictions.set_axis(pd.Index(rows, name="row")),
+            bits=summary["bits"],
+        )
+
 
 def compare_models(params: LinearParams, quantized: QuantizedModel, split: Split) -> Comparison:
     """Metrics of both models on train and test, and every test row's predictions."""
