@@ -513,7 +513,7 @@ def test_rows_rejected_after_parsing_leave_the_output_intact(
 ):
     # Line 2 parses alone but is rejected (NaN), so its piece of the block scores no row;
     # pyarrow's CSV writer turned such an empty chunk into 16 KB of NUL bytes
-    # (apache/arrow#36889).
+    # (https://github.com/apache/arrow/issues/36889).
     path = write(tmp_path, edit(edit(valid_csv, 2, "Latitude", "nan"), 3, "MedInc", "x"))
     output = tmp_path / "out.csv"
     predict_file(path, output, float_model, skip_invalid=True, block_bytes=512)
