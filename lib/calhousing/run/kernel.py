@@ -17,7 +17,6 @@ connection is not encrypted and any local user could try to connect.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import queue
 import tempfile
@@ -29,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
-from jupyter_client.session import new_id
 from jupyter_core.utils import run_sync
 
 from calhousing.run import signals
@@ -133,68 +131,20 @@ def stop_if_asked(**_: object) -> None:
 
 
 def _track_clients(manager: AsyncKernelManager) -> list[Any]:
-    """Make `manager` hand out clients subscribed a notebook ahead; list every one made.
+    """List every client `manager` hands out, for :func:`shared_kernel` to close.
 
-    nbclient makes a client for each notebook and checks it with jupyter_client's
-    ``wait_for_ready``, which ends by waiting for 0.2 s of silence on the kernel's
-    broadcast channel (iopub), in case the subscription has just been made and the
-    first messages went missing: 0.2 s per notebook, the longest part of starting one.
-    Here each time a client is handed out, the next one is made and subscribed at
-    once, and handed out with a check that ends as soon as the kernel has answered on
-    both channels (:func:`_answered`). Given a kernel manager, nbclient also leaves
-    each client connected (a heartbeat thread, some 12 file descriptors), so every
-    client is listed, for :func:`shared_kernel` to close.
+    Given a kernel manager, nbclient leaves each notebook's client connected (a
+    heartbeat thread, some 12 file descriptors).
     """
     clients: list[Any] = []
-    ahead: list[Any] = []  # made and subscribed for the next notebook
     make_client = manager.client
 
-    def made(**kwargs: Any) -> Any:
-        clients.append(make_client(**kwargs))
-        # Each client copies the manager's session, message counter included, so two
-        # clients made together would number their requests alike; one subscribed a
-        # notebook ahead would then take the earlier notebook's messages for its own.
-        clients[-1].session.session = new_id()
-        return clients[-1]
-
     def client(**kwargs: Any) -> Any:
-        if ahead and not kwargs:
-            handed = ahead.pop()
-            handed.wait_for_ready = partial(_answered, handed, handed.wait_for_ready)
-        else:
-            handed = made(**kwargs)
-        ahead.append(made())
-        _ = ahead[-1].iopub_channel  # connects and subscribes now
-        return handed
+        clients.append(make_client(**kwargs))
+        return clients[-1]
 
     manager.client = client  # type: ignore[method-assign]
     return clients
-
-
-async def _answered(client: Any, fallback: Any, timeout: float | None = None) -> None:
-    """Return once the kernel answers a ``kernel_info`` request on the shell and iopub channels.
-
-    For a client subscribed well before: the request's own ``idle`` status on iopub
-    shows that channel is connected, and everything before it there is stale. If
-    that takes over a second, jupyter_client's own check (`fallback`) decides.
-    """
-    request = client.kernel_info()
-    try:
-        async with asyncio.timeout(1.0):
-            while (await client.get_shell_msg())["parent_header"].get("msg_id") != request:
-                pass
-            while not _is_idle_after(await client.get_iopub_msg(), request):
-                pass
-    except TimeoutError:
-        await fallback(timeout=timeout)
-
-
-def _is_idle_after(message: dict[str, Any], request: str) -> bool:
-    return (
-        message["parent_header"].get("msg_id") == request
-        and message["msg_type"] == "status"
-        and message["content"].get("execution_state") == "idle"
-    )
 
 
 def _kill(manager: AsyncKernelManager) -> None:
