@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from calhousing import cli
+from calhousing import cli, errors
 from calhousing.core import serialization
 from calhousing.core.training import LinearParams
 from calhousing.run import artifacts, manifest
@@ -114,7 +114,7 @@ def test_split_of_other_data_is_refused_naming_the_file_and_what_to_do(run_copy)
     split = json.loads((run_copy / "split.json").read_text())
     split["training_data_sha256"] = "0" * 64
     rewrite_artifact(run_copy, "split.json", json.dumps(split).encode())
-    with pytest.raises(artifacts.ArtifactError) as refused:
+    with pytest.raises(errors.ArtifactError) as refused:
         artifacts.load_split(run_copy)
     assert str(refused.value) == (
         f"{run_copy / 'split.json'}: the training rows of the data now hash to 5727a0c7f1b2…, "
@@ -128,7 +128,7 @@ def test_split_that_loses_a_row_is_refused(run_copy):
     split = json.loads((run_copy / "split.json").read_text())
     split["test_rows"] = split["test_rows"][1:]
     rewrite_artifact(run_copy, "split.json", json.dumps(split).encode())
-    with pytest.raises(artifacts.ArtifactError, match="must number each of the data's 20,640"):
+    with pytest.raises(errors.ArtifactError, match="must number each of the data's 20,640"):
         artifacts.load_split(run_copy)
 
 
@@ -152,22 +152,20 @@ def test_feature_ranges_are_the_training_min_and_max_in_feature_order(pipeline_r
 def test_changed_file_is_refused_naming_it_and_the_hash(run_copy):
     path = run_copy / "float_params.json"
     path.write_text(path.read_text().replace("-37.", "-38."))
-    with pytest.raises(
-        manifest.ManifestError, match=r"float_params\.json does not match its sha256"
-    ):
+    with pytest.raises(errors.ManifestError, match=r"float_params\.json does not match its sha256"):
         artifacts.load_float_params(run_copy)
 
 
 def test_truncated_file_is_refused_naming_its_size(run_copy):
     path = run_copy / "quantized_params.json"
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(manifest.ManifestError, match=r"quantized_params\.json has 100 bytes"):
+    with pytest.raises(errors.ManifestError, match=r"quantized_params\.json has 100 bytes"):
         artifacts.load_quantized(run_copy)
 
 
 def test_missing_manifest_is_refused(run_copy):
     (run_copy / "manifest.json").unlink()
-    with pytest.raises(manifest.ManifestError, match=r"manifest\.json is missing"):
+    with pytest.raises(errors.ManifestError, match=r"manifest\.json is missing"):
         artifacts.load_float_params(run_copy)
 
 
@@ -179,7 +177,7 @@ def test_tampered_model_is_never_unpickled(run_copy, tmp_path):
             return (marker.touch, ())
 
     (run_copy / "model.joblib").write_bytes(pickle.dumps(Exploit()))
-    with pytest.raises(manifest.ManifestError, match=r"model\.joblib"):
+    with pytest.raises(errors.ManifestError, match=r"model\.joblib"):
         artifacts.load_model(run_copy)
     assert not marker.exists()
 
@@ -386,7 +384,7 @@ def test_malformed_artifact_is_refused_naming_the_file_and_the_field(
     run_copy, name, damage, message, step
 ):
     rewrite_artifact(run_copy, name, damage((run_copy / name).read_bytes()))
-    with pytest.raises(artifacts.ArtifactError) as refused:
+    with pytest.raises(errors.ArtifactError) as refused:
         LOADERS[name](run_copy)
     where = f"{run_copy / name}: {message}; "
     assert str(refused.value) == where + REHASH.format(step=step)
@@ -394,7 +392,7 @@ def test_malformed_artifact_is_refused_naming_the_file_and_the_field(
 
 def test_artifact_that_is_not_json_is_refused_naming_it(run_copy):
     rewrite_artifact(run_copy, "comparison.json", b'{"float": ')
-    with pytest.raises(artifacts.ArtifactError) as refused:
+    with pytest.raises(errors.ArtifactError) as refused:
         artifacts.load_comparison(run_copy)
     assert str(refused.value).startswith(
         f"cannot read artifact {str(run_copy / 'comparison.json')!r}: Expecting value"
@@ -523,7 +521,7 @@ def test_malformed_manifest_is_blamed_by_every_reader(finished_run, capsys, dama
     folder = finished_run / "artifacts"
     path = folder / "manifest.json"
     path.write_text(json.dumps(damage(json.loads(path.read_text()))))
-    with pytest.raises(manifest.ManifestError) as refused:
+    with pytest.raises(errors.ManifestError) as refused:
         artifacts.load_float_params(folder)
     assert str(refused.value) == f"{path}: {message}"
     code = _cli(
@@ -577,5 +575,5 @@ def test_training_again_over_a_damaged_manifest_starts_a_new_one(run_copy, defau
         run_copy, model, params, metrics, default_split, test_size=0.2, random_state=42
     )
     assert artifacts.load_float_params(run_copy).intercept == params.intercept
-    with pytest.raises(manifest.ManifestError, match=r"quantized_params\.json is not listed"):
+    with pytest.raises(errors.ManifestError, match=r"quantized_params\.json is not listed"):
         artifacts.load_quantized(run_copy)

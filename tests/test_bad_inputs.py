@@ -16,9 +16,9 @@ import numpy as np
 import papermill
 import pytest
 
-from calhousing import cli, pipeline
+from calhousing import cli, errors, pipeline
 from calhousing.core import data, quantization
-from calhousing.run import artifacts, manifest
+from calhousing.run import artifacts
 
 from conftest import outputs_digest
 
@@ -206,11 +206,11 @@ def test_library_refuses_bad_values(call, error, message):
 
 
 def test_loader_with_an_empty_data_home_names_the_cache(tmp_path):
-    with pytest.raises(data.DataUnavailableError, match=r"cal_housing_py3\.pkz"):
+    with pytest.raises(errors.DataUnavailableError, match=r"cal_housing_py3\.pkz"):
         data.load_housing(tmp_path)
 
 
 def test_loader_refuses_a_missing_manifest(run_copy):
     (run_copy / "artifacts" / "manifest.json").unlink()
-    with pytest.raises(manifest.ManifestError, match="is missing"):
+    with pytest.raises(errors.ManifestError, match="is missing"):
         artifacts.load_quantized(run_copy / "artifacts")

@@ -2,6 +2,7 @@ import time
 
 import pytest
 
+from calhousing import errors
 from calhousing.core import data
 
 
@@ -24,7 +25,7 @@ def test_split_is_reproducible_for_a_seed(housing):
 
 def test_empty_data_home_fails_fast_naming_the_variable_and_cache_file(tmp_path):
     started = time.monotonic()
-    with pytest.raises(data.DataUnavailableError) as raised:
+    with pytest.raises(errors.DataUnavailableError) as raised:
         data.load_housing(data_home=tmp_path)
     message = str(raised.value)
     assert "SCIKIT_LEARN_DATA" in message
@@ -35,7 +36,7 @@ def test_empty_data_home_fails_fast_naming_the_variable_and_cache_file(tmp_path)
 
 def test_scikit_learn_data_variable_is_honoured(tmp_path, monkeypatch):
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path))
-    with pytest.raises(data.DataUnavailableError, match=str(tmp_path)):
+    with pytest.raises(errors.DataUnavailableError, match=str(tmp_path)):
         data.load_housing()
 
 

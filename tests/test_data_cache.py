@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from joblib.numpy_pickle import NumpyArrayWrapper
 from sklearn.datasets import fetch_california_housing
 
+from calhousing import errors
 from calhousing.core import data, datacache
 
 PUBLISHED_SHA256 = "898f39f9b96274ded9a9f5a3b1b9f1dc032ab86955ac0f86b1c17330ba30cb25"
@@ -275,14 +276,14 @@ BAD_CACHES = {
 def test_bad_cache_is_refused_with_one_message(real_cache, tmp_path, case):
     make, problem = BAD_CACHES[case]
     home = _home_with(tmp_path, make(real_cache, tmp_path))
-    with pytest.raises(data.DataCacheError) as raised:
+    with pytest.raises(errors.DataCacheError) as raised:
         data.load_housing(home)
     assert str(raised.value) == _refusal(home, problem)
 
 
 def test_a_folder_in_place_of_the_cache_file_is_refused(tmp_path):
     (tmp_path / data.CACHE_FILE).mkdir()
-    with pytest.raises(data.DataCacheError) as raised:
+    with pytest.raises(errors.DataCacheError) as raised:
         data.load_housing(tmp_path)
     assert str(raised.value) == _refusal(tmp_path, "it cannot be read (Is a directory)")
 
@@ -290,7 +291,7 @@ def test_a_folder_in_place_of_the_cache_file_is_refused(tmp_path):
 def test_refusal_names_the_variable_it_came_through(real_cache, tmp_path, monkeypatch):
     home = _home_with(tmp_path, real_cache[:1000])
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(home))
-    with pytest.raises(data.DataCacheError) as raised:
+    with pytest.raises(errors.DataCacheError) as raised:
         data.load_housing()
     assert str(raised.value) == (
         f"The California Housing cache {home / data.CACHE_FILE} (found through "
@@ -305,7 +306,7 @@ def test_any_flipped_byte_is_refused_or_changes_nothing(real_cache, real_table, 
     damaged = _flipped(real_cache, int(position * len(real_cache)))
     try:
         loaded = datacache.load_joblib_arrays(damaged)
-    except datacache.CacheFormatError:
+    except errors.CacheFormatError:
         return
     assert np.array_equal(loaded, real_table)
 
@@ -315,7 +316,7 @@ def test_any_flipped_byte_is_refused_or_changes_nothing(real_cache, real_table, 
 def test_arbitrary_bytes_load_or_raise_only_cache_format_error(content, compress):
     try:
         datacache.load_joblib_arrays(zlib.compress(content) if compress else content)
-    except datacache.CacheFormatError as error:
+    except errors.CacheFormatError as error:
         assert "\n" not in str(error)
 
 
@@ -325,7 +326,7 @@ def test_arbitrary_bytes_load_or_raise_only_cache_format_error(content, compress
 def test_hostile_cache_written_by_joblib_never_runs(tmp_path):
     marker = tmp_path / "ran"
     home = _home_with(tmp_path, _dumped([np.zeros(3), Hostile(marker)], tmp_path))
-    with pytest.raises(data.DataCacheError) as raised:
+    with pytest.raises(errors.DataCacheError) as raised:
         data.load_housing(home)
     assert not marker.exists()
     problem = (
@@ -359,7 +360,7 @@ def test_marker_command_does_run_under_plain_joblib_load(tmp_path):
 def test_hand_written_hostile_pickles_never_run(tmp_path, pickle_text, problem):
     marker = tmp_path / "ran"
     content = zlib.compress(pickle_text.replace(b"{marker}", str(marker).encode()))
-    with pytest.raises(datacache.CacheFormatError, match=re.escape(problem)):
+    with pytest.raises(errors.CacheFormatError, match=re.escape(problem)):
         datacache.load_joblib_arrays(content)
     assert not marker.exists()
 
@@ -367,7 +368,7 @@ def test_hand_written_hostile_pickles_never_run(tmp_path, pickle_text, problem):
 def test_object_array_is_refused_before_its_nested_pickle_is_read(tmp_path):
     marker = tmp_path / "ran"
     content = _dumped(np.array([Hostile(marker)], dtype=object), tmp_path)
-    with pytest.raises(datacache.CacheFormatError) as raised:
+    with pytest.raises(errors.CacheFormatError) as raised:
         datacache.load_joblib_arrays(content)
     assert str(raised.value) == "its array header has the dtype dtype('O'), not a number type"
     assert not marker.exists()
@@ -414,14 +415,14 @@ def test_object_array_is_refused_before_its_nested_pickle_is_read(tmp_path):
     ids=["huge", "extra-attribute", "negative", "order", "dtype-string", "subclass", "no-data"],
 )
 def test_array_header_is_checked_before_any_byte_is_read(attributes, problem):
-    with pytest.raises(datacache.CacheFormatError) as raised:
+    with pytest.raises(errors.CacheFormatError) as raised:
         datacache.load_joblib_arrays(_wrapper_stream(b"", **attributes))
     assert str(raised.value) == problem
 
 
 def test_state_is_set_only_on_array_headers_and_dtypes():
     list_given_a_state = zlib.compress(b"]}b.")  # EMPTY_LIST EMPTY_DICT BUILD STOP
-    with pytest.raises(datacache.CacheFormatError) as raised:
+    with pytest.raises(errors.CacheFormatError) as raised:
         datacache.load_joblib_arrays(list_given_a_state)
     assert (
         str(raised.value) == "its pickle sets the state of a list, which a data cache does not hold"
@@ -433,7 +434,7 @@ def test_state_is_set_only_on_array_headers_and_dtypes():
 
 def test_empty_variable_is_refused_not_read_as_the_current_folder(monkeypatch):
     monkeypatch.setenv("SCIKIT_LEARN_DATA", "")
-    with pytest.raises(data.DataUnavailableError) as raised:
+    with pytest.raises(errors.DataUnavailableError) as raised:
         data.load_housing()
     assert str(raised.value) == (
         "SCIKIT_LEARN_DATA is set but empty, so there is no folder to find cal_housing_py3.pkz "
@@ -446,7 +447,7 @@ def test_variable_naming_a_file_is_refused(tmp_path, monkeypatch):
     a_file = tmp_path / "cal_housing_py3.pkz"
     a_file.write_bytes(b"")
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(a_file))
-    with pytest.raises(data.DataUnavailableError) as raised:
+    with pytest.raises(errors.DataUnavailableError) as raised:
         data.load_housing()
     assert str(raised.value) == (
         f"SCIKIT_LEARN_DATA names {a_file}, which is a file, not a folder: point "
@@ -458,7 +459,7 @@ def test_variable_naming_a_folder_inside_a_file_is_refused(tmp_path, monkeypatch
     home = tmp_path / "a_file" / "data"
     (tmp_path / "a_file").write_bytes(b"")
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(home))
-    with pytest.raises(data.DataUnavailableError) as raised:
+    with pytest.raises(errors.DataUnavailableError) as raised:
         data.load_housing()
     assert str(raised.value) == (
         f"The California Housing data are not available: {home / data.CACHE_FILE} does not "
@@ -513,7 +514,7 @@ def test_downloaded_hostile_cache_is_refused_too(tmp_path, monkeypatch):
         (Path(data_home) / data.CACHE_FILE).write_bytes(hostile)
 
     monkeypatch.setattr(data, "fetch_california_housing", download)
-    with pytest.raises(data.DataCacheError, match="refused without running it"):
+    with pytest.raises(errors.DataCacheError, match="refused without running it"):
         data.load_housing(home)
     assert not marker.exists()
 

@@ -7,10 +7,14 @@ import math
 import pytest
 
 from calhousing import cli
-from calhousing.errors import Interrupted, UsageError, exit_code
-from calhousing.predict import InputError
-from calhousing.run.artifacts import ArtifactError
-from calhousing.run.manifest import ManifestError
+from calhousing.errors import (
+    ArtifactError,
+    InputError,
+    Interrupted,
+    ManifestError,
+    UsageError,
+    exit_code,
+)
 
 
 @pytest.mark.parametrize(

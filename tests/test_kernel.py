@@ -16,7 +16,8 @@ import nbformat
 import papermill
 import pytest
 
-from calhousing.run.kernel import NamespaceError, clear_namespace, shared_kernel
+from calhousing.errors import NamespaceError
+from calhousing.run.kernel import clear_namespace, shared_kernel
 
 
 def _notebook(path: Path, *sources: str) -> str:

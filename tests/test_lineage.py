@@ -10,7 +10,7 @@ from pathlib import Path
 import papermill
 import pytest
 
-from calhousing import cli, pipeline
+from calhousing import cli, errors, pipeline
 from calhousing.core import evaluation, integer_inference
 from calhousing.core.quantization import quantize_model
 from calhousing.run import artifacts, manifest
@@ -49,7 +49,7 @@ def requantized(finished_run) -> Path:
 def test_comparison_made_from_a_rewritten_model_is_named_stale(requantized):
     before = json.loads((requantized / "manifest.json").read_text())["steps"]["03_compare"]
     now = _sha(requantized, "quantized_params.json")
-    with pytest.raises(manifest.StaleArtifactError) as refused:
+    with pytest.raises(errors.StaleArtifactError) as refused:
         artifacts.load_comparison(requantized)
     assert str(refused.value) == (
         f"comparison.json is stale: 03_compare made it from quantized_params.json sha "
@@ -76,7 +76,7 @@ def test_what_the_rewritten_step_did_not_touch_stays_readable(requantized):
 
 
 def test_the_sweep_which_read_the_run_model_is_stale_too(requantized):
-    with pytest.raises(manifest.StaleArtifactError, match=r"^sweep\.csv is stale: 04_sweep"):
+    with pytest.raises(errors.StaleArtifactError, match=r"^sweep\.csv is stale: 04_sweep"):
         artifacts.load_sweep(requantized)
 
 
@@ -124,7 +124,7 @@ def test_training_again_makes_every_later_output_stale(finished_run, default_spl
         test_size=0.2,
         random_state=1,
     )
-    with pytest.raises(manifest.StaleArtifactError) as refused:
+    with pytest.raises(errors.StaleArtifactError) as refused:
         artifacts.load_quantized(folder)
     assert str(refused.value).startswith(
         f"quantized_params.json is stale: 02_quantize made it from split.json sha {old[:8]}…, "
@@ -145,7 +145,7 @@ def test_stale_is_found_through_the_chain_not_only_next_door(finished_run):
     # 03 read today's model, but that model was made from a split 01 has since replaced
     recorded["steps"]["02_quantize"]["inputs"]["split.json"] = "1" * 64
     (folder / "manifest.json").write_text(json.dumps(manifest.seal(recorded)))
-    with pytest.raises(manifest.StaleArtifactError) as refused:
+    with pytest.raises(errors.StaleArtifactError) as refused:
         artifacts.load_comparison(folder)
     assert str(refused.value).startswith(
         "quantized_params.json is stale: 02_quantize made it from split.json sha 11111111…"

@@ -20,13 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from calhousing import pipeline
+from calhousing import errors, pipeline
 from calhousing.core import data, inference, integer_inference, quantization
 from calhousing.core.integer_inference import IntegerModel
 from calhousing.export import anchor as onnx_anchor
 from calhousing.export import onnx as onnx_export
 from calhousing.predict import PREDICTION_COLUMN
-from calhousing.run import artifacts, manifest
+from calhousing.run import artifacts
 
 FEATURES = data.FEATURE_NAMES
 FLOAT64_TOLERANCE = 1e-6  # relative, for the float64 and integer exports
@@ -444,7 +444,7 @@ def test_saved_exports_are_recorded_and_verified_like_every_artifact(
     assert (copy / "model-integer.onnx").read_bytes() == exports["integer"]
     with (copy / "model-integer.onnx").open("ab") as stream:
         stream.write(b"\0")
-    with pytest.raises(manifest.ManifestError, match=r"model-integer\.onnx has"):
+    with pytest.raises(errors.ManifestError, match=r"model-integer\.onnx has"):
         artifacts.require_artifacts(copy, "model-integer.onnx")
 
 

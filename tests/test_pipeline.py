@@ -16,7 +16,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from calhousing import pipeline
+from calhousing import errors, pipeline
 from calhousing.errors import UsageError
 
 from conftest import outputs_digest
@@ -108,9 +108,7 @@ def test_failing_notebook_names_itself_keeps_its_copy_and_changes_nothing(
 ):
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path_factory.mktemp("empty_data_home")))
     before = outputs_digest(copied_run)
-    with pytest.raises(
-        pipeline.PipelineError, match=r"01_train\.ipynb failed in cell \d+"
-    ) as raised:
+    with pytest.raises(errors.PipelineError, match=r"01_train\.ipynb failed in cell \d+") as raised:
         pipeline.run_pipeline(copied_run / "artifacts", copied_run / "reports", progress_bar=False)
     assert "SCIKIT_LEARN_DATA" in str(raised.value)
     assert outputs_digest(copied_run) == before

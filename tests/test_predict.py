@@ -22,10 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calhousing import cli, predict
+from calhousing import cli, errors, predict
 from calhousing.core import data, inference, integer_inference, quantization, serialization
+from calhousing.errors import InputError
 from calhousing.params import GRANULARITIES, SCHEMES
-from calhousing.predict import PREDICTION_COLUMN, InputError, predict_file, writers
+from calhousing.predict import PREDICTION_COLUMN, predict_file, writers
 from calhousing.predict import records as records_module
 from calhousing.predict import run as run_module
 from calhousing.run import artifacts
@@ -263,7 +264,7 @@ def test_a_device_with_no_line_end_is_refused_once_the_limit_is_read(tmp_path, a
 
 def test_a_closed_stdout_is_refused_before_reading(tmp_path, valid_csv, float_model, monkeypatch):
     monkeypatch.setattr(sys, "stdout", None)
-    with pytest.raises(predict.OutputError, match="standard output is closed: give -o OUTPUT"):
+    with pytest.raises(errors.OutputError, match="standard output is closed: give -o OUTPUT"):
         predict_file(write(tmp_path, valid_csv), None, float_model)
 
 
@@ -297,7 +298,7 @@ def test_a_parquet_file_on_stdin_is_named_as_such(
 
 
 def test_an_output_folder_is_refused_with_a_file_name_to_use_instead(tmp_path):
-    with pytest.raises(predict.OutputError) as refused:
+    with pytest.raises(errors.OutputError) as refused:
         writers.check_target(tmp_path, None)
     assert str(refused.value).endswith(f"give a file name, such as '{tmp_path}/scored.csv'")
 

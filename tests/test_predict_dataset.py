@@ -15,7 +15,8 @@ import pytest
 
 from calhousing import cli
 from calhousing.core import data
-from calhousing.predict import PREDICTION_COLUMN, InputError, load_model, predict_file
+from calhousing.errors import InputError
+from calhousing.predict import PREDICTION_COLUMN, load_model, predict_file
 from calhousing.predict.dataset import predict_dataset
 
 distributed = pytest.importorskip("distributed")

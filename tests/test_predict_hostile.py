@@ -205,7 +205,8 @@ def test_a_disk_that_fills_while_writing_leaves_nothing(tmp_path, float_model, m
     """ENOSPC from the writer (as a full disk raises it) ends in an OutputError, no file left."""
     import errno
 
-    from calhousing.predict import OutputError, writers
+    from calhousing.errors import OutputError
+    from calhousing.predict import writers
 
     source = tmp_path / "in.csv"
     source.write_text(f"{HEADER}\n{GOOD}\n")

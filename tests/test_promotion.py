@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from calhousing import errors
 from calhousing.run import promotion, signals
 
 from conftest import outputs_digest
@@ -240,7 +241,7 @@ def test_recover_removes_staging_and_backups_that_no_journal_names(tmp_path):
 def test_an_unreadable_journal_is_named_not_guessed(tmp_path):
     target = tmp_path / "artifacts"
     _write(target, {"a.json": "a", ".calhousing-promotion.json": json.dumps({"version": 99})})
-    with pytest.raises(promotion.JournalError, match=r"\.calhousing-promotion\.json"):
+    with pytest.raises(errors.JournalError, match=r"\.calhousing-promotion\.json"):
         promotion.recover(target)
     assert (target / "a.json").read_text() == "a"
 
@@ -254,6 +255,6 @@ def test_a_journal_cannot_move_files_outside_its_folders(tmp_path):
         ],
     }
     _write(target, {".calhousing-promotion.json": json.dumps(journal)})
-    with pytest.raises(promotion.JournalError, match="not a plain file name"):
+    with pytest.raises(errors.JournalError, match="not a plain file name"):
         promotion.recover(target)
     assert tmp_path.exists() and target.exists()

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from calhousing import errors
 from calhousing.core import rounding, training
 from calhousing.core.inference import predict
 from calhousing.core.quantization import SCHEMES, SPACES, code_range, quantize, quantize_model
@@ -165,7 +166,7 @@ def test_gptq_compensates_a_rounding_error_through_a_correlated_coefficient():
 def test_exhausted_search_budget_is_an_error_not_a_silent_answer(problems):
     weights, hessian = problems["standardized"]
     grid = quantize(weights, 8)
-    with pytest.raises(rounding.SearchBudgetError, match="max_nodes=1 "):
+    with pytest.raises(errors.SearchBudgetError, match="max_nodes=1 "):
         rounding.optimal_codes(
             weights, hessian, grid.scale, grid.zero_point, grid.qmin, grid.qmax, max_nodes=1
         )

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from calhousing.errors import SchemaError
 from calhousing.run.schema import (
     Columns,
     Integer,
@@ -13,7 +14,6 @@ from calhousing.run.schema import (
     MapOf,
     Number,
     Record,
-    SchemaError,
     Text,
     validate,
 )

@@ -10,9 +10,14 @@ Every ``calhousing`` command exits with
 - 130 when a signal interrupted it (``KeyboardInterrupt``, :class:`Interrupted`);
 - 141 when ``calhousing predict`` writes to standard output and its reader stopped
   early (``| head``): silently, as any Unix tool stopped by SIGPIPE (128 + 13).
+
+Every exception the library raises on purpose is declared here, grouped by where
+it comes from: the data, the artifacts of a run, the pipeline, scoring.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 EXIT_DONE = 0
 EXIT_FAILED = 1
@@ -38,3 +43,111 @@ def exit_code(error: BaseException) -> int | None:
     if isinstance(error, ValueError | OSError | RuntimeError):
         return EXIT_FAILED
     return None
+
+
+# What a run that stopped early left in artifacts/ and reports/, as the messages say it.
+UNCHANGED = "previous artifacts and reports are unchanged"
+REPLACED = "the new artifacts and reports were already complete and are in place"
+PENDING = (
+    "the new artifacts and reports are partly moved into place; the next `calhousing run` "
+    "on these folders finishes moving them before anything else"
+)
+
+
+class DataUnavailableError(RuntimeError):
+    """The data set is neither cached locally nor downloadable."""
+
+
+class DataCacheError(DataUnavailableError):
+    """The cache file exists but does not hold the published data set."""
+
+
+class CacheFormatError(ValueError):
+    """The bytes are not a joblib cache this module will load; the message says why."""
+
+
+class SearchBudgetError(RuntimeError):
+    """The exact search visited more nodes than allowed without proving optimality."""
+
+
+class SchemaError(ValueError):
+    """A value does not fit its schema; ``field`` is the path of the first misfit."""
+
+    def __init__(self, field_path: str, problem: str) -> None:
+        super().__init__(f"{field_path or 'the top level'} {problem}")
+        self.field = field_path
+        self.problem = problem
+
+    def where(self) -> str:
+        """The misfit as a file's reader says it: ``field coef[3] must be …``."""
+        return f"field {self.field} {self.problem}" if self.field else f"the content {self.problem}"
+
+
+class ArtifactError(RuntimeError):
+    """An artifact a step needs is missing, malformed, tampered with or stale (exit code 1)."""
+
+
+class ManifestError(ArtifactError):
+    """An artifact does not match the manifest, or the manifest is missing or malformed."""
+
+
+class StaleArtifactError(ArtifactError):
+    """An artifact was made from an input that has changed since."""
+
+
+class JournalError(RuntimeError):
+    """A promotion journal cannot be read, so an interrupted promotion cannot be finished."""
+
+
+class NamespaceError(RuntimeError):
+    """The shared kernel's namespace could not be cleared between two notebooks."""
+
+
+class KernelStopped(RuntimeError):
+    """The run was asked to stop (the block of :func:`shared_kernel` reports the interrupt)."""
+
+
+class PipelineError(RuntimeError):
+    """A notebook of the pipeline failed; the message names it and the failing cell.
+
+    ``failed_run_dir`` is where the run's executed notebooks were kept, if any.
+    """
+
+    failed_run_dir: Path | None = None
+
+    def __str__(self) -> str:
+        kept = (
+            f"\nThe failed run's executed notebooks are in {self.failed_run_dir}"
+            if self.failed_run_dir
+            else ""
+        )
+        return f"{super().__str__()}{kept}\n{UNCHANGED.capitalize()}."
+
+
+class RunLockedError(RuntimeError):
+    """Another run is writing to the same artifacts or reports folder."""
+
+
+class PromotionError(RuntimeError):
+    """Moving the finished outputs into place failed; the message says what state it left."""
+
+
+class InputError(ValueError):
+    """The input cannot be scored as it is.
+
+    The message names the file and, for a bad row, its line (CSV) or row
+    (Parquet) number and the column. ``skippable`` is true for a bad row, which
+    ``skip_invalid`` would have rejected instead of stopping.
+    """
+
+    def __init__(
+        self, message: str, line: int | None = None, column: str = "", skippable: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+        self.skippable = skippable
+
+
+class OutputError(OSError):
+    """The output cannot be written where it was asked for (a folder, the input, a full disk)."""

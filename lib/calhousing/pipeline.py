@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calhousing import params
-from calhousing.errors import Interrupted, UsageError
+from calhousing.errors import (
+    PENDING,
+    REPLACED,
+    UNCHANGED,
+    Interrupted,
+    PipelineError,
+    PromotionError,
+    RunLockedError,
+    UsageError,
+)
 from calhousing.run import promotion, signals
 from calhousing.run.artifacts import PathLike, project_root, resolve_dir
 from calhousing.run.kernel import clear_namespace, shared_kernel, stop_if_asked
@@ -42,40 +51,6 @@ if TYPE_CHECKING:
 NOTEBOOK_NAMES: tuple[str, ...] = tuple(f"{name}.ipynb" for name in params.NOTEBOOKS)
 REPORT_FILE = "report.html"
 EXECUTED_DIR = "executed"
-
-
-class PipelineError(RuntimeError):
-    """A notebook of the pipeline failed; the message names it and the failing cell.
-
-    ``failed_run_dir`` is where the run's executed notebooks were kept, if any.
-    """
-
-    failed_run_dir: Path | None = None
-
-    def __str__(self) -> str:
-        kept = (
-            f"\nThe failed run's executed notebooks are in {self.failed_run_dir}"
-            if self.failed_run_dir
-            else ""
-        )
-        return f"{super().__str__()}{kept}\n{UNCHANGED.capitalize()}."
-
-
-class RunLockedError(RuntimeError):
-    """Another run is writing to the same artifacts or reports folder."""
-
-
-class PromotionError(RuntimeError):
-    """Moving the finished outputs into place failed; the message says what state it left."""
-
-
-# What a run that stopped early left in artifacts/ and reports/, as the messages say it.
-UNCHANGED = "previous artifacts and reports are unchanged"
-REPLACED = "the new artifacts and reports were already complete and are in place"
-PENDING = (
-    "the new artifacts and reports are partly moved into place; the next `calhousing run` "
-    "on these folders finishes moving them before anything else"
-)
 
 
 def notebooks_dir() -> Path:

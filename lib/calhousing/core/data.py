@@ -24,6 +24,7 @@ from sklearn.datasets import fetch_california_housing
 from sklearn.model_selection import train_test_split
 
 from calhousing.core import datacache
+from calhousing.errors import CacheFormatError, DataCacheError, DataUnavailableError
 from calhousing.params import DATA_ROWS, check_random_state, check_test_size
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -47,14 +48,6 @@ Computed once from the table scikit-learn caches from the published archive
 versions write the cache with different bytes; the table stays the same.
 """
 _DOWNLOAD_TIMEOUT_SECONDS = 20.0
-
-
-class DataUnavailableError(RuntimeError):
-    """The data set is neither cached locally nor downloadable."""
-
-
-class DataCacheError(DataUnavailableError):
-    """The cache file exists but does not hold the published data set."""
 
 
 @dataclass(frozen=True)
@@ -224,7 +217,7 @@ def _checked_table(cache: Path, source: str) -> np.ndarray:
         return _verified_table(cache)
     except OSError as error:
         problem = f"it cannot be read ({error.strerror or error})"
-    except datacache.CacheFormatError as error:
+    except CacheFormatError as error:
         problem = str(error)
     raise DataCacheError(_cache_message(cache, source, problem))
 
@@ -233,18 +226,16 @@ def _verified_table(cache: Path) -> np.ndarray:
     with cache.open("rb") as file:
         raw = file.read(datacache.MAX_DECOMPRESSED_BYTES + 1)
     if len(raw) > datacache.MAX_DECOMPRESSED_BYTES:
-        raise datacache.CacheFormatError(
-            f"it is larger than {datacache.MAX_DECOMPRESSED_BYTES:,} bytes"
-        )
+        raise CacheFormatError(f"it is larger than {datacache.MAX_DECOMPRESSED_BYTES:,} bytes")
     table = datacache.load_joblib_arrays(raw)
     if not (
         isinstance(table, np.ndarray) and table.dtype == np.float64 and table.shape == TABLE_SHAPE
     ):
-        raise datacache.CacheFormatError(
+        raise CacheFormatError(
             f"it holds {_describe(table)}, not the float64 table of shape {TABLE_SHAPE}"
         )
     if table_sha256(table) != PUBLISHED_TABLE_SHA256:
-        raise datacache.CacheFormatError(
+        raise CacheFormatError(
             "its table differs from the published California Housing data (sha256 mismatch)"
         )
     return table

@@ -22,6 +22,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from calhousing.errors import CacheFormatError
+
 MAX_DECOMPRESSED_BYTES: Final = 16 * 2**20
 """Largest pickle accepted after decompression; a cached data set of ours is ~1.5 MB."""
 
@@ -30,10 +32,6 @@ _ZLIB_OR_GZIP: Final = zlib.MAX_WBITS | 32
 _ARRAY_KINDS: Final = "biuf"  # bool, signed and unsigned integers, floats: no objects
 _REQUIRED_HEADER_KEYS: Final = frozenset({"subclass", "shape", "order", "dtype"})
 _OPTIONAL_HEADER_KEYS: Final = frozenset({"allow_mmap", "numpy_array_alignment_bytes"})
-
-
-class CacheFormatError(ValueError):
-    """The bytes are not a joblib cache this module will load; the message says why."""
 
 
 class _ArrayHeader:

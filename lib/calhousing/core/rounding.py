@@ -23,13 +23,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from calhousing.errors import SearchBudgetError
 from calhousing.params import ROUNDINGS  # noqa: F401 (declared once, as a Literal, in params)
 
 DEFAULT_MAX_NODES = 5_000_000
-
-
-class SearchBudgetError(RuntimeError):
-    """The exact search visited more nodes than allowed without proving optimality."""
 
 
 def centered_hessian(features: ArrayLike) -> np.ndarray:

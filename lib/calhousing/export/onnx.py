@@ -299,7 +299,7 @@ def load_export(artifacts_dir: artifacts.PathLike | None, export: str) -> onnx.M
     ------
     ValueError
         If `export` is not one of :data:`EXPORTS`.
-    calhousing.run.artifacts.ArtifactError, calhousing.run.manifest.ManifestError
+    calhousing.errors.ArtifactError, calhousing.errors.ManifestError
         If an artifact is missing or differs from the manifest.
     """
     check_choice("model", export, EXPORTS)

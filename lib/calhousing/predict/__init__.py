@@ -24,7 +24,7 @@ One concept a module:
 
 from __future__ import annotations
 
-from calhousing.predict.errors import InputError, OutputError
+from calhousing.errors import InputError, OutputError
 from calhousing.predict.model import MODELS, Model, load_model, load_models
 from calhousing.predict.outcomes import out_of_range_outcomes
 from calhousing.predict.run import Summary, predict_file, rejects_path

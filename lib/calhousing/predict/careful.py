@@ -14,10 +14,10 @@ from typing import IO
 import numpy as np
 import polars as pl
 
+from calhousing.errors import InputError
 from calhousing.predict import records as _records
 from calhousing.predict import rejects as _rejects
 from calhousing.predict.csv_reader import header_line, rejects_header
-from calhousing.predict.errors import InputError
 from calhousing.predict.header import Layout, delimiter_hint, not_utf8
 from calhousing.predict.model import Model
 from calhousing.predict.scoring import (

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from calhousing.predict.errors import InputError, OutputError
+from calhousing.errors import InputError, OutputError
 from calhousing.predict.model import Model
 from calhousing.predict.run import Summary, predict_file
 from calhousing.predict.writers import PARQUET_SUFFIXES, STDIO

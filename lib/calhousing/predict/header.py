@@ -13,7 +13,7 @@ from typing import IO
 
 import polars as pl
 
-from calhousing.predict.errors import InputError
+from calhousing.errors import InputError
 from calhousing.predict.scoring import OUT_OF_RANGE_COLUMN, PREDICTION_COLUMN
 
 _BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which some tools write first

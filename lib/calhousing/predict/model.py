@@ -64,7 +64,7 @@ def load_model(artifacts_dir: artifacts.PathLike | None, model: str = "float") -
     ------
     ValueError
         If `model` is not one of the names above.
-    calhousing.run.artifacts.ArtifactError
+    calhousing.errors.ArtifactError
         If the artifacts it needs are missing.
     """
     check_choice("model", model, MODELS)

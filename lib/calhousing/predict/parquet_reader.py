@@ -11,9 +11,9 @@ from pathlib import Path
 
 import polars as pl
 
+from calhousing.errors import InputError
 from calhousing.predict import rejects as _rejects
 from calhousing.predict import writers
-from calhousing.predict.errors import InputError
 from calhousing.predict.header import Layout, parquet_layout
 from calhousing.predict.model import Model
 from calhousing.predict.scoring import OK, Counts, counts, output_columns, with_scores

@@ -15,7 +15,7 @@ from typing import IO
 
 import numpy as np
 
-from calhousing.predict.errors import InputError
+from calhousing.errors import InputError
 from calhousing.predict.header import MAX_LINE_BYTES
 
 BLOCK_BYTES = 4 * 2**20  # bytes scanned at once: bounds the careful path's memory

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from calhousing.errors import InputError, OutputError
 from calhousing.predict import csv_reader, parquet_reader, writers
-from calhousing.predict.errors import InputError, OutputError
 from calhousing.predict.header import MAX_LINE_BYTES, header_too_long, read_csv_header
 from calhousing.predict.model import Model
 from calhousing.predict.scoring import Counts

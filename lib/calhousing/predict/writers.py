@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from calhousing.predict.errors import OutputError
+from calhousing.errors import OutputError
 
 STDIO = "-"
 PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")

@@ -32,8 +32,9 @@ from bs4 import BeautifulSoup, Tag
 from nbconvert import HTMLExporter
 
 from calhousing import params
+from calhousing.errors import ArtifactError
 from calhousing.run import manifest as manifests
-from calhousing.run.artifacts import ArtifactError, project_root, read_manifest
+from calhousing.run.artifacts import project_root, read_manifest
 
 TEMPLATE_NAME = "calhousing_report"
 TEMPLATES_DIR = Path(__file__).parent / "templates"

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calhousing.core import serialization
+from calhousing.errors import ArtifactError, ManifestError, SchemaError, StaleArtifactError
 from calhousing.params import ROUNDINGS, SCHEMES, SPACES, check_parameters
 from calhousing.run import manifest
-from calhousing.run.manifest import ArtifactError, ManifestError, StaleArtifactError
 from calhousing.run.schema import (
     Columns,
     Integer,
@@ -34,7 +34,6 @@ from calhousing.run.schema import (
     Number,
     Record,
     ScalarOrList,
-    SchemaError,
     Sha256,
     Spec,
     Text,
@@ -258,9 +257,9 @@ def require_artifacts(artifacts_dir: PathLike | None, *names: str) -> Path:
     ArtifactError
         Naming the parameter, the folder and the missing files, and saying which
         step produces them.
-    calhousing.run.manifest.ManifestError
+    calhousing.errors.ManifestError
         When the manifest is missing or malformed, or a file differs from it.
-    calhousing.run.manifest.StaleArtifactError
+    calhousing.errors.StaleArtifactError
         When a file was made from an input that has changed since.
     """
     folder = resolve_dir(artifacts_dir, "artifacts")
@@ -290,7 +289,7 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
     Raises
     ------
-    calhousing.run.manifest.ManifestError
+    calhousing.errors.ManifestError
         When it is not JSON, or not of the manifest's shape or version.
     """
     path = folder / MANIFEST_FILE

@@ -30,18 +30,11 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
+from calhousing.errors import KernelStopped, NamespaceError
 from calhousing.run import signals
 
 KERNEL_NAME = "python3"
 _HISTORY_IN_MEMORY = ["--HistoryManager.hist_file=:memory:"]
-
-
-class NamespaceError(RuntimeError):
-    """The shared kernel's namespace could not be cleared between two notebooks."""
-
-
-class KernelStopped(RuntimeError):
-    """The run was asked to stop (the block of :func:`shared_kernel` reports the interrupt)."""
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from calhousing import params
+from calhousing.errors import ManifestError, SchemaError, StaleArtifactError
 from calhousing.run.schema import (
     Anything,
     Integer,
@@ -29,7 +30,6 @@ from calhousing.run.schema import (
     MapOf,
     Nullable,
     Record,
-    SchemaError,
     Sha256,
     Text,
     validate,
@@ -58,18 +58,6 @@ MANIFEST_SCHEMA = Record(
         "manifest_sha256": Sha256(),
     }
 )
-
-
-class ArtifactError(RuntimeError):
-    """An artifact a step needs is missing, malformed, tampered with or stale (exit code 1)."""
-
-
-class ManifestError(ArtifactError):
-    """An artifact does not match the manifest, or the manifest is missing or malformed."""
-
-
-class StaleArtifactError(ArtifactError):
-    """An artifact was made from an input that has changed since."""
 
 
 def file_digest(path: Path) -> dict[str, Any]:

@@ -32,14 +32,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from calhousing.errors import JournalError
+
 STAGING_PREFIX = ".calhousing-new-"
 BACKUP_PREFIX = ".calhousing-old-"
 JOURNAL_FILE = ".calhousing-promotion.json"
 _JOURNAL_VERSION = 1
-
-
-class JournalError(RuntimeError):
-    """A promotion journal cannot be read, so an interrupted promotion cannot be finished."""
 
 
 def stage(target: Path) -> Path:

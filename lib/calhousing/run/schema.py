@@ -15,20 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from calhousing.errors import SchemaError
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class SchemaError(ValueError):
-    """A value does not fit its schema; ``field`` is the path of the first misfit."""
-
-    def __init__(self, field_path: str, problem: str) -> None:
-        super().__init__(f"{field_path or 'the top level'} {problem}")
-        self.field = field_path
-        self.problem = problem
-
-    def where(self) -> str:
-        """The misfit as a file's reader says it: ``field coef[3] must be …``."""
-        return f"field {self.field} {self.problem}" if self.field else f"the content {self.problem}"
 
 
 @dataclass(frozen=True)
