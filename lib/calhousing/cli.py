@@ -13,10 +13,12 @@ from calhousing import config
 from calhousing.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_DONE,
-    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    ArtifactError,
+    InputError,
     Interrupted,
+    OutputError,
     UsageError,
     exit_code,
 )
@@ -27,7 +29,6 @@ from calhousing.params import PIPELINE_PARAMETERS
 from calhousing.run import signals
 from calhousing.run.artifacts import (
     COMPARISON_FILE,
-    ArtifactError,
     effective_parameters,
     load_comparison,
     recorded_sha256,
@@ -160,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "export":
                 return _export(args)
             return _run(parser, args)
+        except BrokenPipeError:  # the reader of stdout left early (`| head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_BROKEN_PIPE
         except BaseException as error:
             # A signal that lands inside a library can come out as another error.
             code = EXIT_INTERRUPTED if signals.stopping() else exit_code(error)
@@ -169,11 +173,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
 
 
+# How a command that writes one output says, when it fails, that it wrote nothing
+# (`run` says what it left in the message of its error).
+_FAILED_ENDING = {"predict": ". No output was written.", "export": "; nothing was written"}
+_INTERRUPTED_ENDING = {"predict": "; no output was written.", "export": "; nothing was written."}
+_SKIP_INVALID_HINT = ". To score the valid rows and list the others, add --skip-invalid -o OUTPUT"
+
+
 def _failure_message(command: str, error: BaseException, code: int) -> str:
+    """The one line a failed command prints: what went wrong, and what it left."""
     if code == EXIT_INTERRUPTED:
-        outcome = f"; {error}" if isinstance(error, Interrupted) and str(error) else ""
+        outcome = (
+            f"; {error}"
+            if isinstance(error, Interrupted) and str(error)
+            else _INTERRUPTED_ENDING.get(command, "")
+        )
         return f"calhousing {command}: interrupted{outcome}"
-    return f"calhousing {command}: error: {error}"
+    if code == EXIT_USAGE:
+        return f"calhousing {command}: error: {error}"
+    hint = _SKIP_INVALID_HINT if isinstance(error, InputError) and error.skippable else ""
+    return f"calhousing {command}: error: {error}{hint}{_FAILED_ENDING.get(command, '')}"
 
 
 def parameter_value(text: str) -> Any:
@@ -240,43 +259,25 @@ def _print_summary(
 
 
 def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from calhousing.predict import InputError, OutputError, load_model, predict_file
+    from calhousing.predict import load_model, predict_file
     from calhousing.predict.dataset import is_dataset
 
     usage = _predict_usage(args, dataset=is_dataset(args.input))
     if usage:
         parser.exit(EXIT_USAGE, f"calhousing predict: error: {usage}\n")
     options = {"skip_invalid": args.skip_invalid, "flag_out_of_range": args.flag_out_of_range}
-    try:
-        model = load_model(args.artifacts_dir, args.model)
-        if is_dataset(args.input):
-            from calhousing.predict.dataset import predict_dataset
+    model = load_model(args.artifacts_dir, args.model)
+    if is_dataset(args.input):
+        from calhousing.predict.dataset import predict_dataset
 
-            # Ctrl-C during Dask's gather leaves an asyncio task holding an AllExit error that
-            # asyncio logs, with a traceback, when the task is collected at exit; the one line
-            # below says what happened. A library caller's own asyncio logging is left alone.
-            logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-            cluster = {"scheduler": args.scheduler, "workers": args.workers}
-            done = predict_dataset(args.input, args.output, model, **cluster, **options)
-        else:
-            done = predict_file(args.input, args.output, model, **options)
-    except InputError as error:
-        hint = (
-            " To score the valid rows and list the others, add --skip-invalid -o OUTPUT."
-            if error.skippable
-            else ""
-        )
-        print(f"calhousing predict: error: {error}.{hint} No output was written.", file=sys.stderr)
-        return EXIT_FAILED
-    except (ArtifactError, OutputError, ValueError) as error:
-        print(f"calhousing predict: error: {error}. No output was written.", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("calhousing predict: interrupted; no output was written.", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:  # the reader of stdout left early (`| head`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_BROKEN_PIPE
+        # Ctrl-C during Dask's gather leaves an asyncio task holding an AllExit error that
+        # asyncio logs, with a traceback, when the task is collected at exit; the one line
+        # of main() says what happened. A library caller's own asyncio logging is left alone.
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        cluster = {"scheduler": args.scheduler, "workers": args.workers}
+        done = predict_dataset(args.input, args.output, model, **cluster, **options)
+    else:
+        done = predict_file(args.input, args.output, model, **options)
     if not args.quiet:
         print(_closing_line(done, model.name), file=sys.stderr)
     return EXIT_DONE
@@ -332,36 +333,16 @@ def _closing_line(done, model_name: str) -> str:
 
 
 def _export(args: argparse.Namespace) -> int:
-    """Build, check and write one ONNX export; every failure is one line and exit 1."""
+    """Build, check and write one ONNX export."""
     if args.output == "":
         raise UsageError("-o is empty: give the name of the .onnx file to write")
-    try:
-        from calhousing.export import (
-            onnx as onnx_export,  # onnx only here: predict never imports it
-        )
+    from calhousing.export import onnx as onnx_export  # onnx only here: predict never imports it
 
-        serialized = onnx_export.model_bytes(
-            onnx_export.load_export(args.artifacts_dir, args.model)
-        )
-    except (ArtifactError, ValueError) as error:
-        print(f"calhousing export: error: {error}; nothing was written", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("calhousing export: interrupted; nothing was written.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    serialized = onnx_export.model_bytes(onnx_export.load_export(args.artifacts_dir, args.model))
     try:  # only the output's own failures are "cannot write"; a failed read says what it was
         written = write_bytes(args.output, serialized)
     except OSError as error:
-        reason = error.strerror or str(error)
-        print(
-            f"calhousing export: error: cannot write {args.output!r}: {reason}; "
-            "nothing was written",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("calhousing export: interrupted; nothing was written.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        raise OutputError(f"cannot write {args.output!r}: {error.strerror or error}") from error
     print(f"Wrote the {args.model} model to {written} ({len(serialized):,} bytes)")
     return EXIT_DONE
 
