@@ -88,9 +88,7 @@ def _tagged(source: str, *tags: str, code: bool = False) -> nbformat.NotebookNod
 def _render_cells(*cells: nbformat.NotebookNode) -> BeautifulSoup:
     notebook = nbformat.v4.new_notebook(cells=list(cells))
     combined = report.combine_notebooks([notebook], report.header_markdown(CREATED, "abc"))
-    html = report.render_html(combined)
-    html = report.collapse_details(html, combined.metadata["calhousing_details"])
-    return BeautifulSoup(report.add_table_of_contents(html), "html.parser")
+    return BeautifulSoup(report.add_table_of_contents(report.render_html(combined)), "html.parser")
 
 
 def test_cells_tagged_report_hide_are_left_out():

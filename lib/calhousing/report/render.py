@@ -46,7 +46,9 @@ CONTENTS_ID = "contents"
 HIDE_TAG = "report-hide"
 DETAILS_TAG = "report-details"
 _HIDDEN_TAGS = {"parameters", "injected-parameters", HIDE_TAG}
-_DETAILS_KEY = "calhousing_details"  # report metadata: the cell ids of each details block
+_FOLD_KEY = (
+    "report_fold"  # cell metadata: a fold's summary line on its first cell, `last` on its last
+)
 DETAILS_SUMMARY = "Details"  # the summary line of a details block that has no heading
 _VERSIONED_PACKAGES = (
     "calhousing",
@@ -60,6 +62,7 @@ _VERSIONED_PACKAGES = (
 )
 _SHA256 = re.compile(r"^(sha256:)?[0-9a-f]{64}$")
 _HEADING = re.compile(r"^(#{1,5})(\s)", flags=re.MULTILINE)
+_HEADING_LINE = re.compile(r"^#{1,6}\s+(.*)$\n?", flags=re.MULTILINE)
 _FENCE = re.compile(r"^(```|~~~)", flags=re.MULTILINE)
 
 
@@ -153,34 +156,37 @@ def combine_notebooks(
     """One notebook: the header, every cell of `executed` but the hidden ones, the appendix.
 
     Headings of the notebooks and the appendix move one level down, under the title.
-    Cells tagged ``report-hide`` (and parameter cells) are left out; the blocks
-    that ``report-details`` cells open are listed, by cell id, in the metadata
-    for :func:`collapse_details`.
+    Cells tagged ``report-hide`` (and parameter cells) are left out. A
+    ``report-details`` cell opens a fold that the template renders as a collapsed
+    ``<details>``: its first heading leaves the body for the summary line (so it is
+    neither shown twice nor listed in the contents), and the fold closes after the
+    cell before the next heading or tagged cell.
     """
     report = nbformat.v4.new_notebook()
     report.metadata.update(executed[0].metadata if executed else {})
     report.metadata["title"] = REPORT_TITLE
     report.cells.append(nbformat.v4.new_markdown_cell(header, id="report-header"))
-    blocks: list[list[str]] = []
     for number, notebook in enumerate(executed, start=1):
-        block: list[str] | None = None
+        fold: list[nbformat.NotebookNode] = []
         for index, cell in enumerate(notebook.cells):
             tags = set(cell.get("metadata", {}).get("tags", []))
             if _HIDDEN_TAGS & tags:
                 continue
             copy = nbformat.from_dict(cell)
             copy["id"] = f"nb{number}-cell{index}"
-            if copy.cell_type == "markdown":
+            if copy.cell_type == "markdown" and (
+                DETAILS_TAG in tags or _HEADING.search(copy.source)
+            ):
+                _close(fold)
                 if DETAILS_TAG in tags:
-                    block = []
-                    blocks.append(block)
-                elif _HEADING.search(copy.source):
-                    block = None
-                copy.source = demote_headings(copy.source)
-            if block is not None:
-                block.append(copy["id"])
+                    copy.source, summary = _take_heading(copy.source)
+                    copy.metadata[_FOLD_KEY] = {"summary": summary}
+                    fold.append(copy)
+            elif fold:
+                fold.append(copy)
+            copy.source = demote_headings(copy.source)
             report.cells.append(copy)
-    report.metadata[_DETAILS_KEY] = blocks
+        _close(fold)
     if appendix:
         report.cells.append(
             nbformat.v4.new_markdown_cell(demote_headings(appendix), id="report-appendix")
@@ -217,32 +223,19 @@ def render_html(notebook: nbformat.NotebookNode) -> str:
     return body
 
 
-def collapse_details(html: str, blocks: Sequence[Sequence[str]]) -> str:
-    """Fold each block of cells (their notebook cell ids) into a collapsed ``<details>``.
+def _take_heading(markdown: str) -> tuple[str, str]:
+    """`markdown` without its first heading line, and that heading's text (or the default)."""
+    match = _HEADING_LINE.search(markdown)
+    if match is None:
+        return markdown, DETAILS_SUMMARY
+    return markdown[: match.start()] + markdown[match.end() :], match.group(1).strip()
 
-    The summary line is the text of the block's first heading, which then leaves
-    the body (so it is neither shown twice nor listed in the contents); a block
-    without a heading is summarised as :data:`DETAILS_SUMMARY`.
-    """
-    soup = BeautifulSoup(html, "html.parser")
-    for ids in blocks:
-        cells = [soup.find(id=f"cell-id={cell_id}") for cell_id in ids]
-        cells = [cell for cell in cells if isinstance(cell, Tag)]
-        if not cells:
-            continue
-        details = soup.new_tag("details", attrs={"class": "report-details"})
-        summary = soup.new_tag("summary")
-        heading = cells[0].find(["h1", "h2", "h3", "h4", "h5", "h6"])
-        if isinstance(heading, Tag):
-            summary.string = _heading_text(heading)
-            heading.decompose()
-        else:
-            summary.string = DETAILS_SUMMARY
-        details.append(summary)
-        cells[0].insert_before(details)
-        for cell in cells:
-            details.append(cell.extract())
-    return str(soup)
+
+def _close(fold: list[nbformat.NotebookNode]) -> None:
+    """Mark the last cell of an open fold as the one its ``</details>`` follows."""
+    if fold:
+        fold[-1].metadata.setdefault(_FOLD_KEY, {})["last"] = True
+        fold.clear()
 
 
 def add_table_of_contents(html: str) -> str:
@@ -331,8 +324,7 @@ def write_report(
     header = header_markdown(created, commit)
     appendix = appendix_markdown(parameters, library_versions(), created, commit, manifest)
     combined = combine_notebooks(notebooks, header, appendix)
-    html = collapse_details(render_html(combined), combined.metadata[_DETAILS_KEY])
-    html = add_table_of_contents(html)
+    html = add_table_of_contents(render_html(combined))
     path = Path(output_path)
     path.write_text(html, encoding="utf-8")
     return path
