@@ -119,11 +119,12 @@ def kernel_start_seconds() -> float:
 def report_seconds(executed_dir: Path, folder: Path) -> float:
     """Seconds nbconvert takes to render the report from the executed notebooks (warm)."""
     from calhousing.report.render import write_report
+    from calhousing.run.artifacts import Run
 
     paths = [executed_dir / name for name in NOTEBOOK_NAMES]
-    write_report(paths, folder / "warm.html", {})
+    write_report(paths, folder / "warm.html", {}, run=Run.open(folder / "artifacts"))
     start = time.perf_counter()
-    write_report(paths, folder / "report.html", {})
+    write_report(paths, folder / "report.html", {}, run=Run.open(folder / "artifacts"))
     return time.perf_counter() - start
 
 

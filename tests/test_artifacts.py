@@ -81,7 +81,7 @@ def test_manifest_records_every_step_with_its_parameters_inputs_and_outputs(pipe
 
 
 def test_manifest_holds_every_effective_parameter_defaults_included(pipeline_run):
-    assert artifacts.effective_parameters(pipeline_run["artifacts"]) == {
+    assert artifacts.Run.open(pipeline_run["artifacts"]).parameters() == {
         "test_size": 0.2,
         "random_state": 42,
         "bits": 8,
@@ -105,7 +105,7 @@ def test_split_is_stored_as_row_numbers_with_the_training_rows_hash(pipeline_run
 
 
 def test_loaded_split_is_the_one_train_test_split_made(pipeline_run, default_split):
-    split = artifacts.load_split(pipeline_run["artifacts"])
+    split = artifacts.Run.open(pipeline_run["artifacts"]).split()
     pd.testing.assert_frame_equal(split.X_train, default_split.X_train)
     pd.testing.assert_series_equal(split.y_test, default_split.y_test)
 
@@ -115,7 +115,7 @@ def test_split_of_other_data_is_refused_naming_the_file_and_what_to_do(run_copy)
     split["training_data_sha256"] = "0" * 64
     rewrite_artifact(run_copy, "split.json", json.dumps(split).encode())
     with pytest.raises(errors.ArtifactError) as refused:
-        artifacts.load_split(run_copy)
+        artifacts.Run.open(run_copy).split()
     assert str(refused.value) == (
         f"{run_copy / 'split.json'}: the training rows of the data now hash to 5727a0c7f1b2…, "
         "but 01_train split data whose training rows hashed to 000000000000…: the data "
@@ -129,11 +129,11 @@ def test_split_that_loses_a_row_is_refused(run_copy):
     split["test_rows"] = split["test_rows"][1:]
     rewrite_artifact(run_copy, "split.json", json.dumps(split).encode())
     with pytest.raises(errors.ArtifactError, match="must number each of the data's 20,640"):
-        artifacts.load_split(run_copy)
+        artifacts.Run.open(run_copy).split()
 
 
 def test_feature_ranges_are_the_training_min_and_max_in_feature_order(pipeline_run):
-    ranges = artifacts.load_feature_ranges(pipeline_run["artifacts"])
+    ranges = artifacts.Run.open(pipeline_run["artifacts"]).feature_ranges()
     assert list(ranges) == [
         "MedInc",
         "HouseAge",
@@ -153,20 +153,20 @@ def test_changed_file_is_refused_naming_it_and_the_hash(run_copy):
     path = run_copy / "float_params.json"
     path.write_text(path.read_text().replace("-37.", "-38."))
     with pytest.raises(errors.ManifestError, match=r"float_params\.json does not match its sha256"):
-        artifacts.load_float_params(run_copy)
+        artifacts.Run.open(run_copy).float_params()
 
 
 def test_truncated_file_is_refused_naming_its_size(run_copy):
     path = run_copy / "quantized_params.json"
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(errors.ManifestError, match=r"quantized_params\.json has 100 bytes"):
-        artifacts.load_quantized(run_copy)
+        artifacts.Run.open(run_copy).quantized()
 
 
 def test_missing_manifest_is_refused(run_copy):
     (run_copy / "manifest.json").unlink()
     with pytest.raises(errors.ManifestError, match=r"manifest\.json is missing"):
-        artifacts.load_float_params(run_copy)
+        artifacts.Run.open(run_copy).float_params()
 
 
 def test_tampered_model_is_never_unpickled(run_copy, tmp_path):
@@ -178,13 +178,13 @@ def test_tampered_model_is_never_unpickled(run_copy, tmp_path):
 
     (run_copy / "model.joblib").write_bytes(pickle.dumps(Exploit()))
     with pytest.raises(errors.ManifestError, match=r"model\.joblib"):
-        artifacts.load_model(run_copy)
+        artifacts.Run.open(run_copy).model()
     assert not marker.exists()
 
 
 def test_untampered_model_loads_and_predicts_like_the_params(run_copy):
-    model = artifacts.load_model(run_copy)
-    params = artifacts.load_float_params(run_copy)
+    model = artifacts.Run.open(run_copy).model()
+    params = artifacts.Run.open(run_copy).float_params()
     np.testing.assert_allclose(model.coef_, params.coef, rtol=0, atol=0)
 
 
@@ -368,14 +368,14 @@ MALFORMED_ARTIFACTS = [
     ),
 ]
 LOADERS = {
-    "float_params.json": artifacts.load_float_params,
-    "quantized_params.json": artifacts.load_quantized,
-    "integer_model.json": artifacts.load_integer_model,
-    "comparison.json": artifacts.load_comparison,
-    "prediction_comparison.csv": artifacts.load_comparison,
-    "split.json": artifacts.load_split,
-    "feature_ranges.json": artifacts.load_feature_ranges,
-    "sweep.csv": artifacts.load_sweep,
+    "float_params.json": lambda folder: artifacts.Run.open(folder).float_params(),
+    "quantized_params.json": lambda folder: artifacts.Run.open(folder).quantized(),
+    "integer_model.json": lambda folder: artifacts.Run.open(folder).integer_model(),
+    "comparison.json": lambda folder: artifacts.Run.open(folder).comparison(),
+    "prediction_comparison.csv": lambda folder: artifacts.Run.open(folder).comparison(),
+    "split.json": lambda folder: artifacts.Run.open(folder).split(),
+    "feature_ranges.json": lambda folder: artifacts.Run.open(folder).feature_ranges(),
+    "sweep.csv": lambda folder: artifacts.Run.open(folder).sweep(),
 }
 
 
@@ -393,7 +393,7 @@ def test_malformed_artifact_is_refused_naming_the_file_and_the_field(
 def test_artifact_that_is_not_json_is_refused_naming_it(run_copy):
     rewrite_artifact(run_copy, "comparison.json", b'{"float": ')
     with pytest.raises(errors.ArtifactError) as refused:
-        artifacts.load_comparison(run_copy)
+        artifacts.Run.open(run_copy).comparison()
     assert str(refused.value).startswith(
         f"cannot read artifact {str(run_copy / 'comparison.json')!r}: Expecting value"
     )
@@ -522,7 +522,7 @@ def test_malformed_manifest_is_blamed_by_every_reader(finished_run, capsys, dama
     path = folder / "manifest.json"
     path.write_text(json.dumps(damage(json.loads(path.read_text()))))
     with pytest.raises(errors.ManifestError) as refused:
-        artifacts.load_float_params(folder)
+        artifacts.Run.open(folder).float_params()
     assert str(refused.value) == f"{path}: {message}"
     code = _cli(
         ["summary", "--artifacts-dir", str(folder), "--reports-dir", str(finished_run / "reports")]
@@ -567,13 +567,40 @@ def test_a_changed_digit_in_the_manifest_blames_the_manifest_not_the_artifact(fi
 def test_training_again_over_a_damaged_manifest_starts_a_new_one(run_copy, default_split):
     from calhousing.core import evaluation
 
-    model = artifacts.load_model(run_copy)
-    params = artifacts.load_float_params(run_copy)
+    model = artifacts.Run.open(run_copy).model()
+    params = artifacts.Run.open(run_copy).float_params()
     (run_copy / "manifest.json").write_text("[]")
     metrics = evaluation.split_metrics(params, default_split)
     artifacts.save_training(
         run_copy, model, params, metrics, default_split, test_size=0.2, random_state=42
     )
-    assert artifacts.load_float_params(run_copy).intercept == params.intercept
+    assert artifacts.Run.open(run_copy).float_params().intercept == params.intercept
     with pytest.raises(errors.ManifestError, match=r"quantized_params\.json is not listed"):
-        artifacts.load_quantized(run_copy)
+        artifacts.Run.open(run_copy).quantized()
+
+
+def test_a_run_checks_each_file_once_until_it_saves_a_step(run_copy, monkeypatch):
+    from calhousing.export import onnx as onnx_export
+    from calhousing.run import manifest
+
+    checked: list[str] = []
+    verify = manifest.verify_files
+
+    def counting(recorded, folder, names):
+        checked.extend(names)
+        verify(recorded, folder, names)
+
+    monkeypatch.setattr(manifest, "verify_files", counting)
+    run = artifacts.Run.open(run_copy)
+    for export in onnx_export.EXPORTS:
+        onnx_export.load_export(run, export)
+    assert sorted(checked) == [
+        "feature_ranges.json",
+        "float_params.json",
+        "integer_model.json",
+        "quantized_params.json",
+    ]
+    run.save_sweep(run.sweep())
+    checked.clear()
+    run.float_params()
+    assert checked == ["float_params.json"]

@@ -213,4 +213,4 @@ def test_loader_with_an_empty_data_home_names_the_cache(tmp_path):
 def test_loader_refuses_a_missing_manifest(run_copy):
     (run_copy / "artifacts" / "manifest.json").unlink()
     with pytest.raises(errors.ManifestError, match="is missing"):
-        artifacts.load_quantized(run_copy / "artifacts")
+        artifacts.Run.open(run_copy / "artifacts").quantized()

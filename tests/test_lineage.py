@@ -31,11 +31,11 @@ def _sha(folder: Path, name: str) -> str:
 
 def _requantize(folder: Path, bits: int) -> None:
     """What `papermill notebooks/02_quantize.ipynb out.ipynb -p bits 4` does to the folder."""
-    params = artifacts.load_float_params(folder)
-    split = artifacts.load_split(folder)
+    params = artifacts.Run.open(folder).float_params()
+    split = artifacts.Run.open(folder).split()
     quantized = quantize_model(params, bits)
     integer = integer_inference.build_integer_model(params, split.X_train, bits=bits)
-    artifacts.save_quantized(folder, quantized, integer)
+    artifacts.Run.open(folder).save_quantized(quantized, integer)
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_comparison_made_from_a_rewritten_model_is_named_stale(requantized):
     before = json.loads((requantized / "manifest.json").read_text())["steps"]["03_compare"]
     now = _sha(requantized, "quantized_params.json")
     with pytest.raises(errors.StaleArtifactError) as refused:
-        artifacts.load_comparison(requantized)
+        artifacts.Run.open(requantized).comparison()
     assert str(refused.value) == (
         f"comparison.json is stale: 03_compare made it from quantized_params.json sha "
         f"{before['inputs']['quantized_params.json'][:8]}…, but that file is now {now[:8]}… "
@@ -70,14 +70,14 @@ def test_the_recorded_input_is_the_8_bit_model_and_the_new_one_differs(requantiz
 
 
 def test_what_the_rewritten_step_did_not_touch_stays_readable(requantized):
-    assert artifacts.load_quantized(requantized).coef.bits == 4
-    assert artifacts.load_integer_model(requantized).bits == 4
-    assert artifacts.load_float_params(requantized).coef.shape == (8,)
+    assert artifacts.Run.open(requantized).quantized().coef.bits == 4
+    assert artifacts.Run.open(requantized).integer_model().bits == 4
+    assert artifacts.Run.open(requantized).float_params().coef.shape == (8,)
 
 
 def test_the_sweep_which_read_the_run_model_is_stale_too(requantized):
     with pytest.raises(errors.StaleArtifactError, match=r"^sweep\.csv is stale: 04_sweep"):
-        artifacts.load_sweep(requantized)
+        artifacts.Run.open(requantized).sweep()
 
 
 def test_summary_names_the_stale_comparison_instead_of_presenting_it(requantized, capsys):
@@ -99,21 +99,18 @@ def test_summary_names_the_stale_comparison_instead_of_presenting_it(requantized
 
 
 def test_running_the_stale_step_again_makes_it_current(requantized):
-    params = artifacts.load_float_params(requantized)
-    quantized = artifacts.load_quantized(requantized)
-    comparison = evaluation.compare_models(params, quantized, artifacts.load_split(requantized))
-    artifacts.save_comparison(
-        requantized, comparison.predictions, comparison.summary(), n_samples=10
-    )
-    summary, _ = artifacts.load_comparison(requantized)
+    run = artifacts.Run.open(requantized)
+    comparison = evaluation.compare_models(run.float_params(), run.quantized(), run.split())
+    run.save_comparison(comparison.predictions, comparison.summary(), n_samples=10)
+    summary, _ = artifacts.Run.open(requantized).comparison()
     assert summary["bits"] == 4
 
 
 def test_training_again_makes_every_later_output_stale(finished_run, default_split, capsys):
     folder = finished_run / "artifacts"
-    model = artifacts.load_model(folder)
-    params = artifacts.load_float_params(folder)
-    split = artifacts.load_split(folder)
+    model = artifacts.Run.open(folder).model()
+    params = artifacts.Run.open(folder).float_params()
+    split = artifacts.Run.open(folder).split()
     old = _sha(folder, "split.json")
     artifacts.save_training(
         folder,
@@ -125,7 +122,7 @@ def test_training_again_makes_every_later_output_stale(finished_run, default_spl
         random_state=1,
     )
     with pytest.raises(errors.StaleArtifactError) as refused:
-        artifacts.load_quantized(folder)
+        artifacts.Run.open(folder).quantized()
     assert str(refused.value).startswith(
         f"quantized_params.json is stale: 02_quantize made it from split.json sha {old[:8]}…, "
         f"but that file is now {_sha(folder, 'split.json')[:8]}… (rewritten by 01_train with "
@@ -146,7 +143,7 @@ def test_stale_is_found_through_the_chain_not_only_next_door(finished_run):
     recorded["steps"]["02_quantize"]["inputs"]["split.json"] = "1" * 64
     (folder / "manifest.json").write_text(json.dumps(manifest.seal(recorded)))
     with pytest.raises(errors.StaleArtifactError) as refused:
-        artifacts.load_comparison(folder)
+        artifacts.Run.open(folder).comparison()
     assert str(refused.value).startswith(
         "quantized_params.json is stale: 02_quantize made it from split.json sha 11111111…"
     )
@@ -155,11 +152,9 @@ def test_stale_is_found_through_the_chain_not_only_next_door(finished_run):
 def test_a_report_older_than_the_comparison_is_refused(finished_run, capsys):
     folder = finished_run / "artifacts"
     _requantize(folder, 4)
-    params = artifacts.load_float_params(folder)
-    comparison = evaluation.compare_models(
-        params, artifacts.load_quantized(folder), artifacts.load_split(folder)
-    )
-    artifacts.save_comparison(folder, comparison.predictions, comparison.summary(), n_samples=10)
+    run = artifacts.Run.open(folder)
+    comparison = evaluation.compare_models(run.float_params(), run.quantized(), run.split())
+    run.save_comparison(comparison.predictions, comparison.summary(), n_samples=10)
     report = finished_run / "reports" / "report.html"
     code = _cli(["summary", "--artifacts-dir", str(folder), "--reports-dir", str(report.parent)])
     assert code == 1
@@ -220,7 +215,7 @@ def _html_text(path: Path) -> str:
 
 @pytest.mark.slow
 def test_four_bit_run_records_every_effective_parameter(custom_run):
-    assert artifacts.effective_parameters(custom_run["artifacts"]) == {
+    assert artifacts.Run.open(custom_run["artifacts"]).parameters() == {
         "test_size": 0.2,
         "random_state": 42,
         "bits": 4,
@@ -293,6 +288,6 @@ def test_no_later_notebook_splits_the_data_again(notebook):
 
     nb = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
     code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
-    assert "artifacts.load_split(artifacts_dir)" in code
+    assert "run = artifacts.Run.open(artifacts_dir)" in code and "run.split()" in code
     for resplit in ("data.load_split", "split_data", "train_test_split", "load_housing"):
         assert resplit not in code

@@ -53,9 +53,9 @@ def artifacts_dir(pipeline_run) -> Path:
 def models(artifacts_dir):
     """The run's float, quantized and integer models, as the library loads them."""
     return {
-        "float": artifacts.load_float_params(artifacts_dir),
-        "quantized": artifacts.load_quantized(artifacts_dir),
-        "integer": artifacts.load_integer_model(artifacts_dir),
+        "float": artifacts.Run.open(artifacts_dir).float_params(),
+        "quantized": artifacts.Run.open(artifacts_dir).quantized(),
+        "integer": artifacts.Run.open(artifacts_dir).integer_model(),
     }
 
 
@@ -439,13 +439,13 @@ def test_saved_exports_are_recorded_and_verified_like_every_artifact(
     copy = tmp_path / "artifacts"
     shutil.copytree(artifacts_dir, copy)
     files = {onnx_export.EXPORT_FILES[name]: exports[name] for name in onnx_export.EXPORTS}
-    artifacts.save_onnx(copy, files)
-    artifacts.require_artifacts(copy, *files)  # listed with their sha256
+    artifacts.Run.open(copy).save_onnx(files)
+    artifacts.Run.open(copy).require(*files)  # listed with their sha256
     assert (copy / "model-integer.onnx").read_bytes() == exports["integer"]
     with (copy / "model-integer.onnx").open("ab") as stream:
         stream.write(b"\0")
     with pytest.raises(errors.ManifestError, match=r"model-integer\.onnx has"):
-        artifacts.require_artifacts(copy, "model-integer.onnx")
+        artifacts.Run.open(copy).require("model-integer.onnx")
 
 
 @pytest.fixture(scope="module")
@@ -516,7 +516,7 @@ def test_deploy_notebook_saves_the_exports_and_shows_the_table(pipeline_run, tmp
         progress_bar=False,
         cwd=str(notebooks),
     )
-    artifacts.require_artifacts(copy, *onnx_export.EXPORT_FILES.values())
+    artifacts.Run.open(copy).require(*onnx_export.EXPORT_FILES.values())
     executed = nbformat.read(tmp_path / "06.ipynb", as_version=4)
     html = "".join(
         output.get("data", {}).get("text/html", "")

@@ -48,7 +48,7 @@ def float_model(artifacts_dir) -> predict.Model:
 @pytest.fixture(scope="module")
 def float_library(artifacts_dir):
     """The float model's predictions as the library computes them (numpy, not polars)."""
-    params = artifacts.load_float_params(artifacts_dir)
+    params = artifacts.Run.open(artifacts_dir).float_params()
     return lambda frame: inference.predict(params, frame)
 
 
@@ -99,10 +99,10 @@ def refusal(path: Path, model: predict.Model) -> InputError:
 def test_each_model_scores_the_rows_as_the_library_does(tmp_path, artifacts_dir, rows, name):
     model = predict.load_model(artifacts_dir, name)
     library = {
-        "float": lambda: inference.predict(artifacts.load_float_params(artifacts_dir), rows),
-        "quantized": lambda: inference.predict(artifacts.load_quantized(artifacts_dir), rows),
+        "float": lambda: inference.predict(artifacts.Run.open(artifacts_dir).float_params(), rows),
+        "quantized": lambda: inference.predict(artifacts.Run.open(artifacts_dir).quantized(), rows),
         "integer": lambda: integer_inference.predict_integer(
-            artifacts.load_integer_model(artifacts_dir), rows
+            artifacts.Run.open(artifacts_dir).integer_model(), rows
         ),
     }[name]()
     output = scored(write(tmp_path, rows.to_csv(index=False).encode()), model)
@@ -143,10 +143,10 @@ def test_other_quantization_settings_score_as_the_library_does(
 ):
     folder = tmp_path / "artifacts"
     shutil.copytree(artifacts_dir, folder)
-    params, split = artifacts.load_float_params(folder), artifacts.load_split(folder)
+    params, split = artifacts.Run.open(folder).float_params(), artifacts.Run.open(folder).split()
     quantized = quantization.quantize_model(params, X_train=split.X_train, **choices)
     integer = integer_inference.build_integer_model(params, split.X_train, bits=choices["bits"])
-    artifacts.save_quantized(folder, quantized, integer)
+    artifacts.Run.open(folder).save_quantized(quantized, integer)
     path = write(tmp_path, rows.to_csv(index=False).encode())
     output = scored(path, predict.load_model(folder, "quantized"))[PREDICTION_COLUMN]
     expected = inference.predict(quantized, rows)
@@ -208,7 +208,7 @@ def test_stdin_is_read_as_csv_and_stdout_gets_the_csv(
     assert list(output.columns) == [ID, PREDICTION_COLUMN]
     np.testing.assert_allclose(
         output[PREDICTION_COLUMN],
-        inference.predict(artifacts.load_float_params(artifacts_dir), rows),
+        inference.predict(artifacts.Run.open(artifacts_dir).float_params(), rows),
         atol=1e-12,
     )
 

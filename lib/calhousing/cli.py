@@ -27,14 +27,7 @@ from calhousing.params import PIPELINE_PARAMETERS
 # The pipeline (papermill, nbconvert) is imported by the commands that run it, so
 # `calhousing predict` starts without paying for it.
 from calhousing.run import signals
-from calhousing.run.artifacts import (
-    COMPARISON_FILE,
-    effective_parameters,
-    load_comparison,
-    recorded_sha256,
-    resolve_dir,
-    write_bytes,
-)
+from calhousing.run.artifacts import COMPARISON_FILE, Run, resolve_dir, write_bytes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -236,24 +229,22 @@ def _print_summary(
 
     if rows < 0:
         raise UsageError(f"--n-rows must be 0 or more, got {rows}")
-    comparison, predictions = load_comparison(artifacts_dir, n_rows=max(rows, 1))
-    folder = resolve_dir(artifacts_dir, "artifacts")
+    run = Run.open(artifacts_dir)
+    comparison, predictions = run.comparison(n_rows=max(rows, 1))
     report = resolve_dir(reports_dir, "reports") / REPORT_FILE
     if not report.is_file():
         raise ArtifactError(
             f"no report at {str(report)!r}: run `calhousing run` first, or pass the "
             "--reports-dir it wrote to"
         )
-    recorded = recorded_sha256(folder, COMPARISON_FILE)
+    recorded = run.sha256(COMPARISON_FILE)
     if not report_shows(report.read_text(encoding="utf-8", errors="replace"), recorded):
         raise ArtifactError(
             f"{report} is stale: it does not show the current {COMPARISON_FILE} "
             f"(sha {recorded[:8]}…), which was rewritten after it was rendered; "
             "re-render it with `calhousing run`"
         )
-    text = run_summary(
-        comparison, predictions, report, n_rows=rows, parameters=effective_parameters(folder)
-    )
+    text = run_summary(comparison, predictions, report, n_rows=rows, parameters=run.parameters())
     print(text, end="")
     return EXIT_DONE
 

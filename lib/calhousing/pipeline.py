@@ -38,7 +38,7 @@ from calhousing.errors import (
     UsageError,
 )
 from calhousing.run import promotion, signals
-from calhousing.run.artifacts import PathLike, project_root, resolve_dir
+from calhousing.run.artifacts import PathLike, Run, project_root, resolve_dir
 from calhousing.run.kernel import clear_namespace, shared_kernel, stop_if_asked
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def _run_locked(
         from calhousing.report.render import write_report
 
         effective = {**params.effective_parameters(parameters), "artifacts_dir": str(artifacts)}
-        write_report(executed, staged_reports / REPORT_FILE, effective)
+        write_report(executed, staged_reports / REPORT_FILE, effective, run=Run(staged_artifacts))
     except BaseException as error:
         kept = _keep_failed_run(staged_reports, reports)
         _remove_staging((staged_artifacts, staged_reports), created)

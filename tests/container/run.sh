@@ -271,7 +271,7 @@ from calhousing.run import artifacts
 from calhousing.core import integer_inference
 rows = np.array([[8.3252, 41, 6.98, 1.02, 322, 2.55, 37.88, -122.23], [1, 1, 1, 1, 1e6, 1, 30, -130]])
 session = onnxruntime.InferenceSession('/app/artifacts/model-int8.onnx')
-ours = integer_inference.predict_integer(artifacts.load_integer_model('/app/artifacts'), rows)
+ours = integer_inference.predict_integer(artifacts.Run.open('/app/artifacts').integer_model(), rows)
 theirs = session.run(None, {'features': rows})[0]
 print('onnxruntime', theirs.tolist(), 'predict_integer', ours.tolist())
 assert theirs.tolist() == ours.tolist()

@@ -55,7 +55,7 @@ class Anchor:
     ----------
     files : dict of str to bytes
         The run's three exports, by artifact file name, for
-        :func:`calhousing.run.artifacts.save_onnx`.
+        :meth:`calhousing.run.artifacts.Run.save_onnx`.
     table : pandas.DataFrame
         One row per ONNX model, :data:`COLUMNS` as columns.
     why : str
@@ -67,13 +67,13 @@ class Anchor:
     why: str
 
 
-def measure(artifacts_dir: artifacts.PathLike | None, split: Split) -> Anchor:
+def measure(run: artifacts.Run | artifacts.PathLike | None, split: Split) -> Anchor:
     """Export the run's models, quantize the float32 export with onnxruntime, score them all.
 
     Parameters
     ----------
-    artifacts_dir : path-like or None
-        The run's artifacts, checked against the manifest before use.
+    run : Run, path-like or None
+        The run (or its artifacts folder), its files checked against the manifest.
     split : Split
         The run's train/test split (the training rows calibrate ``quantize_static``).
 
@@ -81,11 +81,10 @@ def measure(artifacts_dir: artifacts.PathLike | None, split: Split) -> Anchor:
     -------
     Anchor
     """
-    params = artifacts.load_float_params(artifacts_dir)
-    quantized = artifacts.load_quantized(artifacts_dir)
-    integer = artifacts.load_integer_model(artifacts_dir)
+    run = artifacts.Run.of(run)
+    params, quantized, integer = run.float_params(), run.quantized(), run.integer_model()
     exports = {
-        name: onnx_export.model_bytes(onnx_export.load_export(artifacts_dir, name))
+        name: onnx_export.model_bytes(onnx_export.load_export(run, name))
         for name in onnx_export.EXPORTS
     }
     float32 = onnx_export.model_bytes(onnx_export.float_graph(params, dtype="float32"))

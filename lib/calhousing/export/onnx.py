@@ -288,7 +288,7 @@ def model_bytes(model: onnx.ModelProto) -> bytes:
     return model.SerializeToString()
 
 
-def load_export(artifacts_dir: artifacts.PathLike | None, export: str) -> onnx.ModelProto:
+def load_export(run: artifacts.Run | artifacts.PathLike | None, export: str) -> onnx.ModelProto:
     """Build the `export` graph from the run's artifacts, each checked against the manifest.
 
     Every export reads ``feature_ranges.json`` for the training ranges and
@@ -303,22 +303,20 @@ def load_export(artifacts_dir: artifacts.PathLike | None, export: str) -> onnx.M
         If an artifact is missing or differs from the manifest.
     """
     check_choice("model", export, EXPORTS)
-    quantized = artifacts.load_quantized(artifacts_dir)
-    integer = artifacts.load_integer_model(artifacts_dir)
-    folder = artifacts.require_artifacts(artifacts_dir, _SOURCES[export])
-    recorded = artifacts.read_manifest(folder) or {}
-    manifest_sha256 = manifest.file_digest(folder / artifacts.MANIFEST_FILE)["sha256"]
+    run = artifacts.Run.of(run)
+    quantized, integer = run.quantized(), run.integer_model()
+    manifest_sha256 = manifest.file_digest(run.folder / artifacts.MANIFEST_FILE)["sha256"]
     info = export_metadata(
         feature_names=integer.feature_names,
-        ranges=artifacts.load_feature_ranges(artifacts_dir),
+        ranges=run.feature_ranges(),
         settings=quantization_settings(export, quantized, integer),
         manifest_sha256=manifest_sha256,
         source=_SOURCES[export],
-        source_sha256=recorded["files"][_SOURCES[export]]["sha256"],
+        source_sha256=run.sha256(_SOURCES[export]),
         version=package_metadata.version("calhousing"),
     )
     if export == "float":
-        return float_graph(artifacts.load_float_params(artifacts_dir), metadata=info)
+        return float_graph(run.float_params(), metadata=info)
     if export == "quantized":
         return quantized_graph(quantized, metadata=info)
     return integer_graph(integer, metadata=info)

@@ -45,13 +45,14 @@ class Model:
     clamped: pl.Expr | None = None
 
 
-def load_model(artifacts_dir: artifacts.PathLike | None, model: str = "float") -> Model:
+def load_model(run: artifacts.Run | artifacts.PathLike | None, model: str = "float") -> Model:
     """Load a model from the JSON parameters in `artifacts_dir`; nothing is unpickled.
 
     Parameters
     ----------
-    artifacts_dir : path-like or None
-        Where ``calhousing run`` wrote its artifacts; ``None`` for the project's.
+    run : Run, path-like or None
+        The run, or the folder where ``calhousing run`` wrote its artifacts;
+        ``None`` for the project's.
     model : {"float", "quantized", "integer"}, default="float"
         The float parameters, the dequantized 8-bit parameters, or the
         integer-only model.
@@ -68,14 +69,15 @@ def load_model(artifacts_dir: artifacts.PathLike | None, model: str = "float") -
         If the artifacts it needs are missing.
     """
     check_choice("model", model, MODELS)
-    ranges = artifacts.load_feature_ranges(artifacts_dir)
+    run = artifacts.Run.of(run)
+    ranges = run.feature_ranges()
     if model == "float":
-        found = artifacts.load_record(artifacts_dir, artifacts.FLOAT_PARAMS_FILE)
+        found = run.record(artifacts.FLOAT_PARAMS_FILE)
         names = tuple(found["feature_names"])
         prediction = affine_sum(names, _floats(found["coef"]), float(found["intercept"]))
         return Model(model, names, prediction, ranges)
     if model == "quantized":
-        found = artifacts.load_record(artifacts_dir, artifacts.QUANTIZED_PARAMS_FILE)
+        found = run.record(artifacts.QUANTIZED_PARAMS_FILE)
         names = tuple(found["feature_names"])
         weights, bias = dequantize(found["coef"]), dequantize(found["intercept"])[0]
         if found.get("space", "raw") == "standardized":
@@ -84,7 +86,7 @@ def load_model(artifacts_dir: artifacts.PathLike | None, model: str = "float") -
         else:
             prediction = affine_sum(names, weights, bias)
         return Model(model, names, prediction, ranges)
-    found = artifacts.load_record(artifacts_dir, artifacts.INTEGER_MODEL_FILE)
+    found = run.record(artifacts.INTEGER_MODEL_FILE)
     names = tuple(found["feature_names"])
     qmax = 2 ** int(found["input_bits"]) - 1  # an unsigned input code's largest value
     codes = [
@@ -106,9 +108,10 @@ def load_model(artifacts_dir: artifacts.PathLike | None, model: str = "float") -
     return Model(model, names, prediction, ranges, clamped)
 
 
-def load_models(artifacts_dir: artifacts.PathLike | None) -> tuple[Model, ...]:
+def load_models(run: artifacts.Run | artifacts.PathLike | None) -> tuple[Model, ...]:
     """The three models of :data:`MODELS`, in that order (see :func:`load_model`)."""
-    return tuple(load_model(artifacts_dir, name) for name in MODELS)
+    run = artifacts.Run.of(run)
+    return tuple(load_model(run, name) for name in MODELS)
 
 
 def affine_sum(

@@ -32,9 +32,8 @@ from bs4 import BeautifulSoup, Tag
 from nbconvert import HTMLExporter
 
 from calhousing import params
-from calhousing.errors import ArtifactError
 from calhousing.run import manifest as manifests
-from calhousing.run.artifacts import project_root, read_manifest
+from calhousing.run.artifacts import Run, project_root
 
 TEMPLATE_NAME = "calhousing_report"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -296,7 +295,7 @@ def write_report(
     output_path: str | os.PathLike[str],
     parameters: Mapping[str, Any],
     created: datetime | None = None,
-    manifest: Mapping[str, Any] | None = None,
+    run: Run | None = None,
 ) -> Path:
     """Render the executed notebooks at `executed_paths` into `output_path`.
 
@@ -310,17 +309,19 @@ def write_report(
         The run's parameters, listed in the appendix.
     created : datetime, optional
         When the run happened; now by default.
-    manifest : mapping, optional
-        The run's artifact manifest. By default the ``manifest.json`` in the
-        artifacts folder the notebooks wrote to (their papermill ``artifacts_dir``),
-        if there is one; the appendix says so when there is none.
+    run : Run, optional
+        The run the notebooks wrote; its manifest's hashes go in the appendix once
+        every file it lists is checked against them and its inputs (a report never
+        presents outputs made from inputs that changed since). Without a run, or a
+        run without a manifest, the appendix says there are no hashes to show.
     """
     paths = order_notebooks(executed_paths)
     notebooks = [nbformat.read(os.fspath(path), as_version=4) for path in paths]
     created = created or datetime.now(UTC)
     commit = git_commit()
-    if manifest is None:
-        manifest = _run_manifest(notebooks)
+    manifest = None if run is None or run.manifest is None else run.manifest
+    if manifest is not None:
+        run.require(*manifest["files"])
     header = header_markdown(created, commit)
     appendix = appendix_markdown(parameters, library_versions(), created, commit, manifest)
     combined = combine_notebooks(notebooks, header, appendix)
@@ -360,21 +361,6 @@ def _hashes_markdown(manifest: Mapping[str, Any] | None) -> str:
         "| artifact | size (bytes) | sha256 |\n|:---|---:|:---|\n"
         f"{lines}\n\n</details>"
     )
-
-
-def _run_manifest(notebooks: Sequence[nbformat.NotebookNode]) -> dict[str, Any] | None:
-    """The manifest in the artifacts folder the executed notebooks were given, if any."""
-    for notebook in notebooks:
-        folder = notebook.metadata.get("papermill", {}).get("parameters", {}).get("artifacts_dir")
-        if folder and (Path(folder) / MANIFEST_FILE).is_file():
-            try:
-                recorded = read_manifest(Path(folder))
-            except ArtifactError:
-                return None
-            # a report never presents outputs made from inputs that changed since
-            manifests.check_lineage(recorded, list(recorded["files"]), Path(folder))
-            return recorded
-    return None
 
 
 def _heading_text(heading: Tag) -> str:

@@ -4,11 +4,11 @@ Everything but the fitted estimator travels as JSON or CSV, so a reader never ha
 to unpickle anything to use the numbers. Every file is written to a temporary
 name and renamed into place, so an interrupted write never leaves half a file,
 and recorded in ``manifest.json`` with the step that wrote it, that step's
-parameters and the sha256 of each input it read (:data:`STEPS`). Every loader
-checks, before it reads a file, that the file matches the manifest and that
-nothing it was made from has changed since (:func:`require_artifacts`), then that
-its content has the file's declared shape (:data:`SCHEMAS`). Anything wrong is
-one :class:`ArtifactError` naming the file, the field and what to do.
+parameters and the sha256 of each input it read (:data:`STEPS`). A :class:`Run`
+opens the folder once and hands out its artifacts, each checked, the first time,
+against the manifest and its inputs (:meth:`Run.require`), then against the file's
+declared shape (:data:`SCHEMAS`). Anything wrong is one :class:`ArtifactError`
+naming the file, the field and what to do.
 See ``docs/run-state.md``.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calhousing.core import serialization
-from calhousing.errors import ArtifactError, ManifestError, SchemaError, StaleArtifactError
+from calhousing.errors import ArtifactError, ManifestError, SchemaError
 from calhousing.params import ROUNDINGS, SCHEMES, SPACES, check_parameters
 from calhousing.run import manifest
 from calhousing.run.schema import (
@@ -48,8 +48,6 @@ if TYPE_CHECKING:
     from calhousing.core.integer_inference import IntegerModel
     from calhousing.core.linear import LinearParams
     from calhousing.core.quantization import QuantizedModel
-
-__all__ = ["ArtifactError", "ManifestError", "StaleArtifactError"]
 
 MODEL_FILE = "model.joblib"
 FLOAT_PARAMS_FILE = "float_params.json"
@@ -245,45 +243,6 @@ def resolve_dir(path: PathLike | None, default_name: str) -> Path:
     return Path(path).expanduser().resolve()
 
 
-def require_artifacts(artifacts_dir: PathLike | None, *names: str) -> Path:
-    """Check that `artifacts_dir` holds `names`, as current as the manifest says.
-
-    Call it before reading anything: it reads no file but the manifest. Each named
-    file must match its sha256 in the manifest, and every input of the step that
-    wrote it (and of the steps before) must still be the file it was made from.
-
-    Raises
-    ------
-    ArtifactError
-        Naming the parameter, the folder and the missing files, and saying which
-        step produces them.
-    calhousing.errors.ManifestError
-        When the manifest is missing or malformed, or a file differs from it.
-    calhousing.errors.StaleArtifactError
-        When a file was made from an input that has changed since.
-    """
-    folder = resolve_dir(artifacts_dir, "artifacts")
-    if not folder.is_dir():
-        raise ArtifactError(
-            f"artifacts_dir {str(folder)!r} does not exist: run notebooks/01_train.ipynb "
-            "(or `calhousing run`) first, or pass the artifacts_dir it wrote to"
-        )
-    missing = [name for name in names if not (folder / name).is_file()]
-    if missing:
-        steps = sorted({_step_of(name) for name in missing})
-        raise ArtifactError(
-            f"artifacts_dir {str(folder)!r} lacks {', '.join(missing)}: run "
-            f"{', '.join(steps)} (and the notebooks before) with this artifacts_dir first, "
-            "or `calhousing run`"
-        )
-    if names:
-        recorded = read_manifest(folder)
-        manifest.verify_files(recorded, folder, list(names))
-        default_folder = folder == resolve_dir(None, "artifacts")
-        manifest.check_lineage(recorded, list(names), folder, default_folder=default_folder)
-    return folder
-
-
 def read_manifest(folder: Path) -> dict[str, Any] | None:
     """The folder's manifest, checked against its schema, or ``None`` when there is none.
 
@@ -305,17 +264,283 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     return manifest.check_manifest(data, path)
 
 
-def effective_parameters(artifacts_dir: PathLike | None) -> dict[str, Any]:
-    """Every parameter the folder's artifacts were made with, as its manifest records them."""
-    folder = require_artifacts(artifacts_dir)
-    recorded = read_manifest(folder)
-    return {} if recorded is None else manifest.effective_parameters(recorded)
+class Run:
+    """A run's artifacts folder, opened once: each file verified once, then handed out typed.
 
+    :meth:`open` opens what the notebooks wrote; :func:`save_training` starts a run.
+    The first time a file is asked for, :meth:`require` checks that it matches the
+    manifest and that nothing it was made from has changed since; its content is
+    then checked against the file's declared shape (:data:`SCHEMAS`). Each
+    ``save_*`` method writes one step's outputs and records the step in the
+    manifest, after which every file is verified afresh.
 
-def recorded_sha256(artifacts_dir: PathLike | None, name: str) -> str:
-    """The sha256 the manifest records for `name` (checked against the file first)."""
-    folder = require_artifacts(artifacts_dir, name)  # refuses a folder without a manifest
-    return read_manifest(folder)["files"][name]["sha256"]
+    Examples
+    --------
+    >>> run = Run.open("artifacts")  # doctest: +SKIP
+    >>> run.float_params().intercept  # doctest: +SKIP
+    -37.02327770606391
+    """
+
+    def __init__(self, folder: Path, recorded: dict[str, Any] | None = None) -> None:
+        self.folder = folder
+        self._manifest = recorded
+        self._verified: set[str] = set()
+
+    @classmethod
+    def of(cls, run_or_dir: Run | PathLike | None) -> Run:
+        """`run_or_dir` itself if it is a run, else the run opened from that folder."""
+        return run_or_dir if isinstance(run_or_dir, Run) else cls.open(run_or_dir)
+
+    @classmethod
+    def open(cls, artifacts_dir: PathLike | None = None) -> Run:
+        """The run in `artifacts_dir` (``None`` or ``""``: see :func:`resolve_dir`).
+
+        Raises
+        ------
+        ArtifactError
+            When the folder does not exist.
+        """
+        folder = resolve_dir(artifacts_dir, "artifacts")
+        if not folder.is_dir():
+            raise ArtifactError(
+                f"artifacts_dir {str(folder)!r} does not exist: run notebooks/01_train.ipynb "
+                "(or `calhousing run`) first, or pass the artifacts_dir it wrote to"
+            )
+        return cls(folder)
+
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        """The folder's manifest, read the first time it is needed (``None`` if there is none).
+
+        Raises
+        ------
+        calhousing.errors.ManifestError
+            When it is not JSON, or not of the manifest's shape or version.
+        """
+        if self._manifest is None:
+            self._manifest = read_manifest(self.folder)
+        return self._manifest
+
+    def require(self, *names: str) -> Path:
+        """Check that the folder holds `names`, as current as the manifest says; return it.
+
+        Each named file must match its sha256 in the manifest, and every input of
+        the step that wrote it (and of the steps before) must still be the file it
+        was made from. A file passes once per run object, until the next save.
+
+        Raises
+        ------
+        ArtifactError
+            Naming the folder and the missing files, and saying which step writes them.
+        calhousing.errors.ManifestError
+            When the manifest is missing or malformed, or a file differs from it.
+        calhousing.errors.StaleArtifactError
+            When a file was made from an input that has changed since.
+        """
+        missing = [name for name in names if not (self.folder / name).is_file()]
+        if missing:
+            steps = sorted({_step_of(name) for name in missing})
+            raise ArtifactError(
+                f"artifacts_dir {str(self.folder)!r} lacks {', '.join(missing)}: run "
+                f"{', '.join(steps)} (and the notebooks before) with this artifacts_dir first, "
+                "or `calhousing run`"
+            )
+        unverified = [name for name in names if name not in self._verified]
+        if unverified:
+            default_folder = self.folder == resolve_dir(None, "artifacts")
+            manifest.verify_files(self.manifest, self.folder, unverified)
+            manifest.check_lineage(
+                self.manifest, unverified, self.folder, default_folder=default_folder
+            )
+            self._verified.update(unverified)
+        return self.folder
+
+    def parameters(self) -> dict[str, Any]:
+        """Every parameter the run's artifacts were made with, as its manifest records them."""
+        return {} if self.manifest is None else manifest.recorded_parameters(self.manifest)
+
+    def sha256(self, name: str) -> str:
+        """The sha256 the manifest records for `name` (checked against the file first)."""
+        self.require(name)
+        return self.manifest["files"][name]["sha256"]
+
+    def model(self) -> LinearRegression:
+        """The fitted estimator, unpickled only after its sha256 matched the manifest."""
+        self.require(MODEL_FILE)
+        import joblib  # only here and in save_training: readers of the JSON never need it
+
+        return joblib.load(self.folder / MODEL_FILE)
+
+    def float_params(self) -> LinearParams:
+        """The float parameters written by 01_train."""
+        return self._load(FLOAT_PARAMS_FILE, serialization.params_from_dict)
+
+    def split(self) -> Split:
+        """The train/test split 01_train made, rebuilt from the raw data by row number.
+
+        The data come from :func:`calhousing.core.data.load_housing`; the training
+        rows must hash to the sha256 01_train recorded, else the data changed since.
+
+        Raises
+        ------
+        ArtifactError
+            When ``split.json`` is missing, stale or malformed, or the data differ
+            from those 01_train split.
+        """
+        from calhousing.core import data
+
+        recorded = self.record(SPLIT_FILE)
+        frame = data.load_housing()
+        path = self.folder / SPLIT_FILE
+        rows = recorded["train_rows"] + recorded["test_rows"]
+        if recorded["rows"] != len(frame) or sorted(rows) != list(range(len(frame))):
+            raise ArtifactError(
+                f"{path}: train_rows and test_rows must number each of the data's "
+                f"{len(frame):,} rows once (the file records {recorded['rows']:,} rows); "
+                "re-run 01_train (`calhousing run`) to rewrite it"
+            )
+        features, target = frame[list(data.FEATURE_NAMES)], frame[data.TARGET_NAME]
+        train, test = recorded["train_rows"], recorded["test_rows"]
+        split = data.Split(
+            features.iloc[train], features.iloc[test], target.iloc[train], target.iloc[test]
+        )
+        found = data.training_data_digest(split)
+        if found != recorded["training_data_sha256"]:
+            raise ArtifactError(
+                f"{path}: the training rows of the data now hash to {found[:12]}…, but "
+                "01_train split data whose training rows hashed to "
+                f"{recorded['training_data_sha256'][:12]}…: the data (SCIKIT_LEARN_DATA) "
+                "changed since; re-run 01_train and the steps after it (`calhousing run`), "
+                "or point SCIKIT_LEARN_DATA at the data it was trained on"
+            )
+        return split
+
+    def record(self, name: str) -> dict[str, Any]:
+        """The content of the JSON artifact `name`, checked against the manifest and its schema.
+
+        For readers that build their own objects from it, as ``calhousing predict``
+        builds polars expressions (and so starts without numpy).
+        """
+        return self._load(name, dict)
+
+    def feature_ranges(self) -> dict[str, tuple[float, float]]:
+        """Each feature's training (min, max), in the model's feature order."""
+        return self._load(FEATURE_RANGES_FILE, feature_ranges_from_dict)
+
+    def quantized(self) -> QuantizedModel:
+        """The quantized model written by 02_quantize."""
+        return self._load(QUANTIZED_PARAMS_FILE, serialization.quantized_from_dict)
+
+    def integer_model(self) -> IntegerModel:
+        """The integer-only model written by 02_quantize, for ``predict_integer``."""
+        return self._load(INTEGER_MODEL_FILE, serialization.integer_model_from_dict)
+
+    def sweep(self) -> pd.DataFrame:
+        """The sweep table written by 04_sweep."""
+        self.require(SWEEP_FILE)
+        return _read_table(self.folder, SWEEP_FILE)
+
+    def comparison(self, n_rows: int | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+        """``comparison.json`` and the first `n_rows` (all for ``None``) of the predictions CSV."""
+        self.require(COMPARISON_FILE, PREDICTIONS_FILE)
+        predictions = _read_table(self.folder, PREDICTIONS_FILE, n_rows=n_rows)
+        return _read(self.folder, COMPARISON_FILE), predictions
+
+    def file_sizes(self, names: Iterable[str]) -> pd.DataFrame:
+        """Bytes on disk of each named artifact that exists."""
+        import pandas as pd
+
+        sizes = {
+            name: (self.folder / name).stat().st_size
+            for name in names
+            if (self.folder / name).is_file()
+        }
+        return pd.DataFrame({"bytes_on_disk": pd.Series(sizes, dtype="int64")}).rename_axis("file")
+
+    def save_quantized(self, quantized: QuantizedModel, integer_model: IntegerModel) -> Path:
+        """Write 02_quantize's outputs: the quantized model (codes, scales and zero points
+        with their dequantized values) and the integer-only model, with their choices."""
+        self.require(*STEPS["02_quantize"].inputs)
+        write_json(self.folder / QUANTIZED_PARAMS_FILE, serialization.quantized_to_dict(quantized))
+        write_json(
+            self.folder / INTEGER_MODEL_FILE, serialization.integer_model_to_dict(integer_model)
+        )
+        choices = {
+            "bits": quantized.coef.bits,
+            "scheme": quantized.coef.scheme,
+            "granularity": quantized.coef.granularity,
+            "space": quantized.space,
+            "rounding": quantized.rounding,
+        }
+        self._record_step("02_quantize", choices)
+        return self.folder / QUANTIZED_PARAMS_FILE
+
+    def save_comparison(
+        self, predictions: pd.DataFrame, summary: dict[str, Any], *, n_samples: int
+    ) -> None:
+        """Write every test row's predictions (CSV) and the summary (``comparison.json``)."""
+        checked = check_parameters({"n_samples": n_samples})
+        self.require(*STEPS["03_compare"].inputs)
+        _write_atomic(
+            self.folder / PREDICTIONS_FILE,
+            lambda path: predictions.to_csv(path, index=False, float_format="%.17g"),
+        )
+        write_json(self.folder / COMPARISON_FILE, summary)
+        self._record_step("03_compare", checked)
+
+    def save_sweep(self, table: pd.DataFrame) -> Path:
+        """Write the bit-width sweep (``sweep.csv``), floats with every digit."""
+        self.require(*STEPS["04_sweep"].inputs)
+        _write_atomic(
+            self.folder / SWEEP_FILE,
+            lambda path: table.to_csv(path, index=False, float_format="%.17g"),
+        )
+        self._record_step("04_sweep", {})
+        return self.folder / SWEEP_FILE
+
+    def save_onnx(self, models: dict[str, bytes]) -> list[Path]:
+        """Write 06_deploy's outputs: each serialized ONNX model under its file name.
+
+        `models` holds every file of :data:`ONNX_FILES`. Each file is written
+        atomically; the manifest records the step once, after all of them.
+        """
+        if sorted(models) != sorted(ONNX_FILES.values()):
+            raise ValueError(f"save_onnx writes exactly {', '.join(ONNX_FILES.values())}")
+        self.require(*STEPS["06_deploy"].inputs)
+        for name, serialized in models.items():
+            write_bytes(self.folder / name, serialized)
+        self._record_step("06_deploy", {})
+        return [self.folder / name for name in models]
+
+    def _load(self, name: str, convert: Callable[[Any], Any]) -> Any:
+        """Check, read and validate the artifact `name`, then `convert` its content."""
+        self.require(name)
+        content = _read(self.folder, name)
+        try:
+            return convert(content)
+        except (KeyError, TypeError, ValueError, OverflowError) as error:
+            raise ArtifactError(f"{self.folder / name}: {error}; {_rewrite_hint(name)}") from None
+
+    def _record_step(
+        self, step: str, parameters: dict[str, Any], previous: dict[str, Any] | None = None
+    ) -> None:
+        """Record in the manifest that `step` wrote its outputs from its inputs with `parameters`.
+
+        Call it after writing every output of `step` (:data:`STEPS` declares them):
+        the outputs' digests are taken from the files, the inputs' from the manifest.
+        A new artifact gets its step in :data:`STEPS` and its shape in :data:`SCHEMAS`.
+        """
+        current = previous if previous is not None else self.manifest or manifest.empty()
+        self._manifest = manifest.record_step(
+            current,
+            self.folder,
+            step,
+            list(STEPS[step].outputs),
+            list(STEPS[step].inputs),
+            parameters,
+        )
+        write_json(self.folder / MANIFEST_FILE, self._manifest)
+        self._verified.clear()
 
 
 def save_training(
@@ -327,177 +552,28 @@ def save_training(
     *,
     test_size: float,
     random_state: int,
-) -> Path:
-    """Write 01_train's outputs: the estimator, its parameters and metrics, the split and
-    the features' training ranges.
+) -> Run:
+    """Start a run: write 01_train's outputs, the estimator, its parameters and metrics,
+    the split and the features' training ranges.
 
     The split is stored as the row numbers of each part with the sha256 of the
-    training rows, so the later steps take exactly these rows (:func:`load_split`).
+    training rows, so the later steps take exactly these rows (:meth:`Run.split`).
     Files of the later steps left in the folder stay listed, and are refused as
     stale until their steps run again.
     """
     checked = check_parameters({"test_size": test_size, "random_state": random_state})
     folder = resolve_dir(artifacts_dir, "artifacts")
     folder.mkdir(parents=True, exist_ok=True)
-    import joblib  # only here and in load_model: readers of the JSON files never need it
+    import joblib
 
     _write_atomic(folder / MODEL_FILE, lambda path: joblib.dump(model, path))
     write_json(folder / FLOAT_PARAMS_FILE, serialization.params_to_dict(params))
     write_json(folder / METRICS_FILE, metrics)
     write_json(folder / SPLIT_FILE, split_to_dict(split, **checked))
     write_json(folder / FEATURE_RANGES_FILE, feature_ranges_to_dict(split.X_train))
-    record_step(folder, "01_train", checked, previous=_manifest_or_empty(folder))
-    return folder
-
-
-def load_model(artifacts_dir: PathLike | None) -> LinearRegression:
-    """The fitted estimator, unpickled only after its sha256 matched the manifest."""
-    folder = require_artifacts(artifacts_dir, MODEL_FILE)
-    import joblib
-
-    return joblib.load(folder / MODEL_FILE)
-
-
-def load_float_params(artifacts_dir: PathLike | None) -> LinearParams:
-    """The float parameters written by 01_train."""
-    return _load(artifacts_dir, FLOAT_PARAMS_FILE, serialization.params_from_dict)
-
-
-def load_split(artifacts_dir: PathLike | None) -> Split:
-    """The train/test split 01_train made, rebuilt from the raw data by row number.
-
-    The data come from :func:`calhousing.core.data.load_housing`; the training rows
-    must hash to the sha256 01_train recorded, else the data changed since.
-
-    Raises
-    ------
-    ArtifactError
-        When ``split.json`` is missing, stale or malformed, or the data differ
-        from those 01_train split.
-    """
-    from calhousing.core import data
-
-    folder = require_artifacts(artifacts_dir, SPLIT_FILE)
-    recorded = _read(folder, SPLIT_FILE)
-    frame = data.load_housing()
-    path = folder / SPLIT_FILE
-    rows = recorded["train_rows"] + recorded["test_rows"]
-    if recorded["rows"] != len(frame) or sorted(rows) != list(range(len(frame))):
-        raise ArtifactError(
-            f"{path}: train_rows and test_rows must number each of the data's {len(frame):,} "
-            f"rows once (the file records {recorded['rows']:,} rows); re-run 01_train "
-            "(`calhousing run`) to rewrite it"
-        )
-    features, target = frame[list(data.FEATURE_NAMES)], frame[data.TARGET_NAME]
-    train, test = recorded["train_rows"], recorded["test_rows"]
-    split = data.Split(
-        features.iloc[train], features.iloc[test], target.iloc[train], target.iloc[test]
-    )
-    found = data.training_data_digest(split)
-    if found != recorded["training_data_sha256"]:
-        raise ArtifactError(
-            f"{path}: the training rows of the data now hash to {found[:12]}…, but 01_train "
-            f"split data whose training rows hashed to {recorded['training_data_sha256'][:12]}…: "
-            "the data (SCIKIT_LEARN_DATA) changed since; re-run 01_train and the steps after "
-            "it (`calhousing run`), or point SCIKIT_LEARN_DATA at the data it was trained on"
-        )
-    return split
-
-
-def load_record(artifacts_dir: PathLike | None, name: str) -> dict[str, Any]:
-    """The content of the JSON artifact `name`, checked against the manifest and its schema.
-
-    For readers that build their own objects from it, as ``calhousing predict``
-    builds polars expressions (and so starts without numpy).
-    """
-    return _load(artifacts_dir, name, dict)
-
-
-def load_feature_ranges(artifacts_dir: PathLike | None) -> dict[str, tuple[float, float]]:
-    """Each feature's training (min, max), in the model's feature order."""
-    return _load(artifacts_dir, FEATURE_RANGES_FILE, feature_ranges_from_dict)
-
-
-def save_quantized(
-    artifacts_dir: PathLike | None, quantized: QuantizedModel, integer_model: IntegerModel
-) -> Path:
-    """Write 02_quantize's outputs: the quantized model (codes, scales and zero points with
-    their dequantized values) and the integer-only model, recorded with their choices."""
-    folder = require_artifacts(artifacts_dir, *STEPS["02_quantize"].inputs)
-    write_json(folder / QUANTIZED_PARAMS_FILE, serialization.quantized_to_dict(quantized))
-    write_json(folder / INTEGER_MODEL_FILE, serialization.integer_model_to_dict(integer_model))
-    choices = {
-        "bits": quantized.coef.bits,
-        "scheme": quantized.coef.scheme,
-        "granularity": quantized.coef.granularity,
-        "space": quantized.space,
-        "rounding": quantized.rounding,
-    }
-    record_step(folder, "02_quantize", choices)
-    return folder / QUANTIZED_PARAMS_FILE
-
-
-def load_quantized(artifacts_dir: PathLike | None) -> QuantizedModel:
-    """The quantized model written by 02_quantize."""
-    return _load(artifacts_dir, QUANTIZED_PARAMS_FILE, serialization.quantized_from_dict)
-
-
-def load_integer_model(artifacts_dir: PathLike | None) -> IntegerModel:
-    """The integer-only model written by 02_quantize, for ``predict_integer``."""
-    return _load(artifacts_dir, INTEGER_MODEL_FILE, serialization.integer_model_from_dict)
-
-
-def save_sweep(artifacts_dir: PathLike | None, table: pd.DataFrame) -> Path:
-    """Write the bit-width sweep (``sweep.csv``), floats with every digit."""
-    folder = require_artifacts(artifacts_dir, *STEPS["04_sweep"].inputs)
-    _write_atomic(
-        folder / SWEEP_FILE, lambda path: table.to_csv(path, index=False, float_format="%.17g")
-    )
-    record_step(folder, "04_sweep", {})
-    return folder / SWEEP_FILE
-
-
-def load_sweep(artifacts_dir: PathLike | None) -> pd.DataFrame:
-    """The sweep table written by 04_sweep."""
-
-    folder = require_artifacts(artifacts_dir, SWEEP_FILE)
-    return _read_table(folder, SWEEP_FILE)
-
-
-def save_comparison(
-    artifacts_dir: PathLike | None,
-    predictions: pd.DataFrame,
-    summary: dict[str, Any],
-    *,
-    n_samples: int,
-) -> None:
-    """Write every test row's predictions (CSV) and the summary (``comparison.json``)."""
-    checked = check_parameters({"n_samples": n_samples})
-    folder = require_artifacts(artifacts_dir, *STEPS["03_compare"].inputs)
-    _write_atomic(
-        folder / PREDICTIONS_FILE,
-        lambda path: predictions.to_csv(path, index=False, float_format="%.17g"),
-    )
-    write_json(folder / COMPARISON_FILE, summary)
-    record_step(folder, "03_compare", checked)
-
-
-def load_comparison(
-    artifacts_dir: PathLike | None, n_rows: int | None = None
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    """``comparison.json`` and the first `n_rows` (all for ``None``) of the predictions CSV."""
-    folder = require_artifacts(artifacts_dir, COMPARISON_FILE, PREDICTIONS_FILE)
-    predictions = _read_table(folder, PREDICTIONS_FILE, n_rows=n_rows)
-    return _read(folder, COMPARISON_FILE), predictions
-
-
-def file_sizes(artifacts_dir: PathLike | None, names: Iterable[str]) -> pd.DataFrame:
-    """Bytes on disk of each named artifact that exists."""
-    import pandas as pd
-
-    folder = require_artifacts(artifacts_dir)
-    sizes = {name: (folder / name).stat().st_size for name in names if (folder / name).is_file()}
-    return pd.DataFrame({"bytes_on_disk": pd.Series(sizes, dtype="int64")}).rename_axis("file")
+    run = Run(folder)
+    run._record_step("01_train", checked, previous=_manifest_or_empty(folder))
+    return run
 
 
 def split_to_dict(split: Split, *, test_size: float, random_state: int) -> dict[str, Any]:
@@ -545,16 +621,6 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise ArtifactError(f"cannot read artifact {str(path)!r}: {error}") from None
-
-
-def _load(artifacts_dir: PathLike | None, name: str, convert: Callable[[Any], Any]) -> Any:
-    """Check, read and validate the artifact `name`, then `convert` its content."""
-    folder = require_artifacts(artifacts_dir, name)
-    content = _read(folder, name)
-    try:
-        return convert(content)
-    except (KeyError, TypeError, ValueError, OverflowError) as error:
-        raise ArtifactError(f"{folder / name}: {error}; {_rewrite_hint(name)}") from None
 
 
 def _read(folder: Path, name: str) -> Any:
@@ -611,22 +677,6 @@ def _manifest_or_empty(folder: Path) -> dict[str, Any]:
         return manifest.empty()
 
 
-def record_step(
-    folder: Path, step: str, parameters: dict[str, Any], previous: dict[str, Any] | None = None
-) -> None:
-    """Record in the manifest that `step` wrote its outputs from its inputs with `parameters`.
-
-    Call it after writing every output of `step` (:data:`STEPS` declares them): the
-    outputs' digests are taken from the files, the inputs' from the manifest. A new
-    artifact gets its step in :data:`STEPS` and its shape in :data:`SCHEMAS`.
-    """
-    current = previous if previous is not None else read_manifest(folder) or manifest.empty()
-    updated = manifest.record_step(
-        current, folder, step, list(STEPS[step].outputs), list(STEPS[step].inputs), parameters
-    )
-    write_json(folder / MANIFEST_FILE, updated)
-
-
 def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
     descriptor, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(descriptor)
@@ -644,24 +694,6 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-# --- ONNX exports (06_deploy and `calhousing export`) ----------------------------------------
-
-
-def save_onnx(artifacts_dir: PathLike | None, models: dict[str, bytes]) -> list[Path]:
-    """Write 06_deploy's outputs: each serialized ONNX model under its file name.
-
-    `models` holds every file of :data:`ONNX_FILES`. Each file is written atomically;
-    the manifest records the step once, after all of them.
-    """
-    if sorted(models) != sorted(ONNX_FILES.values()):
-        raise ValueError(f"save_onnx writes exactly {', '.join(ONNX_FILES.values())}")
-    folder = require_artifacts(artifacts_dir, *STEPS["06_deploy"].inputs)
-    for name, serialized in models.items():
-        write_bytes(folder / name, serialized)
-    record_step(folder, "06_deploy", {})
-    return [folder / name for name in models]
 
 
 def write_bytes(path: PathLike, data: bytes) -> Path:

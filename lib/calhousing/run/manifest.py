@@ -189,7 +189,7 @@ def record_step(
     )
 
 
-def effective_parameters(manifest: Mapping[str, Any]) -> dict[str, Any]:
+def recorded_parameters(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """Every parameter the recorded steps ran with, in the order of :data:`params.PARAMETERS`."""
     recorded: dict[str, Any] = {}
     for entry in manifest["steps"].values():
@@ -270,7 +270,7 @@ def _stale_message(
             f"that file is now {current[:8]}… (rewritten by {rewriter} "
             f"{f'with {settings}' if settings else 'with its defaults'})"
         )
-    changed = _non_default(effective_parameters(manifest))
+    changed = _non_default(recorded_parameters(manifest))
     options = "".join(f" -p {key} {value}" for key, value in changed.items())
     where = "" if default_folder else f" --artifacts-dir {shlex.quote(str(folder))}"
     return (
