@@ -16,7 +16,7 @@ report: $(STAMP)  ## run the pipeline with its defaults and render reports/repor
 	$(BIN)/calhousing run
 
 test: $(STAMP)  ## every test: unit tests, then the notebooks with nbmake
-	status=0; CALHOUSING_CHROMIUM="$(CHROMIUM)" $(BIN)/pytest -W error::RuntimeWarning -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_FLAGS) tests || status=$$?; \
+	status=0; CALHOUSING_CHROMIUM="$(CHROMIUM)" $(BIN)/pytest -W error::RuntimeWarning -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_FLAGS) tests || status=$$?; \
 	  if [ ! -x "$(CHROMIUM)" ]; then \
 	    echo "make test: the browser tests of the report were SKIPPED: no Chromium at $(CHROMIUM)."; \
 	    echo "make test: to run them, install it (apt-get install chromium) and run make test again."; \

@@ -96,8 +96,3 @@ def rewrite_artifact(folder: Path, name: str, content: bytes) -> None:
     recorded = json.loads(path.read_text())
     recorded["files"][name] = manifest.file_digest(folder / name)
     path.write_text(json.dumps(manifest.seal(recorded), indent=2) + "\n")
-
-
-def pytest_configure(config):
-    # whole-pipeline tests; `make test` runs them too (-m "not slow" leaves them out)
-    config.addinivalue_line("markers", "slow: runs the whole pipeline or a notebook (seconds)")
