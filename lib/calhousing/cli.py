@@ -22,7 +22,7 @@ from calhousing.errors import (
     UsageError,
     exit_code,
 )
-from calhousing.params import PIPELINE_PARAMETERS
+from calhousing.params import MODELS, PIPELINE_PARAMETERS
 
 # The pipeline (papermill, nbconvert) is imported by the commands that run it, so
 # `calhousing predict` starts without paying for it.
@@ -70,7 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
-    from calhousing.predict.model import MODELS
     from calhousing.predict.scoring import PREDICTION_COLUMN
 
     predict = commands.add_parser(
@@ -116,7 +115,6 @@ def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_export_parser(commands: argparse._SubParsersAction) -> None:
-    from calhousing.predict.model import MODELS
 
     export = commands.add_parser(
         "export",

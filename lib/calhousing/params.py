@@ -25,11 +25,15 @@ Scheme = Literal["asymmetric", "symmetric"]
 Granularity = Literal["per_tensor", "per_channel"]
 Space = Literal["raw", "standardized"]
 Rounding = Literal["nearest", "gptq", "optimal"]
+# The three models a run makes: the float fit, its quantized (dequantized-weights) form and
+# the integer-only model; scoring, the exports and the report name them so.
+ModelName = Literal["float", "quantized", "integer"]
 
 SCHEMES: tuple[Scheme, ...] = get_args(Scheme)
 GRANULARITIES: tuple[Granularity, ...] = get_args(Granularity)
 SPACES: tuple[Space, ...] = get_args(Space)
 ROUNDINGS: tuple[Rounding, ...] = get_args(Rounding)
+MODELS: tuple[ModelName, ...] = get_args(ModelName)
 
 MIN_BITS = 2
 MAX_BITS = 16

@@ -46,13 +46,13 @@ from calhousing.core.inference import feature_matrix
 from calhousing.core.integer_inference import IntegerModel
 from calhousing.core.linear import LinearParams
 from calhousing.core.quantization import QuantizedModel, code_dtype
-from calhousing.params import check_choice
+from calhousing.params import MODELS, check_choice
 from calhousing.run import artifacts, manifest
 
 OPSET = 21  # DequantizeLinear of int16/uint16 codes (bits 9..16) needs opset 21
 INPUT_NAME = "features"
 OUTPUT_NAME = "prediction"
-EXPORTS: tuple[str, ...] = tuple(artifacts.ONNX_FILES)  # float, quantized, integer
+EXPORTS: tuple[str, ...] = MODELS  # every model of a run exports
 FLOAT_DTYPES: tuple[str, ...] = ("float64", "float32")
 EXPORT_FILES: dict[str, str] = artifacts.ONNX_FILES
 # The artifact each export is built from (its sha256 goes into the metadata).

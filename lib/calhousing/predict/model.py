@@ -13,10 +13,8 @@ from typing import Any
 
 import polars as pl
 
-from calhousing.params import check_choice
+from calhousing.params import MODELS, check_choice
 from calhousing.run import artifacts
-
-MODELS: tuple[str, ...] = ("float", "quantized", "integer")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from calhousing.core import serialization
 from calhousing.errors import ArtifactError, ManifestError, SchemaError
-from calhousing.params import ROUNDINGS, SCHEMES, SPACES, check_parameters
+from calhousing.params import MODELS, ROUNDINGS, SCHEMES, SPACES, check_parameters
 from calhousing.run import manifest
 from calhousing.run.schema import (
     Columns,
@@ -59,11 +59,7 @@ PREDICTIONS_FILE = "prediction_comparison.csv"
 COMPARISON_FILE = "comparison.json"
 INTEGER_MODEL_FILE = "integer_model.json"
 SWEEP_FILE = "sweep.csv"
-ONNX_FILES: dict[str, str] = {  # by model: float, quantized, integer
-    "float": "model-float.onnx",
-    "quantized": "model-quantized.onnx",
-    "integer": "model-integer.onnx",
-}
+ONNX_FILES: dict[str, str] = {model: f"model-{model}.onnx" for model in MODELS}
 MANIFEST_FILE = manifest.MANIFEST_FILE
 
 
