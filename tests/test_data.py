@@ -4,6 +4,7 @@ import pytest
 
 from calhousing import errors
 from calhousing.core import data
+from calhousing.report import views
 
 
 def test_frame_has_the_eight_named_features_and_the_target(housing):
@@ -47,6 +48,6 @@ def test_bad_test_size_is_refused_before_loading(test_size):
 
 
 def test_summary_counts_rows_per_part(default_split):
-    summary = data.split_summary(default_split)
+    summary = views.split_summary(default_split)
     assert summary.loc["train", "rows"] == 16512
     assert summary.loc["test", "rows"] == 4128

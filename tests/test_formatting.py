@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calhousing.core import evaluation
 from calhousing.report import tables as formatting
+from calhousing.report import views
 from calhousing.report.tables import MISSING, Column
 
 
@@ -104,7 +104,7 @@ def test_grid_shows_every_cell_of_a_pivot_in_the_quantity_s_format():
 
 
 def test_metrics_comparison_names_the_metrics_and_signs_the_difference():
-    table = evaluation.metrics_comparison(
+    table = views.metrics_table(
         {
             "train": {"r2": 0.6126, "mse": 0.5179, "mae": 0.5286},
             "test": {"r2": 0.57579, "mse": 0.5559, "mae": 0.5332},

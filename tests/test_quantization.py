@@ -18,12 +18,11 @@ from calhousing.core.quantization import (
     SPACES,
     check_model_choices,
     code_range,
-    error_table,
-    parameters_table,
     quantize,
     quantize_model,
 )
 from calhousing.core.rounding import ROUNDINGS
+from calhousing.report import views
 
 CHOICES = [(s, g) for s in SCHEMES for g in GRANULARITIES]
 
@@ -261,13 +260,13 @@ def test_standardized_space_stores_and_counts_the_feature_statistics(float_param
     np.testing.assert_array_equal(standardized.feature_std, x.std(axis=0))
     assert standardized.statistics_bytes == 2 * 8 * 8
     assert standardized.payload_bytes == raw.payload_bytes + 128
-    table = parameters_table(standardized)
+    table = views.parameters_table(standardized)
     assert table.loc["feature mean and std", "payload bytes"] == 128
 
 
 def test_standardized_coefficients_are_coef_times_std(float_params, default_split):
     model = quantize_model(float_params, 16, space="standardized", X_train=default_split.X_train)
-    errors = error_table(float_params, model)
+    errors = views.error_table(float_params, model)
     std = default_split.X_train.to_numpy().std(axis=0)
     np.testing.assert_allclose(errors["float"].iloc[:-1], float_params.coef * std, rtol=1e-12)
     assert (errors["abs_error"].iloc[:-1] <= model.coef.scale / 2 * (1 + 1e-9)).all()

@@ -156,18 +156,6 @@ def load_split(
     return split_data(load_housing(data_home), test_size, random_state)
 
 
-def split_summary(split: Split) -> pd.DataFrame:
-    """Rows per part, the number of features and the target's mean, in $100k."""
-    return pd.DataFrame(
-        {
-            "rows": [len(split.y_train), len(split.y_test)],
-            "features": [split.X_train.shape[1], split.X_test.shape[1]],
-            "mean MedHouseVal ($100k)": [split.y_train.mean(), split.y_test.mean()],
-        },
-        index=pd.Index(["train", "test"], name="part"),
-    )
-
-
 def training_data_digest(split: Split) -> str:
     """sha256 of the training features and target, recorded as the model's lineage."""
     return arrays_digest(split.X_train.to_numpy(), split.y_train.to_numpy())

@@ -26,9 +26,6 @@ class Comparison:
     predictions: pd.DataFrame
     bits: int
 
-    def metrics_table(self) -> pd.DataFrame:
-        return metrics_comparison(self.float_metrics, self.quantized_metrics)
-
     def summary(self) -> dict[str, Any]:
         return comparison_summary(
             self.float_metrics, self.quantized_metrics, self.predictions, self.bits
@@ -73,21 +70,6 @@ def split_metrics(
     }
 
 
-def metrics_comparison(
-    float_metrics: dict[str, dict[str, float]], quantized_metrics: dict[str, dict[str, float]]
-) -> pd.DataFrame:
-    """One row per (split, metric): float, quantized and quantized − float."""
-    index = pd.MultiIndex.from_product([SPLITS, METRIC_NAMES], names=["split", "metric"])
-    table = pd.DataFrame(
-        {
-            "float": [float_metrics[s][m] for s, m in index],
-            "quantized": [quantized_metrics[s][m] for s, m in index],
-        },
-        index=index,
-    )
-    return table.assign(difference=table["quantized"] - table["float"])
-
-
 def prediction_frame(
     y_true: pd.Series, float_pred: np.ndarray, quantized_pred: np.ndarray
 ) -> pd.DataFrame:
@@ -110,26 +92,6 @@ def first_rows(predictions: pd.DataFrame, n_samples: int = 10) -> pd.DataFrame:
     """The error table of the first `n_samples` rows of :func:`prediction_frame`."""
     check_n_samples(n_samples)
     return predictions.head(n_samples)
-
-
-def prediction_statistics(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std, min and max of the true values and of both predictions."""
-    columns = ["true", "float_pred", "quantized_pred", "abs_pred_diff"]
-    return predictions[columns].agg(["mean", "std", "min", "max"]).T
-
-
-def payload_table(params: LinearParams, quantized: QuantizedModel) -> pd.DataFrame:
-    """Bytes each model needs for its parameters (float64 for the float model)."""
-    float_bytes = params.payload_bytes
-    return pd.DataFrame(
-        {
-            "payload_bytes": [float_bytes, quantized.payload_bytes],
-            "of_which_codes": [0, quantized.coef.codes.nbytes + quantized.intercept.codes.nbytes],
-        },
-        index=pd.Index(
-            ["float64", f"{quantized.coef.bits}-bit {quantized.coef.scheme}"], name="model"
-        ),
-    ).assign(ratio_to_float=lambda t: t["payload_bytes"] / float_bytes)
 
 
 def comparison_summary(

@@ -226,42 +226,6 @@ def predict_integer(model: IntegerModel, X: pd.DataFrame | np.ndarray) -> np.nda
     return model.accumulator_scale * accumulator.astype(np.float64)
 
 
-def feature_table(model: IntegerModel) -> pd.DataFrame:
-    """Per feature: input range and scale, weight code, and the raw coefficient
-    the integer weight stands for (``S × q_j / input_scale_j``)."""
-    import pandas as pd
-
-    return pd.DataFrame(
-        {
-            "input_min": model.input_offset,
-            "input_max": model.input_offset + model.input_scale * model.input_qmax,
-            "input_scale": model.input_scale,
-            "weight_code": model.weight_codes,
-            "raw_coef_equivalent": model.accumulator_scale
-            * model.weight_codes.astype(np.float64)
-            / model.input_scale,
-        },
-        index=pd.Index(model.feature_names, name="feature"),
-    )
-
-
-def accumulator_table(model: IntegerModel) -> pd.DataFrame:
-    """Code widths, the bias, the accumulator's bound and the dtype it chose, the bytes."""
-    import pandas as pd
-
-    row = {
-        "weight bits": model.bits,
-        "input bits": model.input_bits,
-        "bias code": model.bias_code,
-        "accumulator scale": model.accumulator_scale,
-        "accumulator bound": model.accumulator_bound,
-        "int32 max": int(INT32_MAX),
-        "accumulator dtype": model.accumulator_dtype,
-        "payload bytes": model.payload_bytes,
-    }
-    return pd.DataFrame([row], index=pd.Index(["integer-only"], name="model"))
-
-
 def _input_codes(
     x: np.ndarray, offset: np.ndarray, scale: np.ndarray, input_qmax: int
 ) -> np.ndarray:

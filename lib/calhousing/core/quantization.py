@@ -389,66 +389,6 @@ def training_features(
     return x
 
 
-def error_table(params: LinearParams, quantized: QuantizedModel) -> pd.DataFrame:
-    """Per parameter, in the space it was quantized in: float value, code,
-    dequantized value and absolute error.
-
-    With ``nearest`` rounding every error is at most half a scale step; ``gptq``
-    and ``optimal`` trade larger single errors for a lower training MSE.
-    """
-    import pandas as pd
-
-    dequantized = quantized.coef.dequantize()
-    coef, intercept = np.asarray(params.coef, dtype=np.float64), float(params.intercept)
-    if quantized.space == "standardized":
-        coef, intercept = standardized_space(
-            coef, intercept, quantized.feature_mean, quantized.feature_std
-        )
-    names = [*params.feature_names, "intercept"]
-    return pd.DataFrame(
-        {
-            "float": [*coef, intercept],
-            "code": [*quantized.coef.codes.tolist(), *quantized.intercept.codes.tolist()],
-            "dequantized": [*dequantized, float(quantized.intercept.dequantize()[0])],
-        },
-        index=pd.Index(names, name="parameter"),
-    ).assign(abs_error=lambda t: (t["float"] - t["dequantized"]).abs())
-
-
-def parameters_table(quantized: QuantizedModel) -> pd.DataFrame:
-    """Scale, zero point, code range and payload of each quantized tensor (and, in
-    standardized space, of the stored feature statistics)."""
-    import pandas as pd
-
-    rows = {"coefficients": quantized.coef, "intercept": quantized.intercept}
-    table = pd.DataFrame(
-        {
-            "space": quantized.space,
-            "rounding": quantized.rounding,
-            "scheme": [t.scheme for t in rows.values()],
-            "granularity": [t.granularity for t in rows.values()],
-            "bits": [t.bits for t in rows.values()],
-            "code dtype": [t.codes.dtype.name for t in rows.values()],
-            "code range": [f"{t.qmin}..{t.qmax}" for t in rows.values()],
-            "scale": [_compact(t.scale) for t in rows.values()],
-            "zero_point": [_compact(t.zero_point) for t in rows.values()],
-            "payload bytes": [t.payload_bytes for t in rows.values()],
-        },
-        index=pd.Index(list(rows), name="tensor"),
-    )
-    if quantized.statistics_bytes:
-        table.loc["feature mean and std", ["space", "rounding", "payload bytes"]] = [
-            quantized.space,
-            quantized.rounding,
-            quantized.statistics_bytes,
-        ]
-    return table
-
-
-def _compact(values: np.ndarray) -> object:
-    return values.item() if values.size == 1 else values.tolist()
-
-
 def finite_array(values: ArrayLike, name: str) -> np.ndarray:
     """`values` as a non-empty float64 array of finite numbers, else ``ValueError``."""
     try:

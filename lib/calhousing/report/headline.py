@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from calhousing.core.evaluation import Comparison, payload_table
+from calhousing.core.evaluation import Comparison
 from calhousing.core.quantization import QuantizedModel
 from calhousing.core.training import LinearParams
 from calhousing.params import check_bits
+from calhousing.report.views import payload_table
 
 R2_TOLERANCE = 0.002  # the largest test R² loss the project accepts at 8 bits
 CONFIG_COLUMNS: tuple[str, ...] = ("scheme", "granularity", "space", "rounding")

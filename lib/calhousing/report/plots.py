@@ -59,7 +59,7 @@ def coefficient_plot(errors: pd.DataFrame) -> Figure:
     Parameters
     ----------
     errors : pandas.DataFrame
-        :func:`calhousing.core.quantization.error_table`; the intercept row is left
+        :func:`calhousing.report.views.error_table`; the intercept row is left
         out, since at ~-37 it would dwarf every coefficient.
     """
     table = errors.drop(index="intercept", errors="ignore")

@@ -283,7 +283,7 @@ _METRIC_COMPARISON = {
 
 
 def metrics_comparison(table: pd.DataFrame) -> pd.DataFrame:
-    """:func:`calhousing.core.evaluation.metrics_comparison` for reading: 4 decimals, named."""
+    """:func:`calhousing.report.views.metrics_table` for reading: 4 decimals, named."""
     formatted = readable(table, _METRIC_COMPARISON)
     return formatted.rename(index=_METRIC_ROWS)
 

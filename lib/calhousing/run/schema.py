@@ -5,6 +5,11 @@ A schema is a small tree of specs (:class:`Record`, :class:`ListOf`, :class:`Map
 CSV) along it and raises :class:`SchemaError` at the first field that does not fit,
 naming the field by its path (``coef.codes[3]``) and what was expected. Each
 artifact's schema is declared once, in :mod:`calhousing.run.artifacts`.
+
+Not JSON Schema (``jsonschema`` is installed with nbformat): three of the rules the
+artifacts need are not in it (a finite number, a list as long as a sibling list, the
+columns of a CSV table), so it would take a custom type checker, a custom keyword
+and a rewrite of each of its messages into the ones ``docs/run-state.md`` documents.
 """
 
 from __future__ import annotations
