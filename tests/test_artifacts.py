@@ -604,3 +604,9 @@ def test_a_run_checks_each_file_once_until_it_saves_a_step(run_copy, monkeypatch
     checked.clear()
     run.float_params()
     assert checked == ["float_params.json"]
+
+
+def test_every_step_that_writes_artifacts_is_a_notebook_of_the_pipeline():
+    from calhousing import params
+
+    assert list(artifacts.STEPS) == [name for name in params.NOTEBOOKS if name != "05_summary"]

@@ -38,7 +38,7 @@ from calhousing.run.artifacts import Run, project_root
 TEMPLATE_NAME = "calhousing_report"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 REPORT_TITLE = "California Housing: float vs quantized linear regression"
-SUMMARY_NOTEBOOK = "05_summary.ipynb"
+SUMMARY_NOTEBOOK = f"{params.NOTEBOOKS[-1]}.ipynb"  # runs last, sums up the others, shown first
 MANIFEST_FILE = manifests.MANIFEST_FILE
 APPENDIX_TITLE = "Appendix"
 CONTENTS_ID = "contents"
