@@ -1,4 +1,4 @@
-"""The models as JSON: exact dicts (floats keep every digit) and the text artifacts hold.
+"""The artifacts as JSON: exact dicts (floats keep every digit) and the text they hold.
 
 The sweep measures a configuration's bytes with the same text the run writes, so
 both come from here.
@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # numpy and the models load when a model is read: `predict` reads JSON only
     import numpy as np
+    import pandas as pd
 
+    from calhousing.core.data import Split
     from calhousing.core.integer_inference import IntegerModel
     from calhousing.core.linear import LinearParams
     from calhousing.core.quantization import QuantizedModel, QuantizedTensor
@@ -148,3 +150,37 @@ def integer_model_from_dict(data: dict[str, Any]) -> IntegerModel:
         bits=int(data["bits"]),
         accumulator_dtype=str(data["accumulator_dtype"]),
     )
+
+
+def split_to_dict(split: Split, *, test_size: float, random_state: int) -> dict[str, Any]:
+    """``split.json``: the settings, each part's row numbers and the training rows' sha256.
+
+    Row numbers are positions in the frame :func:`calhousing.core.data.load_housing`
+    returns (its index is 0..n-1), in the order of each part.
+    """
+    from calhousing.core import data
+
+    return {
+        "test_size": test_size,
+        "random_state": random_state,
+        "rows": len(split.y_train) + len(split.y_test),
+        "train_rows": [int(row) for row in split.y_train.index],
+        "test_rows": [int(row) for row in split.y_test.index],
+        "training_data_sha256": data.training_data_digest(split),
+    }
+
+
+def feature_ranges_to_dict(features: pd.DataFrame) -> dict[str, Any]:
+    """``feature_ranges.json``: each feature's training minimum and maximum, in column order."""
+    return {
+        "feature_names": [str(name) for name in features.columns],
+        "min": [float(value) for value in features.min()],
+        "max": [float(value) for value in features.max()],
+    }
+
+
+def feature_ranges_from_dict(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    return {
+        name: (float(low), float(high))
+        for name, low, high in zip(data["feature_names"], data["min"], data["max"], strict=True)
+    }

@@ -421,7 +421,7 @@ class Run:
 
     def feature_ranges(self) -> dict[str, tuple[float, float]]:
         """Each feature's training (min, max), in the model's feature order."""
-        return self._load(FEATURE_RANGES_FILE, feature_ranges_from_dict)
+        return self._load(FEATURE_RANGES_FILE, serialization.feature_ranges_from_dict)
 
     def quantized(self) -> QuantizedModel:
         """The quantized model written by 02_quantize."""
@@ -565,45 +565,11 @@ def save_training(
     _write_atomic(folder / MODEL_FILE, lambda path: joblib.dump(model, path))
     write_json(folder / FLOAT_PARAMS_FILE, serialization.params_to_dict(params))
     write_json(folder / METRICS_FILE, metrics)
-    write_json(folder / SPLIT_FILE, split_to_dict(split, **checked))
-    write_json(folder / FEATURE_RANGES_FILE, feature_ranges_to_dict(split.X_train))
+    write_json(folder / SPLIT_FILE, serialization.split_to_dict(split, **checked))
+    write_json(folder / FEATURE_RANGES_FILE, serialization.feature_ranges_to_dict(split.X_train))
     run = Run(folder)
     run._record_step("01_train", checked, previous=_manifest_or_empty(folder))
     return run
-
-
-def split_to_dict(split: Split, *, test_size: float, random_state: int) -> dict[str, Any]:
-    """``split.json``: the settings, each part's row numbers and the training rows' sha256.
-
-    Row numbers are positions in the frame :func:`calhousing.core.data.load_housing`
-    returns (its index is 0..n-1), in the order of each part.
-    """
-    from calhousing.core import data
-
-    return {
-        "test_size": test_size,
-        "random_state": random_state,
-        "rows": len(split.y_train) + len(split.y_test),
-        "train_rows": [int(row) for row in split.y_train.index],
-        "test_rows": [int(row) for row in split.y_test.index],
-        "training_data_sha256": data.training_data_digest(split),
-    }
-
-
-def feature_ranges_to_dict(features: pd.DataFrame) -> dict[str, Any]:
-    """``feature_ranges.json``: each feature's training minimum and maximum, in column order."""
-    return {
-        "feature_names": [str(name) for name in features.columns],
-        "min": [float(value) for value in features.min()],
-        "max": [float(value) for value in features.max()],
-    }
-
-
-def feature_ranges_from_dict(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    return {
-        name: (float(low), float(high))
-        for name, low, high in zip(data["feature_names"], data["min"], data["max"], strict=True)
-    }
 
 
 def write_json(path: Path, data: Any) -> None:
