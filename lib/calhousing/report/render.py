@@ -49,26 +49,10 @@ _FOLD_KEY = (
     "report_fold"  # cell metadata: a fold's summary line on its first cell, `last` on its last
 )
 DETAILS_SUMMARY = "Details"  # the summary line of a details block that has no heading
-_VERSIONED_PACKAGES = (
-    "calhousing",
-    "numpy",
-    "pandas",
-    "scikit-learn",
-    "scipy",
-    "matplotlib",
-    "papermill",
-    "nbconvert",
-)
 _SHA256 = re.compile(r"^(sha256:)?[0-9a-f]{64}$")
 _HEADING = re.compile(r"^(#{1,5})(\s)", flags=re.MULTILINE)
 _HEADING_LINE = re.compile(r"^#{1,6}\s+(.*)$\n?", flags=re.MULTILINE)
 _FENCE = re.compile(r"^(```|~~~)", flags=re.MULTILINE)
-
-
-def library_versions() -> dict[str, str]:
-    """Python's version and those of the packages the results depend on."""
-    versions = manifests.library_versions(_VERSIONED_PACKAGES)
-    return {name: version or "not installed" for name, version in versions.items()}
 
 
 def git_commit(folder: str | os.PathLike[str] | None = None) -> str:
@@ -323,7 +307,8 @@ def write_report(
     if manifest is not None:
         run.require(*manifest["files"])
     header = header_markdown(created, commit)
-    appendix = appendix_markdown(parameters, library_versions(), created, commit, manifest)
+    versions = {name: v or "not installed" for name, v in manifests.library_versions().items()}
+    appendix = appendix_markdown(parameters, versions, created, commit, manifest)
     combined = combine_notebooks(notebooks, header, appendix)
     html = add_table_of_contents(render_html(combined))
     path = Path(output_path)

@@ -37,7 +37,17 @@ from calhousing.run.schema import (
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 2
-_VERSIONED_PACKAGES = ("numpy", "scikit-learn", "pandas", "calhousing")
+# The packages the results depend on: the manifest records their versions, the report lists them.
+VERSIONED_PACKAGES = (
+    "calhousing",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "scipy",
+    "matplotlib",
+    "papermill",
+    "nbconvert",
+)
 _REFRESH = "re-run the pipeline (`calhousing run`) to rewrite it"
 
 MANIFEST_SCHEMA = Record(
@@ -69,7 +79,7 @@ def file_digest(path: Path) -> dict[str, Any]:
     return {"sha256": digest.hexdigest(), "size": path.stat().st_size}
 
 
-def library_versions(packages: tuple[str, ...] = _VERSIONED_PACKAGES) -> dict[str, str | None]:
+def library_versions(packages: tuple[str, ...] = VERSIONED_PACKAGES) -> dict[str, str | None]:
     """Python's version and those of `packages` (``None`` for one not installed)."""
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for package in packages:
