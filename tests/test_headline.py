@@ -45,16 +45,16 @@ def test_p99_and_max_of_prediction_changes_come_from_every_row():
     moves = np.r_[np.full(99, 0.01), 0.5]
     summary = headline.headline(_comparison(0.001, moves), PARAMS, quantize_model(PARAMS))
     assert summary.quantized_model["max_abs_diff"] == pytest.approx(0.5)
-    assert summary.quantized_model["p99_abs_diff"] == pytest.approx(
-        np.quantile(np.abs(moves), 0.99)
-    )
+    # the 99th percentile of 99 moves of 0.01 and one of 0.5, interpolated between the 99th
+    # and 100th of the sorted values: 0.01 + 0.01 × (0.5 - 0.01)
+    assert summary.quantized_model["p99_abs_diff"] == pytest.approx(0.0149)
 
 
 def test_bytes_are_float64_parameters_against_codes_scales_and_zero_points():
     quantized = quantize_model(PARAMS)
     summary = headline.headline(_comparison(0.001, np.zeros(10)), PARAMS, quantized)
     assert summary.float_model["payload_bytes"] == 4 * 8
-    assert summary.quantized_model["payload_bytes"] == quantized.payload_bytes
+    assert summary.quantized_model["payload_bytes"] == 22
 
 
 def test_best_configuration_is_chosen_by_training_mse_not_by_test_r2():
@@ -102,7 +102,7 @@ def test_verdict_says_what_each_model_costs_in_bytes_and_in_the_worst_prediction
         _comparison(0.001, np.array([0.0, 0.02, 0.08])), PARAMS, quantized, sweep=SWEEP
     )
     text = headline.verdict(summary)
-    assert f"stores {quantized.payload_bytes} bytes instead of float64's 32" in text
+    assert "stores 22 bytes instead of float64's 32" in text
     assert "moves no test prediction by more than 0.080 ($8,000)" in text
     # The sweep's best 4-bit row stores 91 bytes against float's 32 and moves one prediction 0.03.
     assert (
@@ -143,10 +143,9 @@ def test_verdict_of_a_model_that_stores_more_than_float_says_it_saves_no_space()
     quantized = quantize_model(PARAMS, 8, "asymmetric", "per_channel")
     summary = headline.headline(_comparison(0.0, np.zeros(4)), PARAMS, quantized)
     text = headline.verdict(summary)
-    assert quantized.payload_bytes > 32
     assert text.startswith(
         "**Verdict:** the 8-bit model keeps the float model's accuracy but saves no space. "
-        f"It stores {quantized.payload_bytes} bytes, more than float64's 32, "
+        "It stores 40 bytes, more than float64's 32, "
         "loses less than 0.0001 of test R²"
     )
     assert text.endswith("moves no test prediction by more than 0.0005 ($50).")
