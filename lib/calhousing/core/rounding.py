@@ -161,45 +161,6 @@ def optimal_codes(
     return codes
 
 
-def brute_force_codes(
-    weights: ArrayLike,
-    hessian: ArrayLike,
-    scale: ArrayLike,
-    zero_point: ArrayLike,
-    qmin: int,
-    qmax: int,
-) -> np.ndarray:
-    """Exhaustive minimizer of :func:`excess_loss`, for checking :func:`optimal_codes`.
-
-    Every combination of the first ``n - 1`` codes is tried; for each, the last
-    code's best value is the nearest in-range integer to its conditional optimum
-    (a one-dimensional convex quadratic), so nothing is skipped. Cost grows as
-    ``(qmax - qmin + 1) ** (n - 1)``: meant for 2- and 3-bit grids.
-    """
-    w, h, scale, zero_point = _problem(weights, hessian, scale, zero_point)
-    n = len(w)
-    target = w / scale + zero_point
-    gram = h * np.outer(scale, scale)
-    levels = np.arange(qmin, qmax + 1, dtype=np.float64)
-    best_loss, best = np.inf, np.zeros(n)
-    combos = levels.size ** (n - 1)
-    chunk = 1 << 18
-    for start in range(0, combos, chunk):
-        index = np.arange(start, min(start + chunk, combos))
-        head = np.stack(
-            [levels[(index // levels.size**j) % levels.size] for j in range(n - 1)], axis=1
-        )
-        offsets = head - target[: n - 1]
-        centre = target[-1] - offsets @ gram[: n - 1, -1] / gram[-1, -1]
-        last = np.clip(np.rint(centre), qmin, qmax)
-        full = np.column_stack([offsets, last - target[-1]])
-        losses = np.einsum("ij,jk,ik->i", full, gram, full)
-        i = int(np.argmin(losses))
-        if losses[i] < best_loss:
-            best_loss, best = float(losses[i]), np.append(head[i], last[i])
-    return best.astype(np.int64)
-
-
 def _problem(
     weights: ArrayLike, hessian: ArrayLike, scale: ArrayLike, zero_point: ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
