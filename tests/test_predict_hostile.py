@@ -162,8 +162,8 @@ def test_bad_input_gives_one_line_and_touches_nothing(tmp_path, artifacts_dir, c
 
 
 @pytest.fixture(scope="module")
-def artifacts_dir(pipeline_run) -> Path:
-    return pipeline_run["artifacts"]
+def artifacts_dir(library_run) -> Path:
+    return library_run
 
 
 @pytest.fixture(scope="module")
@@ -305,7 +305,8 @@ def test_a_rows_digits_do_not_depend_on_its_neighbours_or_the_path(tmp_path, hou
     rows.head(1).to_csv(tmp_path / "one.csv", index=False)
     pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), tmp_path / "many.parquet")
     predict_file(tmp_path / "many.csv", tmp_path / "fast.csv", float_model)
-    predict_file(tmp_path / "many.csv", tmp_path / "careful.csv", float_model, block_bytes=4096)
+    # 64 KiB blocks: some 285 block boundaries for the 18 MB file (4 KiB took 22 s here)
+    predict_file(tmp_path / "many.csv", tmp_path / "careful.csv", float_model, block_bytes=2**16)
     predict_file(tmp_path / "one.csv", tmp_path / "alone.csv", float_model)
     predict_file(tmp_path / "many.parquet", tmp_path / "typed.parquet", float_model)
     fast = (tmp_path / "fast.csv").read_bytes()
@@ -345,11 +346,11 @@ def test_a_single_file_never_imports_dask_pandas_or_the_pipeline(tmp_path, artif
     assert not loaded & {"dask", "distributed", "papermill", "sklearn", "onnx", "pandas"}
 
 
-def test_the_test_sets_out_of_range_rows_fare_worse_and_clamping_helps(pipeline_run, default_split):
+def test_the_test_sets_out_of_range_rows_fare_worse_and_clamping_helps(library_run, default_split):
     from calhousing.predict import load_models, out_of_range_outcomes
 
     table = out_of_range_outcomes(
-        load_models(pipeline_run["artifacts"]), default_split.X_test, default_split.y_test
+        load_models(library_run), default_split.X_test, default_split.y_test
     )
     assert table["rows outside"].tolist() == [3, 3, 3]
     assert table.loc["float", "MAE outside"] == pytest.approx(3.6435, abs=1e-3)
