@@ -53,6 +53,30 @@ def pipeline_run(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+@pytest.fixture(scope="session")
+def library_run(tmp_path_factory, default_split) -> Path:
+    """The artifacts scoring and the exports read (01_train's and 02_quantize's), written by
+    the library calls those notebooks make: no kernel, no papermill, about a second.
+
+    `tests/test_artifacts.py` checks they match a real run's, byte for byte.
+    """
+    from calhousing.core import evaluation, integer_inference, quantization
+    from calhousing.run import artifacts
+
+    folder = tmp_path_factory.mktemp("library-run") / "artifacts"
+    split = default_split
+    model = training.fit_linear_regression(split.X_train, split.y_train)
+    float_params = training.linear_params(model)
+    metrics = evaluation.split_metrics(float_params, split)
+    run = artifacts.save_training(
+        folder, model, float_params, metrics, split, test_size=0.2, random_state=42
+    )
+    quantized = quantization.quantize_model(float_params, X_train=split.X_train)
+    integer_model = integer_inference.build_integer_model(float_params, split.X_train)
+    run.save_quantized(quantized, integer_model)
+    return folder
+
+
 def tree_digest(folder: Path) -> dict[str, str]:
     """sha256 of every file under `folder`, by relative path (empty if it does not exist)."""
     if not folder.exists():

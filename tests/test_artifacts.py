@@ -18,7 +18,7 @@ from calhousing.core import serialization
 from calhousing.core.training import LinearParams
 from calhousing.run import artifacts, manifest
 
-from conftest import rewrite_artifact
+from conftest import rewrite_artifact, tree_digest
 
 HEADER = "MedInc,HouseAge,AveRooms,AveBedrms,Population,AveOccup,Latitude,Longitude"
 GOOD_ROW = "8.3252,41,6.98,1.02,322,2.55,37.88,-122.23"
@@ -610,3 +610,25 @@ def test_every_step_that_writes_artifacts_is_a_notebook_of_the_pipeline():
     from calhousing import params
 
     assert list(artifacts.STEPS) == [name for name in params.NOTEBOOKS if name != "05_summary"]
+
+
+def test_the_library_alone_writes_the_artifacts_a_real_run_writes(library_run, pipeline_run):
+    """The notebooks hold no logic: their library calls, without a kernel, give the same bytes."""
+    written = tree_digest(library_run)
+    real = tree_digest(pipeline_run["artifacts"])
+    assert sorted(written) == [
+        "feature_ranges.json",
+        "float_params.json",
+        "integer_model.json",
+        "manifest.json",
+        "metrics.json",
+        "model.joblib",
+        "quantized_params.json",
+        "split.json",
+    ]
+    for name in set(written) - {"manifest.json"}:
+        assert written[name] == real[name], name
+    ours = artifacts.Run.open(library_run).manifest
+    theirs = artifacts.Run.open(pipeline_run["artifacts"]).manifest
+    for step in ("01_train", "02_quantize"):
+        assert ours["steps"][step] == theirs["steps"][step]

@@ -45,8 +45,8 @@ TRAINING_RANGES = {
 
 
 @pytest.fixture(scope="module")
-def artifacts_dir(pipeline_run) -> Path:
-    return pipeline_run["artifacts"]
+def artifacts_dir(library_run) -> Path:
+    return library_run
 
 
 @pytest.fixture(scope="module")

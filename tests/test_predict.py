@@ -36,8 +36,8 @@ ID = "id"
 
 
 @pytest.fixture(scope="module")
-def artifacts_dir(pipeline_run) -> Path:
-    return pipeline_run["artifacts"]
+def artifacts_dir(library_run) -> Path:
+    return library_run
 
 
 @pytest.fixture(scope="module")

@@ -48,9 +48,9 @@ def cluster():
 
 @pytest.mark.parametrize("model_name", ["float", "integer"])
 def test_a_dataset_on_two_workers_equals_each_file_scored_alone(
-    tmp_path, parts, cluster, pipeline_run, model_name
+    tmp_path, parts, cluster, library_run, model_name
 ):
-    model = load_model(pipeline_run["artifacts"], model_name)
+    model = load_model(library_run, model_name)
     summary = predict_dataset(
         str(parts), str(tmp_path / "scored"), model, scheduler=cluster.scheduler_address
     )
@@ -74,7 +74,7 @@ def test_a_dataset_on_two_workers_equals_each_file_scored_alone(
 
 
 def test_a_bad_row_in_one_partition_names_its_file_and_writes_nothing(
-    tmp_path, parts, cluster, pipeline_run
+    tmp_path, parts, cluster, library_run
 ):
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -84,7 +84,7 @@ def test_a_bad_row_in_one_partition_names_its_file_and_writes_nothing(
     frame.with_columns(
         pl.when(pl.col("id") == 2005).then(None).otherwise(pl.col("MedInc")).alias("MedInc")
     ).write_parquet(bad / "part-1.parquet")
-    model = load_model(pipeline_run["artifacts"], "float")
+    model = load_model(library_run, "float")
     with pytest.raises(InputError, match=r"part-1\.parquet, row 6, column 'MedInc'"):
         predict_dataset(
             str(bad), str(tmp_path / "scored"), model, scheduler=cluster.scheduler_address
@@ -93,9 +93,9 @@ def test_a_bad_row_in_one_partition_names_its_file_and_writes_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]
 
 
-def test_a_local_cluster_can_be_started_from_a_thread(tmp_path, parts, pipeline_run):
+def test_a_local_cluster_can_be_started_from_a_thread(tmp_path, parts, library_run):
     # signal handlers can only be set in the main thread: there is nothing to ignore here
-    model = load_model(pipeline_run["artifacts"], "float")
+    model = load_model(library_run, "float")
     found: list[object] = []
 
     def score() -> None:
@@ -110,9 +110,9 @@ def test_a_local_cluster_can_be_started_from_a_thread(tmp_path, parts, pipeline_
     assert [summary.rows_scored for summary in found] == [8000]
 
 
-def test_the_cli_scores_a_glob_on_a_local_cluster(tmp_path, parts, pipeline_run, capsys):
+def test_the_cli_scores_a_glob_on_a_local_cluster(tmp_path, parts, library_run, capsys):
     argv = ["predict", str(parts / "part-*.parquet"), "-o", str(tmp_path / "out"), "--workers", "1"]
-    assert cli.main([*argv, "--artifacts-dir", str(pipeline_run["artifacts"])]) == 0
+    assert cli.main([*argv, "--artifacts-dir", str(library_run)]) == 0
     assert "Scored 6,000 rows" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "part-0.parquet",
@@ -125,12 +125,12 @@ def _predict_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "calhousing", "predict", *args]
 
 
-def test_a_bad_partition_on_a_local_cluster_is_one_line_on_stderr(tmp_path, parts, pipeline_run):
+def test_a_bad_partition_on_a_local_cluster_is_one_line_on_stderr(tmp_path, parts, library_run):
     bad = tmp_path / "bad"
     bad.mkdir()
     frame = pl.read_parquet(parts / "part-0.parquet")
     frame.with_columns(pl.lit(None, pl.Float64).alias("AveRooms")).write_parquet(bad / "p.parquet")
-    artifacts = str(pipeline_run["artifacts"])
+    artifacts = str(library_run)
     command = _predict_command(str(bad), "-o", str(tmp_path / "out"), "--artifacts-dir", artifacts)
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
@@ -161,12 +161,12 @@ def _wait_for(folder: Path, pattern: str, process: subprocess.Popen[str]) -> Non
 
 
 @pytest.mark.parametrize("moment", ["starting", "scoring"])
-def test_ctrl_c_in_a_terminal_is_one_line_and_no_output(tmp_path, big_parts, pipeline_run, moment):
+def test_ctrl_c_in_a_terminal_is_one_line_and_no_output(tmp_path, big_parts, library_run, moment):
     # Ctrl-C signals the whole process group: the command, and the workers that printed a
     # traceback each (while they started, and from inside polars while they scored); a
     # SIGINT while the cluster started also left a half-built cluster that Dask's exit hook
     # failed to close, and one while the tasks ran an asyncio task that logged at exit
-    output, artifacts = tmp_path / "out", str(pipeline_run["artifacts"])
+    output, artifacts = tmp_path / "out", str(library_run)
     command = _predict_command(str(big_parts), "-o", str(output), "--artifacts-dir", artifacts)
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
@@ -196,9 +196,9 @@ def test_ctrl_c_in_a_terminal_is_one_line_and_no_output(tmp_path, big_parts, pip
     ],
 )
 def test_a_dataset_without_an_output_folder_is_bad_usage(
-    tmp_path, parts, pipeline_run, capsys, output, message
+    tmp_path, parts, library_run, capsys, output, message
 ):
-    argv = ["predict", str(parts), *output, "--artifacts-dir", str(pipeline_run["artifacts"])]
+    argv = ["predict", str(parts), *output, "--artifacts-dir", str(library_run)]
     with pytest.raises(SystemExit) as stopped:
         cli.main(argv)
     assert stopped.value.code == 2
