@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_FLAGS ?=
 # Three workers on two cores: much of the suite waits on kernels and child processes
-# (unit tests on this 2-core machine: 3:06 on two workers, 2:40 on three, 2:50 on four).
+# (measured on a 2-core machine, three finish sooner than two or four).
 PYTEST_WORKERS ?= 3
 CHROMIUM ?= $(or $(CALHOUSING_CHROMIUM),/usr/bin/chromium)
 LAB_FLAGS ?=
