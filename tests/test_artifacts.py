@@ -579,7 +579,9 @@ def test_training_again_over_a_damaged_manifest_starts_a_new_one(run_copy, defau
         artifacts.Run.open(run_copy).quantized()
 
 
-def test_a_run_checks_each_file_once_until_it_saves_a_step(run_copy, monkeypatch):
+def test_a_run_checks_each_file_once_while_neither_it_nor_the_manifest_changes(
+    run_copy, monkeypatch
+):
     from calhousing.export import onnx as onnx_export
     from calhousing.run import manifest
 
@@ -632,3 +634,18 @@ def test_the_library_alone_writes_the_artifacts_a_real_run_writes(library_run, p
     theirs = artifacts.Run.open(pipeline_run["artifacts"]).manifest
     for step in ("01_train", "02_quantize"):
         assert ours["steps"][step] == theirs["steps"][step]
+
+
+def test_a_run_opened_before_another_step_ran_sees_what_that_step_changed(run_copy):
+    from calhousing.core.quantization import quantize_model
+
+    earlier = artifacts.Run.open(run_copy)
+    earlier.comparison()
+    other = artifacts.Run.open(run_copy)
+    other.save_quantized(quantize_model(other.float_params(), 4), other.integer_model())
+    with pytest.raises(errors.StaleArtifactError, match=r"comparison\.json is stale"):
+        earlier.comparison()
+    # a save records its step on the manifest as it is now, not as the run first read it
+    earlier.save_sweep(pd.read_csv(run_copy / "sweep.csv").head(1))
+    recorded = artifacts.Run.open(run_copy).manifest
+    assert recorded["steps"]["02_quantize"]["parameters"]["bits"] == 4

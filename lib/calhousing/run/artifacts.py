@@ -268,7 +268,8 @@ class Run:
     manifest and that nothing it was made from has changed since; its content is
     then checked against the file's declared shape (:data:`SCHEMAS`). Each
     ``save_*`` method writes one step's outputs and records the step in the
-    manifest, after which every file is verified afresh.
+    manifest. A file is verified again only when it, or the manifest, has changed
+    on disk since (a step run elsewhere meanwhile, say, from another notebook).
 
     Examples
     --------
@@ -277,10 +278,11 @@ class Run:
     -37.02327770606391
     """
 
-    def __init__(self, folder: Path, recorded: dict[str, Any] | None = None) -> None:
+    def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._manifest = recorded
-        self._verified: set[str] = set()
+        self._manifest: dict[str, Any] | None = None
+        self._manifest_stamp: tuple[int, ...] | None = None
+        self._verified: dict[str, tuple[int, ...] | None] = {}  # name: the file as verified
 
     @classmethod
     def of(cls, run_or_dir: Run | PathLike | None) -> Run:
@@ -306,15 +308,17 @@ class Run:
 
     @property
     def manifest(self) -> dict[str, Any] | None:
-        """The folder's manifest, read the first time it is needed (``None`` if there is none).
+        """The folder's manifest (``None`` if there is none), read again when it has changed.
 
         Raises
         ------
         calhousing.errors.ManifestError
             When it is not JSON, or not of the manifest's shape or version.
         """
-        if self._manifest is None:
-            self._manifest = read_manifest(self.folder)
+        stamp = _stamp(self.folder / MANIFEST_FILE)
+        if self._manifest is None or stamp != self._manifest_stamp:
+            self._manifest, self._manifest_stamp = read_manifest(self.folder), stamp
+            self._verified.clear()
         return self._manifest
 
     def require(self, *names: str) -> Path:
@@ -322,7 +326,8 @@ class Run:
 
         Each named file must match its sha256 in the manifest, and every input of
         the step that wrote it (and of the steps before) must still be the file it
-        was made from. A file passes once per run object, until the next save.
+        was made from. A file that passed is not checked again while neither it nor
+        the manifest has changed on disk.
 
         Raises
         ------
@@ -341,14 +346,14 @@ class Run:
                 f"{', '.join(steps)} (and the notebooks before) with this artifacts_dir first, "
                 "or `calhousing run`"
             )
-        unverified = [name for name in names if name not in self._verified]
+        recorded = self.manifest
+        stamps = {name: _stamp(self.folder / name) for name in names}
+        unverified = [name for name in names if self._verified.get(name, ()) != stamps[name]]
         if unverified:
             default_folder = self.folder == resolve_dir(None, "artifacts")
-            manifest.verify_files(self.manifest, self.folder, unverified)
-            manifest.check_lineage(
-                self.manifest, unverified, self.folder, default_folder=default_folder
-            )
-            self._verified.update(unverified)
+            manifest.verify_files(recorded, self.folder, unverified)
+            manifest.check_lineage(recorded, unverified, self.folder, default_folder=default_folder)
+            self._verified.update((name, stamps[name]) for name in unverified)
         return self.folder
 
     def parameters(self) -> dict[str, Any]:
@@ -527,7 +532,7 @@ class Run:
         A new artifact gets its step in :data:`STEPS` and its shape in :data:`SCHEMAS`.
         """
         current = previous if previous is not None else self.manifest or manifest.empty()
-        self._manifest = manifest.record_step(
+        updated = manifest.record_step(
             current,
             self.folder,
             step,
@@ -535,7 +540,8 @@ class Run:
             list(STEPS[step].inputs),
             parameters,
         )
-        write_json(self.folder / MANIFEST_FILE, self._manifest)
+        write_json(self.folder / MANIFEST_FILE, updated)
+        self._manifest, self._manifest_stamp = updated, _stamp(self.folder / MANIFEST_FILE)
         self._verified.clear()
 
 
@@ -637,6 +643,18 @@ def _manifest_or_empty(folder: Path) -> dict[str, Any]:
         return read_manifest(folder) or manifest.empty()
     except ManifestError:
         return manifest.empty()
+
+
+def _stamp(path: Path) -> tuple[int, ...] | None:
+    """What tells one version of the file at `path` from the next (``None``: no file).
+
+    Every write renames a new file into place, so a new version has a new inode.
+    """
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return (status.st_ino, status.st_mtime_ns, status.st_size)
 
 
 def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
