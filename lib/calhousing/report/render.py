@@ -45,9 +45,8 @@ CONTENTS_ID = "contents"
 HIDE_TAG = "report-hide"
 DETAILS_TAG = "report-details"
 _HIDDEN_TAGS = {"parameters", "injected-parameters", HIDE_TAG}
-_FOLD_KEY = (
-    "report_fold"  # cell metadata: a fold's summary line on its first cell, `last` on its last
-)
+# Cell metadata: a fold's summary line on its first cell, ``last`` on its last.
+_FOLD_KEY = "report_fold"
 DETAILS_SUMMARY = "Details"  # the summary line of a details block that has no heading
 _SHA256 = re.compile(r"^(sha256:)?[0-9a-f]{64}$")
 _HEADING = re.compile(r"^(#{1,5})(\s)", flags=re.MULTILINE)
@@ -303,7 +302,7 @@ def write_report(
     notebooks = [nbformat.read(os.fspath(path), as_version=4) for path in paths]
     created = created or datetime.now(UTC)
     commit = git_commit()
-    manifest = None if run is None or run.manifest is None else run.manifest
+    manifest = run.manifest if run is not None else None
     if manifest is not None:
         run.require(*manifest["files"])
     header = header_markdown(created, commit)
