@@ -5,10 +5,10 @@ to unpickle anything to use the numbers. Every file is written to a temporary
 name and renamed into place, so an interrupted write never leaves half a file,
 and recorded in ``manifest.json`` with the step that wrote it, that step's
 parameters and the sha256 of each input it read (:data:`STEPS`). A :class:`Run`
-opens the folder once and hands out its artifacts, each checked, the first time,
-against the manifest and its inputs (:meth:`Run.require`), then against the file's
-declared shape (:data:`SCHEMAS`). Anything wrong is one :class:`ArtifactError`
-naming the file, the field and what to do.
+opens the folder once and hands out its artifacts, each checked against the manifest
+and its inputs when first handed out and again whenever it or the manifest has changed
+on disk (:meth:`Run.require`), then against the file's declared shape (:data:`SCHEMAS`).
+Anything wrong is one :class:`ArtifactError` naming the file, the field and what to do.
 See ``docs/run-state.md``.
 """
 
@@ -261,7 +261,7 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
 
 class Run:
-    """A run's artifacts folder, opened once: each file verified once, then handed out typed.
+    """A run's artifacts folder, opened once, handing out its artifacts typed and verified.
 
     :meth:`open` opens what the notebooks wrote; :func:`save_training` starts a run.
     The first time a file is asked for, :meth:`require` checks that it matches the
