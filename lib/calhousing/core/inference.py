@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from calhousing.core.linear import LinearParams
-from calhousing.core.quantization import QuantizedModel, standardize
+from calhousing.core.quantization import QuantizedModel, select_columns, standardize
 
 if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
     import pandas as pd
@@ -16,11 +16,10 @@ if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` n
 def predict(model: LinearParams | QuantizedModel, X: pd.DataFrame | np.ndarray) -> np.ndarray:
     """The model's predictions in float64, with the columns taken in the model's order.
 
-    The float model computes ``X @ coef + intercept``. A quantized one computes
-    with its dequantized coefficients and intercept in its own space: a
-    ``standardized`` model first standardizes `X` with its stored training means
-    and stds, as it would on a device; a ``raw`` one uses `X` as it is. Every
-    comparison, the sweep and ``calhousing predict`` compute it this way.
+    A quantized model computes with its dequantized coefficients and intercept in its own
+    space: a ``standardized`` one first standardizes `X` with its stored training means and
+    stds, as it would on a device. Every comparison, the sweep and ``calhousing predict``
+    compute it this way.
     """
     features = feature_matrix(X, model.feature_names)
     if isinstance(model, LinearParams):
@@ -38,14 +37,7 @@ def feature_matrix(X: pd.DataFrame | np.ndarray, feature_names: tuple[str, ...])
     ValueError
         If a named column is missing or the shape does not fit.
     """
-    import pandas as pd
-
-    if isinstance(X, pd.DataFrame):
-        missing = [name for name in feature_names if name not in X.columns]
-        if missing:
-            raise ValueError(f"X lacks the feature columns {missing}")
-        X = X[list(feature_names)]
-    features = np.asarray(X, dtype=np.float64)
+    features = np.asarray(select_columns(X, feature_names, "X"), dtype=np.float64)
     if features.ndim != 2 or features.shape[1] != len(feature_names):
         raise ValueError(
             f"X must have {len(feature_names)} feature columns, got shape {features.shape}"

@@ -1,25 +1,10 @@
 """Affine quantization of model parameters to low-bit integers.
 
-The semantics are those of PyTorch's ``MinMaxObserver`` and ONNX
-``QuantizeLinear``:
-
-* the range always includes 0, so 0 (and a lone value) is exactly representable
-  and no scale is ever 0;
-* ``scale = (max - min) / (qmax - qmin)``, ``zero_point = clamp(round(qmin - min / scale))``;
-* ``q = clamp(round(x / scale) + zero_point, qmin, qmax)`` with round half to even;
-* ``x_hat = (q - zero_point) * scale``.
-
-The ``symmetric`` scheme uses signed codes in ``[-(2**(b-1) - 1), 2**(b-1) - 1]``,
-zero point 0 and ``scale = max|x| / qmax``.
-
-A linear model is quantized by :func:`quantize_model`, with three more choices:
-
-* ``space``: quantize the raw coefficients, or those of standardized features
-  (``coef × std``, with the training means and stds stored beside the codes);
-* ``rounding``: ``nearest``, ``gptq`` or ``optimal`` (:mod:`calhousing.core.rounding`),
-  all on the same grid; ``gptq`` and ``optimal`` re-fit the intercept;
-* the intercept always keeps its own scale and zero point: a lone value sits at
-  the end of its own grid, so its code dequantizes to it (to float64 rounding).
+The semantics are PyTorch's ``MinMaxObserver`` and ONNX ``QuantizeLinear``: the range always
+includes 0, so 0 (and a lone value) is exact and no scale is 0; codes round half to even;
+``x_hat = (q - zero_point) * scale``. The ``symmetric`` scheme has signed codes, zero point 0
+and ``scale = max|x| / qmax``. The intercept keeps its own grid: a lone value sits at the end
+of it, so its code dequantizes to it (to float64 rounding).
 """
 
 from __future__ import annotations
@@ -47,20 +32,11 @@ if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` n
 
 @dataclass(frozen=True)
 class QuantizedTensor:
-    """Integer codes with the affine parameters that map them back to reals.
+    """Integer codes (in the smallest dtype that holds them) and the grid that maps them back.
 
-    Attributes
-    ----------
-    codes : numpy.ndarray
-        Integer codes in the smallest integer dtype that holds ``[qmin, qmax]``.
-    scale : numpy.ndarray
-        Float64 step between codes; shape ``()`` per tensor, ``codes.shape`` per channel.
-    zero_point : numpy.ndarray
-        The code that stands for 0, in the codes' dtype; shaped like `scale`.
-    bits : int
-        Code width.
-    scheme : str
-        ``"asymmetric"`` (unsigned codes) or ``"symmetric"`` (signed, zero point 0).
+    `scale` (float64) and `zero_point` (the codes' dtype) have shape ``()`` per tensor and
+    ``codes.shape`` per channel. ``"asymmetric"`` codes are unsigned; ``"symmetric"`` ones
+    are signed with zero point 0.
     """
 
     codes: np.ndarray
@@ -79,20 +55,17 @@ class QuantizedTensor:
 
     @property
     def granularity(self) -> str:
-        """``"per_tensor"`` for one scale, ``"per_channel"`` for one per code."""
         return "per_tensor" if self.scale.ndim == 0 else "per_channel"
 
     def dequantize(self) -> np.ndarray:
         """Return ``(codes - zero_point) * scale`` as float64."""
-        offsets = self.codes.astype(np.int64) - self.zero_point.astype(np.int64)
-        return offsets * self.scale
+        return (self.codes.astype(np.int64) - self.zero_point.astype(np.int64)) * self.scale
 
     @property
     def payload_bytes(self) -> int:
-        """Bytes needed to store the codes, the scale(s) and the zero point(s).
+        """Bytes of the codes (at their dtype's width), scales and zero points.
 
-        Codes are counted at their dtype's width (a 4-bit code still takes a
-        byte unless packed); a symmetric zero point is always 0 and is not stored.
+        A symmetric zero point is always 0 and is not stored.
         """
         zero_point_bytes = 0 if self.scheme == "symmetric" else self.zero_point.nbytes
         return int(self.codes.nbytes + self.scale.nbytes + zero_point_bytes)
@@ -102,20 +75,9 @@ class QuantizedTensor:
 class QuantizedModel:
     """A linear model whose coefficients and intercept are each quantized.
 
-    Attributes
-    ----------
-    coef : QuantizedTensor
-        Codes of the coefficients in `space`.
-    intercept : QuantizedTensor
-        The intercept in `space`, a lone value with its own scale and zero point.
-    feature_names : tuple of str
-    space : {"raw", "standardized"}
-        ``"standardized"``: the model computes ``((X - feature_mean) / feature_std)
-        @ coef + intercept``; ``"raw"``: ``X @ coef + intercept``.
-    rounding : {"nearest", "gptq", "optimal"}
-        How the codes were chosen.
-    feature_mean, feature_std : numpy.ndarray or None
-        Float64 training statistics, stored (and counted) for ``"standardized"``.
+    In ``"standardized"`` space it computes ``((X - feature_mean) / feature_std) @ coef +
+    intercept``, with the float64 training statistics stored (and counted); in ``"raw"``
+    space ``X @ coef + intercept``.
     """
 
     coef: QuantizedTensor
@@ -142,7 +104,6 @@ class QuantizedModel:
 
     @property
     def payload_bytes(self) -> int:
-        """Codes, scales and zero points of both tensors, plus the feature statistics."""
         return self.coef.payload_bytes + self.intercept.payload_bytes + self.statistics_bytes
 
 
@@ -151,20 +112,14 @@ def code_range(bits: int, scheme: str = "asymmetric") -> tuple[int, int]:
     check_bits(bits)
     check_choice("scheme", scheme, SCHEMES)
     if scheme == "symmetric":
-        qmax = 2 ** (bits - 1) - 1
-        return -qmax, qmax
+        return -(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1
     return 0, 2**bits - 1
 
 
 def code_dtype(bits: int, scheme: str = "asymmetric") -> np.dtype:
     """The smallest integer dtype that holds every code of `bits` bits."""
-    qmin, qmax = code_range(bits, scheme)
-    candidates = (np.int8, np.int16) if qmin < 0 else (np.uint8, np.uint16)
-    return next(
-        np.dtype(dtype)
-        for dtype in candidates
-        if np.iinfo(dtype).min <= qmin and qmax <= np.iinfo(dtype).max
-    )
+    qmin, _ = code_range(bits, scheme)
+    return np.dtype(f"{'' if qmin < 0 else 'u'}int{8 if bits <= 8 else 16}")
 
 
 def quantize(
@@ -173,54 +128,30 @@ def quantize(
     scheme: str = "asymmetric",
     granularity: str = "per_tensor",
 ) -> QuantizedTensor:
-    """Affine-quantize `values` to `bits`-bit integer codes.
+    """Affine-quantize finite `values` to `bits`-bit (2..16) integer codes.
 
     Parameters
     ----------
-    values : array-like of float
-        Finite values, at least one.
-    bits : int, default=8
-        Code width, 2..16.
     scheme : {"asymmetric", "symmetric"}, default="asymmetric"
         Unsigned min-max codes, or signed codes with zero point 0.
     granularity : {"per_tensor", "per_channel"}, default="per_tensor"
         One scale for all values, or one scale (and zero point) per value.
 
-    Returns
-    -------
-    QuantizedTensor
-
     Raises
     ------
     ValueError
-        If `values` is empty or holds NaN or inf, if `bits` is not in 2..16, or if
-        `scheme` or `granularity` is not a known name.
+        If `values` is empty or holds NaN or inf, or for a bad `bits`, `scheme` or
+        `granularity`.
     """
     x = finite_array(values, name="values")
     check_bits(bits)
     check_choice("scheme", scheme, SCHEMES)
     check_choice("granularity", granularity, GRANULARITIES)
-    if granularity == "per_tensor":
-        low, high = np.min(x), np.max(x)
-    else:
-        low, high = x, x
+    low, high = (np.min(x), np.max(x)) if granularity == "per_tensor" else (x, x)
     scale, zero_point = _affine_params(np.asarray(low), np.asarray(high), bits, scheme)
-    return QuantizedTensor(
-        codes=quantize_to_grid(x, scale, zero_point, bits, scheme),
-        scale=scale,
-        zero_point=zero_point,
-        bits=bits,
-        scheme=scheme,
-    )
-
-
-def quantize_to_grid(
-    x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, bits: int, scheme: str
-) -> np.ndarray:
-    """Codes of `x` on a given grid: ``clamp(round_half_even(x / scale) + zero_point)``."""
     qmin, qmax = code_range(bits, scheme)
-    codes = np.clip(np.rint(x / scale) + zero_point, qmin, qmax)
-    return codes.astype(code_dtype(bits, scheme))
+    codes = np.clip(np.rint(x / scale) + zero_point, qmin, qmax).astype(code_dtype(bits, scheme))
+    return QuantizedTensor(codes, scale, zero_point, bits, scheme)
 
 
 def quantize_model(
@@ -234,38 +165,18 @@ def quantize_model(
 ) -> QuantizedModel:
     """Quantize a linear model's coefficients and intercept, each with its own grid.
 
-    The coefficient grid is :func:`quantize`'s min-max grid of the coefficients
-    (in `space`); `rounding` decides which grid point each coefficient takes. The
-    defaults (8 bits, asymmetric, per tensor, raw, nearest) are the pipeline's
-    baseline and need no data.
-
-    Parameters
-    ----------
-    params : LinearParams
-        The float model.
-    bits, scheme, granularity
-        As in :func:`quantize`.
-    space : {"raw", "standardized"}, default="raw"
-        Quantize ``coef`` of the raw features, or ``coef × std`` of the
-        standardized ones (the training means and stds are then stored).
-    rounding : {"nearest", "gptq", "optimal"}, default="nearest"
-        ``nearest`` rounds each coefficient and keeps the float intercept.
-        ``gptq`` and ``optimal`` choose codes that keep the training MSE low
-        (:mod:`calhousing.core.rounding`) and re-fit the intercept to the rounded
-        coefficients (``b + mean(X) @ (w - w_hat)``, the least-squares intercept).
-    X_train : array-like of shape (n_samples, n_features), optional
-        The training features, in the model's column order; needed for the
-        ``standardized`` space and for ``gptq`` and ``optimal``.
-
-    Returns
-    -------
-    QuantizedModel
+    ``space="standardized"`` quantizes ``coef × std`` and stores the training means and stds.
+    ``rounding="nearest"`` rounds each coefficient to :func:`quantize`'s grid and keeps the
+    float intercept; ``"gptq"`` and ``"optimal"`` pick the grid points that keep the training
+    MSE low (:mod:`calhousing.core.rounding`) and re-fit the intercept to them
+    (``b + mean(X) @ (w - w_hat)``, the least-squares intercept). Both need `X_train`; the
+    defaults, the pipeline's baseline, need no data.
 
     Raises
     ------
     ValueError
-        For an unknown choice, `bits` outside 2..16, missing or malformed
-        `X_train` where it is needed, or a constant feature in standardized space.
+        For a bad choice, missing or malformed `X_train` where it is needed, or a constant
+        feature in standardized space.
     """
     check_model_choices(bits, scheme, granularity, space, rounding)
     mean = std = features = None
@@ -273,7 +184,12 @@ def quantize_model(
     if space == "standardized" or rounding != "nearest":
         features = training_features(X_train, params.feature_names, space, rounding)
     if space == "standardized":
-        mean, std = feature_statistics(features)
+        mean, std = features.mean(axis=0), features.std(axis=0)
+        if np.any(std == 0):
+            raise ValueError(
+                f"X_train has constant feature column(s) {np.flatnonzero(std == 0).tolist()}; "
+                "the standardized space divides by each feature's std, so use space='raw'"
+            )
         weights, intercept = standardized_space(weights, intercept, mean, std)
         features = standardize(features, mean, std)
     grid = quantize(weights, bits, scheme, granularity)
@@ -303,13 +219,7 @@ def check_model_choices(
     space: str = "raw",
     rounding: str = "nearest",
 ) -> None:
-    """Check every choice of :func:`quantize_model` before any work (or I/O) is done.
-
-    Raises
-    ------
-    ValueError
-        Naming the first bad argument, its value and the allowed values.
-    """
+    """Check every choice of :func:`quantize_model` before any work (or I/O) is done."""
     check_bits(bits)
     check_choice("scheme", scheme, SCHEMES)
     check_choice("granularity", granularity, GRANULARITIES)
@@ -318,7 +228,6 @@ def check_model_choices(
 
 
 def standardize(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """``(X - mean) / std``: the features a standardized-space model multiplies."""
     return (features - mean) / std
 
 
@@ -332,27 +241,9 @@ def standardized_space(
 def raw_space(
     coef: np.ndarray, intercept: float, mean: np.ndarray, std: np.ndarray
 ) -> tuple[np.ndarray, float]:
-    """The inverse of :func:`standardized_space`: the model on raw features."""
+    """The inverse of :func:`standardized_space`."""
     raw = coef / std
     return raw, intercept - float(mean @ raw)
-
-
-def feature_statistics(features: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Training mean and (population) std of each feature column, as float64.
-
-    Raises
-    ------
-    ValueError
-        If a feature is constant: it cannot be standardized.
-    """
-    x = np.asarray(features, dtype=np.float64)
-    mean, std = x.mean(axis=0), x.std(axis=0)
-    if np.any(std == 0):
-        raise ValueError(
-            f"X_train has constant feature column(s) {np.flatnonzero(std == 0).tolist()}; "
-            "the standardized space divides by each feature's std, so use space='raw'"
-        )
-    return mean, std
 
 
 def training_features(
@@ -361,32 +252,31 @@ def training_features(
     space: str = "raw",
     rounding: str = "nearest",
 ) -> np.ndarray:
-    import pandas as pd
-
-    """`X_train` as a finite float64 matrix in the model's column order.
-
-    Raises
-    ------
-    ValueError
-        If `X_train` is missing, not 2-D with one column per feature, or not finite.
-    """
+    """`X_train` as a finite float64 matrix of at least 2 rows, in the model's column order."""
     if X_train is None:
         raise ValueError(
             f"X_train is required for space={space!r} and rounding={rounding!r}: pass the "
             "training features (only space='raw' with rounding='nearest' needs no data)"
         )
-    if isinstance(X_train, pd.DataFrame):
-        missing = [name for name in feature_names if name not in X_train.columns]
-        if missing:
-            raise ValueError(f"X_train lacks the feature columns {missing}")
-        X_train = X_train[list(feature_names)]
-    x = finite_array(X_train, name="X_train")
+    x = finite_array(select_columns(X_train, feature_names, "X_train"), name="X_train")
     if x.ndim != 2 or x.shape[1] != len(feature_names) or len(x) < 2:
         raise ValueError(
             f"X_train must have at least 2 rows and {len(feature_names)} feature columns, "
             f"got shape {x.shape}"
         )
     return x
+
+
+def select_columns(X: ArrayLike, feature_names: tuple[str, ...], name: str) -> ArrayLike:
+    """A DataFrame's `feature_names` columns in that order; any other `X` as it is."""
+    import pandas as pd
+
+    if not isinstance(X, pd.DataFrame):
+        return X
+    missing = [column for column in feature_names if column not in X.columns]
+    if missing:
+        raise ValueError(f"{name} lacks the feature columns {missing}")
+    return X[list(feature_names)]
 
 
 def finite_array(values: ArrayLike, name: str) -> np.ndarray:
@@ -407,8 +297,7 @@ def _affine_params(
 ) -> tuple[np.ndarray, np.ndarray]:
     qmin, qmax = code_range(bits, scheme)
     if scheme == "symmetric":
-        magnitude = np.maximum(np.abs(low), np.abs(high))
-        scale = magnitude / qmax
+        scale = np.maximum(np.abs(low), np.abs(high)) / qmax
         zero_point = np.zeros_like(scale)
     else:
         low, high = np.minimum(low, 0.0), np.maximum(high, 0.0)

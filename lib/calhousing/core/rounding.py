@@ -1,21 +1,10 @@
 """Choosing the integer codes of a linear model's coefficients on a fixed grid.
 
-Every rounding here picks, for each coefficient ``w_j``, a code ``k_j`` in
-``qmin..qmax`` on the grid ``w_hat_j = (k_j - zero_point_j) * scale_j``; they
-differ only in which codes they pick.
-
-For a least-squares model with its intercept re-fitted after rounding, the
-training loss grows by exactly ``(w_hat - w)ᵀ H (w_hat - w)`` with ``H`` the
-covariance of the training features (:func:`centered_hessian`): that is the
-quantity :func:`gptq_codes` reduces greedily and :func:`optimal_codes` minimizes
-exactly.
-
-* ``nearest``: each coefficient to its nearest grid point, round half to even.
-* ``gptq``: Optimal Brain Quantization / GPTQ (Frantar et al., 2022): one
-  coefficient at a time, then the not-yet-quantized ones absorb its error
-  through the inverse Hessian; the better of that pass and ``nearest``.
-* ``optimal``: the exact minimizer over the grid, by Schnorr–Euchner branch and
-  bound (sphere decoding) in the Cholesky basis of the Hessian.
+Each rounding picks a code ``k_j`` in ``qmin..qmax`` per coefficient, standing for
+``(k_j - zero_point_j) * scale_j``. With the intercept re-fitted after rounding, the training
+MSE grows by exactly ``(w_hat - w)ᵀ H (w_hat - w)`` (:func:`centered_hessian`):
+:func:`gptq_codes` reduces that greedily (Frantar et al., 2022), :func:`optimal_codes`
+minimizes it exactly by Schnorr–Euchner branch and bound.
 """
 
 from __future__ import annotations
@@ -32,9 +21,7 @@ DEFAULT_MAX_NODES = 5_000_000
 def centered_hessian(features: ArrayLike) -> np.ndarray:
     """``Xcᵀ Xc / n`` for the column-centred `features`: the least-squares Hessian.
 
-    With the intercept re-fitted after rounding, a coefficient error ``d`` raises
-    the training MSE by exactly ``dᵀ H d``: centring is the intercept column
-    eliminated from ``[X 1]ᵀ [X 1]`` (its Schur complement).
+    Centring is the intercept column eliminated from ``[X 1]ᵀ [X 1]`` (its Schur complement).
     """
     x = np.asarray(features, dtype=np.float64)
     centred = x - x.mean(axis=0)
@@ -72,36 +59,20 @@ def gptq_codes(
 ) -> np.ndarray:
     """Error-compensating sequential rounding (OBQ / GPTQ), never worse than nearest.
 
-    Coefficients are quantized one at a time; after coefficient ``i`` is rounded
-    to ``q_i``, the not-yet-quantized ones move by ``-(w_i - q_i) / Hinv_ii ·
-    Hinv_{i,rest}`` (the Optimal Brain Surgeon update) and ``i`` is removed from
-    the inverse Hessian ``Hinv``. A greedy pass depends on its order and can end
-    worse than plain rounding, so three passes are made (the given order, GPTQ's
-    "act order" of decreasing Hessian diagonal, and decreasing conditional
-    precision ``1 / Hinv_ii``, the coefficient hardest to compensate first) and
-    the codes with the smallest :func:`excess_loss` among them and ``nearest``
-    are returned (``nearest`` on a tie). With eight coefficients a pass costs
-    microseconds.
-
-    Parameters
-    ----------
-    weights : array-like of shape (n,)
-        The float coefficients.
-    hessian : array-like of shape (n, n)
-        Symmetric positive definite, e.g. :func:`centered_hessian`.
-    scale, zero_point : array-like of shape () or (n,)
-        The grid.
-    qmin, qmax : int
-        The code range.
-
-    Returns
-    -------
-    numpy.ndarray of int64, shape (n,)
+    After coefficient ``i`` is rounded, the ones not yet quantized absorb its error through
+    the inverse Hessian (the Optimal Brain Surgeon update). A greedy pass depends on its order
+    and can end worse than plain rounding, so three passes are made (the given order, GPTQ's
+    "act order" of decreasing Hessian diagonal, and decreasing conditional precision) and the
+    codes with the smallest :func:`excess_loss` among them and ``nearest`` are returned
+    (``nearest`` on a tie). `hessian` must be symmetric positive definite; `scale` and
+    `zero_point` are scalars or one per weight. Returns int64 codes.
     """
     w, h, scale, zero_point = _problem(weights, hessian, scale, zero_point)
+    gram = h * np.outer(scale, scale)
+    act_order = np.argsort(-np.diag(gram), kind="stable")
+    orders = (np.arange(w.size), act_order, _search_order(gram)[::-1])
     candidates = [nearest_codes(w, scale, zero_point, qmin, qmax)]
-    for order in _gptq_orders(h * np.outer(scale, scale)):
-        candidates.append(_gptq_pass(w, h, scale, zero_point, qmin, qmax, order))
+    candidates += [_gptq_pass(w, h, scale, zero_point, qmin, qmax, o) for o in orders]
     losses = [excess_loss(w, grid_values(c, scale, zero_point), h) for c in candidates]
     return candidates[int(np.argmin(losses))]
 
@@ -117,47 +88,53 @@ def optimal_codes(
 ) -> np.ndarray:
     """The codes that minimize :func:`excess_loss` over the whole grid, exactly.
 
-    A closest-vector problem in a box: with ``u = w / scale + zero_point`` (the
-    ideal real-valued codes) and ``G = S H S`` (``S = diag(scale)``), minimize
-    ``(k - u)ᵀ G (k - u)`` over integer ``k`` in ``[qmin, qmax]ⁿ``. With
-    ``G = Rᵀ R`` (Cholesky, upper ``R``) the loss is a sum of per-level squares,
-    ``Σ_i R_ii² (k_i - c_i(k_{i+1..n}))²``, so a depth-first Schnorr–Euchner
-    enumeration (candidates at each level in order of distance from the centre
-    ``c_i``) can stop a level as soon as its partial sum reaches the best loss
-    found so far. The search starts from the :func:`gptq_codes` solution as the
-    incumbent, and the variables are ordered so the levels searched first are the
-    best determined ones (largest conditional precision). Every pruned branch
-    provably holds no better point, so the result is the exact minimizer; on
-    ties the earlier incumbent is kept.
-
-    Parameters
-    ----------
-    weights, hessian, scale, zero_point, qmin, qmax
-        As in :func:`gptq_codes`.
-    max_nodes : int, default=5_000_000
-        Search nodes allowed before giving up.
-
-    Returns
-    -------
-    numpy.ndarray of int64, shape (n,)
+    A closest-vector problem in a box: minimize ``(k - u)ᵀ G (k - u)`` over integer ``k`` in
+    ``[qmin, qmax]ⁿ``, with ``u = w / scale + zero_point`` and ``G = S H S``. In the Cholesky
+    basis of ``G`` the loss is a sum of per-level squares, so a depth-first enumeration can
+    stop a level once its partial sum reaches the best loss so far; the incumbent starts at
+    :func:`gptq_codes` and the best determined levels are searched first. Every pruned branch
+    provably holds no better point; on ties the earlier incumbent is kept.
 
     Raises
     ------
     SearchBudgetError
-        If optimality is not proven within `max_nodes` nodes (never silently
-        returns a non-optimal point).
+        If optimality is not proven within `max_nodes` search nodes (a non-optimal point is
+        never returned silently).
     """
     w, h, scale, zero_point = _problem(weights, hessian, scale, zero_point)
     incumbent = gptq_codes(w, h, scale, zero_point, qmin, qmax)
-    target = w / scale + zero_point
     gram = h * np.outer(scale, scale)
     order = _search_order(gram)
-    chol = np.linalg.cholesky(gram[np.ix_(order, order)]).T
-    best = _sphere_decode(
-        chol, target[order], qmin, qmax, incumbent[order].astype(np.float64), max_nodes
-    )
+    r = np.linalg.cholesky(gram[np.ix_(order, order)]).T.tolist()
+    u = (w / scale + zero_point)[order].tolist()
+    n = len(u)
+    best = incumbent[order].astype(np.float64).tolist()
+    best_loss = sum(sum(r[i][j] * (best[j] - u[j]) for j in range(i, n)) ** 2 for i in range(n))
+    k = [0.0] * n
+    nodes = 0
+
+    def descend(i: int, partial: float) -> None:
+        nonlocal best, best_loss, nodes
+        centre = u[i] - sum(r[i][j] * (k[j] - u[j]) for j in range(i + 1, n)) / r[i][i]
+        for candidate in _zigzag(centre, qmin, qmax):
+            nodes += 1
+            if nodes > max_nodes:
+                raise SearchBudgetError(
+                    f"optimal rounding visited more than max_nodes={max_nodes} search "
+                    "nodes without proving optimality; raise max_nodes or use 'gptq'"
+                )
+            loss = partial + r[i][i] ** 2 * (candidate - centre) ** 2
+            if loss >= best_loss:
+                return
+            k[i] = candidate
+            if i == 0:
+                best_loss, best = loss, k.copy()
+            else:
+                descend(i - 1, loss)
+
+    descend(n - 1, 0.0)
     codes = np.empty_like(incumbent)
-    codes[order] = best
+    codes[order] = np.array(best, dtype=np.int64)
     return codes
 
 
@@ -205,17 +182,8 @@ def _gptq_pass(
     return codes
 
 
-def _gptq_orders(gram: np.ndarray) -> list[np.ndarray]:
-    """The orders GPTQ passes take: as given, by Hessian diagonal ("act order"),
-    and by conditional precision (hardest to compensate first)."""
-    natural = np.arange(len(gram))
-    act_order = np.argsort(-np.diag(gram), kind="stable")
-    return [natural, act_order, _search_order(gram)[::-1]]
-
-
 def _search_order(gram: np.ndarray) -> np.ndarray:
-    """Variables in search order, last searched first: each level's conditional
-    precision given the levels still below it is the largest available."""
+    """Variables in search order, last searched first, by largest conditional precision."""
     remaining = list(range(len(gram)))
     reversed_order = []
     while remaining:
@@ -224,52 +192,6 @@ def _search_order(gram: np.ndarray) -> np.ndarray:
         reversed_order.append(pick)
         remaining.remove(pick)
     return np.array(reversed_order[::-1])
-
-
-def _sphere_decode(
-    chol: np.ndarray,
-    target: np.ndarray,
-    qmin: int,
-    qmax: int,
-    incumbent: np.ndarray,
-    max_nodes: int,
-) -> np.ndarray:
-    n = len(target)
-    r = chol.tolist()
-    u = target.tolist()
-    diag_sq = [r[i][i] ** 2 for i in range(n)]
-    best = incumbent.tolist()
-    best_loss = _chol_loss(r, u, best)
-    k = [0.0] * n
-    nodes = 0
-
-    def descend(i: int, partial: float) -> None:
-        nonlocal best, best_loss, nodes
-        shift = sum(r[i][j] * (k[j] - u[j]) for j in range(i + 1, n))
-        centre = u[i] - shift / r[i][i]
-        for candidate in _zigzag(centre, qmin, qmax):
-            nodes += 1
-            if nodes > max_nodes:
-                raise SearchBudgetError(
-                    f"optimal rounding visited more than max_nodes={max_nodes} search "
-                    "nodes without proving optimality; raise max_nodes or use 'gptq'"
-                )
-            loss = partial + diag_sq[i] * (candidate - centre) ** 2
-            if loss >= best_loss:
-                return
-            k[i] = candidate
-            if i == 0:
-                best_loss, best = loss, k.copy()
-            else:
-                descend(i - 1, loss)
-
-    descend(n - 1, 0.0)
-    return np.array(best, dtype=np.int64)
-
-
-def _chol_loss(r: list[list[float]], u: list[float], k: list[float]) -> float:
-    n = len(u)
-    return sum(sum(r[i][j] * (k[j] - u[j]) for j in range(i, n)) ** 2 for i in range(n))
 
 
 def _zigzag(centre: float, low: int, high: int):
