@@ -1,9 +1,7 @@
-"""Loading and splitting the California Housing data.
+"""Loading and splitting the California Housing data from scikit-learn's cache file.
 
-The data come from scikit-learn's cache file, so a user with internet gets
-scikit-learn's download and a user offline points ``SCIKIT_LEARN_DATA`` (or
-``data_home``) at a folder holding it. The cache is read without running any
-code it may carry and must hold the published table (see :func:`load_housing`).
+The cache is read without running any code it may carry and must hold the published table
+(docs/data.md).
 """
 
 from __future__ import annotations
@@ -41,19 +39,15 @@ TARGET_NAME = "MedHouseVal"
 CACHE_FILE = "cal_housing_py3.pkz"
 TABLE_SHAPE: tuple[int, int] = (DATA_ROWS, 9)
 PUBLISHED_TABLE_SHA256 = "898f39f9b96274ded9a9f5a3b1b9f1dc032ab86955ac0f86b1c17330ba30cb25"
-"""sha256 (see :func:`table_sha256`) of the 20,640 x 9 table scikit-learn caches.
+"""sha256 (:func:`table_sha256`) of the table scikit-learn caches from ``cal_housing.tgz``.
 
-Computed once from the table scikit-learn caches from the published archive
-(``cal_housing.tgz``, whose own sha256 scikit-learn checks on download). joblib
-versions write the cache with different bytes; the table stays the same.
+joblib versions write the cache with different bytes; the table stays the same.
 """
 _DOWNLOAD_TIMEOUT_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
 class Split:
-    """A train/test split of the features and the target."""
-
     X_train: pd.DataFrame
     X_test: pd.DataFrame
     y_train: pd.Series
@@ -61,35 +55,27 @@ class Split:
 
 
 def load_housing(data_home: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """Load California Housing as one frame: the 8 features and ``MedHouseVal``.
+    """Load California Housing as one frame: the 8 features and ``MedHouseVal`` in $100k.
 
-    The frame is the one ``fetch_california_housing(as_frame=True).frame``
-    builds, but the cache file is read by :mod:`calhousing.core.datacache`, which runs
-    none of the code a pickle can carry, and the table it holds must have
-    :data:`PUBLISHED_TABLE_SHA256`. When the file is missing,
-    ``fetch_california_housing`` downloads it into a fresh folder and it is
-    moved into place whole, so an interrupted download leaves no partial cache.
+    The frame is ``fetch_california_housing(as_frame=True).frame``, but the cache is read by
+    :mod:`calhousing.core.datacache`, which runs none of the code a pickle can carry, and
+    must hold :data:`PUBLISHED_TABLE_SHA256`. A missing cache is downloaded into a fresh
+    folder and moved into place whole, so an interrupted download leaves no partial cache.
 
     Parameters
     ----------
     data_home : path-like, optional
-        Folder holding scikit-learn's cache. ``None`` uses ``SCIKIT_LEARN_DATA``
-        or ``~/scikit_learn_data``, as scikit-learn does; an empty
-        ``SCIKIT_LEARN_DATA`` is refused rather than read as the current folder.
-
-    Returns
-    -------
-    pandas.DataFrame
-        20,640 rows; the target is the median house value in $100k.
+        Folder holding scikit-learn's cache. ``None`` uses ``SCIKIT_LEARN_DATA`` or
+        ``~/scikit_learn_data``; an empty ``SCIKIT_LEARN_DATA`` is refused rather than read
+        as the current folder.
 
     Raises
     ------
     DataUnavailableError
-        When the cache file is missing and the download fails, or the folder
-        cannot hold it.
+        When the cache is missing and the download fails, or the folder cannot hold it.
     DataCacheError
-        When the cache file exists but is not the California Housing data:
-        truncated, damaged, a hostile pickle, or another data set.
+        When the cache is not the California Housing data: truncated, damaged, a hostile
+        pickle, or another data set.
     """
     home, source = _data_home(data_home)
     cache = home / CACHE_FILE
@@ -99,21 +85,8 @@ def load_housing(data_home: str | os.PathLike[str] | None = None) -> pd.DataFram
 
 
 def housing_frame(table: np.ndarray) -> pd.DataFrame:
-    """The features and target that scikit-learn derives from its cached table.
-
-    Parameters
-    ----------
-    table : numpy.ndarray
-        The 20,640 x 9 cached table: the house value in dollars, then median
-        income, house age, total rooms, total bedrooms, population, households,
-        latitude and longitude.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Rooms, bedrooms and occupancy per household, and the value in $100k,
-        computed with the same operations as ``fetch_california_housing``.
-    """
+    """The frame ``fetch_california_housing`` derives, with the same operations, from its
+    cached table (the value in dollars, then the 8 raw columns)."""
     features = np.array(table[:, 1:], dtype=np.float64)
     features[:, 2] /= features[:, 5]  # rooms per household
     features[:, 3] /= features[:, 5]  # bedrooms per household
@@ -129,11 +102,7 @@ def table_sha256(table: np.ndarray) -> str:
 
 
 def split_data(frame: pd.DataFrame, test_size: float = 0.2, random_state: int = 42) -> Split:
-    """Split a frame from :func:`load_housing` into train and test parts.
-
-    Uses :func:`sklearn.model_selection.train_test_split`, so the rows are the
-    same as in any pipeline that calls it with the same arguments.
-    """
+    """Split a frame from :func:`load_housing` with scikit-learn's ``train_test_split``."""
     check_test_size(test_size)
     check_random_state(random_state)
     X_train, X_test, y_train, y_test = train_test_split(
@@ -150,15 +119,20 @@ def load_split(
     random_state: int = 42,
     data_home: str | os.PathLike[str] | None = None,
 ) -> Split:
-    """Load the data and split it: :func:`load_housing` then :func:`split_data`."""
+    """:func:`load_housing` then :func:`split_data`, with the arguments checked first."""
     check_test_size(test_size)
     check_random_state(random_state)
     return split_data(load_housing(data_home), test_size, random_state)
 
 
 def training_data_digest(split: Split) -> str:
-    """sha256 of the training features and target, recorded as the model's lineage."""
-    return arrays_digest(split.X_train.to_numpy(), split.y_train.to_numpy())
+    """sha256 over the dtype, shape and bytes of the training features and target."""
+    digest = hashlib.sha256()
+    for array in (split.X_train.to_numpy(), split.y_train.to_numpy()):
+        contiguous = np.ascontiguousarray(array)
+        digest.update(f"{contiguous.dtype.str}{contiguous.shape}".encode())
+        digest.update(contiguous.tobytes())
+    return digest.hexdigest()
 
 
 def _data_home(data_home: str | os.PathLike[str] | None) -> tuple[Path, str]:
@@ -196,60 +170,45 @@ def _download(home: Path, source: str) -> None:
                 fetch_california_housing(data_home=fresh, n_retries=1, delay=0.1)
             os.replace(Path(fresh) / CACHE_FILE, home / CACHE_FILE)
     except OSError as error:
-        raise DataUnavailableError(_unavailable_message(home, source, error)) from None
+        raise DataUnavailableError(
+            f"The California Housing data are not available: {home / CACHE_FILE} does not "
+            f"exist (the folder comes from {source}) and downloading it failed ({error}). "
+            f"Either connect to the internet, or set SCIKIT_LEARN_DATA to a folder that holds "
+            f"scikit-learn's cache file {CACHE_FILE}, e.g. export "
+            f"SCIKIT_LEARN_DATA=/path/to/scikit_learn_data"
+        ) from None
 
 
 def _checked_table(cache: Path, source: str) -> np.ndarray:
     """The cached table, once it loads without running code and has the published hash."""
     try:
-        return _verified_table(cache)
+        with cache.open("rb") as file:
+            raw = file.read(datacache.MAX_DECOMPRESSED_BYTES + 1)
+        if len(raw) > datacache.MAX_DECOMPRESSED_BYTES:
+            raise CacheFormatError(f"it is larger than {datacache.MAX_DECOMPRESSED_BYTES:,} bytes")
+        table = datacache.load_joblib_arrays(raw)
+        if not isinstance(table, np.ndarray):
+            raise CacheFormatError(
+                f"it holds a {type(table).__name__}, not the float64 table of shape {TABLE_SHAPE}"
+            )
+        if table.dtype != np.float64 or table.shape != TABLE_SHAPE:
+            raise CacheFormatError(
+                f"it holds a {table.dtype} array of shape {table.shape}, not the float64 table "
+                f"of shape {TABLE_SHAPE}"
+            )
+        if table_sha256(table) != PUBLISHED_TABLE_SHA256:
+            raise CacheFormatError(
+                "its table differs from the published California Housing data (sha256 mismatch)"
+            )
+        return table
     except OSError as error:
         problem = f"it cannot be read ({error.strerror or error})"
     except CacheFormatError as error:
         problem = str(error)
-    raise DataCacheError(_cache_message(cache, source, problem))
-
-
-def _verified_table(cache: Path) -> np.ndarray:
-    with cache.open("rb") as file:
-        raw = file.read(datacache.MAX_DECOMPRESSED_BYTES + 1)
-    if len(raw) > datacache.MAX_DECOMPRESSED_BYTES:
-        raise CacheFormatError(f"it is larger than {datacache.MAX_DECOMPRESSED_BYTES:,} bytes")
-    table = datacache.load_joblib_arrays(raw)
-    if not (
-        isinstance(table, np.ndarray) and table.dtype == np.float64 and table.shape == TABLE_SHAPE
-    ):
-        raise CacheFormatError(
-            f"it holds {_describe(table)}, not the float64 table of shape {TABLE_SHAPE}"
-        )
-    if table_sha256(table) != PUBLISHED_TABLE_SHA256:
-        raise CacheFormatError(
-            "its table differs from the published California Housing data (sha256 mismatch)"
-        )
-    return table
-
-
-def _describe(loaded: object) -> str:
-    if isinstance(loaded, np.ndarray):
-        return f"a {loaded.dtype} array of shape {loaded.shape}"
-    return f"a {type(loaded).__name__}"
-
-
-def _cache_message(cache: Path, source: str, problem: str) -> str:
-    return (
+    raise DataCacheError(
         f"The California Housing cache {cache} (found through {source}) is unusable: "
         f"{problem}. Delete it so scikit-learn downloads it again, or point SCIKIT_LEARN_DATA "
         f"at a folder holding a good copy of {CACHE_FILE}"
-    )
-
-
-def _unavailable_message(home: Path, source: str, error: OSError) -> str:
-    return (
-        f"The California Housing data are not available: {home / CACHE_FILE} does not exist "
-        f"(the folder comes from {source}) and downloading it failed ({error}). Either "
-        f"connect to the internet, or set SCIKIT_LEARN_DATA to a folder that holds "
-        f"scikit-learn's cache file {CACHE_FILE}, e.g. export "
-        f"SCIKIT_LEARN_DATA=/path/to/scikit_learn_data"
     )
 
 
@@ -262,13 +221,3 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
         yield
     finally:
         socket.setdefaulttimeout(previous)
-
-
-def arrays_digest(*arrays: np.ndarray) -> str:
-    """sha256 over the dtype, shape and bytes of each array: the data's lineage."""
-    digest = hashlib.sha256()
-    for array in arrays:
-        contiguous = np.ascontiguousarray(array)
-        digest.update(f"{contiguous.dtype.str}{contiguous.shape}".encode())
-        digest.update(contiguous.tobytes())
-    return digest.hexdigest()

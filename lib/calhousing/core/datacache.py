@@ -1,15 +1,12 @@
 """Reading scikit-learn's data cache without running the code a pickle may carry.
 
-scikit-learn caches a data set with ``joblib.dump(array, path, compress=6)``: a
-zlib stream holding a pickle of joblib's ``NumpyArrayWrapper`` (the array's
-class, shape, order and dtype) followed by the array's raw bytes. ``joblib.load``
-unpickles that with the full pickle machinery, so a hostile cache runs whatever
-its pickle asks for. :func:`load_joblib_arrays` reads the same format the way
-skops reads models: only the few globals such a cache names (the wrapper,
-``numpy.ndarray``, ``numpy.dtype``) are admitted; only ``numpy.dtype`` may be
-called and only the wrapper created; state is set only on the wrapper and on
-dtypes; and the wrapper is checked before any array byte is read. Containers
-(tuples, lists, dicts), numbers and strings need no global and load as usual.
+scikit-learn caches a data set with ``joblib.dump(array, path, compress=6)``: a zlib stream
+holding a pickle of joblib's ``NumpyArrayWrapper`` followed by the array's raw bytes, which
+``joblib.load`` unpickles with the full pickle machinery. :func:`load_joblib_arrays` reads
+the same format the way skops reads models: only the wrapper, ``numpy.ndarray`` and
+``numpy.dtype`` are admitted; only ``numpy.dtype`` may be called and only the wrapper
+created; state is set only on the wrapper and on dtypes; and the wrapper is checked before
+any array byte is read.
 """
 
 from __future__ import annotations
@@ -48,24 +45,15 @@ _ADMITTED_GLOBALS: Final[dict[tuple[str, str], type]] = {
 def load_joblib_arrays(raw: bytes) -> Any:
     """Load what ``joblib.dump(..., compress=...)`` wrote, admitting arrays only.
 
-    Parameters
-    ----------
-    raw : bytes
-        The file's bytes: zlib- (or gzip-) compressed, as scikit-learn's caches are.
-
-    Returns
-    -------
-    object
-        The pickled object: numpy arrays of numbers, possibly inside tuples,
-        lists or dicts. Arrays are native-endian and writable.
+    Returns numpy arrays of numbers (native-endian, writable), possibly inside tuples, lists
+    or dicts.
 
     Raises
     ------
     CacheFormatError
         When the bytes are empty, truncated, damaged, larger than
-        :data:`MAX_DECOMPRESSED_BYTES` once decompressed, not a pickle, or a
-        pickle that names any global other than the array types above (such as
-        ``posix.system``): nothing it names is called.
+        :data:`MAX_DECOMPRESSED_BYTES` once decompressed, not a pickle, or a pickle that
+        names any other global (such as ``posix.system``): nothing it names is called.
     """
     stream = io.BytesIO(_decompress(raw))
     try:
@@ -115,9 +103,8 @@ class _OpcodeTable(dict[int, Any]):
 class _ArrayUnpickler(pickle._Unpickler):
     """The pure-Python unpickler (as joblib uses), restricted to array globals.
 
-    The C unpickler offers ``find_class`` too, but an array's bytes follow the
-    wrapper's BUILD opcode in the stream, and only the Python unpickler's
-    dispatch table lets BUILD read them.
+    Only the Python unpickler's dispatch table lets BUILD read the array bytes that follow
+    the wrapper in the stream, so the C unpickler's ``find_class`` cannot be used.
     """
 
     dispatch = _OpcodeTable(pickle._Unpickler.dispatch)

@@ -1,7 +1,6 @@
 """The artifacts as JSON: exact dicts (floats keep every digit) and the text they hold.
 
-The sweep measures a configuration's bytes with the same text the run writes, so
-both come from here.
+The sweep measures a configuration's bytes with the same text the run writes.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # numpy and the models load when a model is read: `predict` reads JSON only
-    import numpy as np
     import pandas as pd
 
     from calhousing.core.data import Split
@@ -62,6 +60,8 @@ def quantized_to_dict(quantized: QuantizedModel) -> dict[str, Any]:
 
 
 def quantized_from_dict(data: dict[str, Any]) -> QuantizedModel:
+    import numpy as np
+
     from calhousing.core.quantization import QuantizedModel
 
     return QuantizedModel(
@@ -70,8 +70,11 @@ def quantized_from_dict(data: dict[str, Any]) -> QuantizedModel:
         feature_names=tuple(data["feature_names"]),
         space=str(data.get("space", "raw")),
         rounding=str(data.get("rounding", "nearest")),
-        feature_mean=optional_array(data.get("feature_mean")),
-        feature_std=optional_array(data.get("feature_std")),
+        **{
+            name: np.asarray(data[name], dtype=np.float64)
+            for name in ("feature_mean", "feature_std")
+            if data.get(name) is not None
+        },
     )
 
 
@@ -83,12 +86,6 @@ def json_bytes(data: Any) -> int:
 def json_text(data: Any) -> str:
     """The JSON text of an artifact: indented, every float digit kept, no NaN."""
     return json.dumps(data, indent=2, allow_nan=False) + "\n"
-
-
-def optional_array(values: list[float] | None) -> np.ndarray | None:
-    import numpy as np
-
-    return None if values is None else np.asarray(values, dtype=np.float64)
 
 
 def tensor_to_dict(tensor: QuantizedTensor) -> dict[str, Any]:
@@ -118,7 +115,6 @@ def tensor_from_dict(data: dict[str, Any]) -> QuantizedTensor:
 
 
 def integer_model_to_dict(model: IntegerModel) -> dict[str, Any]:
-    """A JSON-ready dict holding every field exactly (floats keep every digit)."""
     return {
         "feature_names": list(model.feature_names),
         "input_bits": model.input_bits,
@@ -134,7 +130,6 @@ def integer_model_to_dict(model: IntegerModel) -> dict[str, Any]:
 
 
 def integer_model_from_dict(data: dict[str, Any]) -> IntegerModel:
-    """The inverse of :func:`integer_model_to_dict`."""
     import numpy as np
 
     from calhousing.core.integer_inference import IntegerModel
@@ -153,11 +148,8 @@ def integer_model_from_dict(data: dict[str, Any]) -> IntegerModel:
 
 
 def split_to_dict(split: Split, *, test_size: float, random_state: int) -> dict[str, Any]:
-    """``split.json``: the settings, each part's row numbers and the training rows' sha256.
-
-    Row numbers are positions in the frame :func:`calhousing.core.data.load_housing`
-    returns (its index is 0..n-1), in the order of each part.
-    """
+    """``split.json``: the settings, each part's row numbers (positions in the frame
+    :func:`calhousing.core.data.load_housing` returns) and the training rows' sha256."""
     from calhousing.core import data
 
     return {

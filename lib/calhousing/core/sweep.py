@@ -1,9 +1,8 @@
 """What each quantization choice costs: a sweep over bits × scheme × space × rounding.
 
-Every configuration is fitted from the same float model and measured on the same
-split as the float model, so differences are the quantization's alone. The
-accuracy targets the project sets itself are checked by :func:`target_checks`,
-used by ``benchmarks/quantization.py``.
+Every configuration comes from the same float model and is measured on the same split, so
+differences are the quantization's alone. :func:`target_checks` checks the project's accuracy
+targets (``benchmarks/quantization.py``).
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ from calhousing.params import MAX_BITS, MIN_BITS
 
 SWEEP_BITS: tuple[int, ...] = tuple(range(MIN_BITS, MAX_BITS + 1))
 CONFIG_COLUMNS: list[str] = ["bits", "scheme", "space", "rounding"]
-DEFAULT_CONFIG = {"scheme": "asymmetric", "space": "raw", "rounding": "nearest"}
 
 
 def sweep(
@@ -49,16 +47,11 @@ def sweep(
 ) -> pd.DataFrame:
     """Quantize `params` in every configuration and measure each on `split`.
 
-    Returns
-    -------
-    pandas.DataFrame
-        One row per configuration: ``bits, scheme, space, rounding``, then
-        ``test_r2``, ``delta_test_r2`` (quantized − float), ``max_abs_pred_diff``
-        (largest |quantized − float| test prediction, $100k), the same two on the
-        test rows inside the training range (``delta_test_r2_in_range``,
-        ``max_abs_pred_diff_in_range``; see :func:`inside_training_range`),
-        ``train_mse``, ``excess_train_mse`` (quantized − float training MSE, the
-        quantity the roundings minimize) and ``payload_bytes``.
+    Returns one row per configuration: ``bits, scheme, space, rounding``, ``test_r2``,
+    ``delta_test_r2`` (quantized − float), ``max_abs_pred_diff`` (largest |quantized − float|
+    test prediction, $100k), the same two on the test rows inside the training range
+    (``*_in_range``), ``train_mse``, ``excess_train_mse`` (quantized − float training MSE, what
+    the roundings minimize) and ``payload_bytes``.
     """
     float_train = regression_metrics(split.y_train, predict(params, split.X_train))
     float_test_pred = predict(params, split.X_test)
@@ -67,7 +60,8 @@ def sweep(
     y_in_range = np.asarray(split.y_test)[in_range]
     float_r2_in_range = regression_metrics(y_in_range, float_test_pred[in_range])["r2"]
     rows = []
-    for b, scheme, space, rounding in itertools.product(bits, schemes, spaces, roundings):
+    for config in itertools.product(bits, schemes, spaces, roundings):
+        b, scheme, space, rounding = config
         model = quantize_model(params, b, scheme, granularity, space, rounding, split.X_train)
         test_pred = predict(model, split.X_test)
         train_mse = regression_metrics(split.y_train, predict(model, split.X_train))
@@ -76,10 +70,7 @@ def sweep(
         diff = np.abs(test_pred - float_test_pred)
         rows.append(
             {
-                "bits": b,
-                "scheme": scheme,
-                "space": space,
-                "rounding": rounding,
+                **dict(zip(CONFIG_COLUMNS, config, strict=True)),
                 "test_r2": test_r2,
                 "delta_test_r2": test_r2 - float_test["r2"],
                 "max_abs_pred_diff": float(np.max(diff)),
@@ -120,12 +111,10 @@ def excess_ratio_table(table: pd.DataFrame) -> pd.DataFrame:
 def size_table(params: LinearParams, split: Split, bits: int = 8) -> pd.DataFrame:
     """Payload and on-disk bytes of the float model and of each `bits`-bit configuration.
 
-    Payload: exact bytes of what inference needs: codes (one byte each up to 8
-    bits), scales and zero points (float64 and code dtype), the intercept's own
-    code, scale and zero point, and the feature means and stds (float64) in
-    standardized space. On disk: the bytes of the JSON artifact that stores the
-    model (what ``save_quantized`` writes), which also carries names and the
-    dequantized values. Rounding does not change any size, so it is left out.
+    Payload: the exact bytes inference needs (codes at their dtype's width, scales, zero
+    points, the intercept's own grid, the feature statistics in standardized space). On disk:
+    the bytes of the JSON artifact ``save_quantized`` writes, which also carries names and the
+    dequantized values. Rounding changes no size, so it is left out.
     """
     rows = {
         "float64": {
@@ -161,15 +150,11 @@ def integer_comparison(
     quantized: QuantizedModel,
     integer_model: IntegerModel,
 ) -> pd.DataFrame:
-    """Test R² of the float model, the run's quantized model (dequantized weights) and
-    the run's integer-only model, with each one's difference from float.
+    """Test R² of the float model and of the run's quantized and integer-only models.
 
-    The two quantized models are those the run wrote (``quantized_params.json`` and
-    ``integer_model.json``), so their labels carry the run's bit width.
-    ``in_range_delta_test_r2`` is the difference restricted to the test rows
-    whose every feature lies inside the training range the inputs were
-    calibrated on; ``rows_out_of_range`` counts the others (their inputs
-    saturate in integer-only inference).
+    ``in_range_delta_test_r2`` is the difference from float on the test rows inside the
+    training range the inputs were calibrated on; ``rows_out_of_range`` counts the others
+    (their inputs saturate in integer-only inference).
     """
     float_pred = predict(params, split.X_test)
     predictions = {
@@ -202,28 +187,16 @@ def integer_comparison(
 def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
     """The project's accuracy targets, each measured, with its target and PASS/FAIL.
 
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        From :func:`sweep` (it must include bits 3, 4 and 8 and every choice).
-    integer : pandas.DataFrame
-        From :func:`integer_comparison`.
+    `table` comes from :func:`sweep` (with bits 3, 4 and 8 and every choice), `integer` from
+    :func:`integer_comparison`.
     """
     rows = []
 
     def check(
         name: str, config: str, target: float, measured: float, in_range: float = np.nan
     ) -> None:
-        rows.append(
-            {
-                "number": name,
-                "configuration": config,
-                "measured": measured,
-                "target": f"≤ {target:g}",
-                "result": "PASS" if measured <= target else "FAIL",
-                "measured_on_in_range_rows": in_range,
-            }
-        )
+        result = "PASS" if measured <= target else "FAIL"
+        rows.append((name, config, measured, f"≤ {target:g}", result, in_range))
 
     for scheme, rounding in itertools.product(SCHEMES, ROUNDINGS):
         row = _row(table, 8, scheme, "standardized", rounding)
@@ -236,13 +209,14 @@ def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
             row["max_abs_pred_diff"],
             row["max_abs_pred_diff_in_range"],
         )
-    default = _row(table, 8, **DEFAULT_CONFIG)
+    default = _row(table, 8, "asymmetric", "raw", "nearest")
     check("|ΔR²| at 8 bits, default", "8-bit asymmetric raw nearest", 0.002, *_abs_r2(default))
     for scheme in SCHEMES:
         row = _row(table, 4, scheme, "standardized", "gptq")
         config = f"4-bit {scheme} standardized gptq"
         check("|ΔR²| at 4 bits, standardized gptq", config, 0.002, *_abs_r2(row))
-    best = _best_by_training(table[table["bits"] == 3])
+    three = table[table["bits"] == 3]
+    best = three.loc[three["excess_train_mse"].idxmin()]  # chosen without the test split
     config = f"3-bit {best['scheme']} {best['space']} {best['rounding']} (lowest training MSE)"
     check("|ΔR²| at 3 bits, best configuration", config, 0.01, *_abs_r2(best))
     ratios = excess_ratio_table(table).loc[4:8]
@@ -253,7 +227,8 @@ def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
     name = integer.index[integer.index.str.endswith("integer-only")][0]
     measured = integer.loc[name, "delta_test_r2"], integer.loc[name, "in_range_delta_test_r2"]
     check("|ΔR²| of integer-only inference", name, 0.002, abs(measured[0]), abs(measured[1]))
-    return pd.DataFrame(rows)
+    columns = ["number", "configuration", "measured", "target", "result"]
+    return pd.DataFrame(rows, columns=[*columns, "measured_on_in_range_rows"])
 
 
 def _abs_r2(row: pd.Series) -> tuple[float, float]:
@@ -261,12 +236,7 @@ def _abs_r2(row: pd.Series) -> tuple[float, float]:
 
 
 def _row(table: pd.DataFrame, bits: int, scheme: str, space: str, rounding: str) -> pd.Series:
-    mask = (
-        (table["bits"] == bits)
-        & (table["scheme"] == scheme)
-        & (table["space"] == space)
-        & (table["rounding"] == rounding)
-    )
+    mask = (table[CONFIG_COLUMNS] == [bits, scheme, space, rounding]).all(axis=1)
     if mask.sum() != 1:
         raise ValueError(
             f"the sweep table holds {int(mask.sum())} rows for {bits}-bit {scheme} {space} "
@@ -275,18 +245,12 @@ def _row(table: pd.DataFrame, bits: int, scheme: str, space: str, rounding: str)
     return table[mask].iloc[0]
 
 
-def _best_by_training(table: pd.DataFrame) -> pd.Series:
-    """The configuration with the lowest training MSE (chosen without the test split)."""
-    return table.loc[table["excess_train_mse"].idxmin()]
-
-
 def out_of_range_rows(params: LinearParams, split: Split) -> pd.DataFrame:
     """The test rows with a feature outside its training min..max.
 
-    Integer-only inference saturates their inputs, and their z-scores are the
-    largest a standardized model sees, so they drive max |Δ prediction|. The last
-    column is each row's share of the test total sum of squares taken by its
-    float residual: the R² a change to that one prediction can move.
+    Integer-only inference saturates their inputs and they have the largest z-scores, so they
+    drive max |Δ prediction|. The last column is each row's share of the test total sum of
+    squares taken by its float residual: the R² a change to that one prediction can move.
     """
     inside = inside_training_range(split)
     y = np.asarray(split.y_test, dtype=np.float64)
