@@ -1,3 +1,1 @@
-"""The mathematics: data, the linear model, quantization, rounding, integer inference, evaluation
-and the sweep. Imports nothing of the other subpackages.
-"""
+"""The mathematics and the data. Imports nothing of the other subpackages."""

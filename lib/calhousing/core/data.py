@@ -115,9 +115,7 @@ def split_data(frame: pd.DataFrame, test_size: float = 0.2, random_state: int = 
 
 
 def load_split(
-    test_size: float = 0.2,
-    random_state: int = 42,
-    data_home: str | os.PathLike[str] | None = None,
+    test_size: float = 0.2, random_state: int = 42, data_home: str | os.PathLike[str] | None = None
 ) -> Split:
     """:func:`load_housing` then :func:`split_data`, with the arguments checked first."""
     check_test_size(test_size)

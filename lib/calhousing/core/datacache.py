@@ -63,7 +63,9 @@ def load_joblib_arrays(raw: bytes) -> Any:
     except EOFError:
         raise CacheFormatError("its pickle ends early") from None
     except Exception as error:  # any failure to parse untrusted bytes means "not a cache"
-        raise CacheFormatError(f"its pickle cannot be read ({_brief(error)})") from None
+        text = " ".join(f"{type(error).__name__}: {error}".split())  # one line, at most 200
+        brief = text if len(text) <= 200 else text[:197] + "..."
+        raise CacheFormatError(f"its pickle cannot be read ({brief})") from None
     if stream.read(1):
         raise CacheFormatError("it has bytes after the end of its pickle")
     return loaded
@@ -198,9 +200,3 @@ def _read_array(read: Any, header: dict[str, Any]) -> np.ndarray:
     flat = np.frombuffer(data, dtype=dtype)
     array = flat.reshape(shape[::-1]).T if header["order"] == "F" else flat.reshape(shape)
     return array.astype(dtype.newbyteorder("="), copy=True)
-
-
-def _brief(error: Exception) -> str:
-    """One line, at most 200 characters, naming the error's type."""
-    text = " ".join(f"{type(error).__name__}: {error}".split())
-    return text if len(text) <= 200 else text[:197] + "..."

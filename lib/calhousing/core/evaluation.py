@@ -27,19 +27,20 @@ class Comparison:
     bits: int
 
     def summary(self) -> dict[str, Any]:
-        return comparison_summary(
-            self.float_metrics, self.quantized_metrics, self.predictions, self.bits
-        )
+        """The machine-readable summary written as ``comparison.json``."""
+        return {
+            "float": _plain_metrics(self.float_metrics),
+            "quantized": _plain_metrics(self.quantized_metrics),
+            "max_abs_prediction_diff": float(self.predictions["abs_pred_diff"].max()),
+            "bits": int(self.bits),
+        }
 
     @classmethod
     def from_saved(
         cls, summary: dict[str, Any], predictions: pd.DataFrame, *, rows: pd.Index
     ) -> Comparison:
-        """The comparison 03_compare saved: its `summary` and `predictions`, indexed by `rows`.
-
-        The predictions CSV holds the test rows in the split's order without their index;
-        `rows` (the split's test index) gives them back their row numbers.
-        """
+        """The comparison 03_compare saved; `rows` (the split's test index) gives the
+        predictions CSV, which holds the test rows without their index, its row numbers."""
         return cls(
             float_metrics=summary["float"],
             quantized_metrics=summary["quantized"],
@@ -89,24 +90,9 @@ def prediction_frame(
 
 
 def first_rows(predictions: pd.DataFrame, n_samples: int = 10) -> pd.DataFrame:
-    """The error table of the first `n_samples` rows of :func:`prediction_frame`."""
+    """The first `n_samples` rows of :func:`prediction_frame`."""
     check_n_samples(n_samples)
     return predictions.head(n_samples)
-
-
-def comparison_summary(
-    float_metrics: dict[str, dict[str, float]],
-    quantized_metrics: dict[str, dict[str, float]],
-    predictions: pd.DataFrame,
-    bits: int,
-) -> dict[str, Any]:
-    """The machine-readable summary written as ``comparison.json``."""
-    return {
-        "float": _plain_metrics(float_metrics),
-        "quantized": _plain_metrics(quantized_metrics),
-        "max_abs_prediction_diff": float(predictions["abs_pred_diff"].max()),
-        "bits": int(bits),
-    }
 
 
 def _plain_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:

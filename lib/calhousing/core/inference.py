@@ -32,10 +32,7 @@ def predict(model: LinearParams | QuantizedModel, X: pd.DataFrame | np.ndarray) 
 def feature_matrix(X: pd.DataFrame | np.ndarray, feature_names: tuple[str, ...]) -> np.ndarray:
     """`X` as a float64 matrix with the columns in `feature_names` order.
 
-    Raises
-    ------
-    ValueError
-        If a named column is missing or the shape does not fit.
+    Raises ``ValueError`` if a named column is missing or the shape does not fit.
     """
     features = np.asarray(select_columns(X, feature_names, "X"), dtype=np.float64)
     if features.ndim != 2 or features.shape[1] != len(feature_names):

@@ -83,15 +83,10 @@ def build_integer_model(
 ) -> IntegerModel:
     """Calibrate the input ranges on `X_train` and quantize `params` for integer inference.
 
-    `bits` (signed weight codes) and `input_bits` (unsigned input codes) are 2..16. `rounding`
+    `bits` (signed weight codes) and `input_bits` (unsigned input codes) are 2..16; `rounding`
     chooses the weight codes (:mod:`calhousing.core.rounding`) with the Hessian of the
-    training least squares on the input codes.
-
-    Raises
-    ------
-    ValueError
-        For a bad `bits`, `input_bits` or `rounding`, a malformed `X_train`, or a bias too
-        large for an int64 accumulator.
+    training least squares on the input codes. Raises ``ValueError`` for a bad setting, a
+    malformed `X_train`, or a bias too large for an int64 accumulator.
     """
     check_bits(bits)
     if (
@@ -151,10 +146,7 @@ def build_integer_model(
 def quantize_inputs(model: IntegerModel, X: pd.DataFrame | np.ndarray) -> np.ndarray:
     """The unsigned input codes of `X`, saturating outside the calibrated range.
 
-    Raises
-    ------
-    ValueError
-        If `X` has the wrong columns or holds NaN or inf.
+    Raises ``ValueError`` if `X` has the wrong columns or holds NaN or inf.
     """
     features = feature_matrix(X, model.feature_names)
     if not np.all(np.isfinite(features)):

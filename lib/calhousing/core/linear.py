@@ -1,7 +1,7 @@
 """The parameters of a linear model, with no dependency beyond numpy.
 
-Quantization and evaluation only need these numbers, so they import this
-module rather than :mod:`calhousing.core.training`, which brings scikit-learn with it.
+Quantization and evaluation import this module rather than :mod:`calhousing.core.training`,
+which brings scikit-learn with it.
 """
 
 from __future__ import annotations
@@ -21,11 +21,5 @@ class LinearParams:
 
     @property
     def payload_bytes(self) -> int:
-        """Bytes of the coefficients and the intercept as float64: what quantization shrinks.
-
-        Examples
-        --------
-        >>> LinearParams(np.zeros(8), 0.5, tuple("abcdefgh")).payload_bytes
-        72
-        """
+        """Bytes of the coefficients and the intercept as float64: what quantization shrinks."""
         return (self.coef.size + 1) * np.dtype(np.float64).itemsize

@@ -35,8 +35,7 @@ class QuantizedTensor:
     """Integer codes (in the smallest dtype that holds them) and the grid that maps them back.
 
     `scale` (float64) and `zero_point` (the codes' dtype) have shape ``()`` per tensor and
-    ``codes.shape`` per channel. ``"asymmetric"`` codes are unsigned; ``"symmetric"`` ones
-    are signed with zero point 0.
+    ``codes.shape`` per channel.
     """
 
     codes: np.ndarray
@@ -63,10 +62,7 @@ class QuantizedTensor:
 
     @property
     def payload_bytes(self) -> int:
-        """Bytes of the codes (at their dtype's width), scales and zero points.
-
-        A symmetric zero point is always 0 and is not stored.
-        """
+        """Bytes of the codes, scales and zero points (a symmetric one, always 0, is not stored)."""
         zero_point_bytes = 0 if self.scheme == "symmetric" else self.zero_point.nbytes
         return int(self.codes.nbytes + self.scale.nbytes + zero_point_bytes)
 
@@ -123,25 +119,13 @@ def code_dtype(bits: int, scheme: str = "asymmetric") -> np.dtype:
 
 
 def quantize(
-    values: ArrayLike,
-    bits: int = 8,
-    scheme: str = "asymmetric",
-    granularity: str = "per_tensor",
+    values: ArrayLike, bits: int = 8, scheme: str = "asymmetric", granularity: str = "per_tensor"
 ) -> QuantizedTensor:
     """Affine-quantize finite `values` to `bits`-bit (2..16) integer codes.
 
-    Parameters
-    ----------
-    scheme : {"asymmetric", "symmetric"}, default="asymmetric"
-        Unsigned min-max codes, or signed codes with zero point 0.
-    granularity : {"per_tensor", "per_channel"}, default="per_tensor"
-        One scale for all values, or one scale (and zero point) per value.
-
-    Raises
-    ------
-    ValueError
-        If `values` is empty or holds NaN or inf, or for a bad `bits`, `scheme` or
-        `granularity`.
+    ``"symmetric"`` codes are signed with zero point 0; ``"per_channel"`` gives each value its
+    own scale and zero point. Raises ``ValueError`` for empty or non-finite `values` or a bad
+    choice.
     """
     x = finite_array(values, name="values")
     check_bits(bits)
@@ -170,13 +154,8 @@ def quantize_model(
     float intercept; ``"gptq"`` and ``"optimal"`` pick the grid points that keep the training
     MSE low (:mod:`calhousing.core.rounding`) and re-fit the intercept to them
     (``b + mean(X) @ (w - w_hat)``, the least-squares intercept). Both need `X_train`; the
-    defaults, the pipeline's baseline, need no data.
-
-    Raises
-    ------
-    ValueError
-        For a bad choice, missing or malformed `X_train` where it is needed, or a constant
-        feature in standardized space.
+    defaults, the pipeline's baseline, need no data. Raises ``ValueError`` for a bad choice,
+    missing or malformed `X_train`, or a constant feature in standardized space.
     """
     check_model_choices(bits, scheme, granularity, space, rounding)
     mean = std = features = None

@@ -16,11 +16,7 @@ import pandas as pd
 from calhousing.core import serialization
 from calhousing.core.data import Split
 from calhousing.core.inference import predict
-from calhousing.core.integer_inference import (
-    IntegerModel,
-    build_integer_model,
-    predict_integer,
-)
+from calhousing.core.integer_inference import IntegerModel, build_integer_model, predict_integer
 from calhousing.core.quantization import (
     GRANULARITIES,
     SCHEMES,
@@ -145,10 +141,7 @@ def size_table(params: LinearParams, split: Split, bits: int = 8) -> pd.DataFram
 
 
 def integer_comparison(
-    params: LinearParams,
-    split: Split,
-    quantized: QuantizedModel,
-    integer_model: IntegerModel,
+    params: LinearParams, split: Split, quantized: QuantizedModel, integer_model: IntegerModel
 ) -> pd.DataFrame:
     """Test R² of the float model and of the run's quantized and integer-only models.
 

@@ -11,15 +11,15 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from calhousing.core.linear import LinearParams
 
 METRIC_NAMES: tuple[str, ...] = ("r2", "mse", "mae")
+METRIC_LABELS: dict[str, str] = {"r2": "R²", "mse": "MSE ($100k)²", "mae": "MAE ($100k)"}
 
 
 def fit_linear_regression(X: pd.DataFrame, y: pd.Series) -> LinearRegression:
-    """Fit an ordinary least-squares :class:`~sklearn.linear_model.LinearRegression`."""
     return LinearRegression().fit(X, y)
 
 
 def linear_params(model: LinearRegression) -> LinearParams:
-    """Extract the coefficients, intercept and feature names of a fitted model."""
+    """The coefficients, intercept and feature names of a fitted model."""
     return LinearParams(
         coef=np.asarray(model.coef_, dtype=np.float64),
         intercept=float(model.intercept_),
@@ -36,19 +36,17 @@ def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]
     }
 
 
-METRIC_LABELS: dict[str, str] = {"r2": "R²", "mse": "MSE ($100k)²", "mae": "MAE ($100k)"}
-
-
 def metrics_frame(metrics: dict[str, dict[str, float]], decimals: int = 4) -> pd.DataFrame:
-    """Metrics by split (``{"train": {...}, "test": {...}}``) for reading: one row per split,
-    units in the headers, rounded to `decimals` (the published figures have 4)."""
+    """Metrics by split for reading: one row per split, units in the headers, rounded to
+    `decimals` (the published figures have 4)."""
     table = pd.DataFrame(metrics).T[list(METRIC_NAMES)].rename(columns=METRIC_LABELS)
     return table.astype(float).round(decimals).rename_axis("split")
 
 
 def coefficient_table(params: LinearParams) -> pd.DataFrame:
     """The coefficients by feature, and the intercept, as a one-column table."""
-    values = [*params.coef, params.intercept]
-    names = [*params.feature_names, "intercept"]
     column = "value ($100k per feature unit; intercept in $100k)"
-    return pd.DataFrame({column: values}, index=pd.Index(names, name="parameter"))
+    return pd.DataFrame(
+        {column: [*params.coef, params.intercept]},
+        index=pd.Index([*params.feature_names, "intercept"], name="parameter"),
+    )
