@@ -25,15 +25,8 @@ from calhousing.core import datacache
 from calhousing.errors import CacheFormatError, DataCacheError, DataUnavailableError
 from calhousing.params import DATA_ROWS, check_random_state, check_test_size
 
-FEATURE_NAMES: tuple[str, ...] = (
-    "MedInc",
-    "HouseAge",
-    "AveRooms",
-    "AveBedrms",
-    "Population",
-    "AveOccup",
-    "Latitude",
-    "Longitude",
+FEATURE_NAMES: tuple[str, ...] = tuple(
+    "MedInc HouseAge AveRooms AveBedrms Population AveOccup Latitude Longitude".split()
 )
 TARGET_NAME = "MedHouseVal"
 CACHE_FILE = "cal_housing_py3.pkz"
@@ -138,11 +131,9 @@ def _data_home(data_home: str | os.PathLike[str] | None) -> tuple[Path, str]:
     if data_home is not None:
         source = "data_home"
     elif "SCIKIT_LEARN_DATA" in os.environ:
-        source = "SCIKIT_LEARN_DATA"
-        data_home = os.environ["SCIKIT_LEARN_DATA"]
+        source, data_home = "SCIKIT_LEARN_DATA", os.environ["SCIKIT_LEARN_DATA"]
     else:
-        source = "the default ~/scikit_learn_data"
-        data_home = Path("~", "scikit_learn_data")
+        source, data_home = "the default ~/scikit_learn_data", Path("~", "scikit_learn_data")
     if not os.fspath(data_home).strip():
         raise DataUnavailableError(
             f"{source} is set but empty, so there is no folder to find {CACHE_FILE} in: "

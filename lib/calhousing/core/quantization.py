@@ -17,14 +17,9 @@ from numpy.typing import ArrayLike
 
 from calhousing.core import rounding as _rounding
 from calhousing.core.linear import LinearParams
-from calhousing.params import (  # the choices are declared once, as Literals, in params
-    GRANULARITIES,
-    ROUNDINGS,
-    SCHEMES,
-    SPACES,
-    check_bits,
-    check_choice,
-)
+
+# the choices are declared once, as Literals, in params
+from calhousing.params import GRANULARITIES, ROUNDINGS, SCHEMES, SPACES, check_bits, check_choice
 
 if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
     import pandas as pd

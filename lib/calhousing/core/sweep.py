@@ -194,24 +194,19 @@ def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
     for scheme, rounding in itertools.product(SCHEMES, ROUNDINGS):
         row = _row(table, 8, scheme, "standardized", rounding)
         config = f"8-bit {scheme} standardized {rounding}"
-        check("|ΔR²| at 8 bits, standardized", config, 0.001, *_abs_r2(row))
-        check(
-            "max |Δ prediction| at 8 bits, standardized",
-            config,
-            0.05,
-            row["max_abs_pred_diff"],
-            row["max_abs_pred_diff_in_range"],
-        )
+        check("|ΔR²| at 8 bits, standardized", config, 0.001, *_abs(row))
+        name = "max |Δ prediction| at 8 bits, standardized"
+        check(name, config, 0.05, *_abs(row, "max_abs_pred_diff"))
     default = _row(table, 8, "asymmetric", "raw", "nearest")
-    check("|ΔR²| at 8 bits, default", "8-bit asymmetric raw nearest", 0.002, *_abs_r2(default))
+    check("|ΔR²| at 8 bits, default", "8-bit asymmetric raw nearest", 0.002, *_abs(default))
     for scheme in SCHEMES:
         row = _row(table, 4, scheme, "standardized", "gptq")
         config = f"4-bit {scheme} standardized gptq"
-        check("|ΔR²| at 4 bits, standardized gptq", config, 0.002, *_abs_r2(row))
+        check("|ΔR²| at 4 bits, standardized gptq", config, 0.002, *_abs(row))
     three = table[table["bits"] == 3]
     best = three.loc[three["excess_train_mse"].idxmin()]  # chosen without the test split
     config = f"3-bit {best['scheme']} {best['space']} {best['rounding']} (lowest training MSE)"
-    check("|ΔR²| at 3 bits, best configuration", config, 0.01, *_abs_r2(best))
+    check("|ΔR²| at 3 bits, best configuration", config, 0.01, *_abs(best))
     ratios = excess_ratio_table(table).loc[4:8]
     for scheme in SCHEMES:
         worst = ratios[("standardized", scheme, "gptq")]
@@ -224,8 +219,9 @@ def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*columns, "measured_on_in_range_rows"])
 
 
-def _abs_r2(row: pd.Series) -> tuple[float, float]:
-    return abs(row["delta_test_r2"]), abs(row["delta_test_r2_in_range"])
+def _abs(row: pd.Series, measure: str = "delta_test_r2") -> tuple[float, float]:
+    """|`measure`| on all test rows and on those inside the training range."""
+    return abs(row[measure]), abs(row[f"{measure}_in_range"])
 
 
 def _row(table: pd.DataFrame, bits: int, scheme: str, space: str, rounding: str) -> pd.Series:
