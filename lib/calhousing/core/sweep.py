@@ -245,8 +245,7 @@ def out_of_range_rows(params: LinearParams, split: Split) -> pd.DataFrame:
     y = np.asarray(split.y_test, dtype=np.float64)
     float_pred = predict(params, split.X_test)
     total = float(np.sum((y - y.mean()) ** 2))
-    train = split.X_train
-    beyond = (split.X_test < train.min()) | (split.X_test > train.max())
+    beyond = (split.X_test < split.X_train.min()) | (split.X_test > split.X_train.max())
     return split.X_test[~inside].assign(
         outside_training_range=beyond[~inside].apply(lambda row: ", ".join(row.index[row]), axis=1),
         true=y[~inside],
