@@ -108,8 +108,8 @@ def prediction_scatter(predictions: pd.DataFrame, bits: int | None = None) -> De
         f"Two scatter plots of predicted against true median house value for the "
         f"{len(true):,} test rows, float64 left and {label} right. No prediction moved "
         f"by more than {largest_move:.3f} ($100k). Both clouds follow the diagonal "
-        f"loosely (test R² {_r2(true, float_pred):.4f} and "
-        f"{_r2(true, quantized_pred):.4f}); true values stop at {true.max():.2f}."
+        f"loosely (test R² {r2_score(true, float_pred):.4f} and "
+        f"{r2_score(true, quantized_pred):.4f}); true values stop at {true.max():.2f}."
     )
     fig = DescribedFigure(figsize=(10, 4.8), layout="constrained", alt=alt)
     axes = fig.subplots(1, 2, sharex=True, sharey=True)
@@ -119,7 +119,9 @@ def prediction_scatter(predictions: pd.DataFrame, bits: int | None = None) -> De
         ax.scatter(true, predicted, s=4, alpha=0.3, color=color, linewidths=0, rasterized=True)
         ax.plot([low, high], [low, high], color=REFERENCE_COLOR, linewidth=1, linestyle="--")
         outside = int(np.count_nonzero((predicted < low) | (predicted > high)))
-        ax.set_title(f"{name}: test R² {_r2(true, predicted):.4f}, {outside} rows off the axes")
+        ax.set_title(
+            f"{name}: test R² {r2_score(true, predicted):.4f}, {outside} rows off the axes"
+        )
         ax.set(xlabel="true median house value ($100k)", xlim=(low, high), ylim=(low, high))
         ax.set_aspect("equal")
     axes[0].set_ylabel("predicted median house value ($100k)")
@@ -177,10 +179,6 @@ def _view_range(values: np.ndarray) -> tuple[float, float]:
     return float(low - margin), float(high + margin)
 
 
-def _r2(true: np.ndarray, predicted: np.ndarray) -> float:
-    return float(r2_score(true, predicted))
-
-
 # The sweep: colour by space and scheme, marker by rounding (Okabe–Ito, with markers
 # that tell them apart without colour).
 SWEEP_GROUP_COLORS = {
@@ -202,7 +200,8 @@ def sweep_heatmap(table: pd.DataFrame) -> DescribedFigure:
     Both panels use a log colour scale (light: small, dark: large); a ``+`` marks
     a configuration whose test R² is higher than float's.
     """
-    configurations = _configurations(table)
+    keys = table[_SWEEP_KEYS].drop_duplicates().itertuples(index=False)
+    configurations = [tuple(str(value) for value in row) for row in keys]
     bits = sorted(table["bits"].unique())
     keyed = table.set_index([*_SWEEP_KEYS, "bits"])
     loss = _grid(-keyed["delta_test_r2"], configurations, bits)
@@ -373,11 +372,6 @@ _SWEEP_KEYS = ["space", "scheme", "rounding"]
 
 def _legend_outside(ax: Any, **kwargs: Any) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, frameon=False, **kwargs)
-
-
-def _configurations(table: pd.DataFrame) -> list[tuple[str, str, str]]:
-    keys = table[_SWEEP_KEYS].drop_duplicates()
-    return [tuple(str(value) for value in row) for row in keys.itertuples(index=False)]
 
 
 def _grid(values: pd.Series, configurations: list, bits: list) -> np.ndarray:
