@@ -116,9 +116,8 @@ def combine_notebooks(
     body for the summary line (so it is neither shown twice nor listed in the contents),
     and the fold closes before the next heading or tagged cell.
     """
-    report = nbformat.v4.new_notebook()
-    report.metadata.update(executed[0].metadata if executed else {})
-    report.metadata["title"] = REPORT_TITLE
+    metadata = {**(executed[0].metadata if executed else {}), "title": REPORT_TITLE}
+    report = nbformat.v4.new_notebook(metadata=metadata)
     report.cells.append(nbformat.v4.new_markdown_cell(header, id="report-header"))
     for number, notebook in enumerate(executed, start=1):
         fold: list[nbformat.NotebookNode] = []
@@ -198,11 +197,8 @@ def add_table_of_contents(html: str) -> str:
     if not isinstance(nav, Tag):
         raise ValueError(f"html has no <nav id={CONTENTS_ID!r}> to hold the table of contents")
     nav.clear()
-    title = soup.new_tag("strong")
-    title.string = "Contents"
-    nav.append(title)
-    sections = soup.new_tag("ol")
-    nav.append(sections)
+    nav.append(BeautifulSoup("<strong>Contents</strong><ol></ol>", "html.parser"))
+    sections = nav.ol
     used: set[str] = {CONTENTS_ID}
     section_id = ""
     subsections: Tag | None = None

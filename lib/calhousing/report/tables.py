@@ -244,9 +244,8 @@ def results_markdown(comparison: Mapping[str, Any]) -> str:
     One row per split and metric: float64, the quantized model and their
     difference, with 4 decimals; then the largest change to a test prediction.
     """
-    bits = comparison["bits"]
     lines = [
-        f"| | float64 | {bits}-bit quantized | difference |",
+        f"| | float64 | {comparison['bits']}-bit quantized | difference |",
         "|:---|---:|---:|---:|",
     ]
     for split in ("test", "train"):
