@@ -21,23 +21,14 @@ from calhousing.report.views import payload_table
 
 R2_TOLERANCE = 0.002  # the largest test R² loss the project accepts at 8 bits
 CONFIG_COLUMNS: tuple[str, ...] = ("scheme", "granularity", "space", "rounding")
-# Each row of the headline table: its label and its format.
-_ROWS: dict[str, tuple[str, str]] = {
-    "r2": ("test R²", "{:.4f}"),
-    "mse": ("test MSE ($100k²)", "{:.4f}"),
-    "mae": ("test MAE ($100k)", "{:.4f}"),
-    "payload_bytes": ("parameter bytes stored", "{:,.0f}"),
-    "max_abs_diff": ("max |Δ prediction| ($100k)", "{:.4f}"),
-    "p99_abs_diff": ("99th percentile |Δ prediction| ($100k)", "{:.4f}"),
-}
-# Sweep columns, by the key of the Headline dictionaries they fill.
-_SWEEP_COLUMNS: dict[str, str] = {
-    "test_r2": "r2",
-    "test_mse": "mse",
-    "test_mae": "mae",
-    "payload_bytes": "payload_bytes",
-    "max_abs_pred_diff": "max_abs_diff",
-    "p99_abs_pred_diff": "p99_abs_diff",
+# Each key of the Headline dictionaries: its row's label and format, and its sweep column.
+_ROWS: dict[str, tuple[str, str, str]] = {
+    "r2": ("test R²", "{:.4f}", "test_r2"),
+    "mse": ("test MSE ($100k²)", "{:.4f}", "test_mse"),
+    "mae": ("test MAE ($100k)", "{:.4f}", "test_mae"),
+    "payload_bytes": ("parameter bytes stored", "{:,.0f}", "payload_bytes"),
+    "max_abs_diff": ("max |Δ prediction| ($100k)", "{:.4f}", "max_abs_pred_diff"),
+    "p99_abs_diff": ("99th percentile |Δ prediction| ($100k)", "{:.4f}", "p99_abs_pred_diff"),
 }
 
 
@@ -115,7 +106,7 @@ def best_configuration(sweep: pd.DataFrame, bits: int = 4) -> dict[str, float | 
     row = rows.loc[rows["train_mse"].idxmin()]
     name = " · ".join(str(row[column]) for column in CONFIG_COLUMNS if column in row.index)
     measured = {
-        key: float(row[column]) for column, key in _SWEEP_COLUMNS.items() if column in row.index
+        key: float(row[column]) for key, (*_, column) in _ROWS.items() if column in row.index
     }
     return {"name": name or f"{bits}-bit", **measured}
 
@@ -132,11 +123,11 @@ def headline_table(summary: Headline) -> pd.DataFrame:
         {
             label: [
                 MISSING if values.get(key) is None else form.format(float(values[key]))
-                for key, (_, form) in _ROWS.items()
+                for key, (_, form, _) in _ROWS.items()
             ]
             for label, values in columns.items()
         },
-        index=pd.Index([label for label, _ in _ROWS.values()]),
+        index=pd.Index([label for label, *_ in _ROWS.values()]),
     )
 
 
