@@ -83,8 +83,8 @@ def appendix_markdown(
     commit: str,
     manifest: Mapping[str, Any] | None,
 ) -> str:
-    """The appendix: run parameters (with their declared defaults), library versions,
-    provenance and artifact hashes."""
+    """The appendix: the run's effective `parameters` with their declared defaults, library
+    versions, provenance and artifact hashes."""
     parameter_rows = "\n".join(
         f"| `{name}` | `{value!r}` | {_default_of(name)} |" for name, value in parameters.items()
     )
@@ -171,7 +171,7 @@ def render_html(notebook: nbformat.NotebookNode) -> str:
 
 
 def _take_heading(markdown: str) -> tuple[str, str]:
-    """`markdown` without its first heading line, and that heading's text."""
+    """`markdown` without its first heading line, and that heading's text (or the default)."""
     match = _HEADING_LINE.search(markdown)
     if match is None:
         return markdown, DETAILS_SUMMARY
