@@ -1,8 +1,7 @@
 """The report's summary: the float model against the quantized one, in one table and one verdict.
 
-Everything here is computed from a :class:`~calhousing.core.evaluation.Comparison`, the
-models' payload and, where it ran, the bit-width sweep, so the summary at the top of
-the report can never disagree with the sections below it.
+Everything is computed from the comparison, the models' payload and the sweep, so the summary
+can never disagree with the sections below it.
 """
 
 from __future__ import annotations
@@ -17,35 +16,19 @@ from calhousing.core.evaluation import Comparison
 from calhousing.core.quantization import QuantizedModel
 from calhousing.core.training import LinearParams
 from calhousing.params import check_bits
+from calhousing.report.tables import MISSING
 from calhousing.report.views import payload_table
 
 R2_TOLERANCE = 0.002  # the largest test R² loss the project accepts at 8 bits
 CONFIG_COLUMNS: tuple[str, ...] = ("scheme", "granularity", "space", "rounding")
-MISSING = "—"
-_ROWS: dict[str, str] = {
-    "r2": "test R²",
-    "mse": "test MSE ($100k²)",
-    "mae": "test MAE ($100k)",
-    "payload_bytes": "parameter bytes stored",
-    "max_abs_diff": "max |Δ prediction| ($100k)",
-    "p99_abs_diff": "99th percentile |Δ prediction| ($100k)",
-}
-# Sweep columns, by the key of the Headline dictionaries they fill.
-_SWEEP_COLUMNS: dict[str, str] = {
-    "test_r2": "r2",
-    "test_mse": "mse",
-    "test_mae": "mae",
-    "payload_bytes": "payload_bytes",
-    "max_abs_pred_diff": "max_abs_diff",
-    "p99_abs_pred_diff": "p99_abs_diff",
-}
-_FORMATS: dict[str, str] = {
-    "r2": "{:.4f}",
-    "mse": "{:.4f}",
-    "mae": "{:.4f}",
-    "payload_bytes": "{:,.0f}",
-    "max_abs_diff": "{:.4f}",
-    "p99_abs_diff": "{:.4f}",
+# Each key of the Headline dictionaries: its row's label and format, and its sweep column.
+_ROWS: dict[str, tuple[str, str, str]] = {
+    "r2": ("test R²", "{:.4f}", "test_r2"),
+    "mse": ("test MSE ($100k²)", "{:.4f}", "test_mse"),
+    "mae": ("test MAE ($100k)", "{:.4f}", "test_mae"),
+    "payload_bytes": ("parameter bytes stored", "{:,.0f}", "payload_bytes"),
+    "max_abs_diff": ("max |Δ prediction| ($100k)", "{:.4f}", "max_abs_pred_diff"),
+    "p99_abs_diff": ("99th percentile |Δ prediction| ($100k)", "{:.4f}", "p99_abs_pred_diff"),
 }
 
 
@@ -53,20 +36,10 @@ _FORMATS: dict[str, str] = {
 class Headline:
     """The numbers the summary shows.
 
-    Attributes
-    ----------
-    bits : int
-        Code width of the run's quantized model.
-    float_model, quantized_model : dict
-        Test ``r2``, ``mse``, ``mae`` and ``payload_bytes`` of each model; the
-        quantized one also ``max_abs_diff`` and ``p99_abs_diff``, the largest and
-        the 99th-percentile |float − quantized| prediction on the test rows.
-    best : dict or None
-        The sweep's best configuration at ``best_bits`` (:func:`best_configuration`):
-        ``name`` and whatever of the keys above the sweep measured; ``None``
-        when there was no sweep.
-    best_bits : int
-        The code width `best` was chosen at.
+    ``float_model`` and ``quantized_model`` hold test ``r2``, ``mse``, ``mae`` and
+    ``payload_bytes``; the quantized one also ``max_abs_diff`` and ``p99_abs_diff`` of
+    |float − quantized| over the test rows. ``best`` is :func:`best_configuration` at
+    ``best_bits``, or ``None`` when there was no sweep.
     """
 
     bits: int
@@ -83,19 +56,7 @@ def headline(
     sweep: pd.DataFrame | None = None,
     best_bits: int = 4,
 ) -> Headline:
-    """Collect the summary's numbers.
-
-    Parameters
-    ----------
-    comparison : Comparison
-        :func:`calhousing.core.evaluation.compare_models` of `params` and `quantized`.
-    params, quantized : LinearParams, QuantizedModel
-        The two models, for their payload bytes.
-    sweep : pandas.DataFrame, optional
-        The bit-width sweep, one row per configuration; see :func:`best_configuration`.
-    best_bits : int, default=4
-        The code width at which to pick the sweep's best configuration.
-    """
+    """Collect the summary's numbers from ``compare_models(params, quantized)`` and the sweep."""
     check_bits(best_bits)
     payload = payload_table(params, quantized)["payload_bytes"]
     differences = comparison.predictions["abs_pred_diff"].to_numpy()
@@ -119,19 +80,10 @@ def best_configuration(sweep: pd.DataFrame, bits: int = 4) -> dict[str, float | 
     The choice looks at the training data only, as a user choosing a configuration
     would; its test numbers are then reported as they are.
 
-    Parameters
-    ----------
-    sweep : pandas.DataFrame
-        :func:`calhousing.core.sweep.sweep`: columns ``bits`` and ``train_mse``, any of
-        :data:`CONFIG_COLUMNS` (which name the configuration), and the measures
-        ``test_r2``, ``test_mse``, ``test_mae``, ``payload_bytes``,
-        ``max_abs_pred_diff`` and ``p99_abs_pred_diff`` where the sweep has them.
-    bits : int, default=4
-
     Returns
     -------
     dict
-        ``name`` (the configuration's settings joined by " · ") and the row's
+        ``name`` (the :data:`CONFIG_COLUMNS` the sweep has, joined by " · ") and the row's
         measurements under the keys of :class:`Headline`'s model dictionaries.
 
     Raises
@@ -154,17 +106,13 @@ def best_configuration(sweep: pd.DataFrame, bits: int = 4) -> dict[str, float | 
     row = rows.loc[rows["train_mse"].idxmin()]
     name = " · ".join(str(row[column]) for column in CONFIG_COLUMNS if column in row.index)
     measured = {
-        key: float(row[column]) for column, key in _SWEEP_COLUMNS.items() if column in row.index
+        key: float(row[column]) for key, (*_, column) in _ROWS.items() if column in row.index
     }
     return {"name": name or f"{bits}-bit", **measured}
 
 
 def headline_table(summary: Headline) -> pd.DataFrame:
-    """The headline table, formatted for reading: one row per measure, one column per model.
-
-    Each row has its own fixed number of decimals (its unit is in its label);
-    a measure that does not apply, or that the sweep did not record, shows "—".
-    """
+    """One row per measure, one column per model; "—" where a measure does not apply."""
     columns: dict[str, Mapping[str, float | str]] = {
         "float64": summary.float_model,
         f"{summary.bits}-bit": summary.quantized_model,
@@ -172,20 +120,22 @@ def headline_table(summary: Headline) -> pd.DataFrame:
     if summary.best is not None:
         columns[f"best {summary.best_bits}-bit"] = summary.best
     return pd.DataFrame(
-        {label: [_formatted(values, key) for key in _ROWS] for label, values in columns.items()},
-        index=pd.Index(list(_ROWS.values())),
+        {
+            label: [
+                MISSING if values.get(key) is None else form.format(float(values[key]))
+                for key, (_, form, _) in _ROWS.items()
+            ]
+            for label, values in columns.items()
+        },
+        index=pd.Index([label for label, *_ in _ROWS.values()]),
     )
 
 
 def verdict(summary: Headline, tolerance: float = R2_TOLERANCE) -> str:
     """Markdown: whether the run's quantized model can replace the float one, and what it costs.
 
-    Whatever it compares, it says what that costs in the reader's terms: the
-    bytes stored against float64's, the test R² lost or gained, and the largest
-    change to any test prediction (in $100k and in dollars). The run's model
-    "can replace" the float one when its test R² is within `tolerance`; the
-    sweep's best low-bit configuration, when there is one, gets the same numbers
-    that the sweep measured.
+    It "can replace" the float one when its test R² is within `tolerance` and it stores
+    fewer bytes; the sweep's best configuration, when there is one, gets the same numbers.
     """
     float_bytes = summary.float_model["payload_bytes"]
     stored = summary.quantized_model["payload_bytes"]
@@ -206,10 +156,9 @@ def verdict(summary: Headline, tolerance: float = R2_TOLERANCE) -> str:
     best = summary.best
     if best is None or "r2" not in best:
         return line
-    best_loss = summary.float_model["r2"] - float(best["r2"])
     line += (
         f" The best {summary.best_bits}-bit configuration ({best['name']}, chosen on the "
-        f"training rows) {_change(best_loss)} of test R²"
+        f"training rows) {_change(summary.float_model['r2'] - float(best['r2']))} of test R²"
     )
     if "payload_bytes" in best:
         stored = float(best["payload_bytes"])
@@ -238,6 +187,15 @@ def _money(change: float) -> str:
     return f"{change:.3f} (${100_000 * change:,.0f})"
 
 
+def _change(loss: float) -> str:
+    """A test R² loss in words, to the 4 decimals the summary shows."""
+    if abs(loss) < 0.00005:
+        return "loses less than 0.0001"
+    if loss > 0:
+        return f"loses {loss:.4f}"
+    return f"gains {-loss:.4f}"
+
+
 def summary_paragraph(summary: Headline) -> str:
     """The summary's opening paragraph (markdown), with the run's own numbers."""
     text = (
@@ -254,17 +212,3 @@ def summary_paragraph(summary: Headline) -> str:
     return (
         text + f" The sweep's best {summary.best_bits}-bit configuration is {summary.best['name']}."
     )
-
-
-def _formatted(values: Mapping[str, float | str], key: str) -> str:
-    value = values.get(key)
-    return MISSING if value is None else _FORMATS[key].format(float(value))
-
-
-def _change(loss: float) -> str:
-    """A test R² loss in words, to the 4 decimals the summary shows."""
-    if abs(loss) < 0.00005:
-        return "loses less than 0.0001"
-    if loss > 0:
-        return f"loses {loss:.4f}"
-    return f"gains {-loss:.4f}"

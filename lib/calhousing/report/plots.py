@@ -1,8 +1,7 @@
 """Figures of the float and the quantized model.
 
-Every function returns a :class:`~matplotlib.figure.Figure` that pyplot no longer
-tracks: the notebook shows it once, by ending a cell with it, and no global state
-leaks from one plot into the next.
+Each is a :class:`DescribedFigure` made without pyplot: a notebook shows it once, by ending
+a cell with it, and no global state leaks from one plot into the next.
 """
 
 from __future__ import annotations
@@ -26,18 +25,10 @@ REFERENCE_COLOR = "#000000"  # the y = x line and other references
 
 
 class DescribedFigure(Figure):
-    """A :class:`~matplotlib.figure.Figure` that carries alt text stating its point.
+    """A :class:`~matplotlib.figure.Figure` with `alt` text stating its point, with its numbers.
 
-    Jupyter shows it as a PNG whose output metadata holds the text
-    (``{"image/png": {"alt": ...}}``); the report's template writes that into
-    the image's ``alt`` attribute, and plain-text front ends show the text itself.
-
-    Parameters
-    ----------
-    *args, **kwargs
-        As for :class:`~matplotlib.figure.Figure`.
-    alt : str, default=""
-        One or two sentences saying what the figure shows, with its numbers.
+    Jupyter shows it as a PNG whose output metadata holds the text (the report's template
+    writes it into the ``alt`` attribute); plain-text front ends show the text itself.
     """
 
     def __init__(self, *args: Any, alt: str = "", **kwargs: Any) -> None:
@@ -54,27 +45,20 @@ class DescribedFigure(Figure):
 
 
 def coefficient_plot(errors: pd.DataFrame) -> Figure:
-    """Float vs dequantized value of each coefficient, side by side.
+    """Float vs dequantized value of each coefficient of
+    :func:`calhousing.report.views.error_table`, side by side.
 
-    Parameters
-    ----------
-    errors : pandas.DataFrame
-        :func:`calhousing.report.views.error_table`; the intercept row is left
-        out, since at ~-37 it would dwarf every coefficient.
+    The intercept is left out: at ~-37 it would dwarf every coefficient.
     """
     table = errors.drop(index="intercept", errors="ignore")
     positions = np.arange(len(table))
-    worst = table["abs_error"].idxmax()
-    fig = DescribedFigure(
-        figsize=(8, 4),
-        layout="constrained",
-        alt=(
-            f"Bar chart of the {len(table)} coefficients, float beside quantized for each "
-            f"feature. The pairs of bars match: the largest difference is "
-            f"{table['abs_error'].max():.2g} ({worst}), against coefficients of up to "
-            f"{table['float'].abs().max():.2g} in size."
-        ),
+    alt = (
+        f"Bar chart of the {len(table)} coefficients, float beside quantized for each "
+        f"feature. The pairs of bars match: the largest difference is "
+        f"{table['abs_error'].max():.2g} ({table['abs_error'].idxmax()}), against "
+        f"coefficients of up to {table['float'].abs().max():.2g} in size."
     )
+    fig = DescribedFigure(figsize=(8, 4), layout="constrained", alt=alt)
     ax = fig.subplots()
     width = 0.4
     ax.bar(positions - width / 2, table["float"], width, label="float64", color=FLOAT_COLOR)
@@ -95,18 +79,15 @@ def coefficient_plot(errors: pd.DataFrame) -> Figure:
 
 def quantization_error_plot(errors: pd.DataFrame) -> Figure:
     """Absolute quantization error of each coefficient and of the intercept."""
-    worst = errors["abs_error"].idxmax()
-    fig = DescribedFigure(
-        figsize=(8, 4),
-        layout="constrained",
-        alt=(
-            f"Bar chart of the absolute quantization error of each of the {len(errors)} "
-            f"parameters. The largest is {errors['abs_error'].max():.2g} ({worst}); the "
-            f"smallest is {errors['abs_error'].min():.2g} ({errors['abs_error'].idxmin()})."
-        ),
+    error = errors["abs_error"]
+    alt = (
+        f"Bar chart of the absolute quantization error of each of the {len(errors)} "
+        f"parameters. The largest is {error.max():.2g} ({error.idxmax()}); the "
+        f"smallest is {error.min():.2g} ({error.idxmin()})."
     )
+    fig = DescribedFigure(figsize=(8, 4), layout="constrained", alt=alt)
     ax = fig.subplots()
-    ax.bar(errors.index, errors["abs_error"], color=ERROR_COLOR)
+    ax.bar(errors.index, error, color=ERROR_COLOR)
     ax.set_xticks(range(len(errors)), errors.index, rotation=30, ha="right")
     ax.set_ylabel("|float − dequantized| (coefficient units)")
     ax.set_title("Quantization error per parameter: the smaller the bar, the closer the code")
@@ -114,46 +95,34 @@ def quantization_error_plot(errors: pd.DataFrame) -> Figure:
 
 
 def prediction_scatter(predictions: pd.DataFrame, bits: int | None = None) -> DescribedFigure:
-    """Predicted against true value of every row: the float model left, the quantized right.
-
-    Parameters
-    ----------
-    predictions : pandas.DataFrame
-        :func:`calhousing.core.evaluation.prediction_frame`: columns ``true``,
-        ``float_pred`` and ``quantized_pred``, in $100k.
-    bits : int, optional
-        Code width of the quantized model, for its label.
-    """
+    """Predicted against true value of every row of
+    :func:`calhousing.core.evaluation.prediction_frame`: the float model left, the quantized
+    (`bits` wide, for its label) right."""
     label = _quantized_label(bits)
     true = predictions["true"].to_numpy()
-    panels = (
-        ("float64", predictions["float_pred"].to_numpy(), FLOAT_COLOR),
-        (label, predictions["quantized_pred"].to_numpy(), QUANTIZED_COLOR),
+    float_pred = predictions["float_pred"].to_numpy()
+    quantized_pred = predictions["quantized_pred"].to_numpy()
+    panels = (("float64", float_pred, FLOAT_COLOR), (label, quantized_pred, QUANTIZED_COLOR))
+    largest_move = float(np.max(np.abs(float_pred - quantized_pred)))
+    alt = (
+        f"Two scatter plots of predicted against true median house value for the "
+        f"{len(true):,} test rows, float64 left and {label} right. No prediction moved "
+        f"by more than {largest_move:.3f} ($100k). Both clouds follow the diagonal "
+        f"loosely (test R² {r2_score(true, float_pred):.4f} and "
+        f"{r2_score(true, quantized_pred):.4f}); true values stop at {true.max():.2f}."
     )
-    largest_move = float(np.max(np.abs(panels[0][1] - panels[1][1])))
-    fig = DescribedFigure(
-        figsize=(10, 4.8),
-        layout="constrained",
-        alt=(
-            f"Two scatter plots of predicted against true median house value for the "
-            f"{len(true):,} test rows, float64 left and {label} right. No prediction moved "
-            f"by more than {largest_move:.3f} ($100k). Both clouds follow the diagonal "
-            f"loosely (test R² {_r2(true, panels[0][1]):.4f} and "
-            f"{_r2(true, panels[1][1]):.4f}); true values stop at {true.max():.2f}."
-        ),
-    )
+    fig = DescribedFigure(figsize=(10, 4.8), layout="constrained", alt=alt)
     axes = fig.subplots(1, 2, sharex=True, sharey=True)
-    values = np.concatenate([true, panels[0][1], panels[1][1]])
     # The view holds 99.8% of the predictions, so a few outliers do not squash the cloud.
-    low, high = _view_range(values)
+    low, high = _view_range(np.concatenate([true, float_pred, quantized_pred]))
     for ax, (name, predicted, color) in zip(axes, panels, strict=True):
         ax.scatter(true, predicted, s=4, alpha=0.3, color=color, linewidths=0, rasterized=True)
         ax.plot([low, high], [low, high], color=REFERENCE_COLOR, linewidth=1, linestyle="--")
         outside = int(np.count_nonzero((predicted < low) | (predicted > high)))
-        ax.set_title(f"{name}: test R² {_r2(true, predicted):.4f}, {outside} rows off the axes")
-        ax.set_xlabel("true median house value ($100k)")
-        ax.set_xlim(low, high)
-        ax.set_ylim(low, high)
+        ax.set_title(
+            f"{name}: test R² {r2_score(true, predicted):.4f}, {outside} rows off the axes"
+        )
+        ax.set(xlabel="true median house value ($100k)", xlim=(low, high), ylim=(low, high))
         ax.set_aspect("equal")
     axes[0].set_ylabel("predicted median house value ($100k)")
     fig.suptitle(
@@ -164,15 +133,7 @@ def prediction_scatter(predictions: pd.DataFrame, bits: int | None = None) -> De
 
 
 def residual_histogram(predictions: pd.DataFrame, bits: int | None = None) -> DescribedFigure:
-    """Histogram of the residuals (true − predicted) of both models, on the same bins.
-
-    Parameters
-    ----------
-    predictions : pandas.DataFrame
-        :func:`calhousing.core.evaluation.prediction_frame`.
-    bits : int, optional
-        Code width of the quantized model, for its label.
-    """
+    """Histogram of the residuals (true − predicted) of both models, on the same bins."""
     label = _quantized_label(bits)
     float_residuals = (predictions["true"] - predictions["float_pred"]).to_numpy()
     quantized_residuals = (predictions["true"] - predictions["quantized_pred"]).to_numpy()
@@ -180,25 +141,17 @@ def residual_histogram(predictions: pd.DataFrame, bits: int | None = None) -> De
     low, high = _view_range(np.concatenate([float_residuals, quantized_residuals]))
     edges = np.linspace(low, high, 61)
     shift = float(quantized_residuals.mean() - float_residuals.mean())
-    fig = DescribedFigure(
-        figsize=(8, 4),
-        layout="constrained",
-        alt=(
-            f"Histogram of the residuals (true − predicted, $100k) of the "
-            f"{len(float_residuals):,} test rows: float64 filled, {label} outlined, on the "
-            f"same bins. Mean {float_residuals.mean():+.3f} vs "
-            f"{quantized_residuals.mean():+.3f}, standard deviation "
-            f"{float_residuals.std():.3f} vs {quantized_residuals.std():.3f}."
-        ),
+    alt = (
+        f"Histogram of the residuals (true − predicted, $100k) of the "
+        f"{len(float_residuals):,} test rows: float64 filled, {label} outlined, on the "
+        f"same bins. Mean {float_residuals.mean():+.3f} vs "
+        f"{quantized_residuals.mean():+.3f}, standard deviation "
+        f"{float_residuals.std():.3f} vs {quantized_residuals.std():.3f}."
     )
+    fig = DescribedFigure(figsize=(8, 4), layout="constrained", alt=alt)
     ax = fig.subplots()
-    ax.hist(
-        np.clip(float_residuals, low, high),
-        bins=edges,
-        color=FLOAT_COLOR,
-        alpha=0.45,
-        label="float64",
-    )
+    clipped = np.clip(float_residuals, low, high)
+    ax.hist(clipped, bins=edges, color=FLOAT_COLOR, alpha=0.45, label="float64")
     ax.hist(
         np.clip(quantized_residuals, low, high),
         bins=edges,
@@ -226,10 +179,6 @@ def _view_range(values: np.ndarray) -> tuple[float, float]:
     return float(low - margin), float(high + margin)
 
 
-def _r2(true: np.ndarray, predicted: np.ndarray) -> float:
-    return float(r2_score(true, predicted))
-
-
 # The sweep: colour by space and scheme, marker by rounding (Okabe–Ito, with markers
 # that tell them apart without colour).
 SWEEP_GROUP_COLORS = {
@@ -245,22 +194,18 @@ CLOSE_R2 = 0.001  # "within 0.001 of float's test R²", the line the sweep figur
 
 
 def sweep_heatmap(table: pd.DataFrame) -> DescribedFigure:
-    """Test R² lost (left) and the largest prediction change (right) over bits × configuration.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        :func:`calhousing.core.sweep.sweep`: one row per bits, scheme, space and
-        rounding, with ``delta_test_r2`` and ``max_abs_pred_diff``.
+    """Test R² lost (left) and the largest prediction change (right) of
+    :func:`calhousing.core.sweep.sweep` over bits × configuration.
 
     Both panels use a log colour scale (light: small, dark: large); a ``+`` marks
     a configuration whose test R² is higher than float's.
     """
-    configurations = _configurations(table)
+    keys = table[_SWEEP_KEYS].drop_duplicates().itertuples(index=False)
+    configurations = [tuple(str(value) for value in row) for row in keys]
     bits = sorted(table["bits"].unique())
     keyed = table.set_index([*_SWEEP_KEYS, "bits"])
-    loss = _grid(keyed, configurations, bits, lambda rows: -rows["delta_test_r2"])
-    moved = _grid(keyed, configurations, bits, lambda rows: rows["max_abs_pred_diff"])
+    loss = _grid(-keyed["delta_test_r2"], configurations, bits)
+    moved = _grid(keyed["max_abs_pred_diff"], configurations, bits)
     close_from = _bits_within(table, CLOSE_R2)
     close_at_8 = int(((table["bits"] == 8) & (table["delta_test_r2"].abs() < CLOSE_R2)).sum())
     count = len(configurations)
@@ -272,17 +217,14 @@ def sweep_heatmap(table: pd.DataFrame) -> DescribedFigure:
             f"from {close_from} bits"
         )
     at_8 = table.loc[table["bits"] == 8, "max_abs_pred_diff"]
-    fig = DescribedFigure(
-        figsize=(12, 5.2),
-        layout="constrained",
-        alt=(
-            f"Two heatmaps over code width ({bits[0]} to {bits[-1]} bits, columns) and {count} "
-            f"configurations (rows: space, scheme, rounding). Left: test R² lost against "
-            f"float64, log colour scale: {point}, and {close_at_8} of {count} are at 8 bits. "
-            f"Right: the largest change to any test prediction; at 8 bits it ranges from "
-            f"{at_8.min():.3f} to {at_8.max():.3f} ($100k)."
-        ),
+    alt = (
+        f"Two heatmaps over code width ({bits[0]} to {bits[-1]} bits, columns) and {count} "
+        f"configurations (rows: space, scheme, rounding). Left: test R² lost against "
+        f"float64, log colour scale: {point}, and {close_at_8} of {count} are at 8 bits. "
+        f"Right: the largest change to any test prediction; at 8 bits it ranges from "
+        f"{at_8.min():.3f} to {at_8.max():.3f} ($100k)."
     )
+    fig = DescribedFigure(figsize=(12, 5.2), layout="constrained", alt=alt)
     loss_ax, moved_ax = fig.subplots(1, 2, sharey=True)
     panels = (
         (loss_ax, loss, "test R² lost against float64", "viridis_r"),
@@ -310,18 +252,10 @@ def sweep_heatmap(table: pd.DataFrame) -> DescribedFigure:
 
 
 def pareto_plot(table: pd.DataFrame, float_bytes: float) -> DescribedFigure:
-    """Bytes stored against the test R² difference from float for every configuration.
+    """Bytes stored against |ΔR²| for every configuration of :func:`calhousing.core.sweep.sweep`,
+    with its :func:`pareto_front` and the float64 model's `float_bytes` as a reference line.
 
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        :func:`calhousing.core.sweep.sweep`, with ``payload_bytes`` and ``delta_test_r2``.
-    float_bytes : float
-        The float64 model's parameter bytes, drawn as the reference line.
-
-    The difference is |ΔR²|: a gain on the test rows is as far from the float
-    model as a loss. The Pareto front holds the configurations no other beats on
-    both counts (fewer or as many bytes and a smaller difference); differences
+    A gain on the test rows is as far from the float model as a loss; differences
     below 1e-5 are drawn at 1e-5.
     """
     loss = np.clip(table["delta_test_r2"].abs().to_numpy(), R2_LOSS_FLOOR, None)
@@ -332,30 +266,25 @@ def pareto_plot(table: pd.DataFrame, float_bytes: float) -> DescribedFigure:
         point = f"no configuration is within {CLOSE_R2:g} of float's test R²"
     else:
         point = (
-            f"the smallest within {CLOSE_R2:g} of float's R² is {_describe(smallest)}, "
+            f"the smallest within {CLOSE_R2:g} of float's R² is {smallest['bits']:.0f}-bit "
+            f"{smallest['space']} {smallest['scheme']} {smallest['rounding']}, "
             f"{smallest['payload_bytes']:.0f} bytes against float64's {float_bytes:.0f}"
         )
-    fig = DescribedFigure(
-        figsize=(10, 5),
-        layout="constrained",
-        alt=(
-            f"Scatter plot of the {len(table)} configurations of the sweep: parameter bytes "
-            f"stored (x) against |test R² − float's| (y, log scale), with the Pareto front of "
-            f"{len(front)} configurations drawn as a line; float64 stores {float_bytes:.0f} "
-            f"bytes. Standardized space stores the feature means and stds too, so its "
-            f"configurations sit right of float64's line. {point[0].upper()}{point[1:]}."
-        ),
+    alt = (
+        f"Scatter plot of the {len(table)} configurations of the sweep: parameter bytes "
+        f"stored (x) against |test R² − float's| (y, log scale), with the Pareto front of "
+        f"{len(front)} configurations drawn as a line; float64 stores {float_bytes:.0f} "
+        f"bytes. Standardized space stores the feature means and stds too, so its "
+        f"configurations sit right of float64's line. {point[0].upper()}{point[1:]}."
     )
+    fig = DescribedFigure(figsize=(10, 5), layout="constrained", alt=alt)
     ax = fig.subplots()
+    payload = table["payload_bytes"].to_numpy()
     for (space, scheme), color in SWEEP_GROUP_COLORS.items():
         for rounding, marker in SWEEP_ROUNDING_MARKERS.items():
-            mask = (
-                (table["space"] == space)
-                & (table["scheme"] == scheme)
-                & (table["rounding"] == rounding)
-            ).to_numpy()
+            mask = (table[_SWEEP_KEYS] == [space, scheme, rounding]).all(axis=1).to_numpy()
             ax.scatter(
-                table["payload_bytes"].to_numpy()[mask],
+                payload[mask],
                 loss[mask],
                 color=color,
                 marker=marker,
@@ -365,14 +294,9 @@ def pareto_plot(table: pd.DataFrame, float_bytes: float) -> DescribedFigure:
             )
     front_loss = np.clip(front["delta_test_r2"].abs().to_numpy(), R2_LOSS_FLOOR, None)
     ax.step(front["payload_bytes"], front_loss, where="post", color=REFERENCE_COLOR, linewidth=1.2)
-    for _, row in front.iterrows():
-        y = max(abs(row["delta_test_r2"]), R2_LOSS_FLOOR)
+    for bits, stored, y in zip(front["bits"], front["payload_bytes"], front_loss, strict=True):
         ax.annotate(
-            f"{row['bits']:.0f}",
-            (row["payload_bytes"], y),
-            textcoords="offset points",
-            xytext=(4, 4),
-            fontsize=7,
+            f"{bits:.0f}", (stored, y), textcoords="offset points", xytext=(4, 4), fontsize=7
         )
     ax.axvline(float_bytes, color=REFERENCE_COLOR, linestyle="--", linewidth=0.8)
     ax.axhline(CLOSE_R2, color=REFERENCE_COLOR, linestyle=":", linewidth=0.8)
@@ -415,16 +339,13 @@ def excess_mse_plot(table: pd.DataFrame) -> DescribedFigure:
     rounding's line lies on or above.
     """
     panels = table.groupby(["space", "scheme"], sort=False)
-    fig = DescribedFigure(
-        figsize=(11, 6),
-        layout="constrained",
-        alt=(
-            "Four log-scale line plots, one per space and scheme, of the excess training "
-            "MSE over float64 against bits, one line per rounding. The optimal line is the "
-            "floor; gptq lies on it or just above, nearest up to "
-            f"{_worst_ratio(table, 'nearest'):.0f} times higher."
-        ),
+    alt = (
+        "Four log-scale line plots, one per space and scheme, of the excess training "
+        "MSE over float64 against bits, one line per rounding. The optimal line is the "
+        "floor; gptq lies on it or just above, nearest up to "
+        f"{_worst_ratio(table, 'nearest'):.0f} times higher."
     )
+    fig = DescribedFigure(figsize=(11, 6), layout="constrained", alt=alt)
     axes = fig.subplots(2, 2, sharex=True, sharey=True).ravel()
     for ax, ((space, scheme), rows) in zip(axes, panels, strict=True):
         for rounding, line in rows.groupby("rounding", sort=False):
@@ -438,9 +359,7 @@ def excess_mse_plot(table: pd.DataFrame) -> DescribedFigure:
                 linestyle=":" if rounding == "optimal" else "-",
                 label=rounding,
             )
-        ax.set_yscale("log")
-        ax.set_title(f"{space}, {scheme}")
-        ax.set_xlabel("bits")
+        ax.set(yscale="log", title=f"{space}, {scheme}", xlabel="bits")
         ax.set_ylabel("training MSE − float's")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", frameon=False, title="rounding")
@@ -452,32 +371,21 @@ _SWEEP_KEYS = ["space", "scheme", "rounding"]
 
 
 def _legend_outside(ax: Any, **kwargs: Any) -> None:
-    """A legend to the right of `ax`, clear of the data."""
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, frameon=False, **kwargs)
 
 
-def _configurations(table: pd.DataFrame) -> list[tuple[str, str, str]]:
-    keys = table[_SWEEP_KEYS].drop_duplicates()
-    return [tuple(str(value) for value in row) for row in keys.itertuples(index=False)]
-
-
-def _grid(keyed: pd.DataFrame, configurations: list, bits: list, value: Any) -> np.ndarray:
-    values = value(keyed)
+def _grid(values: pd.Series, configurations: list, bits: list) -> np.ndarray:
     return np.array([[values.loc[(*key, b)] for b in bits] for key in configurations])
 
 
 def _bits_within(table: pd.DataFrame, tolerance: float) -> int | None:
     """The fewest bits from which every configuration's |ΔR²| is below `tolerance`."""
-    worst = table.groupby("bits")["delta_test_r2"].agg(lambda d: d.abs().max()).sort_index()
+    worst = table["delta_test_r2"].abs().groupby(table["bits"]).max()
     failing = worst[worst >= tolerance]
     if failing.empty:
         return int(worst.index.min())
     above = worst.index[worst.index > failing.index.max()]
     return int(above.min()) if len(above) else None
-
-
-def _describe(row: pd.Series) -> str:
-    return f"{row['bits']:.0f}-bit {row['space']} {row['scheme']} {row['rounding']}"
 
 
 def _worst_ratio(table: pd.DataFrame, rounding: str) -> float:

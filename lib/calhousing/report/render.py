@@ -1,21 +1,8 @@
 """Rendering the executed notebooks as one self-contained HTML report (nbconvert).
 
-The report reads top to bottom as a document: a title and a table of contents,
-the summary (the notebook :data:`SUMMARY_NOTEBOOK`, which runs last because it
-needs every other notebook's results, but is placed first), one section per
-notebook in run order, and an appendix with the run's parameters, library
-versions, date, git commit and artifact hashes. Each notebook's own headings are
-nested one level under the report's title, so a notebook's ``#`` title becomes a
-section and its ``##`` headings its subsections.
-
-Cell tags decide what a reader sees first; the notebooks themselves stay whole
-in JupyterLab:
-
-* ``report-hide``: the cell is left out of the report (as are the ``parameters``
-  cells);
-* ``report-details``: on a markdown cell, it and the cells after it, up to the
-  next heading or the next tagged cell, fold into a collapsed ``<details>``
-  block whose summary line is the cell's heading.
+The summary notebook runs last, since it needs every other's results, but is placed first;
+an appendix holds the run's parameters, versions and hashes. Cell tags ``report-hide`` and
+``report-details`` decide what a reader sees (docs/notebooks.md).
 """
 
 from __future__ import annotations
@@ -42,9 +29,8 @@ SUMMARY_NOTEBOOK = f"{params.NOTEBOOKS[-1]}.ipynb"  # runs last, sums up the oth
 MANIFEST_FILE = manifests.MANIFEST_FILE
 APPENDIX_TITLE = "Appendix"
 CONTENTS_ID = "contents"
-HIDE_TAG = "report-hide"
 DETAILS_TAG = "report-details"
-_HIDDEN_TAGS = {"parameters", "injected-parameters", HIDE_TAG}
+_HIDDEN_TAGS = {"parameters", "injected-parameters", "report-hide"}
 # Cell metadata: a fold's summary line on its first cell, ``last`` on its last.
 _FOLD_KEY = "report_fold"
 DETAILS_SUMMARY = "Details"  # the summary line of a details block that has no heading
@@ -55,11 +41,8 @@ _FENCE = re.compile(r"^(```|~~~)", flags=re.MULTILINE)
 
 
 def git_commit(folder: str | os.PathLike[str] | None = None) -> str:
-    """The checked-out commit of `folder` (the project by default), marked when it is dirty.
-
-    Returns ``"unknown (not a git checkout)"`` where git or the checkout is missing,
-    so a report rendered from an installed copy still says where it stands.
-    """
+    """The checked-out commit of `folder` (the project by default), marked when it is dirty,
+    or ``"unknown (not a git checkout)"`` (a report rendered from an installed copy)."""
     cwd = Path(folder) if folder is not None else project_root()
     commit = manifests.git_commit(cwd)
     if commit is None:
@@ -68,12 +51,8 @@ def git_commit(folder: str | os.PathLike[str] | None = None) -> str:
 
 
 def manifest_hashes(manifest: Mapping[str, Any]) -> list[tuple[str, str, int | None]]:
-    """Every sha256 in `manifest`, as ``(artifact, sha256, size in bytes or None)`` rows.
-
-    The manifest's ``files`` entries (``{name: {"sha256": ..., "size": ...}}``) come
-    first; any other sha256 it records (for example of the training data) follows,
-    named by its key path.
-    """
+    """Every sha256 in `manifest`, as ``(artifact, sha256, size in bytes or None)`` rows:
+    its ``files`` first, then any other sha256 it records, named by its key path."""
     files = manifest.get("files", {})
     rows = [
         (str(name), str(entry["sha256"]), entry.get("size"))
@@ -104,12 +83,8 @@ def appendix_markdown(
     commit: str,
     manifest: Mapping[str, Any] | None,
 ) -> str:
-    """The appendix: run parameters, library versions, provenance and artifact hashes.
-
-    `parameters` should be every effective parameter of the run, defaults included
-    (:func:`calhousing.params.effective_parameters`); each row also shows the
-    parameter's declared default.
-    """
+    """The appendix: the run's effective `parameters` with their declared defaults, library
+    versions, provenance and artifact hashes."""
     parameter_rows = "\n".join(
         f"| `{name}` | `{value!r}` | {_default_of(name)} |" for name, value in parameters.items()
     )
@@ -128,8 +103,7 @@ def appendix_markdown(
 
 
 def _default_of(name: str) -> str:
-    parameter = params.BY_NAME.get(name)
-    return "" if parameter is None else f"`{parameter.default!r}`"
+    return f"`{params.BY_NAME[name].default!r}`" if name in params.BY_NAME else ""
 
 
 def combine_notebooks(
@@ -137,16 +111,13 @@ def combine_notebooks(
 ) -> nbformat.NotebookNode:
     """One notebook: the header, every cell of `executed` but the hidden ones, the appendix.
 
-    Headings of the notebooks and the appendix move one level down, under the title.
-    Cells tagged ``report-hide`` (and parameter cells) are left out. A
-    ``report-details`` cell opens a fold that the template renders as a collapsed
-    ``<details>``: its first heading leaves the body for the summary line (so it is
-    neither shown twice nor listed in the contents), and the fold closes after the
-    cell before the next heading or tagged cell.
+    Headings move one level down, under the title. A ``report-details`` cell opens a fold
+    that the template renders as a collapsed ``<details>``: its first heading leaves the
+    body for the summary line (so it is neither shown twice nor listed in the contents),
+    and the fold closes before the next heading or tagged cell.
     """
-    report = nbformat.v4.new_notebook()
-    report.metadata.update(executed[0].metadata if executed else {})
-    report.metadata["title"] = REPORT_TITLE
+    metadata = {**(executed[0].metadata if executed else {}), "title": REPORT_TITLE}
+    report = nbformat.v4.new_notebook(metadata=metadata)
     report.cells.append(nbformat.v4.new_markdown_cell(header, id="report-header"))
     for number, notebook in enumerate(executed, start=1):
         fold: list[nbformat.NotebookNode] = []
@@ -179,17 +150,11 @@ def combine_notebooks(
 def demote_headings(markdown: str) -> str:
     """`markdown` with every ATX heading one level deeper (``#`` → ``##``), code left alone."""
     parts = _FENCE.split(markdown)
-    # _FENCE.split alternates text, fence marker, text...: text inside a fence follows an
-    # odd number of markers, so only the stretches outside fences are rewritten.
-    inside = False
-    out = []
-    for part in parts:
-        if _FENCE.fullmatch(part):
-            inside = not inside
-            out.append(part)
-        else:
-            out.append(part if inside else _HEADING.sub(r"#\1\2", part))
-    return "".join(out)
+    # The split alternates text and fence markers: text after an even number of markers
+    # (index 0, 4, 8...) is outside code.
+    for index in range(0, len(parts), 4):
+        parts[index] = _HEADING.sub(r"#\1\2", parts[index])
+    return "".join(parts)
 
 
 def render_html(notebook: nbformat.NotebookNode) -> str:
@@ -221,23 +186,19 @@ def _close(fold: list[nbformat.NotebookNode]) -> None:
 
 
 def add_table_of_contents(html: str) -> str:
-    """Give every section heading a unique id and list them in the contents ``<nav>``.
+    """Give every ``<h2>`` and ``<h3>`` outside a fold a unique id and list them in the
+    contents ``<nav>``.
 
-    Sections are ``<h2>``, subsections ``<h3>``; headings folded into a collapsed
-    ``<details>`` are not listed. nbconvert derives ids from the heading text, so
-    two subsections of the same name ("Metrics") would share one; the later gets
-    its section's id as a prefix. Headings' own ``¶`` links follow.
+    nbconvert derives ids from the heading text, so two subsections of the same name
+    ("Metrics") would share one; the later gets its section's id as a prefix.
     """
     soup = BeautifulSoup(html, "html.parser")
     nav = soup.find("nav", id=CONTENTS_ID)
     if not isinstance(nav, Tag):
         raise ValueError(f"html has no <nav id={CONTENTS_ID!r}> to hold the table of contents")
     nav.clear()
-    title = soup.new_tag("strong")
-    title.string = "Contents"
-    nav.append(title)
-    sections = soup.new_tag("ol")
-    nav.append(sections)
+    nav.append(BeautifulSoup("<strong>Contents</strong><ol></ol>", "html.parser"))
+    sections = nav.ol
     used: set[str] = {CONTENTS_ID}
     section_id = ""
     subsections: Tag | None = None
@@ -280,23 +241,11 @@ def write_report(
     created: datetime | None = None,
     run: Run | None = None,
 ) -> Path:
-    """Render the executed notebooks at `executed_paths` into `output_path`.
+    """Render the executed notebooks (in run order) into `output_path`, created now by default.
 
-    Parameters
-    ----------
-    executed_paths : sequence of path-like
-        The executed notebooks, in run order.
-    output_path : path-like
-        Where the HTML goes.
-    parameters : mapping
-        The run's parameters, listed in the appendix.
-    created : datetime, optional
-        When the run happened; now by default.
-    run : Run, optional
-        The run the notebooks wrote; its manifest's hashes go in the appendix once
-        every file it lists is checked against them and its inputs (a report never
-        presents outputs made from inputs that changed since). Without a run, or a
-        run without a manifest, the appendix says there are no hashes to show.
+    The appendix lists `parameters` and the hashes of `run`'s manifest, once every file it
+    lists is checked against them and its inputs: a report never presents outputs made from
+    inputs that changed since.
     """
     paths = order_notebooks(executed_paths)
     notebooks = [nbformat.read(os.fspath(path), as_version=4) for path in paths]
@@ -305,13 +254,11 @@ def write_report(
     manifest = run.manifest if run is not None else None
     if manifest is not None:
         run.require(*manifest["files"])
-    header = header_markdown(created, commit)
     versions = {name: v or "not installed" for name, v in manifests.library_versions().items()}
     appendix = appendix_markdown(parameters, versions, created, commit, manifest)
-    combined = combine_notebooks(notebooks, header, appendix)
-    html = add_table_of_contents(render_html(combined))
+    combined = combine_notebooks(notebooks, header_markdown(created, commit), appendix)
     path = Path(output_path)
-    path.write_text(html, encoding="utf-8")
+    path.write_text(add_table_of_contents(render_html(combined)), encoding="utf-8")
     return path
 
 
@@ -348,14 +295,8 @@ def _hashes_markdown(manifest: Mapping[str, Any] | None) -> str:
 
 
 def _heading_text(heading: Tag) -> str:
-    parts = [
-        str(node)
-        for node in heading.find_all(string=True)
-        if not any(
-            isinstance(parent, Tag) and "anchor-link" in (parent.get("class") or [])
-            for parent in node.parents
-        )
-    ]
+    """The heading's text without its ``¶`` link, spaces collapsed."""
+    parts = heading.find_all(string=lambda node: node.find_parent(class_="anchor-link") is None)
     return " ".join("".join(parts).split())
 
 
@@ -364,9 +305,7 @@ def _slug(text: str) -> str:
 
 
 def _unique_id(base: str, prefix: str, used: set[str]) -> str:
-    candidate = base
-    if candidate in used and prefix:
-        candidate = f"{prefix}-{base}"
+    candidate = f"{prefix}-{base}" if base in used and prefix else base
     number = 2
     while candidate in used:
         candidate = f"{base}-{number}"

@@ -1,8 +1,5 @@
-"""A short plain-text summary of a finished run, for a terminal or a container's log.
-
-It is built from what ``03_compare`` wrote (``comparison.json`` and
-``prediction_comparison.csv``), so it shows exactly the numbers of the report.
-"""
+"""A short plain-text summary of a finished run, for a terminal or a container's log, from
+what ``03_compare`` wrote, so it shows exactly the numbers of the report."""
 
 from __future__ import annotations
 
@@ -12,11 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-PREDICTION_COLUMNS: dict[str, str] = {
-    "true": "true",
-    "float_pred": "float",
-    "quantized_pred": "quantized",
-}
+PREDICTION_COLUMNS = {"true": "true", "float_pred": "float", "quantized_pred": "quantized"}
 
 
 def run_summary(
@@ -27,27 +20,11 @@ def run_summary(
     *,
     parameters: Mapping[str, Any] | None = None,
 ) -> str:
-    """The float and quantized test R², the first predictions side by side, the report's path.
+    """The float and quantized test R², the first `n_rows` predictions side by side, the
+    report's path, and first the run's `parameters` when given.
 
-    Parameters
-    ----------
-    comparison : mapping
-        The content of ``comparison.json``: ``float`` and ``quantized`` metrics
-        per split, and ``bits``.
-    predictions : pandas.DataFrame
-        The rows of ``prediction_comparison.csv`` (columns ``true``,
-        ``float_pred``, ``quantized_pred``), in test-split order.
-    report : path-like
-        Where the HTML report is.
-    n_rows : int, default=5
-        How many predictions to show.
-    parameters : mapping, optional
-        The run's effective parameters (from its manifest), shown on one line.
-
-    Returns
-    -------
-    str
-        A few lines of text, ending with a newline.
+    `comparison` is the content of ``comparison.json`` and `predictions` the rows of
+    ``prediction_comparison.csv``.
 
     Raises
     ------

@@ -1,12 +1,7 @@
 """Tables formatted for a reader: plain-language headers with units, fixed digits, no NaN.
 
-Each column the pipeline shows is declared once in :data:`COLUMNS`: the header a
-reader sees and how its numbers are written. :func:`readable` applies those
-declarations to any table whose columns (or index entries) carry the code names,
-so a notebook shows ``formatting.readable(some_table)`` and the report gets the
-same text. Numbers become strings: integers as integers (with thousands
-separators), other numbers with a fixed number of decimals or of significant
-digits per column, and anything missing as :data:`MISSING`.
+Each column the pipeline shows is declared once in :data:`COLUMNS`, so a notebook's
+``formatting.readable(table)`` and the report show the same text.
 """
 
 from __future__ import annotations
@@ -20,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from calhousing.core.data import FEATURE_NAMES
+
 MISSING = "—"
 STYLES: tuple[str, ...] = ("integer", "decimals", "signed", "significant", "percent", "text")
 # Positional notation between these magnitudes, scientific outside them.
@@ -28,19 +25,11 @@ _POSITIONAL_RANGE = (1e-5, 1e7)
 
 @dataclass(frozen=True)
 class Column:
-    """How one column is shown.
+    """How one column is shown: its header (with its unit) and a style of :data:`STYLES`.
 
-    Attributes
-    ----------
-    label : str
-        The header a reader sees, with the unit in brackets where there is one.
-    style : str
-        ``"integer"`` (thousands separators), ``"decimals"`` (`digits` decimals),
-        ``"signed"`` (the same, always with a sign), ``"significant"`` (`digits`
-        significant digits), ``"percent"`` (the value × 100 with `digits`
-        decimals and ``%``) or ``"text"`` (as it is).
-    digits : int, default=4
-        Decimals or significant digits, by `style`.
+    ``"integer"`` has thousands separators, ``"decimals"`` `digits` decimals, ``"signed"``
+    the same with a sign, ``"significant"`` `digits` significant digits, ``"percent"`` the
+    value × 100 with `digits` decimals, and ``"text"`` is shown as it is.
     """
 
     label: str
@@ -104,10 +93,6 @@ COLUMNS: dict[str, Column] = {
     "float_abs_error": Column(f"float64 |error| {_PRICE}", "decimals", 3),
     "quantized_abs_error": Column(f"quantized |error| {_PRICE}", "decimals", 3),
     "abs_pred_diff": Column(f"|Δ prediction| {_PRICE}", "decimals", 4),
-    "mean": Column("mean", "decimals", 3),
-    "std": Column("standard deviation", "decimals", 3),
-    "min": Column("minimum", "decimals", 3),
-    "max": Column("maximum", "decimals", 3),
     "payload_bytes": Column("bytes stored", "integer"),
     "of_which_codes": Column("of which codes (bytes)", "integer"),
     "ratio_to_float": Column("× float64's bytes", "decimals", 2),
@@ -115,13 +100,8 @@ COLUMNS: dict[str, Column] = {
     "test_r2": Column("test R²", "decimals", 4),
     "delta_test_r2": Column("test R² − float's", "signed", 4),
     "max_abs_pred_diff": Column(f"max |Δ prediction| {_PRICE}", "significant", 3),
-    "delta_test_r2_in_range": Column("test R² − float's, rows in training range", "signed", 4),
     "in_range_delta_test_r2": Column("test R² − float's, rows in training range", "signed", 4),
-    "max_abs_pred_diff_in_range": Column(
-        f"max |Δ prediction|, rows in training range {_PRICE}", "significant", 3
-    ),
     "rows_out_of_range": Column("test rows outside the training range", "integer"),
-    "train_mse": Column("training MSE ($100k)²", "decimals", 4),
     "excess_train_mse": Column("training MSE − float's ($100k)²", "significant", 3),
     "excess_ratio": Column("excess training MSE ÷ optimal's", "decimals", 3),
     "codes": Column("codes (bytes)", "integer"),
@@ -151,14 +131,7 @@ COLUMNS: dict[str, Column] = {
     "file bytes": Column("file (bytes)", "integer"),
     "result": Column("result", "text"),
     # the features, as the data name them
-    "MedInc": Column("MedInc", "significant", 4),
-    "HouseAge": Column("HouseAge", "significant", 4),
-    "AveRooms": Column("AveRooms", "significant", 4),
-    "AveBedrms": Column("AveBedrms", "significant", 4),
-    "Population": Column("Population", "significant", 4),
-    "AveOccup": Column("AveOccup", "significant", 4),
-    "Latitude": Column("Latitude", "significant", 4),
-    "Longitude": Column("Longitude", "significant", 4),
+    **{name: Column(name, "significant", 4) for name in FEATURE_NAMES},
 }
 
 
@@ -215,76 +188,53 @@ def readable(
     every: Column | None = None,
     drop: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """`table` formatted for reading: every cell a string, headers in plain language.
+    """`table` less `drop`, every cell a string, its headers in plain language.
 
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Any table whose column names are keys of `columns`.
-    columns : mapping of str to Column, optional
-        How to show each column; :data:`COLUMNS` by default. Index entries that
-        are keys get their label too (a transposed table reads the same).
-    every : Column, optional
-        Show every cell this way (a table of one quantity, such as a metric by
-        bits and configuration); the headers stay as they are.
-    drop : sequence of str, default=()
-        Columns to leave out.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The same shape (less `drop`), all strings.
+    Columns are formatted by `columns` (:data:`COLUMNS` by default); when they are not all
+    declared but every index entry is, each row is (a transposed table reads the same).
+    `every` formats every cell one way and keeps the headers (a table of one quantity).
 
     Raises
     ------
     ValueError
-        If a column is neither declared in `columns` nor covered by `every`, so
-        no table reaches a reader with a code name and unformatted numbers.
+        If a column is neither declared nor covered by `every`, so no table reaches a
+        reader with a code name and unformatted numbers.
     """
     known = COLUMNS if columns is None else columns
     shown = table.drop(columns=list(drop))
     if every is not None:
         return shown.apply(lambda series: series.map(lambda value: format_value(value, every)))
     unknown = [str(name) for name in shown.columns if str(name) not in known]
-    by_row = bool(unknown) and all(str(name) in known for name in shown.index)
-    if unknown and not by_row:
-        raise ValueError(
-            f"no format declared for {', '.join(map(repr, unknown))}; add them to "
-            "calhousing.report.tables.COLUMNS or pass every=Column(...)"
-        )
-    if by_row:
-        formatted = shown.apply(
-            lambda row: row.map(lambda value: format_value(value, known[str(row.name)])), axis=1
-        )
+    if not unknown:
+        formatted = shown.apply(lambda series: _format(series, known))
+        return formatted.rename(columns=lambda name: known[str(name)].label)
+    if all(str(name) in known for name in shown.index):
+        formatted = shown.apply(lambda row: _format(row, known), axis=1)
         return formatted.rename(index=lambda name: known[str(name)].label)
-    formatted = shown.apply(
-        lambda series: series.map(lambda value: format_value(value, known[str(series.name)]))
+    raise ValueError(
+        f"no format declared for {', '.join(map(repr, unknown))}; add them to "
+        "calhousing.report.tables.COLUMNS or pass every=Column(...)"
     )
-    return formatted.rename(columns=lambda name: known[str(name)].label)
+
+
+def _format(series: pd.Series, known: Mapping[str, Column]) -> pd.Series:
+    return series.map(lambda value: format_value(value, known[str(series.name)]))
 
 
 def grid(table: pd.DataFrame, column: str) -> pd.DataFrame:
-    """A table of one quantity (`column` of :data:`COLUMNS`) shown cell by cell in its format.
-
-    For pivots such as the sweep's metric by bits and configuration, whose
-    headers are configurations rather than quantities.
-    """
+    """A pivot of one quantity (`column` of :data:`COLUMNS`), such as a sweep metric by bits
+    and configuration, shown cell by cell in that quantity's format."""
     if column not in COLUMNS:
         raise ValueError(f"no format declared for {column!r}; known: {', '.join(COLUMNS)}")
     return readable(table, every=COLUMNS[column])
 
 
 _METRIC_ROWS = {"r2": "R²", "mse": "MSE ($100k)²", "mae": "MAE ($100k)"}
-_METRIC_COMPARISON = {
-    "float": Column("float64", "decimals", 4),
-    "quantized": Column("quantized", "decimals", 4),
-    "difference": Column("quantized − float", "signed", 4),
-}
 
 
 def metrics_comparison(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`calhousing.report.views.metrics_table` for reading: 4 decimals, named."""
-    formatted = readable(table, _METRIC_COMPARISON)
+    formatted = readable(table, {**COLUMNS, "float": Column("float64", "decimals", 4)})
     return formatted.rename(index=_METRIC_ROWS)
 
 
@@ -294,9 +244,8 @@ def results_markdown(comparison: Mapping[str, Any]) -> str:
     One row per split and metric: float64, the quantized model and their
     difference, with 4 decimals; then the largest change to a test prediction.
     """
-    bits = comparison["bits"]
     lines = [
-        f"| | float64 | {bits}-bit quantized | difference |",
+        f"| | float64 | {comparison['bits']}-bit quantized | difference |",
         "|:---|---:|---:|---:|",
     ]
     for split in ("test", "train"):

@@ -1,9 +1,5 @@
-"""The tables the notebooks show, built from the core's results.
-
-The core computes (a split, metrics, a quantized and an integer-only model); what a reader
-sees of each is shaped here, with the code names that
-:func:`calhousing.report.tables.readable` turns into headers and digits.
-"""
+"""The tables the notebooks show, built from the core's results, with the code names that
+:func:`calhousing.report.tables.readable` turns into headers and digits."""
 
 from __future__ import annotations
 
@@ -100,12 +96,9 @@ def parameters_table(quantized: QuantizedModel) -> pd.DataFrame:
 
 
 def error_table(params: LinearParams, quantized: QuantizedModel) -> pd.DataFrame:
-    """Per parameter, in the space it was quantized in: float value, code,
-    dequantized value and absolute error.
-
-    With ``nearest`` rounding every error is at most half a scale step; ``gptq``
-    and ``optimal`` trade larger single errors for a lower training MSE.
-    """
+    """Per parameter, in the space it was quantized in: float value, code, dequantized value
+    and absolute error (at most half a scale step with ``nearest`` rounding; ``gptq`` and
+    ``optimal`` trade larger single errors for a lower training MSE)."""
     dequantized = quantized.coef.dequantize()
     coef, intercept = np.asarray(params.coef, dtype=np.float64), float(params.intercept)
     if quantized.space == "standardized":
