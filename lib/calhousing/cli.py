@@ -29,6 +29,8 @@ from calhousing.params import MODELS, PIPELINE_PARAMETERS
 from calhousing.run import signals
 from calhousing.run.artifacts import COMPARISON_FILE, Run, resolve_dir, write_bytes
 
+_MODEL_DIR_HELP = "where `calhousing run` wrote the model"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -91,7 +93,7 @@ def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
         metavar="OUTPUT",
         help="CSV, or Parquet by suffix (default: stdout); a folder for a dataset",
     )
-    predict.add_argument("--artifacts-dir", help="where `calhousing run` wrote the model")
+    predict.add_argument("--artifacts-dir", help=_MODEL_DIR_HELP)
     predict.add_argument("--model", choices=MODELS, default="float", help="default: float")
     predict.add_argument(
         "--skip-invalid",
@@ -115,7 +117,6 @@ def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_export_parser(commands: argparse._SubParsersAction) -> None:
-
     export = commands.add_parser(
         "export",
         help="write the float, quantized or integer model as an ONNX file for onnxruntime",
@@ -127,31 +128,23 @@ def _add_export_parser(commands: argparse._SubParsersAction) -> None:
     export.add_argument(
         "-o", "--output", metavar="FILE", required=True, help="the .onnx file to write"
     )
-    export.add_argument("--artifacts-dir", help="where `calhousing run` wrote the model")
+    export.add_argument("--artifacts-dir", help=_MODEL_DIR_HELP)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return its exit code (0 done, 1 failed, 2 bad usage, 130 interrupted).
+    """Run one command; return its exit code (see :mod:`calhousing.errors`).
 
-    ``predict`` also returns 141 when the reader of its stdout stopped early.
-
-    The code comes from the error that stopped the command (see
-    :func:`calhousing.errors.exit_code`), reported here in one line; argparse exits
-    with 2 itself. SIGINT and SIGTERM stop every command the same way
-    (:mod:`calhousing.run.signals`).
+    The error that stopped a command is reported here in one line; argparse exits with 2
+    itself. SIGINT and SIGTERM stop every command the same way (:mod:`calhousing.run.signals`).
     """
     config.bound_memory()  # before the parser imports polars, which reads it then
     parser = build_parser()
     args = parser.parse_args(argv)
     with signals.handled():
         try:
-            if args.command == "summary":
-                return _print_summary(parser, args.artifacts_dir, args.reports_dir, args.n_rows)
-            if args.command == "predict":
-                return _predict(parser, args)
-            if args.command == "export":
-                return _export(args)
-            return _run(parser, args)
+            # looked up here, not once at import, so each command can be replaced in a test
+            command = {"run": _run, "summary": _summary, "predict": _predict, "export": _export}
+            return command[args.command](parser, args)
         except BrokenPipeError:  # the reader of stdout left early (`| head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return EXIT_BROKEN_PIPE
@@ -172,13 +165,9 @@ _SKIP_INVALID_HINT = ". To score the valid rows and list the others, add --skip-
 
 
 def _failure_message(command: str, error: BaseException, code: int) -> str:
-    """The one line a failed command prints: what went wrong, and what it left."""
     if code == EXIT_INTERRUPTED:
-        outcome = (
-            f"; {error}"
-            if isinstance(error, Interrupted) and str(error)
-            else _INTERRUPTED_ENDING.get(command, "")
-        )
+        said = isinstance(error, Interrupted) and str(error)
+        outcome = f"; {error}" if said else _INTERRUPTED_ENDING.get(command, "")
         return f"calhousing {command}: interrupted{outcome}"
     if code == EXIT_USAGE:
         return f"calhousing {command}: error: {error}"
@@ -216,20 +205,16 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return EXIT_DONE
 
 
-def _print_summary(
-    parser: argparse.ArgumentParser,
-    artifacts_dir: str | None,
-    reports_dir: str | None,
-    rows: int,
-) -> int:
+def _summary(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from calhousing.pipeline import REPORT_FILE
     from calhousing.report.summary import report_shows, run_summary
 
+    rows = args.n_rows
     if rows < 0:
         raise UsageError(f"--n-rows must be 0 or more, got {rows}")
-    run = Run.open(artifacts_dir)
+    run = Run.open(args.artifacts_dir)
     comparison, predictions = run.comparison(n_rows=max(rows, 1))
-    report = resolve_dir(reports_dir, "reports") / REPORT_FILE
+    report = resolve_dir(args.reports_dir, "reports") / REPORT_FILE
     if not report.is_file():
         raise ArtifactError(
             f"no report at {str(report)!r}: run `calhousing run` first, or pass the "
@@ -249,16 +234,15 @@ def _print_summary(
 
 def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from calhousing.predict import load_model, predict_file
-    from calhousing.predict.dataset import is_dataset
+    from calhousing.predict.dataset import is_dataset, predict_dataset
 
-    usage = _predict_usage(args, dataset=is_dataset(args.input))
+    dataset = is_dataset(args.input)
+    usage = _predict_usage(args, dataset=dataset)
     if usage:
         parser.exit(EXIT_USAGE, f"calhousing predict: error: {usage}\n")
     options = {"skip_invalid": args.skip_invalid, "flag_out_of_range": args.flag_out_of_range}
     model = load_model(args.artifacts_dir, args.model)
-    if is_dataset(args.input):
-        from calhousing.predict.dataset import predict_dataset
-
+    if dataset:
         # Ctrl-C during Dask's gather leaves an asyncio task holding an AllExit error that
         # asyncio logs, with a traceback, when the task is collected at exit; the one line
         # of main() says what happened. A library caller's own asyncio logging is left alone.
@@ -276,18 +260,19 @@ def _predict_usage(args: argparse.Namespace, *, dataset: bool) -> str:
     """What is wrong with the predict command line itself ('' if nothing)."""
     from calhousing.predict.dataset import NEEDS_OUTPUT_FOLDER
 
+    to_stdout = args.output in (None, "-")
     if args.output == "":
         return "-o is empty: give an output file name, or - for stdout"
     if args.input == "":
         return "INPUT is empty: give a file name, or - for stdin"
-    if dataset and args.output in (None, "-"):
+    if dataset and to_stdout:
         return NEEDS_OUTPUT_FOLDER
     if dataset and args.output.lower().endswith(".csv"):
         return (
             f"a dataset is scored into a folder of Parquet files, but -o {args.output!r} "
             "names a CSV file: give a folder name"
         )
-    if args.skip_invalid and args.output in (None, "-"):
+    if args.skip_invalid and to_stdout:
         return (
             "--skip-invalid writes the rejected rows to OUTPUT.rejects.csv, so it needs -o OUTPUT"
         )
@@ -321,8 +306,7 @@ def _closing_line(done, model_name: str) -> str:
     return f"{scored}{into}{rejected}{outside}{clamped}"
 
 
-def _export(args: argparse.Namespace) -> int:
-    """Build, check and write one ONNX export."""
+def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.output == "":
         raise UsageError("-o is empty: give the name of the .onnx file to write")
     from calhousing.export import onnx as onnx_export  # onnx only here: predict never imports it
