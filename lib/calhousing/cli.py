@@ -29,10 +29,10 @@ from calhousing.params import MODELS, PIPELINE_PARAMETERS
 from calhousing.run import signals
 from calhousing.run.artifacts import COMPARISON_FILE, Run, resolve_dir, write_bytes
 
-_MODEL_DIR_HELP = "where `calhousing run` wrote the model"
-
 
 def build_parser() -> argparse.ArgumentParser:
+    from calhousing.predict.scoring import PREDICTION_COLUMN  # after config.bound_memory()
+
     parser = argparse.ArgumentParser(
         prog="calhousing",
         description="Train, quantize and compare a linear regression on California Housing.",
@@ -66,14 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--artifacts-dir", help="where the run wrote its artifacts")
     summary.add_argument("--reports-dir", help="where the run wrote its report")
     summary.add_argument("-n", "--n-rows", type=int, default=5, help="predictions shown (5)")
-    _add_predict_parser(commands)
-    _add_export_parser(commands)
-    return parser
-
-
-def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
-    from calhousing.predict.scoring import PREDICTION_COLUMN
-
     predict = commands.add_parser(
         "predict",
         help="score a CSV or Parquet file (or a Parquet dataset, on Dask) with a model",
@@ -93,7 +85,7 @@ def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
         metavar="OUTPUT",
         help="CSV, or Parquet by suffix (default: stdout); a folder for a dataset",
     )
-    predict.add_argument("--artifacts-dir", help=_MODEL_DIR_HELP)
+    predict.add_argument("--artifacts-dir", help="where `calhousing run` wrote the model")
     predict.add_argument("--model", choices=MODELS, default="float", help="default: float")
     predict.add_argument(
         "--skip-invalid",
@@ -114,9 +106,6 @@ def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
         "--workers", type=int, default=2, help="local cluster's worker processes (default: 2)"
     )
     predict.add_argument("--quiet", action="store_true", help="no closing summary line")
-
-
-def _add_export_parser(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser(
         "export",
         help="write the float, quantized or integer model as an ONNX file for onnxruntime",
@@ -128,7 +117,8 @@ def _add_export_parser(commands: argparse._SubParsersAction) -> None:
     export.add_argument(
         "-o", "--output", metavar="FILE", required=True, help="the .onnx file to write"
     )
-    export.add_argument("--artifacts-dir", help=_MODEL_DIR_HELP)
+    export.add_argument("--artifacts-dir", help="where `calhousing run` wrote the model")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -318,7 +308,3 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         raise OutputError(f"cannot write {args.output!r}: {error.strerror or error}") from error
     print(f"Wrote the {args.model} model to {written} ({len(serialized):,} bytes)")
     return EXIT_DONE
-
-
-if __name__ == "__main__":
-    sys.exit(main())

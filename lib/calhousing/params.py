@@ -57,12 +57,10 @@ class Integers:
 
 @dataclass(frozen=True)
 class SplitFraction:
-    """A test fraction in (0, 1) leaving enough rows on both sides.
+    """A test fraction in (0, 1) leaving enough of the data's rows on both sides.
 
     The test part has ``ceil(fraction × rows)`` rows, as in scikit-learn's ``train_test_split``.
     """
-
-    rows: int = DATA_ROWS
 
     def __str__(self) -> str:
         return "a number strictly between 0 and 1"
@@ -71,11 +69,11 @@ class SplitFraction:
         # NaN and inf fail the comparison too
         if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < 1:
             raise ValueError(f"{name} must be {self} (the test fraction), got {value!r}")
-        n_test = math.ceil(float(value) * self.rows)
-        if n_test < MIN_TEST_ROWS or self.rows - n_test < MIN_TRAIN_ROWS:
+        n_test = math.ceil(float(value) * DATA_ROWS)
+        if n_test < MIN_TEST_ROWS or DATA_ROWS - n_test < MIN_TRAIN_ROWS:
             raise ValueError(
-                f"{name}={value!r} leaves {n_test} test and {self.rows - n_test} training rows "
-                f"of the {self.rows:,}; at least {MIN_TEST_ROWS} test rows (for R²) and "
+                f"{name}={value!r} leaves {n_test} test and {DATA_ROWS - n_test} training rows "
+                f"of the {DATA_ROWS:,}; at least {MIN_TEST_ROWS} test rows (for R²) and "
                 f"{MIN_TRAIN_ROWS} training rows (8 coefficients and an intercept) are needed"
             )
         return float(value)
