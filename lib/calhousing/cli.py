@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -175,10 +176,8 @@ def parameter_value(text: str) -> Any:
     if text in constants:
         return constants[text]
     for kind in (int, float):
-        try:
+        with contextlib.suppress(ValueError):
             return kind(text)
-        except ValueError:
-            pass
     return text
 
 
@@ -276,13 +275,12 @@ def _predict_usage(args: argparse.Namespace, *, dataset: bool) -> str:
 def _closing_line(done, model_name: str) -> str:
     """``Scored N rows with the M model into X; K rejected, ...; J outside the training range``."""
     into = f" into {done.output}" if done.output else ""
-    rejected = ""
-    if done.rejects:
-        rejected = (
-            f"; {done.rows_rejected:,} rejected, listed in {done.rejects}"
-            if done.rows_rejected
-            else f"; none rejected ({done.rejects} holds the header only)"
-        )
+    if not done.rejects:
+        rejected = ""
+    elif done.rows_rejected:
+        rejected = f"; {done.rows_rejected:,} rejected, listed in {done.rejects}"
+    else:
+        rejected = f"; none rejected ({done.rejects} holds the header only)"
     outside = (
         f"; {done.outside:,} with a feature outside the training range"
         if done.outside
