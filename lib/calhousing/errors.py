@@ -102,11 +102,9 @@ class PipelineError(RuntimeError):
     failed_run_dir: Path | None = None
 
     def __str__(self) -> str:
-        kept = (
-            f"\nThe failed run's executed notebooks are in {self.failed_run_dir}"
-            if self.failed_run_dir
-            else ""
-        )
+        kept = ""
+        if self.failed_run_dir:
+            kept = f"\nThe failed run's executed notebooks are in {self.failed_run_dir}"
         return f"{super().__str__()}{kept}\n{UNCHANGED.capitalize()}."
 
 

@@ -156,13 +156,7 @@ def uses_matmul_integer(model: IntegerModel) -> bool:
 
 
 def model_bytes(model: onnx.ModelProto) -> bytes:
-    """`model` serialized, after ``onnx.checker``'s full check (with shape inference).
-
-    Raises
-    ------
-    onnx.checker.ValidationError
-        If the graph is not a valid ONNX model.
-    """
+    """`model` serialized, after ``onnx.checker``'s full check (``ValidationError`` if invalid)."""
     onnx.checker.check_model(model, full_check=True)
     return model.SerializeToString()
 
