@@ -10,19 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from calhousing import config
-from calhousing.errors import (
-    EXIT_BROKEN_PIPE,
-    EXIT_DONE,
-    EXIT_INTERRUPTED,
-    EXIT_USAGE,
-    ArtifactError,
-    InputError,
-    Interrupted,
-    OutputError,
-    UsageError,
-    exit_code,
-)
+from calhousing import config, errors
 from calhousing.params import MODELS, PIPELINE_PARAMETERS
 
 # The pipeline (papermill, nbconvert) is imported by the commands that run it, so
@@ -138,10 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command[args.command](parser, args)
         except BrokenPipeError:  # the reader of stdout left early (`| head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return EXIT_BROKEN_PIPE
+            return errors.EXIT_BROKEN_PIPE
         except BaseException as error:
             # A signal that lands inside a library can come out as another error.
-            code = EXIT_INTERRUPTED if signals.stopping() else exit_code(error)
+            code = errors.EXIT_INTERRUPTED if signals.stopping() else errors.exit_code(error)
             if code is None:
                 raise  # a bug, not an outcome: its traceback is what to report
             print(_failure_message(args.command, error, code), file=sys.stderr)
@@ -156,13 +144,13 @@ _SKIP_INVALID_HINT = ". To score the valid rows and list the others, add --skip-
 
 
 def _failure_message(command: str, error: BaseException, code: int) -> str:
-    if code == EXIT_INTERRUPTED:
-        said = isinstance(error, Interrupted) and str(error)
+    if code == errors.EXIT_INTERRUPTED:
+        said = isinstance(error, errors.Interrupted) and str(error)
         outcome = f"; {error}" if said else _INTERRUPTED_ENDING.get(command, "")
         return f"calhousing {command}: interrupted{outcome}"
-    if code == EXIT_USAGE:
+    if code == errors.EXIT_USAGE:
         return f"calhousing {command}: error: {error}"
-    hint = _SKIP_INVALID_HINT if isinstance(error, InputError) and error.skippable else ""
+    hint = _SKIP_INVALID_HINT if isinstance(error, errors.InputError) and error.skippable else ""
     return f"calhousing {command}: error: {error}{hint}{_FAILED_ENDING.get(command, '')}"
 
 
@@ -191,7 +179,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         progress_bar=not args.no_progress,
     )
     print(f"Report written to {report}")
-    return EXIT_DONE
+    return errors.EXIT_DONE
 
 
 def _summary(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -200,25 +188,25 @@ def _summary(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     rows = args.n_rows
     if rows < 0:
-        raise UsageError(f"--n-rows must be 0 or more, got {rows}")
+        raise errors.UsageError(f"--n-rows must be 0 or more, got {rows}")
     run = Run.open(args.artifacts_dir)
     comparison, predictions = run.comparison(n_rows=max(rows, 1))
     report = resolve_dir(args.reports_dir, "reports") / REPORT_FILE
     if not report.is_file():
-        raise ArtifactError(
+        raise errors.ArtifactError(
             f"no report at {str(report)!r}: run `calhousing run` first, or pass the "
             "--reports-dir it wrote to"
         )
     recorded = run.sha256(COMPARISON_FILE)
     if not report_shows(report.read_text(encoding="utf-8", errors="replace"), recorded):
-        raise ArtifactError(
+        raise errors.ArtifactError(
             f"{report} is stale: it does not show the current {COMPARISON_FILE} "
             f"(sha {recorded[:8]}…), which was rewritten after it was rendered; "
             "re-render it with `calhousing run`"
         )
     text = run_summary(comparison, predictions, report, n_rows=rows, parameters=run.parameters())
     print(text, end="")
-    return EXIT_DONE
+    return errors.EXIT_DONE
 
 
 def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -228,7 +216,7 @@ def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     dataset = is_dataset(args.input)
     usage = _predict_usage(args, dataset=dataset)
     if usage:
-        parser.exit(EXIT_USAGE, f"calhousing predict: error: {usage}\n")
+        parser.exit(errors.EXIT_USAGE, f"calhousing predict: error: {usage}\n")
     options = {"skip_invalid": args.skip_invalid, "flag_out_of_range": args.flag_out_of_range}
     model = load_model(args.artifacts_dir, args.model)
     if dataset:
@@ -242,7 +230,7 @@ def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         done = predict_file(args.input, args.output, model, **options)
     if not args.quiet:
         print(_closing_line(done, model.name), file=sys.stderr)
-    return EXIT_DONE
+    return errors.EXIT_DONE
 
 
 def _predict_usage(args: argparse.Namespace, *, dataset: bool) -> str:
@@ -296,13 +284,15 @@ def _closing_line(done, model_name: str) -> str:
 
 def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.output == "":
-        raise UsageError("-o is empty: give the name of the .onnx file to write")
+        raise errors.UsageError("-o is empty: give the name of the .onnx file to write")
     from calhousing.export import onnx as onnx_export  # onnx only here: predict never imports it
 
     serialized = onnx_export.model_bytes(onnx_export.load_export(args.artifacts_dir, args.model))
     try:  # only the output's own failures are "cannot write"; a failed read says what it was
         written = write_bytes(args.output, serialized)
     except OSError as error:
-        raise OutputError(f"cannot write {args.output!r}: {error.strerror or error}") from error
+        raise errors.OutputError(
+            f"cannot write {args.output!r}: {error.strerror or error}"
+        ) from error
     print(f"Wrote the {args.model} model to {written} ({len(serialized):,} bytes)")
-    return EXIT_DONE
+    return errors.EXIT_DONE
