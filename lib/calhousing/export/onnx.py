@@ -123,9 +123,7 @@ def integer_graph(
         helper.make_node("Cast", ["clipped_steps"], ["input_codes"], to=_onnx_type(input_dtype)),
     ]
     if uses_matmul_integer(model):
-        nodes.append(
-            helper.make_node("MatMulInteger", ["input_codes", "weight_codes"], ["products"])
-        )
+        nodes += [helper.make_node("MatMulInteger", ["input_codes", "weight_codes"], ["products"])]
     else:
         wide = _onnx_type(accumulator)
         nodes += [
@@ -218,8 +216,7 @@ def load_export(run: artifacts.Run | artifacts.PathLike | None, export: str) -> 
 def score(model: bytes | onnx.ModelProto, X: Any, feature_names: tuple[str, ...]) -> np.ndarray:
     """Predictions of `model` in onnxruntime (CPU) for the rows of `X`, as float64.
 
-    `X` is taken as :func:`calhousing.core.inference.feature_matrix` takes it and
-    cast to the graph's input type.
+    `X` is read by :func:`calhousing.core.inference.feature_matrix`, cast to the input's type.
     """
     import onnxruntime  # only here: building a graph needs onnx alone
 
