@@ -62,13 +62,12 @@ def measure(run: artifacts.Run | artifacts.PathLike | None, split: Split) -> Anc
         for name in onnx_export.EXPORTS
     }
     float32 = onnx_export.model_bytes(onnx_export.float_graph(params, dtype="float32"))
-    names = params.feature_names
     ours = {
         "float": inference.predict(params, split.X_test),
         "quantized": inference.predict(quantized, split.X_test),
         "integer": integer_inference.predict_integer(integer, split.X_test),
     }
-    x_train = inference.feature_matrix(split.X_train, names).astype(np.float32)
+    x_train = inference.feature_matrix(split.X_train, params.feature_names).astype(np.float32)
     ort_models = ort_quantized(float32, x_train)
     labels = {name: label(name, quantized, integer) for name in onnx_export.EXPORTS}
     candidates = {labels[name]: exports[name] for name in labels}
@@ -77,7 +76,7 @@ def measure(run: artifacts.Run | artifacts.PathLike | None, split: Split) -> Anc
     table = anchor_table(
         candidates,
         split=split,
-        feature_names=names,
+        feature_names=params.feature_names,
         float_predictions=ours["float"],
         references=references,
     )
