@@ -58,7 +58,7 @@ def test_main_turns_what_stopped_a_command_into_one_line_and_its_code(
     def stopped(*args):
         raise error
 
-    monkeypatch.setattr(cli, {"run": "_run", "summary": "_print_summary"}[command], stopped)
+    monkeypatch.setattr(cli, {"run": "_run", "summary": "_summary"}[command], stopped)
     assert cli.main([command]) == code
     assert capsys.readouterr().err == f"calhousing {command}: {line}\n"
 

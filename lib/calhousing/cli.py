@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from calhousing import config
-from calhousing.errors import (
-    EXIT_BROKEN_PIPE,
-    EXIT_DONE,
-    EXIT_INTERRUPTED,
-    EXIT_USAGE,
-    ArtifactError,
-    InputError,
-    Interrupted,
-    OutputError,
-    UsageError,
-    exit_code,
-)
+from calhousing import config, errors
 from calhousing.params import MODELS, PIPELINE_PARAMETERS
 
 # The pipeline (papermill, nbconvert) is imported by the commands that run it, so
@@ -31,6 +20,8 @@ from calhousing.run.artifacts import COMPARISON_FILE, Run, resolve_dir, write_by
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from calhousing.predict.scoring import PREDICTION_COLUMN  # after config.bound_memory()
+
     parser = argparse.ArgumentParser(
         prog="calhousing",
         description="Train, quantize and compare a linear regression on California Housing.",
@@ -64,14 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--artifacts-dir", help="where the run wrote its artifacts")
     summary.add_argument("--reports-dir", help="where the run wrote its report")
     summary.add_argument("-n", "--n-rows", type=int, default=5, help="predictions shown (5)")
-    _add_predict_parser(commands)
-    _add_export_parser(commands)
-    return parser
-
-
-def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
-    from calhousing.predict.scoring import PREDICTION_COLUMN
-
     predict = commands.add_parser(
         "predict",
         help="score a CSV or Parquet file (or a Parquet dataset, on Dask) with a model",
@@ -112,10 +95,6 @@ def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
         "--workers", type=int, default=2, help="local cluster's worker processes (default: 2)"
     )
     predict.add_argument("--quiet", action="store_true", help="no closing summary line")
-
-
-def _add_export_parser(commands: argparse._SubParsersAction) -> None:
-
     export = commands.add_parser(
         "export",
         help="write the float, quantized or integer model as an ONNX file for onnxruntime",
@@ -128,36 +107,29 @@ def _add_export_parser(commands: argparse._SubParsersAction) -> None:
         "-o", "--output", metavar="FILE", required=True, help="the .onnx file to write"
     )
     export.add_argument("--artifacts-dir", help="where `calhousing run` wrote the model")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return its exit code (0 done, 1 failed, 2 bad usage, 130 interrupted).
+    """Run one command; return its exit code (see :mod:`calhousing.errors`).
 
-    ``predict`` also returns 141 when the reader of its stdout stopped early.
-
-    The code comes from the error that stopped the command (see
-    :func:`calhousing.errors.exit_code`), reported here in one line; argparse exits
-    with 2 itself. SIGINT and SIGTERM stop every command the same way
-    (:mod:`calhousing.run.signals`).
+    The error that stopped a command is reported here in one line; argparse exits with 2
+    itself. SIGINT and SIGTERM stop every command the same way (:mod:`calhousing.run.signals`).
     """
     config.bound_memory()  # before the parser imports polars, which reads it then
     parser = build_parser()
     args = parser.parse_args(argv)
     with signals.handled():
         try:
-            if args.command == "summary":
-                return _print_summary(parser, args.artifacts_dir, args.reports_dir, args.n_rows)
-            if args.command == "predict":
-                return _predict(parser, args)
-            if args.command == "export":
-                return _export(args)
-            return _run(parser, args)
+            # looked up here, not once at import, so each command can be replaced in a test
+            command = {"run": _run, "summary": _summary, "predict": _predict, "export": _export}
+            return command[args.command](parser, args)
         except BrokenPipeError:  # the reader of stdout left early (`| head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return EXIT_BROKEN_PIPE
+            return errors.EXIT_BROKEN_PIPE
         except BaseException as error:
             # A signal that lands inside a library can come out as another error.
-            code = EXIT_INTERRUPTED if signals.stopping() else exit_code(error)
+            code = errors.EXIT_INTERRUPTED if signals.stopping() else errors.exit_code(error)
             if code is None:
                 raise  # a bug, not an outcome: its traceback is what to report
             print(_failure_message(args.command, error, code), file=sys.stderr)
@@ -172,17 +144,13 @@ _SKIP_INVALID_HINT = ". To score the valid rows and list the others, add --skip-
 
 
 def _failure_message(command: str, error: BaseException, code: int) -> str:
-    """The one line a failed command prints: what went wrong, and what it left."""
-    if code == EXIT_INTERRUPTED:
-        outcome = (
-            f"; {error}"
-            if isinstance(error, Interrupted) and str(error)
-            else _INTERRUPTED_ENDING.get(command, "")
-        )
+    if code == errors.EXIT_INTERRUPTED:
+        said = isinstance(error, errors.Interrupted) and str(error)
+        outcome = f"; {error}" if said else _INTERRUPTED_ENDING.get(command, "")
         return f"calhousing {command}: interrupted{outcome}"
-    if code == EXIT_USAGE:
+    if code == errors.EXIT_USAGE:
         return f"calhousing {command}: error: {error}"
-    hint = _SKIP_INVALID_HINT if isinstance(error, InputError) and error.skippable else ""
+    hint = _SKIP_INVALID_HINT if isinstance(error, errors.InputError) and error.skippable else ""
     return f"calhousing {command}: error: {error}{hint}{_FAILED_ENDING.get(command, '')}"
 
 
@@ -196,10 +164,8 @@ def parameter_value(text: str) -> Any:
     if text in constants:
         return constants[text]
     for kind in (int, float):
-        try:
+        with contextlib.suppress(ValueError):
             return kind(text)
-        except ValueError:
-            pass
     return text
 
 
@@ -213,52 +179,47 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         progress_bar=not args.no_progress,
     )
     print(f"Report written to {report}")
-    return EXIT_DONE
+    return errors.EXIT_DONE
 
 
-def _print_summary(
-    parser: argparse.ArgumentParser,
-    artifacts_dir: str | None,
-    reports_dir: str | None,
-    rows: int,
-) -> int:
+def _summary(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from calhousing.pipeline import REPORT_FILE
     from calhousing.report.summary import report_shows, run_summary
 
+    rows = args.n_rows
     if rows < 0:
-        raise UsageError(f"--n-rows must be 0 or more, got {rows}")
-    run = Run.open(artifacts_dir)
+        raise errors.UsageError(f"--n-rows must be 0 or more, got {rows}")
+    run = Run.open(args.artifacts_dir)
     comparison, predictions = run.comparison(n_rows=max(rows, 1))
-    report = resolve_dir(reports_dir, "reports") / REPORT_FILE
+    report = resolve_dir(args.reports_dir, "reports") / REPORT_FILE
     if not report.is_file():
-        raise ArtifactError(
+        raise errors.ArtifactError(
             f"no report at {str(report)!r}: run `calhousing run` first, or pass the "
             "--reports-dir it wrote to"
         )
     recorded = run.sha256(COMPARISON_FILE)
     if not report_shows(report.read_text(encoding="utf-8", errors="replace"), recorded):
-        raise ArtifactError(
+        raise errors.ArtifactError(
             f"{report} is stale: it does not show the current {COMPARISON_FILE} "
             f"(sha {recorded[:8]}…), which was rewritten after it was rendered; "
             "re-render it with `calhousing run`"
         )
     text = run_summary(comparison, predictions, report, n_rows=rows, parameters=run.parameters())
     print(text, end="")
-    return EXIT_DONE
+    return errors.EXIT_DONE
 
 
 def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from calhousing.predict import load_model, predict_file
-    from calhousing.predict.dataset import is_dataset
+    from calhousing.predict.dataset import is_dataset, predict_dataset
 
-    usage = _predict_usage(args, dataset=is_dataset(args.input))
+    dataset = is_dataset(args.input)
+    usage = _predict_usage(args, dataset=dataset)
     if usage:
-        parser.exit(EXIT_USAGE, f"calhousing predict: error: {usage}\n")
+        parser.exit(errors.EXIT_USAGE, f"calhousing predict: error: {usage}\n")
     options = {"skip_invalid": args.skip_invalid, "flag_out_of_range": args.flag_out_of_range}
     model = load_model(args.artifacts_dir, args.model)
-    if is_dataset(args.input):
-        from calhousing.predict.dataset import predict_dataset
-
+    if dataset:
         # Ctrl-C during Dask's gather leaves an asyncio task holding an AllExit error that
         # asyncio logs, with a traceback, when the task is collected at exit; the one line
         # of main() says what happened. A library caller's own asyncio logging is left alone.
@@ -269,25 +230,26 @@ def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         done = predict_file(args.input, args.output, model, **options)
     if not args.quiet:
         print(_closing_line(done, model.name), file=sys.stderr)
-    return EXIT_DONE
+    return errors.EXIT_DONE
 
 
 def _predict_usage(args: argparse.Namespace, *, dataset: bool) -> str:
     """What is wrong with the predict command line itself ('' if nothing)."""
     from calhousing.predict.dataset import NEEDS_OUTPUT_FOLDER
 
+    to_stdout = args.output in (None, "-")
     if args.output == "":
         return "-o is empty: give an output file name, or - for stdout"
     if args.input == "":
         return "INPUT is empty: give a file name, or - for stdin"
-    if dataset and args.output in (None, "-"):
+    if dataset and to_stdout:
         return NEEDS_OUTPUT_FOLDER
     if dataset and args.output.lower().endswith(".csv"):
         return (
             f"a dataset is scored into a folder of Parquet files, but -o {args.output!r} "
             "names a CSV file: give a folder name"
         )
-    if args.skip_invalid and args.output in (None, "-"):
+    if args.skip_invalid and to_stdout:
         return (
             "--skip-invalid writes the rejected rows to OUTPUT.rejects.csv, so it needs -o OUTPUT"
         )
@@ -301,13 +263,12 @@ def _predict_usage(args: argparse.Namespace, *, dataset: bool) -> str:
 def _closing_line(done, model_name: str) -> str:
     """``Scored N rows with the M model into X; K rejected, ...; J outside the training range``."""
     into = f" into {done.output}" if done.output else ""
-    rejected = ""
-    if done.rejects:
-        rejected = (
-            f"; {done.rows_rejected:,} rejected, listed in {done.rejects}"
-            if done.rows_rejected
-            else f"; none rejected ({done.rejects} holds the header only)"
-        )
+    if not done.rejects:
+        rejected = ""
+    elif done.rows_rejected:
+        rejected = f"; {done.rows_rejected:,} rejected, listed in {done.rejects}"
+    else:
+        rejected = f"; none rejected ({done.rejects} holds the header only)"
     outside = (
         f"; {done.outside:,} with a feature outside the training range"
         if done.outside
@@ -321,20 +282,17 @@ def _closing_line(done, model_name: str) -> str:
     return f"{scored}{into}{rejected}{outside}{clamped}"
 
 
-def _export(args: argparse.Namespace) -> int:
-    """Build, check and write one ONNX export."""
+def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.output == "":
-        raise UsageError("-o is empty: give the name of the .onnx file to write")
+        raise errors.UsageError("-o is empty: give the name of the .onnx file to write")
     from calhousing.export import onnx as onnx_export  # onnx only here: predict never imports it
 
     serialized = onnx_export.model_bytes(onnx_export.load_export(args.artifacts_dir, args.model))
     try:  # only the output's own failures are "cannot write"; a failed read says what it was
         written = write_bytes(args.output, serialized)
     except OSError as error:
-        raise OutputError(f"cannot write {args.output!r}: {error.strerror or error}") from error
+        raise errors.OutputError(
+            f"cannot write {args.output!r}: {error.strerror or error}"
+        ) from error
     print(f"Wrote the {args.model} model to {written} ({len(serialized):,} bytes)")
-    return EXIT_DONE
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return errors.EXIT_DONE

@@ -1,14 +1,9 @@
-"""What the tool is set to: how much polars' streaming engine may hold while scoring.
+"""polars' memory bounds for ``calhousing predict``, outside :mod:`calhousing.predict`.
 
-``calhousing predict``'s memory bounds live here, outside :mod:`calhousing.predict`,
-because they must be set before anything imports polars.
-
-polars' defaults favour throughput on many cores: on a 10M-row file they held
-250-320 MB on 2 threads and 390-530 MB on 16. The bounds here keep the peak
-near 180-270 MB from 1 to 16 threads at the same speed on 2 cores (measured in
-docs/scoring.md). polars reads the morsel size when it is imported, so the
-command line calls :func:`bound_memory` before anything imports polars; a
-variable the user has set is left alone.
+polars reads them when it is imported, so the command line calls :func:`bound_memory`
+first; a variable the user has set is left alone. polars' defaults held 250-320 MB on
+a 10M-row file on 2 threads and 390-530 MB on 16; these keep the peak near 180-270 MB
+from 1 to 16 threads at the same speed on 2 cores (measured in docs/scoring.md).
 """
 
 from __future__ import annotations
@@ -24,10 +19,8 @@ ROW_GROUP_PREFETCH = 2
 def csv_chunk_bytes(threads: int) -> int:
     """How many bytes polars' CSV reader parses per morsel, for `threads` threads.
 
-    Bigger morsels parse faster; the memory held grows with threads × morsel
-    size. polars' default held 363 MB for a 10M-row file on 2 threads and 820 MB
-    on 8. 4 MiB on 1 thread, 8 MiB on 2, then 32 MiB / threads² (at least
-    512 KiB) keeps the peak at 170-270 MB from 1 to 16 threads.
+    Memory grows with threads × morsel size: polars' default held 363 MB for a 10M-row
+    file on 2 threads and 820 MB on 8; this keeps the peak at 170-270 MB from 1 to 16.
 
     Examples
     --------

@@ -1,18 +1,7 @@
-"""The errors that decide a command's exit code (see ``docs/guarantees.md``).
+"""Every exception the library raises on purpose, and the exit code each gives.
 
-Every ``calhousing`` command exits with
-
-- 0 when it did what was asked;
-- 1 when it failed: bad data, tampered, stale or missing files, a failing
-  notebook, another run holding the folders (``ValueError``, ``OSError``,
-  ``RuntimeError`` and their subclasses);
-- 2 for bad usage or a bad parameter (:class:`UsageError`, and argparse's own);
-- 130 when a signal interrupted it (``KeyboardInterrupt``, :class:`Interrupted`);
-- 141 when ``calhousing predict`` writes to standard output and its reader stopped
-  early (``| head``): silently, as any Unix tool stopped by SIGPIPE (128 + 13).
-
-Every exception the library raises on purpose is declared here, grouped by where
-it comes from: the data, the artifacts of a run, the pipeline, scoring.
+The codes are those of ``docs/guarantees.md``: 141 is ``calhousing predict`` whose stdout
+reader stopped early (``| head``), silent as any Unix tool stopped by SIGPIPE (128 + 13).
 """
 
 from __future__ import annotations
@@ -35,7 +24,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 def exit_code(error: BaseException) -> int | None:
-    """The exit code for `error`, or ``None`` for an error that is a bug (no code of ours)."""
+    """The exit code for `error`, or ``None`` for an error that is a bug."""
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED
     if isinstance(error, UsageError):
@@ -108,19 +97,14 @@ class KernelStopped(RuntimeError):
 
 
 class PipelineError(RuntimeError):
-    """A notebook of the pipeline failed; the message names it and the failing cell.
-
-    ``failed_run_dir`` is where the run's executed notebooks were kept, if any.
-    """
+    """A notebook failed; ``failed_run_dir`` is where the run's executed notebooks were kept."""
 
     failed_run_dir: Path | None = None
 
     def __str__(self) -> str:
-        kept = (
-            f"\nThe failed run's executed notebooks are in {self.failed_run_dir}"
-            if self.failed_run_dir
-            else ""
-        )
+        kept = ""
+        if self.failed_run_dir:
+            kept = f"\nThe failed run's executed notebooks are in {self.failed_run_dir}"
         return f"{super().__str__()}{kept}\n{UNCHANGED.capitalize()}."
 
 
@@ -133,12 +117,7 @@ class PromotionError(RuntimeError):
 
 
 class InputError(ValueError):
-    """The input cannot be scored as it is.
-
-    The message names the file and, for a bad row, its line (CSV) or row
-    (Parquet) number and the column. ``skippable`` is true for a bad row, which
-    ``skip_invalid`` would have rejected instead of stopping.
-    """
+    """The input cannot be scored as it is; ``skippable`` for a bad row ``skip_invalid`` rejects."""
 
     def __init__(
         self, message: str, line: int | None = None, column: str = "", skippable: bool = False

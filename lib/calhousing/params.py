@@ -1,15 +1,8 @@
-"""The pipeline's parameters, each declared once, and their checks.
+"""The pipeline's parameters, each declared once in :data:`PARAMETERS`, and their checks.
 
-:data:`PARAMETERS` holds one :class:`Parameter` per name: its type, default, allowed
-values, help and the notebooks that take it. Everything else derives from it:
-``calhousing run -p`` checks with :func:`check_parameters`, each notebook's first
-cell checks its own namespace with :func:`check_notebook` (so a notebook run alone
-with papermill refuses ``-p colour red`` or ``-p bits 99`` with the same message),
-a test compares each notebook's ``parameters`` cell with :func:`parameter_cell`,
-and the README's table is :func:`markdown_table`.
-
-Every check raises one :class:`ValueError` that names the parameter, the value it
-got and what is allowed, so a typo is reported before anything is written.
+``calhousing run -p``, each notebook's first cell, the notebooks' ``parameters`` cells and
+the README's table all derive from it, so a bad value gets the same ``ValueError`` (naming
+the parameter, its value and what is allowed) wherever it arrives, before anything is written.
 """
 
 from __future__ import annotations
@@ -25,8 +18,7 @@ Scheme = Literal["asymmetric", "symmetric"]
 Granularity = Literal["per_tensor", "per_channel"]
 Space = Literal["raw", "standardized"]
 Rounding = Literal["nearest", "gptq", "optimal"]
-# The three models a run makes: the float fit, its quantized (dequantized-weights) form and
-# the integer-only model; scoring, the exports and the report name them so.
+# The float fit, its quantized (dequantized-weights) form and the integer-only model.
 ModelName = Literal["float", "quantized", "integer"]
 
 SCHEMES: tuple[Scheme, ...] = get_args(Scheme)
@@ -65,30 +57,23 @@ class Integers:
 
 @dataclass(frozen=True)
 class SplitFraction:
-    """A fraction strictly between 0 and 1 that leaves enough rows on both sides.
+    """A test fraction in (0, 1) leaving enough of the data's rows on both sides.
 
-    The test part has ``ceil(fraction × rows)`` rows, as in scikit-learn's
-    ``train_test_split``.
+    The test part has ``ceil(fraction × rows)`` rows, as in scikit-learn's ``train_test_split``.
     """
-
-    rows: int = DATA_ROWS
 
     def __str__(self) -> str:
         return "a number strictly between 0 and 1"
 
     def check(self, name: str, value: Any) -> float:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, Real)
-            or not math.isfinite(value)
-            or not 0 < value < 1
-        ):
+        # NaN and inf fail the comparison too
+        if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < 1:
             raise ValueError(f"{name} must be {self} (the test fraction), got {value!r}")
-        n_test = math.ceil(float(value) * self.rows)
-        if n_test < MIN_TEST_ROWS or self.rows - n_test < MIN_TRAIN_ROWS:
+        n_test = math.ceil(float(value) * DATA_ROWS)
+        if n_test < MIN_TEST_ROWS or DATA_ROWS - n_test < MIN_TRAIN_ROWS:
             raise ValueError(
-                f"{name}={value!r} leaves {n_test} test and {self.rows - n_test} training rows "
-                f"of the {self.rows:,}; at least {MIN_TEST_ROWS} test rows (for R²) and "
+                f"{name}={value!r} leaves {n_test} test and {DATA_ROWS - n_test} training rows "
+                f"of the {DATA_ROWS:,}; at least {MIN_TEST_ROWS} test rows (for R²) and "
                 f"{MIN_TRAIN_ROWS} training rows (8 coefficients and an intercept) are needed"
             )
         return float(value)
@@ -126,29 +111,21 @@ class Folder:
 class Parameter:
     """One parameter of the pipeline, as the CLI, the notebooks and the README show it.
 
-    Attributes
-    ----------
-    name : str
-    type : type
-        What papermill infers from the notebook's annotation (``int``, ``float``, ``str``).
-    default : object
-    allowed : Integers, SplitFraction, Choices or Folder
-        What values are accepted; its ``check`` raises the parameter's ``ValueError``.
-    help : str
-        What the parameter does, without its allowed values.
-    notebooks : tuple of str
-        The notebooks (``"02_quantize"``) whose ``parameters`` cell declares it.
-    settable : bool
-        Whether ``calhousing run -p`` may set it (``artifacts_dir`` has its own option).
+    `help` says what it does, without its allowed values; `notebooks` are those whose
+    ``parameters`` cell declares it; only a `settable` one may be set by ``calhousing run -p``.
     """
 
     name: str
-    type: type
     default: Any
     allowed: Integers | SplitFraction | Choices | Folder
     help: str
     notebooks: tuple[str, ...]
     settable: bool = True
+
+    @property
+    def type(self) -> type:
+        """What papermill infers from the notebook's annotation (``int``, ``float``, ``str``)."""
+        return type(self.default)
 
     def check(self, value: Any) -> Any:
         """`value` as the notebooks use it, or ``ValueError`` naming what is allowed."""
@@ -172,23 +149,16 @@ NOTEBOOKS: tuple[str, ...] = (
 PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "test_size",
-        float,
         0.2,
         SplitFraction(),
         "fraction of the rows held out for testing",
         ("01_train",),
     ),
     Parameter(
-        "random_state",
-        int,
-        42,
-        Integers(0, MAX_RANDOM_STATE),
-        "seed of train_test_split",
-        ("01_train",),
+        "random_state", 42, Integers(0, MAX_RANDOM_STATE), "seed of train_test_split", ("01_train",)
     ),
     Parameter(
         "bits",
-        int,
         8,
         Integers(MIN_BITS, MAX_BITS),
         "code width of the quantized coefficients",
@@ -196,7 +166,6 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter(
         "scheme",
-        str,
         "asymmetric",
         Choices(SCHEMES),
         "code grid: unsigned over min..max, or signed with zero point 0",
@@ -204,7 +173,6 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter(
         "granularity",
-        str,
         "per_tensor",
         Choices(GRANULARITIES),
         "one scale for all coefficients, or one each",
@@ -212,7 +180,6 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter(
         "space",
-        str,
         "raw",
         Choices(SPACES),
         "coefficients as fitted, or times each feature's std",
@@ -220,23 +187,14 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter(
         "rounding",
-        str,
         "nearest",
         Choices(ROUNDINGS),
         "how each coefficient picks its grid point",
         ("02_quantize",),
     ),
-    Parameter(
-        "n_samples",
-        int,
-        10,
-        Integers(1),
-        "test rows shown in the error table",
-        ("03_compare",),
-    ),
+    Parameter("n_samples", 10, Integers(1), "test rows shown in the error table", ("03_compare",)),
     Parameter(
         "artifacts_dir",
-        str,
         "",
         Folder(),
         "where the artifacts are read and written",
@@ -253,12 +211,7 @@ _PAPERMILL_HEADER = "# Parameters\n"
 
 
 def check_parameters(given: Mapping[str, Any]) -> dict[str, Any]:
-    """Check ``calhousing run -p`` parameters by name and value, before anything runs.
-
-    Returns
-    -------
-    dict
-        The checked values, by name, in the order given.
+    """Check ``calhousing run -p`` parameters by name and value, in the order given.
 
     Raises
     ------
@@ -286,22 +239,12 @@ def notebook_parameters(notebook: str) -> tuple[Parameter, ...]:
 
 
 def check_notebook(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """Check a notebook's parameters where they arrive: in its namespace.
+    """Check a notebook's parameters in its namespace, with the messages of ``calhousing run``.
 
-    The notebook's first code cell after its ``parameters`` cell calls
-    ``params.check_notebook("02_quantize", globals())``. Papermill injects ``-p``
-    values as a cell of plain assignments headed ``# Parameters`` and only warns
-    about a name the notebook does not declare; here every name that cell assigns
-    must be declared, and every declared value is checked, with the messages of
-    ``calhousing run``. The injected cell is read from IPython's input history
-    (``In``); without one (JupyterLab, ``pytest --nbmake``) only the values are
-    checked, so running the notebook twice in one kernel never trips over the
-    names its own cells defined.
-
-    Returns
-    -------
-    dict
-        The checked values of the notebook's parameters, by name.
+    Papermill only warns about an injected name the notebook does not declare; here it is
+    refused. The injected cell is read from IPython's history (``In``); without one
+    (JupyterLab, ``pytest --nbmake``) only the values are checked, so running the notebook
+    twice in one kernel never trips over the names its own cells defined.
 
     Raises
     ------
@@ -324,23 +267,15 @@ def check_notebook(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any
 def injected_names(history: Any) -> list[str]:
     """The names assigned by the latest cell papermill injected, from IPython's ``In``.
 
-    Papermill's injected cell starts with ``# Parameters`` and assigns one name a
-    line. A shared kernel keeps the history of earlier notebooks, but each run
-    injects its cell just before the notebook's check, so the latest is its own.
+    A shared kernel keeps earlier notebooks' history, but each run injects its cell just
+    before the notebook's check, so the latest is its own.
     """
     if not isinstance(history, Sequence) or isinstance(history, str):
         return []
-    injected = [
-        source
-        for source in history
-        if isinstance(source, str) and source.startswith(_PAPERMILL_HEADER)
-    ]
-    if not injected:
-        return []
-    tree = ast.parse(injected[-1])
+    injected = [s for s in history if isinstance(s, str) and s.startswith(_PAPERMILL_HEADER)]
     return [
         target.id
-        for node in tree.body
+        for node in ast.parse(injected[-1] if injected else "").body
         if isinstance(node, ast.Assign)
         for target in node.targets
         if isinstance(target, ast.Name)

@@ -1,14 +1,8 @@
 """Our ONNX exports beside what onnxruntime's own quantizers make of the float model.
 
-The anchor a user would reach for is onnxruntime's ``quantize_dynamic`` or
-``quantize_static`` on a float32 export of the model. Both quantize the input
-tensor with one scale for all eight features; the training data's overall range
-(Longitude's -124 to Population's 35,682) then leaves MedInc, the strongest
-feature, a code or two. :func:`measure` exports the run's three models, builds
-onnxruntime's two from the float32 export, scores all of them in onnxruntime on
-the test split and tabulates test R², the largest change of a prediction
-against the float model and the file's bytes. An onnxruntime call that fails
-becomes a row that says so, not a failed run.
+``quantize_dynamic`` and ``quantize_static`` on a float32 export are what a user would reach
+for; both give all eight input features one scale, which leaves MedInc, the strongest feature,
+a code or two. An onnxruntime call that fails becomes a row that says so, not a failed run.
 """
 
 from __future__ import annotations
@@ -19,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -29,7 +24,6 @@ from onnx import numpy_helper
 from calhousing.core import inference, integer_inference
 from calhousing.core.data import Split
 from calhousing.core.integer_inference import IntegerModel
-from calhousing.core.linear import LinearParams
 from calhousing.core.quantization import QuantizedModel
 from calhousing.core.training import regression_metrics
 from calhousing.export import onnx as onnx_export
@@ -49,18 +43,9 @@ COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Anchor:
-    """What :func:`measure` found.
-
-    Attributes
-    ----------
-    files : dict of str to bytes
-        The run's three exports, by artifact file name, for
-        :meth:`calhousing.run.artifacts.Run.save_onnx`.
-    table : pandas.DataFrame
-        One row per ONNX model, :data:`COLUMNS` as columns.
-    why : str
-        One sentence on why onnxruntime's quantizers and ours differ, with the run's numbers.
-    """
+    """The run's exports by file name (for :meth:`~calhousing.run.artifacts.Run.save_onnx`),
+    one table row per ONNX model, and one sentence on why onnxruntime's quantizers and ours
+    differ, with the run's numbers."""
 
     files: dict[str, bytes]
     table: pd.DataFrame
@@ -68,19 +53,8 @@ class Anchor:
 
 
 def measure(run: artifacts.Run | artifacts.PathLike | None, split: Split) -> Anchor:
-    """Export the run's models, quantize the float32 export with onnxruntime, score them all.
-
-    Parameters
-    ----------
-    run : Run, path-like or None
-        The run (or its artifacts folder), its files checked against the manifest.
-    split : Split
-        The run's train/test split (the training rows calibrate ``quantize_static``).
-
-    Returns
-    -------
-    Anchor
-    """
+    """Export the run's models, quantize the float32 export with onnxruntime, and score them
+    all on `split`'s test rows (its training rows calibrate ``quantize_static``)."""
     run = artifacts.Run.of(run)
     params, quantized, integer = run.float_params(), run.quantized(), run.integer_model()
     exports = {
@@ -88,9 +62,12 @@ def measure(run: artifacts.Run | artifacts.PathLike | None, split: Split) -> Anc
         for name in onnx_export.EXPORTS
     }
     float32 = onnx_export.model_bytes(onnx_export.float_graph(params, dtype="float32"))
-    names = params.feature_names
-    ours = library_predictions(params, quantized, integer, split.X_test)
-    x_train = inference.feature_matrix(split.X_train, names).astype(np.float32)
+    ours = {
+        "float": inference.predict(params, split.X_test),
+        "quantized": inference.predict(quantized, split.X_test),
+        "integer": integer_inference.predict_integer(integer, split.X_test),
+    }
+    x_train = inference.feature_matrix(split.X_train, params.feature_names).astype(np.float32)
     ort_models = ort_quantized(float32, x_train)
     labels = {name: label(name, quantized, integer) for name in onnx_export.EXPORTS}
     candidates = {labels[name]: exports[name] for name in labels}
@@ -99,14 +76,12 @@ def measure(run: artifacts.Run | artifacts.PathLike | None, split: Split) -> Anc
     table = anchor_table(
         candidates,
         split=split,
-        feature_names=names,
+        feature_names=params.feature_names,
         float_predictions=ours["float"],
         references=references,
     )
     files = {onnx_export.EXPORT_FILES[name]: exports[name] for name in onnx_export.EXPORTS}
-    return Anchor(
-        files=files, table=table, why=why_they_differ(ort_models[ORT_STATIC], split, integer)
-    )
+    return Anchor(files, table, why_they_differ(ort_models[ORT_STATIC], split, integer))
 
 
 def label(export: str, quantized: QuantizedModel, integer: IntegerModel) -> str:
@@ -117,32 +92,18 @@ def label(export: str, quantized: QuantizedModel, integer: IntegerModel) -> str:
         return (
             f"calhousing quantized ({quantized.coef.bits}-bit weights, DequantizeLinear + MatMul)"
         )
-    product = (
-        "MatMulInteger"
-        if onnx_export.uses_matmul_integer(integer)
-        else f"{integer.accumulator_dtype} MatMul"
-    )
+    product = f"{integer.accumulator_dtype} MatMul"
+    if onnx_export.uses_matmul_integer(integer):
+        product = "MatMulInteger"
     return f"calhousing integer ({integer.input_bits}-bit inputs per feature, {product})"
 
 
-def library_predictions(
-    params: LinearParams, quantized: QuantizedModel, integer: IntegerModel, X: pd.DataFrame
-) -> dict[str, np.ndarray]:
-    """The library's own predictions of each export's model, by export name."""
-    return {
-        "float": inference.predict(params, X),
-        "quantized": inference.predict(quantized, X),
-        "integer": integer_inference.predict_integer(integer, X),
-    }
-
-
 def ort_quantized(float32_model: bytes, x_train: np.ndarray) -> dict[str, bytes | str]:
-    """onnxruntime's ``quantize_dynamic`` and ``quantize_static`` of `float32_model`.
+    """onnxruntime's ``quantize_dynamic`` and ``quantize_static`` of `float32_model`, or the
+    error message of a call that failed (importing the quantizers included).
 
-    Static quantization is QDQ with onnxruntime's defaults (QInt8 activations and
-    weights, per tensor) and MinMax calibration on `x_train` as one batch. A call
-    that fails (importing the quantizers included) gives its error message instead
-    of the model's bytes.
+    Static quantization is QDQ with onnxruntime's defaults (QInt8, per tensor) and MinMax
+    calibration on `x_train` as one batch.
     """
     try:
         from onnxruntime import quantization as ortq
@@ -151,12 +112,14 @@ def ort_quantized(float32_model: bytes, x_train: np.ndarray) -> dict[str, bytes 
     with tempfile.TemporaryDirectory(prefix="calhousing-ort-") as folder, _quiet_root_logger():
         source = Path(folder) / "float32.onnx"
         source.write_bytes(float32_model)
+        batches = iter([{onnx_export.INPUT_NAME: x_train}])
+        reader = SimpleNamespace(get_next=lambda: next(batches, None))  # what ortq calls
         calls = {
             ORT_DYNAMIC: lambda out: ortq.quantize_dynamic(source, out),
             ORT_STATIC: lambda out: ortq.quantize_static(
                 source,
                 out,
-                _Batches([{onnx_export.INPUT_NAME: x_train}]),
+                reader,
                 quant_format=ortq.QuantFormat.QDQ,
                 calibrate_method=ortq.CalibrationMethod.MinMax,
             ),
@@ -180,12 +143,12 @@ def anchor_table(
     ``max relative difference vs calhousing`` is ``max |Δ| / |y|`` against the
     library's prediction ``y`` of the same model, for the rows in `references`.
     """
-    rows = {}
-    for name, model in candidates.items():
-        rows[name] = _row(model, split, feature_names, float_predictions, references.get(name))
-    return pd.DataFrame.from_dict(rows, orient="index", columns=list(COLUMNS)).rename_axis(
-        "ONNX model"
-    )
+    rows = {
+        name: _row(model, split, feature_names, float_predictions, references.get(name))
+        for name, model in candidates.items()
+    }
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(COLUMNS))
+    return table.rename_axis("ONNX model")
 
 
 def why_they_differ(static_model: bytes | str, split: Split, integer: IntegerModel) -> str:
@@ -221,13 +184,7 @@ def _codes(count: int) -> str:
 
 
 def input_quantization(model: bytes) -> tuple[float, int]:
-    """Scale and zero point of the ``QuantizeLinear`` that quantizes the graph input.
-
-    Raises
-    ------
-    ValueError
-        If no ``QuantizeLinear`` node takes the input.
-    """
+    """Scale and zero point of the ``QuantizeLinear`` on the graph input, or ``ValueError``."""
     graph = onnx.load_from_string(model).graph
     constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
     for node in graph.node:
@@ -259,16 +216,6 @@ def _row(
         len(model),
         "scored in onnxruntime",
     ]
-
-
-class _Batches:
-    """onnxruntime's calibration reader protocol: ``get_next`` until ``None``."""
-
-    def __init__(self, batches: list[dict[str, np.ndarray]]) -> None:
-        self._batches = iter(batches)
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._batches, None)
 
 
 def _attempt(call: Any, output: Path) -> bytes | str:
