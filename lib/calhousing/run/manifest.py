@@ -1,11 +1,8 @@
 """The artifacts manifest: what each file must hash to, and where it came from.
 
-``artifacts/manifest.json`` records, for every artifact, its sha256 and size; for
-every step (notebook) that wrote artifacts, the parameters it ran with, the sha256
-of each input it read and the outputs it wrote; and the library versions and git
-commit. Loaders check a file against it before reading anything, so a changed,
-truncated or missing file is refused instead of unpickled or trusted, and an
-output made from an input that has changed since is named as stale
+``manifest.json`` records each artifact's sha256 and size; each step's parameters, inputs'
+sha256 and outputs; and the library versions and git commit. Loaders check a file against it
+before reading anything, and refuse an output made from an input that has changed since
 (:func:`check_lineage`). See ``docs/run-state.md``.
 """
 
@@ -91,7 +88,6 @@ def library_versions(packages: tuple[str, ...] = VERSIONED_PACKAGES) -> dict[str
 
 
 def environment() -> dict[str, Any]:
-    """Versions of Python and the packages results depend on, and the git commit."""
     return {"versions": library_versions(), "git_commit": git_commit()}
 
 
@@ -129,13 +125,8 @@ def empty() -> dict[str, Any]:
 
 
 def check_manifest(data: Any, path: Path) -> dict[str, Any]:
-    """`data` if it has the manifest's shape (:data:`MANIFEST_SCHEMA`) and version.
-
-    Raises
-    ------
-    ManifestError
-        Naming the manifest and the first field that does not fit.
-    """
+    """`data` if it has the manifest's shape (:data:`MANIFEST_SCHEMA`) and version, and its
+    seal matches; else a :class:`ManifestError` naming the first field that does not fit."""
     version = data.get("manifest_version") if isinstance(data, Mapping) else None
     if isinstance(version, int) and version != MANIFEST_VERSION:
         raise ManifestError(
@@ -160,8 +151,8 @@ def check_manifest(data: Any, path: Path) -> dict[str, Any]:
 def seal(data: Mapping[str, Any]) -> dict[str, Any]:
     """`data` with ``manifest_sha256``: the sha256 of the rest of its content.
 
-    A changed byte in the manifest then blames the manifest, not the artifact
-    whose recorded digest it happened to change.
+    A changed byte in the manifest then blames the manifest, not the artifact whose
+    recorded digest it happened to change.
     """
     body = {key: value for key, value in data.items() if key != "manifest_sha256"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -178,12 +169,10 @@ def record_step(
 ) -> dict[str, Any]:
     """A copy of `manifest` recording that `step` wrote `outputs` from `inputs`, sealed.
 
-    The outputs' digests are taken from the files in `folder`; the inputs' from
-    `manifest`, where the step's loaders verified them before it read them.
+    The outputs' digests are taken from the files; the inputs' from `manifest`, where the
+    step's loaders verified them before it read them.
     """
-    files = {**manifest["files"]}
-    for name in outputs:
-        files[name] = file_digest(folder / name)
+    files = {**manifest["files"], **{name: file_digest(folder / name) for name in outputs}}
     entry = {
         "parameters": dict(parameters),
         "inputs": {name: manifest["files"][name]["sha256"] for name in inputs},
@@ -223,18 +212,14 @@ def check_lineage(
     ----------
     manifest : mapping
         The folder's manifest, already checked by :func:`check_manifest`.
-    names : list of str
-        The files about to be read.
-    folder : pathlib.Path
-        The artifacts folder, as the refresh commands name it.
     default_folder : bool, default=False
-        Whether `folder` is ``calhousing run``'s default (then its command omits it).
+        Whether `folder` is ``calhousing run``'s default (then the refresh command omits it).
 
     Raises
     ------
     StaleArtifactError
-        Naming the stale file, the input that changed, which step rewrote it and
-        with what parameters, and the commands that make the file current again.
+        Naming the stale file, the changed input, which step rewrote it and with what
+        parameters, and the commands that make the file current again.
     """
     for name in names:
         problem = _stale(manifest, name, set())
@@ -293,23 +278,16 @@ def _stale_message(
 
 def _non_default(parameters: Mapping[str, Any]) -> dict[str, Any]:
     """The settable `parameters` whose values differ from their declared defaults."""
+    declared = {key: params.BY_NAME.get(key) for key in parameters}
     return {
         key: value
         for key, value in parameters.items()
-        if key in params.BY_NAME
-        and params.BY_NAME[key].settable
-        and value != params.BY_NAME[key].default
+        if declared[key] is not None and declared[key].settable and value != declared[key].default
     }
 
 
 def verify_files(manifest: dict[str, Any] | None, folder: Path, names: list[str]) -> None:
-    """Check each named file against `manifest` before it is read.
-
-    Raises
-    ------
-    ManifestError
-        Naming the file and what differed: not listed, missing, size or sha256.
-    """
+    """Raise :class:`ManifestError` for the first named file not as `manifest` records it."""
     if manifest is None:
         raise ManifestError(
             f"{folder / MANIFEST_FILE} is missing, so the artifacts in {folder} cannot be "
