@@ -69,11 +69,9 @@ MANIFEST_SCHEMA = Record(
 
 def file_digest(path: Path) -> dict[str, Any]:
     """sha256 and size in bytes of the file at `path`."""
-    digest = hashlib.sha256()
     with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return {"sha256": digest.hexdigest(), "size": path.stat().st_size}
+        digest = hashlib.file_digest(stream, "sha256").hexdigest()
+    return {"sha256": digest, "size": path.stat().st_size}
 
 
 def library_versions(packages: tuple[str, ...] = VERSIONED_PACKAGES) -> dict[str, str | None]:
@@ -93,29 +91,27 @@ def environment() -> dict[str, Any]:
 
 def git_commit(folder: Path | None = None) -> str | None:
     """The checked-out commit of the project, or ``None`` outside a git checkout."""
-    try:
-        return _git(folder, "rev-parse", "HEAD") or None
-    except (OSError, subprocess.SubprocessError):
-        return None
+    return _git(folder, "rev-parse", "HEAD") or None
 
 
 def git_is_dirty(folder: Path | None = None) -> bool:
     """Whether tracked files differ from the checked-out commit (``False`` outside git)."""
-    try:
-        return bool(_git(folder, "status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        return False
+    return bool(_git(folder, "status", "--porcelain", "--untracked-files=no"))
 
 
 def _git(folder: Path | None, *args: str) -> str:
-    result = subprocess.run(
-        ["git", *args],
-        cwd=folder or Path(__file__).resolve().parent,
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=True,
-    )
+    """Git's output, or ``""`` outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", *args],
+            cwd=folder or Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
     return result.stdout.strip()
 
 
@@ -221,10 +217,30 @@ def check_lineage(
         Naming the stale file, the changed input, which step rewrote it and with what
         parameters, and the commands that make the file current again.
     """
-    for name in names:
-        problem = _stale(manifest, name, set())
-        if problem is not None:
-            raise StaleArtifactError(_stale_message(manifest, *problem, folder, default_folder))
+    problems = (_stale(manifest, wanted, set()) for wanted in names)
+    problem = next((found for found in problems if found is not None), None)
+    if problem is None:
+        return
+    name, step, source, recorded, current = problem
+    rewriter = producer(manifest, source)
+    if current is None or rewriter is None:
+        now = "that file is no longer recorded"
+    else:
+        made_with = _non_default(manifest["steps"][rewriter]["parameters"])
+        settings = ", ".join(f"{key}={value!r}" for key, value in made_with.items())
+        now = (
+            f"that file is now {current[:8]}… (rewritten by {rewriter} "
+            f"{f'with {settings}' if settings else 'with its defaults'})"
+        )
+    changed = _non_default(recorded_parameters(manifest))
+    options = "".join(f" -p {key} {value}" for key, value in changed.items())
+    where = "" if default_folder else f" --artifacts-dir {shlex.quote(str(folder))}"
+    raise StaleArtifactError(
+        f"{name} is stale: {step} made it from {source} sha {recorded[:8]}…, but {now}; "
+        f"re-run {step} and every notebook after it: `calhousing run{where}{options}`, or "
+        f"`papermill notebooks/{step}.ipynb out.ipynb -p artifacts_dir "
+        f"{shlex.quote(str(folder))}` and the later notebooks"
+    )
 
 
 def _stale(
@@ -243,37 +259,6 @@ def _stale(
         if upstream is not None:
             return upstream
     return None
-
-
-def _stale_message(
-    manifest: Mapping[str, Any],
-    name: str,
-    step: str,
-    source: str,
-    recorded: str,
-    current: str | None,
-    folder: Path,
-    default_folder: bool,
-) -> str:
-    rewriter = producer(manifest, source)
-    if current is None or rewriter is None:
-        now = "that file is no longer recorded"
-    else:
-        made_with = _non_default(manifest["steps"][rewriter]["parameters"])
-        settings = ", ".join(f"{key}={value!r}" for key, value in made_with.items())
-        now = (
-            f"that file is now {current[:8]}… (rewritten by {rewriter} "
-            f"{f'with {settings}' if settings else 'with its defaults'})"
-        )
-    changed = _non_default(recorded_parameters(manifest))
-    options = "".join(f" -p {key} {value}" for key, value in changed.items())
-    where = "" if default_folder else f" --artifacts-dir {shlex.quote(str(folder))}"
-    return (
-        f"{name} is stale: {step} made it from {source} sha {recorded[:8]}…, but {now}; "
-        f"re-run {step} and every notebook after it: `calhousing run{where}{options}`, or "
-        f"`papermill notebooks/{step}.ipynb out.ipynb -p artifacts_dir "
-        f"{shlex.quote(str(folder))}` and the later notebooks"
-    )
 
 
 def _non_default(parameters: Mapping[str, Any]) -> dict[str, Any]:

@@ -192,9 +192,8 @@ def _plain_numbers(spec: Spec, values: list[Any]) -> bool:
         ints = all(type(value) is int for value in values)
         return ints and (spec.low is None or not values or min(values) >= spec.low)
     if isinstance(spec, Number):
-        return all(type(value) is float or type(value) is int for value in values) and all(
-            map(math.isfinite, values)
-        )
+        plain = all(type(value) in (float, int) for value in values)
+        return plain and all(map(math.isfinite, values))
     return False
 
 
