@@ -95,12 +95,10 @@ STEPS: dict[str, Step] = {
         outputs=tuple(ONNX_FILES.values()),
     ),
 }
-ARTIFACT_FILES: tuple[str, ...] = (
-    *(name for step in STEPS.values() for name in step.outputs),
-    MANIFEST_FILE,
-)
+ARTIFACT_FILES = (*(name for step in STEPS.values() for name in step.outputs), MANIFEST_FILE)
 
-_FEATURE_NAMES = ListOf(Text(), min_length=1)
+_FEATURES = {"feature_names": ListOf(Text(), min_length=1)}
+_PER_FEATURE = ListOf(Number(), length="feature_names")
 _METRICS = Record({name: Number() for name in ("r2", "mse", "mae")})
 _SPLIT_METRICS = Record({"train": _METRICS, "test": _METRICS})
 _TENSOR = Record(
@@ -115,13 +113,7 @@ _TENSOR = Record(
 )
 # The shape of each artifact's content, checked on every read.
 SCHEMAS: dict[str, Spec] = {
-    FLOAT_PARAMS_FILE: Record(
-        {
-            "feature_names": _FEATURE_NAMES,
-            "coef": ListOf(Number(), length="feature_names"),
-            "intercept": Number(),
-        }
-    ),
+    FLOAT_PARAMS_FILE: Record({**_FEATURES, "coef": _PER_FEATURE, "intercept": Number()}),
     METRICS_FILE: _SPLIT_METRICS,
     SPLIT_FILE: Record(
         {
@@ -133,33 +125,24 @@ SCHEMAS: dict[str, Spec] = {
             "training_data_sha256": Sha256(),
         }
     ),
-    FEATURE_RANGES_FILE: Record(
-        {
-            "feature_names": _FEATURE_NAMES,
-            "min": ListOf(Number(), length="feature_names"),
-            "max": ListOf(Number(), length="feature_names"),
-        }
-    ),
+    FEATURE_RANGES_FILE: Record({**_FEATURES, "min": _PER_FEATURE, "max": _PER_FEATURE}),
     QUANTIZED_PARAMS_FILE: Record(
         {
-            "feature_names": _FEATURE_NAMES,
+            **_FEATURES,
             "space": Text(SPACES),
             "rounding": Text(ROUNDINGS),
             "coef": _TENSOR,
             "intercept": _TENSOR,
             "dequantized": Record({"coef": ListOf(Number()), "intercept": Number()}),
         },
-        optional={
-            "feature_mean": ListOf(Number(), length="feature_names"),
-            "feature_std": ListOf(Number(), length="feature_names"),
-        },
+        optional={"feature_mean": _PER_FEATURE, "feature_std": _PER_FEATURE},
     ),
     INTEGER_MODEL_FILE: Record(
         {
-            "feature_names": _FEATURE_NAMES,
+            **_FEATURES,
             "input_bits": Integer(low=2),
-            "input_offset": ListOf(Number(), length="feature_names"),
-            "input_scale": ListOf(Number(), length="feature_names"),
+            "input_offset": _PER_FEATURE,
+            "input_scale": _PER_FEATURE,
             "bits": Integer(low=2),
             "weight_dtype": Text(),
             "weight_codes": ListOf(Integer(), length="feature_names"),
@@ -222,13 +205,8 @@ def resolve_dir(path: PathLike | None, default_name: str) -> Path:
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """The folder's manifest, checked against its schema, or ``None`` when there is none.
-
-    Raises
-    ------
-    calhousing.errors.ManifestError
-        When it is not JSON, or not of the manifest's shape or version.
-    """
+    """The folder's manifest, or ``None`` if there is none; ManifestError if it is not JSON
+    or not of the manifest's shape, version or seal (:func:`manifest.check_manifest`)."""
     path = folder / MANIFEST_FILE
     if not path.is_file():
         return None
@@ -248,12 +226,6 @@ class Run:
     A file is verified (:meth:`require`) when first handed out, and again only when it or
     the manifest has changed on disk since (a step run meanwhile from another notebook, say).
     Each ``save_*`` method writes one step's outputs and records the step in the manifest.
-
-    Examples
-    --------
-    >>> run = Run.open("artifacts")  # doctest: +SKIP
-    >>> run.float_params().intercept  # doctest: +SKIP
-    -37.02327770606391
     """
 
     def __init__(self, folder: Path) -> None:
@@ -269,13 +241,7 @@ class Run:
 
     @classmethod
     def open(cls, artifacts_dir: PathLike | None = None) -> Run:
-        """The run in `artifacts_dir` (``None`` or ``""``: see :func:`resolve_dir`).
-
-        Raises
-        ------
-        ArtifactError
-            When the folder does not exist.
-        """
+        """The run in `artifacts_dir` (see :func:`resolve_dir`); ArtifactError if there is none."""
         folder = resolve_dir(artifacts_dir, "artifacts")
         if not folder.is_dir():
             raise ArtifactError(
@@ -404,14 +370,14 @@ class Run:
         """``comparison.json`` and the first `n_rows` (all for ``None``) of the predictions CSV."""
         self.require(COMPARISON_FILE, PREDICTIONS_FILE)
         predictions = _read_table(self.folder, PREDICTIONS_FILE, n_rows=n_rows)
-        return _read(self.folder, COMPARISON_FILE), predictions
+        return self.record(COMPARISON_FILE), predictions
 
     def file_sizes(self, names: Iterable[str]) -> pd.DataFrame:
         """Bytes on disk of each named artifact that exists."""
         import pandas as pd
 
-        paths = [self.folder / name for name in names]
-        sizes = {path.name: path.stat().st_size for path in paths if path.is_file()}
+        paths = {name: self.folder / name for name in names}
+        sizes = {name: path.stat().st_size for name, path in paths.items() if path.is_file()}
         return pd.DataFrame({"bytes_on_disk": pd.Series(sizes, dtype="int64")}).rename_axis("file")
 
     def save_quantized(self, quantized: QuantizedModel, integer_model: IntegerModel) -> Path:
@@ -423,9 +389,8 @@ class Run:
         )
         coef = quantized.coef
         choices = {"bits": coef.bits, "scheme": coef.scheme, "granularity": coef.granularity}
-        self._record_step(
-            "02_quantize", {**choices, "space": quantized.space, "rounding": quantized.rounding}
-        )
+        choices.update(space=quantized.space, rounding=quantized.rounding)
+        self._record_step("02_quantize", choices)
         return self.folder / QUANTIZED_PARAMS_FILE
 
     def save_comparison(
@@ -456,7 +421,8 @@ class Run:
 
     def _load(self, name: str, convert: Callable[[Any], Any]) -> Any:
         self.require(name)
-        content = _read(self.folder, name)
+        content = read_json(self.folder / name)
+        _validate(self.folder / name, content)
         try:
             return convert(content)
         except (KeyError, TypeError, ValueError, OverflowError) as error:
@@ -521,12 +487,6 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise ArtifactError(f"cannot read artifact {str(path)!r}: {error}") from None
-
-
-def _read(folder: Path, name: str) -> Any:
-    content = read_json(folder / name)
-    _validate(folder / name, content)
-    return content
 
 
 def _read_table(folder: Path, name: str, n_rows: int | None = None) -> pd.DataFrame:
@@ -603,12 +563,8 @@ def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
 def write_bytes(path: PathLike, data: bytes) -> Path:
     """Write `data` to `path` atomically: a temporary file beside it, renamed into place.
 
-    Raises
-    ------
-    IsADirectoryError
-        If `path` is a folder (nothing is written).
-    OSError
-        If the folder is missing or not writable (nothing is left behind).
+    Raises IsADirectoryError if `path` is a folder, OSError if its folder is missing or not
+    writable; either way nothing is left behind.
     """
     target = Path(path)
     if target.is_dir():
