@@ -71,10 +71,7 @@ _CLEAR_NAMESPACE = """
 def clear_namespace(manager: AsyncKernelManager, *, timeout: float = 60) -> None:
     """Delete every name the previous notebook defined in the kernel (no-op before it starts).
 
-    Raises
-    ------
-    NamespaceError
-        When the kernel dies, fails or does not answer within `timeout` seconds.
+    Raises NamespaceError when the kernel dies, fails or does not answer within `timeout` seconds.
     """
     if not manager.has_kernel:
         return

@@ -118,13 +118,7 @@ def journal_targets(target: Path) -> list[Path]:
 
 
 def read_journal(target: Path) -> dict[str, Any] | None:
-    """The promotion journal in `target`, or ``None`` when there is none.
-
-    Raises
-    ------
-    JournalError
-        When it cannot be read.
-    """
+    """The promotion journal in `target`, ``None`` if there is none; JournalError if unreadable."""
     path = target / JOURNAL_FILE
     try:
         journal = json.loads(path.read_text(encoding="utf-8"))
