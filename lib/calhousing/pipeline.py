@@ -1,17 +1,10 @@
 """Running the notebooks in order with papermill, then rendering the report.
 
-Before any work, the parameters and the two target folders are checked (a file,
-a read-only or unwritable folder is refused with :class:`~calhousing.errors.UsageError`).
-A run writes into staging folders inside the targets and moves its outputs into
-``artifacts/`` and ``reports/`` only when every notebook and the report have
-succeeded (:mod:`calhousing.run.promotion`), so a failed or interrupted run leaves
-the previous results as they were, and a crash while moving leaves a journal the
-next run finishes from. The executed notebooks of a failed run are kept in
-``reports-failed-<time>/``.
-
-Only one run at a time may write to an artifacts or reports folder: a second run
-stops at once with :class:`RunLockedError` rather than wait (a lock held by a
-run that died is released by the operating system with its process).
+The parameters and both target folders are checked before any work. A run writes into
+staging folders and moves its outputs into ``artifacts/`` and ``reports/`` only once every
+notebook and the report have succeeded (:mod:`calhousing.run.promotion`); a failed run's
+executed notebooks are kept in ``reports-failed-<time>/``. A second run on the same folders
+stops at once with :class:`RunLockedError` (the OS releases a dead run's lock).
 """
 
 from __future__ import annotations
@@ -21,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,10 +37,8 @@ from calhousing.run.kernel import clear_namespace, shared_kernel, stop_if_asked
 if TYPE_CHECKING:
     from papermill.exceptions import PapermillExecutionError
 
-# papermill and nbconvert (the report) are imported once the kernel is starting, which
-# takes about as long: a refused parameter or folder does not wait for either.
-
-# In the order they run: params.NOTEBOOKS declares it.
+# papermill and nbconvert are imported while the kernel starts, which takes about as long:
+# a refused parameter or folder waits for neither.
 NOTEBOOK_NAMES: tuple[str, ...] = tuple(f"{name}.ipynb" for name in params.NOTEBOOKS)
 REPORT_FILE = "report.html"
 EXECUTED_DIR = "executed"
@@ -64,31 +55,22 @@ def run_pipeline(
     parameters: Mapping[str, Any] | None = None,
     progress_bar: bool = True,
 ) -> Path:
-    """Execute the notebooks in order and render the report.
+    """Execute the notebooks in order and render the report; return the report's path.
 
     Parameters
     ----------
     artifacts_dir, reports_dir : path-like, optional
-        Where the model files and the report go; default ``artifacts/`` and
-        ``reports/`` in the project.
+        Default ``artifacts/`` and ``reports/`` in the project (:func:`resolve_dir`).
     parameters : mapping, optional
-        Notebook parameters (``test_size``, ``random_state``, ``bits``,
-        ``n_samples``); each notebook gets those it declares.
-    progress_bar : bool, default=True
-        Show papermill's progress bar, named after the running notebook.
-
-    Returns
-    -------
-    pathlib.Path
-        The report's path.
+        Notebook parameters; each notebook gets those it declares.
 
     Raises
     ------
     calhousing.errors.UsageError
         For a bad parameter or target folder, before anything is written.
     PipelineError, RunLockedError, PromotionError
-        When a notebook failed, another run holds a folder, or moving the outputs
-        into place failed (the message says what state that left).
+        When a notebook failed, another run holds a folder, or moving the outputs into
+        place failed (the message says what state that left).
     calhousing.errors.Interrupted
         When a signal stopped the run; the message says what state it left.
     """
@@ -112,10 +94,9 @@ def run_pipeline(
 def check_target(folder: Path, name: str) -> None:
     """Refuse a target the run could not write, before any work and leaving nothing behind.
 
-    The folder (or, if missing, the nearest folder above it, where it will be
-    created) and the folder holding it (where the run's lock goes) must be
-    folders this process can create files in: a file, a read-only mount or a
-    folder without write permission is refused.
+    A file is created and removed in the folder (or the nearest existing one above it) and in
+    the folder holding it (where the lock goes), so a read-only mount is found whatever the
+    permissions say.
 
     Raises
     ------
@@ -159,8 +140,8 @@ def _run_locked(
 ) -> Path:
     source = notebooks_dir()
     created = [target for target in dict.fromkeys((artifacts, reports)) if not target.exists()]
-    staged_artifacts = promotion.stage(artifacts)
-    staged_reports = promotion.stage(reports)
+    staged = [promotion.stage(artifacts), promotion.stage(reports)]
+    staged_artifacts, staged_reports = staged
     try:
         executed = _execute_all(source, staged_artifacts, staged_reports, parameters, progress_bar)
         from calhousing.report.render import write_report
@@ -169,13 +150,12 @@ def _run_locked(
         write_report(executed, staged_reports / REPORT_FILE, effective, run=Run(staged_artifacts))
     except BaseException as error:
         kept = _keep_failed_run(staged_reports, reports)
-        _remove_staging((staged_artifacts, staged_reports), created)
+        _remove_staging(staged, created)
         if isinstance(error, PipelineError):
             error.failed_run_dir = kept
         if isinstance(error, KeyboardInterrupt) or signals.stopping():
             raise Interrupted(UNCHANGED) from error  # whatever a signal turned into
         raise
-    staged = [staged_artifacts, staged_reports]
     try:
         with signals.deferred():
             promotion.promote(staged)
@@ -195,15 +175,13 @@ def _run_locked(
     return reports / REPORT_FILE
 
 
-def _remove_staging(staged: tuple[Path, ...] | list[Path], created: list[Path]) -> None:
+def _remove_staging(staged: list[Path], created: list[Path]) -> None:
     """Remove a stopped run's staging folders, and the targets it created (if still empty)."""
     for folder in staged:
         shutil.rmtree(folder, ignore_errors=True)
     for target in created:
-        try:
+        with suppress(OSError):
             target.rmdir()
-        except OSError:
-            pass
 
 
 @contextmanager
@@ -232,15 +210,10 @@ def _exclusive_lock(target: Path) -> Iterator[None]:
 
 
 def _execute_all(
-    source: Path,
-    artifacts: Path,
-    reports: Path,
-    parameters: Mapping[str, Any],
-    progress_bar: bool,
+    source: Path, artifacts: Path, reports: Path, parameters: Mapping[str, Any], progress_bar: bool
 ) -> list[Path]:
     executed_dir = reports / EXECUTED_DIR
     executed_dir.mkdir()
-    executed = []
     with shared_kernel(cwd=source) as kernel:
         import papermill
         from papermill.exceptions import PapermillExecutionError
@@ -250,16 +223,15 @@ def _execute_all(
         for name in NOTEBOOK_NAMES:
             signals.check()
             clear_namespace(kernel)
-            notebook = source / name
-            declared = {p.name for p in params.notebook_parameters(Path(name).stem)}
+            stem = Path(name).stem
+            declared = {p.name for p in params.notebook_parameters(stem)}
             values = {k: v for k, v in parameters.items() if k in declared}
-            output = executed_dir / name
             try:
                 papermill.execute_notebook(
-                    str(notebook),
-                    str(output),
+                    str(source / name),
+                    str(executed_dir / name),
                     parameters={**values, "artifacts_dir": str(artifacts)},
-                    progress_bar={"desc": Path(name).stem} if progress_bar else False,
+                    progress_bar={"desc": stem} if progress_bar else False,
                     cwd=str(source),
                     request_save_on_cell_execute=False,  # written once, when it has run
                     km=kernel,  # nbclient starts the kernel once and leaves it running
@@ -267,8 +239,7 @@ def _execute_all(
                 )
             except PapermillExecutionError as error:
                 raise PipelineError(_failure_message(name, error)) from error
-            executed.append(output)
-    return executed
+    return [executed_dir / name for name in NOTEBOOK_NAMES]
 
 
 def _failure_message(name: str, error: PapermillExecutionError) -> str:

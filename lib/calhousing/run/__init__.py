@@ -1,3 +1,1 @@
-"""A run of the pipeline: its artifacts, their schemas and manifest, and the pipeline that writes
-them.
-"""
+"""A run's artifacts on disk: their schemas, manifest and lineage, and their promotion."""

@@ -1,15 +1,10 @@
 """Saving and loading what the notebooks hand each other.
 
-Everything but the fitted estimator travels as JSON or CSV, so a reader never has
-to unpickle anything to use the numbers. Every file is written to a temporary
-name and renamed into place, so an interrupted write never leaves half a file,
-and recorded in ``manifest.json`` with the step that wrote it, that step's
-parameters and the sha256 of each input it read (:data:`STEPS`). A :class:`Run`
-opens the folder once and hands out its artifacts, each checked against the manifest
-and its inputs when first handed out and again whenever it or the manifest has changed
-on disk (:meth:`Run.require`), then against the file's declared shape (:data:`SCHEMAS`).
-Anything wrong is one :class:`ArtifactError` naming the file, the field and what to do.
-See ``docs/run-state.md``.
+Everything but the fitted estimator travels as JSON or CSV, so no reader has to unpickle
+anything. Every file is written to a temporary name and renamed into place (no half files),
+and recorded in ``manifest.json`` with its step, parameters and inputs' sha256 (:data:`STEPS`).
+A :class:`Run` checks each artifact against the manifest, its lineage and its schema
+(:data:`SCHEMAS`) before handing it out. See ``docs/run-state.md``.
 """
 
 from __future__ import annotations
@@ -100,12 +95,10 @@ STEPS: dict[str, Step] = {
         outputs=tuple(ONNX_FILES.values()),
     ),
 }
-ARTIFACT_FILES: tuple[str, ...] = (
-    *(name for step in STEPS.values() for name in step.outputs),
-    MANIFEST_FILE,
-)
+ARTIFACT_FILES = (*(name for step in STEPS.values() for name in step.outputs), MANIFEST_FILE)
 
-_FEATURE_NAMES = ListOf(Text(), min_length=1)
+_FEATURES = {"feature_names": ListOf(Text(), min_length=1)}
+_PER_FEATURE = ListOf(Number(), length="feature_names")
 _METRICS = Record({name: Number() for name in ("r2", "mse", "mae")})
 _SPLIT_METRICS = Record({"train": _METRICS, "test": _METRICS})
 _TENSOR = Record(
@@ -120,13 +113,7 @@ _TENSOR = Record(
 )
 # The shape of each artifact's content, checked on every read.
 SCHEMAS: dict[str, Spec] = {
-    FLOAT_PARAMS_FILE: Record(
-        {
-            "feature_names": _FEATURE_NAMES,
-            "coef": ListOf(Number(), length="feature_names"),
-            "intercept": Number(),
-        }
-    ),
+    FLOAT_PARAMS_FILE: Record({**_FEATURES, "coef": _PER_FEATURE, "intercept": Number()}),
     METRICS_FILE: _SPLIT_METRICS,
     SPLIT_FILE: Record(
         {
@@ -138,33 +125,24 @@ SCHEMAS: dict[str, Spec] = {
             "training_data_sha256": Sha256(),
         }
     ),
-    FEATURE_RANGES_FILE: Record(
-        {
-            "feature_names": _FEATURE_NAMES,
-            "min": ListOf(Number(), length="feature_names"),
-            "max": ListOf(Number(), length="feature_names"),
-        }
-    ),
+    FEATURE_RANGES_FILE: Record({**_FEATURES, "min": _PER_FEATURE, "max": _PER_FEATURE}),
     QUANTIZED_PARAMS_FILE: Record(
         {
-            "feature_names": _FEATURE_NAMES,
+            **_FEATURES,
             "space": Text(SPACES),
             "rounding": Text(ROUNDINGS),
             "coef": _TENSOR,
             "intercept": _TENSOR,
             "dequantized": Record({"coef": ListOf(Number()), "intercept": Number()}),
         },
-        optional={
-            "feature_mean": ListOf(Number(), length="feature_names"),
-            "feature_std": ListOf(Number(), length="feature_names"),
-        },
+        optional={"feature_mean": _PER_FEATURE, "feature_std": _PER_FEATURE},
     ),
     INTEGER_MODEL_FILE: Record(
         {
-            "feature_names": _FEATURE_NAMES,
+            **_FEATURES,
             "input_bits": Integer(low=2),
-            "input_offset": ListOf(Number(), length="feature_names"),
-            "input_scale": ListOf(Number(), length="feature_names"),
+            "input_offset": _PER_FEATURE,
+            "input_scale": _PER_FEATURE,
             "bits": Integer(low=2),
             "weight_dtype": Text(),
             "weight_codes": ListOf(Integer(), length="feature_names"),
@@ -184,14 +162,8 @@ SCHEMAS: dict[str, Spec] = {
     PREDICTIONS_FILE: Columns(
         {
             name: Number()
-            for name in (
-                "true",
-                "float_pred",
-                "quantized_pred",
-                "float_abs_error",
-                "quantized_abs_error",
-                "abs_pred_diff",
-            )
+            for name in "true float_pred quantized_pred float_abs_error quantized_abs_error "
+            "abs_pred_diff".split()
         }
     ),
     SWEEP_FILE: Columns(
@@ -202,15 +174,8 @@ SCHEMAS: dict[str, Spec] = {
             "rounding": Text(ROUNDINGS),
             **{
                 name: Number()
-                for name in (
-                    "test_r2",
-                    "delta_test_r2",
-                    "max_abs_pred_diff",
-                    "delta_test_r2_in_range",
-                    "max_abs_pred_diff_in_range",
-                    "train_mse",
-                    "excess_train_mse",
-                )
+                for name in "test_r2 delta_test_r2 max_abs_pred_diff delta_test_r2_in_range "
+                "max_abs_pred_diff_in_range train_mse excess_train_mse".split()
             },
             "payload_bytes": Integer(low=1),
         }
@@ -229,9 +194,9 @@ def project_root() -> Path:
 def resolve_dir(path: PathLike | None, default_name: str) -> Path:
     """An absolute folder: `path` as given, else the default for `default_name`.
 
-    For ``None`` or ``""`` the default is ``$CALHOUSING_<DEFAULT_NAME>_DIR`` when that
-    is set (``make test`` points it at a temporary folder, so testing never touches
-    your results), else ``<project root>/<default_name>``.
+    For ``None`` or ``""`` that is ``$CALHOUSING_<DEFAULT_NAME>_DIR`` if set (``make test``
+    points it at a temporary folder, so testing never touches your results), else
+    ``<project root>/<default_name>``.
     """
     if path is None or str(path) == "":
         override = os.environ.get(f"CALHOUSING_{default_name.upper()}_DIR")
@@ -240,13 +205,8 @@ def resolve_dir(path: PathLike | None, default_name: str) -> Path:
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """The folder's manifest, checked against its schema, or ``None`` when there is none.
-
-    Raises
-    ------
-    calhousing.errors.ManifestError
-        When it is not JSON, or not of the manifest's shape or version.
-    """
+    """The folder's manifest, or ``None`` if there is none; ManifestError if it is not JSON
+    or not of the manifest's shape, version or seal (:func:`manifest.check_manifest`)."""
     path = folder / MANIFEST_FILE
     if not path.is_file():
         return None
@@ -263,19 +223,9 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 class Run:
     """A run's artifacts folder, opened once, handing out its artifacts typed and verified.
 
-    :meth:`open` opens what the notebooks wrote; :func:`save_training` starts a run.
-    The first time a file is asked for, :meth:`require` checks that it matches the
-    manifest and that nothing it was made from has changed since; its content is
-    then checked against the file's declared shape (:data:`SCHEMAS`). Each
-    ``save_*`` method writes one step's outputs and records the step in the
-    manifest. A file is verified again only when it, or the manifest, has changed
-    on disk since (a step run elsewhere meanwhile, say, from another notebook).
-
-    Examples
-    --------
-    >>> run = Run.open("artifacts")  # doctest: +SKIP
-    >>> run.float_params().intercept  # doctest: +SKIP
-    -37.02327770606391
+    A file is verified (:meth:`require`) when first handed out, and again only when it or
+    the manifest has changed on disk since (a step run meanwhile from another notebook, say).
+    Each ``save_*`` method writes one step's outputs and records the step in the manifest.
     """
 
     def __init__(self, folder: Path) -> None:
@@ -291,13 +241,7 @@ class Run:
 
     @classmethod
     def open(cls, artifacts_dir: PathLike | None = None) -> Run:
-        """The run in `artifacts_dir` (``None`` or ``""``: see :func:`resolve_dir`).
-
-        Raises
-        ------
-        ArtifactError
-            When the folder does not exist.
-        """
+        """The run in `artifacts_dir` (see :func:`resolve_dir`); ArtifactError if there is none."""
         folder = resolve_dir(artifacts_dir, "artifacts")
         if not folder.is_dir():
             raise ArtifactError(
@@ -308,13 +252,7 @@ class Run:
 
     @property
     def manifest(self) -> dict[str, Any] | None:
-        """The folder's manifest (``None`` if there is none), read again when it has changed.
-
-        Raises
-        ------
-        calhousing.errors.ManifestError
-            When it is not JSON, or not of the manifest's shape or version.
-        """
+        """The folder's manifest (``None`` if there is none), read again when it has changed."""
         stamp = _stamp(self.folder / MANIFEST_FILE)
         if self._manifest is None or stamp != self._manifest_stamp:
             self._manifest, self._manifest_stamp = read_manifest(self.folder), stamp
@@ -324,10 +262,8 @@ class Run:
     def require(self, *names: str) -> Path:
         """Check that the folder holds `names`, as current as the manifest says; return it.
 
-        Each named file must match its sha256 in the manifest, and every input of
-        the step that wrote it (and of the steps before) must still be the file it
-        was made from. A file that passed is not checked again while neither it nor
-        the manifest has changed on disk.
+        Each file must match its sha256 in the manifest, and every input of the step that
+        wrote it (and of the steps before) must still be the file it was made from.
 
         Raises
         ------
@@ -373,35 +309,30 @@ class Run:
         return joblib.load(self.folder / MODEL_FILE)
 
     def float_params(self) -> LinearParams:
-        """The float parameters written by 01_train."""
         return self._load(FLOAT_PARAMS_FILE, serialization.params_from_dict)
 
     def split(self) -> Split:
         """The train/test split 01_train made, rebuilt from the raw data by row number.
 
-        The data come from :func:`calhousing.core.data.load_housing`; the training
-        rows must hash to the sha256 01_train recorded, else the data changed since.
-
         Raises
         ------
         ArtifactError
-            When ``split.json`` is missing, stale or malformed, or the data differ
-            from those 01_train split.
+            When ``split.json`` is missing, stale or malformed, or the training rows no
+            longer hash to the sha256 01_train recorded (the data changed since).
         """
         from calhousing.core import data
 
         recorded = self.record(SPLIT_FILE)
         frame = data.load_housing()
         path = self.folder / SPLIT_FILE
-        rows = recorded["train_rows"] + recorded["test_rows"]
-        if recorded["rows"] != len(frame) or sorted(rows) != list(range(len(frame))):
+        train, test = recorded["train_rows"], recorded["test_rows"]
+        if recorded["rows"] != len(frame) or sorted(train + test) != list(range(len(frame))):
             raise ArtifactError(
                 f"{path}: train_rows and test_rows must number each of the data's "
                 f"{len(frame):,} rows once (the file records {recorded['rows']:,} rows); "
                 "re-run 01_train (`calhousing run`) to rewrite it"
             )
         features, target = frame[list(data.FEATURE_NAMES)], frame[data.TARGET_NAME]
-        train, test = recorded["train_rows"], recorded["test_rows"]
         split = data.Split(
             features.iloc[train], features.iloc[test], target.iloc[train], target.iloc[test]
         )
@@ -417,11 +348,8 @@ class Run:
         return split
 
     def record(self, name: str) -> dict[str, Any]:
-        """The content of the JSON artifact `name`, checked against the manifest and its schema.
-
-        For readers that build their own objects from it, as ``calhousing predict``
-        builds polars expressions (and so starts without numpy).
-        """
+        """The verified content of the JSON artifact `name`, for readers that build their own
+        objects from it (``calhousing predict`` builds polars expressions, without numpy)."""
         return self._load(name, dict)
 
     def feature_ranges(self) -> dict[str, tuple[float, float]]:
@@ -429,15 +357,12 @@ class Run:
         return self._load(FEATURE_RANGES_FILE, serialization.feature_ranges_from_dict)
 
     def quantized(self) -> QuantizedModel:
-        """The quantized model written by 02_quantize."""
         return self._load(QUANTIZED_PARAMS_FILE, serialization.quantized_from_dict)
 
     def integer_model(self) -> IntegerModel:
-        """The integer-only model written by 02_quantize, for ``predict_integer``."""
         return self._load(INTEGER_MODEL_FILE, serialization.integer_model_from_dict)
 
     def sweep(self) -> pd.DataFrame:
-        """The sweep table written by 04_sweep."""
         self.require(SWEEP_FILE)
         return _read_table(self.folder, SWEEP_FILE)
 
@@ -445,34 +370,26 @@ class Run:
         """``comparison.json`` and the first `n_rows` (all for ``None``) of the predictions CSV."""
         self.require(COMPARISON_FILE, PREDICTIONS_FILE)
         predictions = _read_table(self.folder, PREDICTIONS_FILE, n_rows=n_rows)
-        return _read(self.folder, COMPARISON_FILE), predictions
+        return self.record(COMPARISON_FILE), predictions
 
     def file_sizes(self, names: Iterable[str]) -> pd.DataFrame:
         """Bytes on disk of each named artifact that exists."""
         import pandas as pd
 
-        sizes = {
-            name: (self.folder / name).stat().st_size
-            for name in names
-            if (self.folder / name).is_file()
-        }
+        paths = {name: self.folder / name for name in names}
+        sizes = {name: path.stat().st_size for name, path in paths.items() if path.is_file()}
         return pd.DataFrame({"bytes_on_disk": pd.Series(sizes, dtype="int64")}).rename_axis("file")
 
     def save_quantized(self, quantized: QuantizedModel, integer_model: IntegerModel) -> Path:
-        """Write 02_quantize's outputs: the quantized model (codes, scales and zero points
-        with their dequantized values) and the integer-only model, with their choices."""
+        """Write 02_quantize's outputs, the quantized and the integer-only model."""
         self.require(*STEPS["02_quantize"].inputs)
         write_json(self.folder / QUANTIZED_PARAMS_FILE, serialization.quantized_to_dict(quantized))
         write_json(
             self.folder / INTEGER_MODEL_FILE, serialization.integer_model_to_dict(integer_model)
         )
-        choices = {
-            "bits": quantized.coef.bits,
-            "scheme": quantized.coef.scheme,
-            "granularity": quantized.coef.granularity,
-            "space": quantized.space,
-            "rounding": quantized.rounding,
-        }
+        coef = quantized.coef
+        choices = {"bits": coef.bits, "scheme": coef.scheme, "granularity": coef.granularity}
+        choices.update(space=quantized.space, rounding=quantized.rounding)
         self._record_step("02_quantize", choices)
         return self.folder / QUANTIZED_PARAMS_FILE
 
@@ -482,29 +399,18 @@ class Run:
         """Write every test row's predictions (CSV) and the summary (``comparison.json``)."""
         checked = check_parameters({"n_samples": n_samples})
         self.require(*STEPS["03_compare"].inputs)
-        _write_atomic(
-            self.folder / PREDICTIONS_FILE,
-            lambda path: predictions.to_csv(path, index=False, float_format="%.17g"),
-        )
+        _write_csv(self.folder / PREDICTIONS_FILE, predictions)
         write_json(self.folder / COMPARISON_FILE, summary)
         self._record_step("03_compare", checked)
 
     def save_sweep(self, table: pd.DataFrame) -> Path:
-        """Write the bit-width sweep (``sweep.csv``), floats with every digit."""
         self.require(*STEPS["04_sweep"].inputs)
-        _write_atomic(
-            self.folder / SWEEP_FILE,
-            lambda path: table.to_csv(path, index=False, float_format="%.17g"),
-        )
+        _write_csv(self.folder / SWEEP_FILE, table)
         self._record_step("04_sweep", {})
         return self.folder / SWEEP_FILE
 
     def save_onnx(self, models: dict[str, bytes]) -> list[Path]:
-        """Write 06_deploy's outputs: each serialized ONNX model under its file name.
-
-        `models` holds every file of :data:`ONNX_FILES`. Each file is written
-        atomically; the manifest records the step once, after all of them.
-        """
+        """Write each serialized ONNX model of :data:`ONNX_FILES` (all of them) under its name."""
         if sorted(models) != sorted(ONNX_FILES.values()):
             raise ValueError(f"save_onnx writes exactly {', '.join(ONNX_FILES.values())}")
         self.require(*STEPS["06_deploy"].inputs)
@@ -514,9 +420,9 @@ class Run:
         return [self.folder / name for name in models]
 
     def _load(self, name: str, convert: Callable[[Any], Any]) -> Any:
-        """Check, read and validate the artifact `name`, then `convert` its content."""
         self.require(name)
-        content = _read(self.folder, name)
+        content = read_json(self.folder / name)
+        _validate(self.folder / name, content)
         try:
             return convert(content)
         except (KeyError, TypeError, ValueError, OverflowError) as error:
@@ -525,21 +431,10 @@ class Run:
     def _record_step(
         self, step: str, parameters: dict[str, Any], previous: dict[str, Any] | None = None
     ) -> None:
-        """Record in the manifest that `step` wrote its outputs from its inputs with `parameters`.
-
-        Call it after writing every output of `step` (:data:`STEPS` declares them):
-        the outputs' digests are taken from the files, the inputs' from the manifest.
-        A new artifact gets its step in :data:`STEPS` and its shape in :data:`SCHEMAS`.
-        """
+        """Record `step` (:data:`STEPS`) in the manifest, once all its outputs are written."""
         current = previous if previous is not None else self.manifest or manifest.empty()
-        updated = manifest.record_step(
-            current,
-            self.folder,
-            step,
-            list(STEPS[step].outputs),
-            list(STEPS[step].inputs),
-            parameters,
-        )
+        outputs, inputs = list(STEPS[step].outputs), list(STEPS[step].inputs)
+        updated = manifest.record_step(current, self.folder, step, outputs, inputs, parameters)
         write_json(self.folder / MANIFEST_FILE, updated)
         self._manifest, self._manifest_stamp = updated, _stamp(self.folder / MANIFEST_FILE)
         self._verified.clear()
@@ -555,13 +450,11 @@ def save_training(
     test_size: float,
     random_state: int,
 ) -> Run:
-    """Start a run: write 01_train's outputs, the estimator, its parameters and metrics,
-    the split and the features' training ranges.
+    """Start a run: write 01_train's outputs.
 
-    The split is stored as the row numbers of each part with the sha256 of the
-    training rows, so the later steps take exactly these rows (:meth:`Run.split`).
-    Files of the later steps left in the folder stay listed, and are refused as
-    stale until their steps run again.
+    The split is stored as each part's row numbers with the sha256 of the training rows, so
+    later steps take exactly these rows (:meth:`Run.split`). Files of later steps left in the
+    folder stay listed, and are refused as stale until their steps run again.
     """
     checked = check_parameters({"test_size": test_size, "random_state": random_state})
     folder = resolve_dir(artifacts_dir, "artifacts")
@@ -584,6 +477,11 @@ def write_json(path: Path, data: Any) -> None:
     _write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
+def _write_csv(path: Path, table: pd.DataFrame) -> None:
+    """Write `table` atomically, floats with every digit."""
+    _write_atomic(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.17g"))
+
+
 def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -591,15 +489,7 @@ def read_json(path: Path) -> Any:
         raise ArtifactError(f"cannot read artifact {str(path)!r}: {error}") from None
 
 
-def _read(folder: Path, name: str) -> Any:
-    """The JSON content of `name`, checked against its schema."""
-    content = read_json(folder / name)
-    _validate(folder / name, content)
-    return content
-
-
 def _read_table(folder: Path, name: str, n_rows: int | None = None) -> pd.DataFrame:
-    """The first `n_rows` (all for ``None``) of the CSV `name`, checked against its schema."""
     import pandas as pd
 
     try:
@@ -616,10 +506,8 @@ def _validate(path: Path, content: Any) -> None:
     try:
         validate(content, SCHEMAS[path.name])
     except SchemaError as error:
-        if isinstance(SCHEMAS[path.name], Columns):
-            where = str(error)  # names the column and the row
-        else:
-            where = error.where()
+        # a table's error names the column and the row
+        where = str(error) if isinstance(SCHEMAS[path.name], Columns) else error.where()
         raise ArtifactError(f"{path}: {where}; {_rewrite_hint(path.name)}") from None
 
 
@@ -636,8 +524,8 @@ def _rewrite_hint(name: str) -> str:
 def _manifest_or_empty(folder: Path) -> dict[str, Any]:
     """The folder's manifest, or a new one when there is none or it cannot be used.
 
-    Only 01_train, which reads no artifact, starts from here: after it, files a
-    damaged manifest listed are no longer listed, and are refused until rewritten.
+    Only 01_train, which reads no artifact, starts from here: files a damaged manifest
+    listed are then unlisted, and refused until rewritten.
     """
     try:
         return read_manifest(folder) or manifest.empty()
@@ -663,28 +551,20 @@ def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
     try:
         write(tmp)
         # mkstemp makes the file private (0600); give it the mode open() would have
-        os.chmod(tmp, 0o666 & ~_current_umask())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_bytes(path: PathLike, data: bytes) -> Path:
     """Write `data` to `path` atomically: a temporary file beside it, renamed into place.
 
-    Raises
-    ------
-    IsADirectoryError
-        If `path` is a folder (nothing is written).
-    OSError
-        If the folder is missing or not writable (nothing is left behind).
+    Raises IsADirectoryError if `path` is a folder, OSError if its folder is missing or not
+    writable; either way nothing is left behind.
     """
     target = Path(path)
     if target.is_dir():

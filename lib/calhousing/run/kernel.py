@@ -1,18 +1,11 @@
 """One Jupyter kernel for all the notebooks of a pipeline run.
 
-Papermill starts a fresh kernel for every notebook, and each kernel then imports
-pandas, scikit-learn and matplotlib again: most of a run's time went there. Given a
-kernel manager, ``papermill.execute_notebook(..., km=manager)`` hands it to nbclient,
-which uses its kernel (starting it if it is not running) and leaves it running
-afterwards; the next notebook given the same manager runs in the same process. The
-namespace would carry over too, so :func:`clear_namespace` empties it before each
-notebook but the first: no notebook can use a name another one defined, and modules
-stay imported, which is the point. Each notebook still runs alone, in its own
-kernel, under ``papermill`` and ``pytest --nbmake``.
-
-The kernel talks to this process over Unix sockets (the IPC transport) in a private
-temporary folder, not over TCP on localhost, where the kernel would warn that the
-connection is not encrypted and any local user could try to connect.
+Papermill starts a fresh kernel per notebook, which re-imports pandas, scikit-learn and
+matplotlib: most of a run's time. Given a kernel manager (``execute_notebook(..., km=...)``)
+nbclient reuses its kernel and leaves it running; :func:`clear_namespace` empties the names
+between notebooks, so none can use another's, while modules stay imported. The kernel talks
+over Unix sockets (IPC) in a private temporary folder, not TCP on localhost, where it would
+warn that the connection is not encrypted and any local user could try to connect.
 """
 
 from __future__ import annotations
@@ -41,11 +34,9 @@ _HISTORY_IN_MEMORY = ["--HistoryManager.hist_file=:memory:"]
 def shared_kernel(*, cwd: Path) -> Iterator[AsyncKernelManager]:
     """A kernel manager to pass to papermill as ``km``, and a kernel that lives for the block.
 
-    The kernel is started at once, in `cwd`, and boots while the caller goes on (say,
-    importing papermill); it is shut down when the block ends, whether the run
-    succeeded, failed or was interrupted. Within the block SIGINT and SIGTERM kill
-    the kernel, so a running cell stops at once, and the block ends in
-    :class:`KeyboardInterrupt` (see :mod:`calhousing.run.signals`).
+    The kernel starts at once, in `cwd`, and boots while the caller goes on (importing
+    papermill, say). Within the block SIGINT and SIGTERM kill it, so a running cell stops at
+    once, and the block ends in :class:`KeyboardInterrupt` (:mod:`calhousing.run.signals`).
     """
     with tempfile.TemporaryDirectory(prefix="calhousing-kernel-") as sockets:
         manager = AsyncKernelManager(
@@ -66,10 +57,8 @@ def shared_kernel(*, cwd: Path) -> Iterator[AsyncKernelManager]:
                     client.stop_channels()
 
 
-# Delete every name the notebooks defined: all the user namespace holds but what IPython
-# put there itself (`user_ns_hidden`: In, Out, the output history) and Python's dunder
-# names. `%reset -f` does as much but also collects garbage and rebuilds IPython's
-# aliases, which took 0.1-0.5 s per notebook, the longest part of starting one.
+# Delete every name but IPython's own (`user_ns_hidden`) and dunders. `%reset -f` also
+# collects garbage and rebuilds IPython's aliases: 0.1-0.5 s per notebook, measured.
 _CLEAR_NAMESPACE = """
 [get_ipython().user_ns.pop(name) for name in [
     name for name in get_ipython().user_ns
@@ -82,10 +71,7 @@ _CLEAR_NAMESPACE = """
 def clear_namespace(manager: AsyncKernelManager, *, timeout: float = 60) -> None:
     """Delete every name the previous notebook defined in the kernel (no-op before it starts).
 
-    Raises
-    ------
-    NamespaceError
-        When the kernel dies, fails or does not answer within `timeout` seconds.
+    Raises NamespaceError when the kernel dies, fails or does not answer within `timeout` seconds.
     """
     if not manager.has_kernel:
         return
@@ -114,21 +100,18 @@ def clear_namespace(manager: AsyncKernelManager, *, timeout: float = 60) -> None
 
 
 def stop_if_asked(**_: object) -> None:
-    """An nbclient hook (``on_cell_start``): stop before the next cell once a signal came.
+    """An nbclient ``on_cell_start`` hook: stop before the next cell once a signal came.
 
-    A signal that lands before the kernel's process exists has nothing to kill; this
-    stops the run at the first cell instead of after the first notebook.
+    A signal before the kernel's process exists has nothing to kill; this stops the run at
+    the first cell instead of after the first notebook.
     """
     if signals.stopping():
         raise KernelStopped("stopped by a signal before the next cell")
 
 
 def _track_clients(manager: AsyncKernelManager) -> list[Any]:
-    """List every client `manager` hands out, for :func:`shared_kernel` to close.
-
-    Given a kernel manager, nbclient leaves each notebook's client connected (a
-    heartbeat thread, some 12 file descriptors).
-    """
+    """List every client `manager` hands out, for :func:`shared_kernel` to close: nbclient
+    leaves each one connected (a heartbeat thread, some 12 file descriptors)."""
     clients: list[Any] = []
     make_client = manager.client
 
@@ -141,7 +124,7 @@ def _track_clients(manager: AsyncKernelManager) -> list[Any]:
 
 
 def _kill(manager: AsyncKernelManager) -> None:
-    """Kill the kernel's process if it is running (safe inside a signal handler)."""
+    """Kill the kernel's process if it is running (safe in a signal handler)."""
     if _is_running(manager):
         manager.provisioner.process.kill()
 
@@ -154,11 +137,9 @@ def _is_running(manager: AsyncKernelManager) -> bool:
 def _shut_down(manager: AsyncKernelManager) -> None:
     """Kill the kernel, wait for it, and remove its connection files.
 
-    The kernel holds nothing worth a graceful shutdown (jupyter_client's own
-    ``now=True`` kills it too, but then polls for its end every 0.1 s). A Ctrl-C
-    that lands while the kernel is still starting can leave jupyter_client's
-    manager in a state where cleaning up raises (``InvalidStateError``); the error
-    being handled, and the user's interrupt, matter more than that one.
+    Nothing in it is worth a graceful shutdown (``now=True`` kills too, but then polls every
+    0.1 s). After a Ctrl-C during start-up, cleaning up can raise ``InvalidStateError``; the
+    error being handled and the user's interrupt matter more.
     """
     if manager.provisioner is None:
         return  # never started

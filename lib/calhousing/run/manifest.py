@@ -1,11 +1,8 @@
 """The artifacts manifest: what each file must hash to, and where it came from.
 
-``artifacts/manifest.json`` records, for every artifact, its sha256 and size; for
-every step (notebook) that wrote artifacts, the parameters it ran with, the sha256
-of each input it read and the outputs it wrote; and the library versions and git
-commit. Loaders check a file against it before reading anything, so a changed,
-truncated or missing file is refused instead of unpickled or trusted, and an
-output made from an input that has changed since is named as stale
+``manifest.json`` records each artifact's sha256 and size; each step's parameters, inputs'
+sha256 and outputs; and the library versions and git commit. Loaders check a file against it
+before reading anything, and refuse an output made from an input that has changed since
 (:func:`check_lineage`). See ``docs/run-state.md``.
 """
 
@@ -72,11 +69,9 @@ MANIFEST_SCHEMA = Record(
 
 def file_digest(path: Path) -> dict[str, Any]:
     """sha256 and size in bytes of the file at `path`."""
-    digest = hashlib.sha256()
     with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return {"sha256": digest.hexdigest(), "size": path.stat().st_size}
+        digest = hashlib.file_digest(stream, "sha256").hexdigest()
+    return {"sha256": digest, "size": path.stat().st_size}
 
 
 def library_versions(packages: tuple[str, ...] = VERSIONED_PACKAGES) -> dict[str, str | None]:
@@ -91,35 +86,32 @@ def library_versions(packages: tuple[str, ...] = VERSIONED_PACKAGES) -> dict[str
 
 
 def environment() -> dict[str, Any]:
-    """Versions of Python and the packages results depend on, and the git commit."""
     return {"versions": library_versions(), "git_commit": git_commit()}
 
 
 def git_commit(folder: Path | None = None) -> str | None:
     """The checked-out commit of the project, or ``None`` outside a git checkout."""
-    try:
-        return _git(folder, "rev-parse", "HEAD") or None
-    except (OSError, subprocess.SubprocessError):
-        return None
+    return _git(folder, "rev-parse", "HEAD") or None
 
 
 def git_is_dirty(folder: Path | None = None) -> bool:
     """Whether tracked files differ from the checked-out commit (``False`` outside git)."""
-    try:
-        return bool(_git(folder, "status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        return False
+    return bool(_git(folder, "status", "--porcelain", "--untracked-files=no"))
 
 
 def _git(folder: Path | None, *args: str) -> str:
-    result = subprocess.run(
-        ["git", *args],
-        cwd=folder or Path(__file__).resolve().parent,
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=True,
-    )
+    """Git's output, or ``""`` outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", *args],
+            cwd=folder or Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
     return result.stdout.strip()
 
 
@@ -129,13 +121,8 @@ def empty() -> dict[str, Any]:
 
 
 def check_manifest(data: Any, path: Path) -> dict[str, Any]:
-    """`data` if it has the manifest's shape (:data:`MANIFEST_SCHEMA`) and version.
-
-    Raises
-    ------
-    ManifestError
-        Naming the manifest and the first field that does not fit.
-    """
+    """`data` if it has the manifest's shape (:data:`MANIFEST_SCHEMA`) and version, and its
+    seal matches; else a :class:`ManifestError` naming the first field that does not fit."""
     version = data.get("manifest_version") if isinstance(data, Mapping) else None
     if isinstance(version, int) and version != MANIFEST_VERSION:
         raise ManifestError(
@@ -160,8 +147,8 @@ def check_manifest(data: Any, path: Path) -> dict[str, Any]:
 def seal(data: Mapping[str, Any]) -> dict[str, Any]:
     """`data` with ``manifest_sha256``: the sha256 of the rest of its content.
 
-    A changed byte in the manifest then blames the manifest, not the artifact
-    whose recorded digest it happened to change.
+    A changed byte in the manifest then blames the manifest, not the artifact whose
+    recorded digest it happened to change.
     """
     body = {key: value for key, value in data.items() if key != "manifest_sha256"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -178,12 +165,10 @@ def record_step(
 ) -> dict[str, Any]:
     """A copy of `manifest` recording that `step` wrote `outputs` from `inputs`, sealed.
 
-    The outputs' digests are taken from the files in `folder`; the inputs' from
-    `manifest`, where the step's loaders verified them before it read them.
+    The outputs' digests are taken from the files; the inputs' from `manifest`, where the
+    step's loaders verified them before it read them.
     """
-    files = {**manifest["files"]}
-    for name in outputs:
-        files[name] = file_digest(folder / name)
+    files = {**manifest["files"], **{name: file_digest(folder / name) for name in outputs}}
     entry = {
         "parameters": dict(parameters),
         "inputs": {name: manifest["files"][name]["sha256"] for name in inputs},
@@ -223,23 +208,39 @@ def check_lineage(
     ----------
     manifest : mapping
         The folder's manifest, already checked by :func:`check_manifest`.
-    names : list of str
-        The files about to be read.
-    folder : pathlib.Path
-        The artifacts folder, as the refresh commands name it.
     default_folder : bool, default=False
-        Whether `folder` is ``calhousing run``'s default (then its command omits it).
+        Whether `folder` is ``calhousing run``'s default (then the refresh command omits it).
 
     Raises
     ------
     StaleArtifactError
-        Naming the stale file, the input that changed, which step rewrote it and
-        with what parameters, and the commands that make the file current again.
+        Naming the stale file, the changed input, which step rewrote it and with what
+        parameters, and the commands that make the file current again.
     """
-    for name in names:
-        problem = _stale(manifest, name, set())
-        if problem is not None:
-            raise StaleArtifactError(_stale_message(manifest, *problem, folder, default_folder))
+    problems = (_stale(manifest, wanted, set()) for wanted in names)
+    problem = next((found for found in problems if found is not None), None)
+    if problem is None:
+        return
+    name, step, source, recorded, current = problem
+    rewriter = producer(manifest, source)
+    if current is None or rewriter is None:
+        now = "that file is no longer recorded"
+    else:
+        made_with = _non_default(manifest["steps"][rewriter]["parameters"])
+        settings = ", ".join(f"{key}={value!r}" for key, value in made_with.items())
+        now = (
+            f"that file is now {current[:8]}… (rewritten by {rewriter} "
+            f"{f'with {settings}' if settings else 'with its defaults'})"
+        )
+    changed = _non_default(recorded_parameters(manifest))
+    options = "".join(f" -p {key} {value}" for key, value in changed.items())
+    where = "" if default_folder else f" --artifacts-dir {shlex.quote(str(folder))}"
+    raise StaleArtifactError(
+        f"{name} is stale: {step} made it from {source} sha {recorded[:8]}…, but {now}; "
+        f"re-run {step} and every notebook after it: `calhousing run{where}{options}`, or "
+        f"`papermill notebooks/{step}.ipynb out.ipynb -p artifacts_dir "
+        f"{shlex.quote(str(folder))}` and the later notebooks"
+    )
 
 
 def _stale(
@@ -260,56 +261,18 @@ def _stale(
     return None
 
 
-def _stale_message(
-    manifest: Mapping[str, Any],
-    name: str,
-    step: str,
-    source: str,
-    recorded: str,
-    current: str | None,
-    folder: Path,
-    default_folder: bool,
-) -> str:
-    rewriter = producer(manifest, source)
-    if current is None or rewriter is None:
-        now = "that file is no longer recorded"
-    else:
-        made_with = _non_default(manifest["steps"][rewriter]["parameters"])
-        settings = ", ".join(f"{key}={value!r}" for key, value in made_with.items())
-        now = (
-            f"that file is now {current[:8]}… (rewritten by {rewriter} "
-            f"{f'with {settings}' if settings else 'with its defaults'})"
-        )
-    changed = _non_default(recorded_parameters(manifest))
-    options = "".join(f" -p {key} {value}" for key, value in changed.items())
-    where = "" if default_folder else f" --artifacts-dir {shlex.quote(str(folder))}"
-    return (
-        f"{name} is stale: {step} made it from {source} sha {recorded[:8]}…, but {now}; "
-        f"re-run {step} and every notebook after it: `calhousing run{where}{options}`, or "
-        f"`papermill notebooks/{step}.ipynb out.ipynb -p artifacts_dir "
-        f"{shlex.quote(str(folder))}` and the later notebooks"
-    )
-
-
 def _non_default(parameters: Mapping[str, Any]) -> dict[str, Any]:
     """The settable `parameters` whose values differ from their declared defaults."""
+    declared = {key: params.BY_NAME.get(key) for key in parameters}
     return {
         key: value
         for key, value in parameters.items()
-        if key in params.BY_NAME
-        and params.BY_NAME[key].settable
-        and value != params.BY_NAME[key].default
+        if declared[key] is not None and declared[key].settable and value != declared[key].default
     }
 
 
 def verify_files(manifest: dict[str, Any] | None, folder: Path, names: list[str]) -> None:
-    """Check each named file against `manifest` before it is read.
-
-    Raises
-    ------
-    ManifestError
-        Naming the file and what differed: not listed, missing, size or sha256.
-    """
+    """Raise :class:`ManifestError` for the first named file not as `manifest` records it."""
     if manifest is None:
         raise ManifestError(
             f"{folder / MANIFEST_FILE} is missing, so the artifacts in {folder} cannot be "

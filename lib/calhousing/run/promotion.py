@@ -1,25 +1,12 @@
 """Moving a finished run's outputs into place so that no crash leaves a mix.
 
-A run writes its outputs into a staging folder inside each target folder
-(``artifacts/.calhousing-new-*``), on the target's own file system, so that moving
-them into place is a rename, never a copy, even when the target is a Docker volume
-or another mount. Promotion then
-
-1. writes a journal, ``.calhousing-promotion.json``, into every target (fsynced),
-   naming each target's staging and backup folders and the entries to move;
-2. for each entry, renames the old one (if any) into the backup folder, then the
-   new one into place;
-3. removes the backup and staging folders, then the journals.
-
-Once a journal exists the new outputs are complete, and they win: every step is a
-rename or a removal that can be repeated, so :func:`finish` completes a promotion
-interrupted at any point (an exception, a crash, SIGKILL), and :func:`recover`,
-which the next run calls first, does so and removes whatever staging or backup
-folders killed runs left. Entries of a target that the run did not write (a
-user's own files) stay as they are.
-
-The caller must hold every target's lock: nothing here guards against two
-processes promoting into one folder at once.
+Each target folder gets a staging folder inside it (``.calhousing-new-*``, on the target's
+own file system, so every move is a rename, never a copy, even onto a Docker volume). Promotion
+writes an fsynced journal into every target, renames each old entry into a backup folder and
+the new one into place, then removes the backup, staging folders and journals. Every step can
+be repeated, so once a journal exists the new outputs win: :func:`finish` completes a promotion
+interrupted anywhere (even by SIGKILL), and :func:`recover` does so for the next run. See
+``docs/guarantees.md``. The caller must hold every target's lock.
 """
 
 from __future__ import annotations
@@ -28,7 +15,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,21 +34,14 @@ def stage(target: Path) -> Path:
 
 
 def promote(staged: Sequence[Path]) -> None:
-    """Move every entry of each staging folder into the folder that holds it.
-
-    Parameters
-    ----------
-    staged : sequence of pathlib.Path
-        Folders made by :func:`stage`, complete: each one's outputs replace the
-        entries of the same name in its parent, all or none.
+    """Move every entry of each complete staging folder (:func:`stage`) into its parent.
 
     Raises
     ------
     BaseException
-        Whatever stopped it. If that happened before any journal was written,
-        nothing moved (the staging folders are the caller's to remove); after, the
-        promotion was finished here, or, when finishing failed too, the journals
-        stay and the next :func:`recover` finishes it (see :func:`is_pending`).
+        Whatever stopped it. Before any journal was written nothing moved (the staging
+        folders are the caller's to remove); after, the promotion was finished here, or,
+        when that failed too, the journals stay for :func:`recover` (see :func:`is_pending`).
     """
     journal = {
         "version": _JOURNAL_VERSION,
@@ -82,14 +62,14 @@ def promote(staged: Sequence[Path]) -> None:
             _write_journal(folder.parent / JOURNAL_FILE, journal)
         finish(journal)
     except BaseException:
-        if any(_exists(folder.parent / JOURNAL_FILE) for folder in staged):
+        if any(is_pending(folder.parent) for folder in staged):
             finish(journal)  # every step repeats safely; if this fails too, recover() will
         raise
 
 
 def is_pending(target: Path) -> bool:
     """Whether `target` holds the journal of a promotion not yet finished."""
-    return _exists(target / JOURNAL_FILE)
+    return os.path.lexists(target / JOURNAL_FILE)
 
 
 def finish(journal: dict[str, Any]) -> None:
@@ -100,14 +80,14 @@ def finish(journal: dict[str, Any]) -> None:
             continue  # this target's entries were all moved already
         for name in entries:
             new = staged / name
-            if not _exists(new):
+            if not os.path.lexists(new):
                 continue
             old = target / name
-            if _exists(old):
+            if os.path.lexists(old):
                 backup.mkdir(exist_ok=True)
                 _rename(old, backup / name)
             _rename(new, target / name)
-        _fsync_dir(target)
+        _fsync(target, os.O_DIRECTORY)
     for _, staged, backup, _ in moves:
         _remove_tree(backup)
         _remove_tree(staged)
@@ -116,13 +96,8 @@ def finish(journal: dict[str, Any]) -> None:
 
 
 def recover(target: Path) -> None:
-    """Finish a promotion interrupted in `target`, then remove what killed runs left there.
-
-    Raises
-    ------
-    JournalError
-        When `target` holds a journal that cannot be read.
-    """
+    """Finish a promotion interrupted in `target` (:func:`read_journal` may raise), then
+    remove what killed runs left there."""
     if not target.is_dir():
         return
     journal = read_journal(target)
@@ -143,7 +118,7 @@ def journal_targets(target: Path) -> list[Path]:
 
 
 def read_journal(target: Path) -> dict[str, Any] | None:
-    """The promotion journal in `target`, or ``None`` when there is none."""
+    """The promotion journal in `target`, ``None`` if there is none; JournalError if unreadable."""
     path = target / JOURNAL_FILE
     try:
         journal = json.loads(path.read_text(encoding="utf-8"))
@@ -177,10 +152,6 @@ def _is_plain_name(name: str) -> bool:
     return name not in ("", ".", "..") and "/" not in name and "\0" not in name
 
 
-def _exists(path: Path) -> bool:
-    return os.path.lexists(path)
-
-
 def _write_journal(path: Path, journal: dict[str, Any]) -> None:
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.")
     try:
@@ -192,7 +163,7 @@ def _write_journal(path: Path, journal: dict[str, Any]) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    _fsync(path.parent, os.O_DIRECTORY)
 
 
 def _rename(source: Path, destination: Path) -> None:
@@ -202,7 +173,7 @@ def _rename(source: Path, destination: Path) -> None:
 def _remove_tree(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
-    elif _exists(path):
+    elif os.path.lexists(path):
         path.unlink()
 
 
@@ -212,26 +183,17 @@ def _remove_file(path: Path) -> None:
 
 def _fsync_tree(folder: Path) -> None:
     """Flush the files under `folder` to disk, so a journal never names lost data."""
-    for path in _walk(folder):
-        if path.is_file() and not path.is_symlink():
-            descriptor = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
-        elif path.is_dir():
-            _fsync_dir(path)
-
-
-def _walk(folder: Path) -> Iterable[Path]:
-    yield folder
+    _fsync(folder, os.O_DIRECTORY)
     for root, dirs, files in os.walk(folder):
-        for name in (*dirs, *files):
-            yield Path(root, name)
+        for path in (Path(root, name) for name in (*dirs, *files)):
+            if path.is_file() and not path.is_symlink():
+                _fsync(path)
+            elif path.is_dir():
+                _fsync(path, os.O_DIRECTORY)
 
 
-def _fsync_dir(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+def _fsync(path: Path, flags: int = 0) -> None:
+    descriptor = os.open(path, os.O_RDONLY | flags)
     try:
         os.fsync(descriptor)
     finally:

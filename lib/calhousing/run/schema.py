@@ -1,15 +1,9 @@
 """Declarative shapes of the artifacts' contents, and one check that walks them.
 
-A schema is a small tree of specs (:class:`Record`, :class:`ListOf`, :class:`MapOf`,
-:class:`Number`, ...). :func:`validate` walks a loaded JSON value (or the columns of a
-CSV) along it and raises :class:`SchemaError` at the first field that does not fit,
-naming the field by its path (``coef.codes[3]``) and what was expected. Each
-artifact's schema is declared once, in :mod:`calhousing.run.artifacts`.
-
-Not JSON Schema (``jsonschema`` is installed with nbformat): three of the rules the
-artifacts need are not in it (a finite number, a list as long as a sibling list, the
-columns of a CSV table), so it would take a custom type checker, a custom keyword
-and a rewrite of each of its messages into the ones ``docs/run-state.md`` documents.
+:func:`validate` walks a loaded JSON value (or a CSV's columns) along a tree of specs and
+raises :class:`SchemaError` at the first misfit, naming its path (``coef.codes[3]``).
+Not JSON Schema: it lacks three rules the artifacts need (a finite number, a list as long as
+a sibling, a CSV's columns), and its messages are not the ones ``docs/run-state.md`` documents.
 """
 
 from __future__ import annotations
@@ -18,11 +12,15 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from calhousing.errors import SchemaError
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class Spec(Protocol):
+    def check(self, value: Any, path: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -94,8 +92,8 @@ class Nullable:
 
 @dataclass(frozen=True)
 class ListOf:
-    """A list of `item`; `length` is a fixed length, or the name of a sibling list
-    in the enclosing :class:`Record` whose length it must have."""
+    """A list of `item`; `length` is a fixed length, or the name of a sibling list in the
+    enclosing :class:`Record` whose length it must have."""
 
     item: Spec
     length: int | str | None = None
@@ -109,7 +107,7 @@ class ListOf:
         if isinstance(self.length, int) and len(value) != self.length:
             raise SchemaError(path, f"must hold {self.length} items, got {len(value)}")
         if _plain_numbers(self.item, value):
-            return  # the common case of a long list, checked without a call per item
+            return  # the common case of a long list
         for index, item in enumerate(value):
             self.item.check(item, f"{path}[{index}]")
 
@@ -167,8 +165,7 @@ class Record:
 
 @dataclass(frozen=True)
 class Columns:
-    """A table (pandas.DataFrame) with these columns: each a :class:`Number`,
-    :class:`Integer` or :class:`Text` spec checked on every cell."""
+    """A pandas.DataFrame with these columns, each spec checked on every cell."""
 
     columns: Mapping[str, Spec]
     min_rows: int = 1
@@ -184,35 +181,19 @@ class Columns:
                 spec.check(item, f"column {name!r}, row {row + 1}")
 
 
-Spec = (
-    Number
-    | Integer
-    | Text
-    | Sha256
-    | Anything
-    | Nullable
-    | ListOf
-    | ScalarOrList
-    | MapOf
-    | Record
-    | Columns
-)
-
-
 def validate(value: Any, spec: Spec) -> None:
     """Raise :class:`SchemaError` at the first field of `value` that does not fit `spec`."""
     spec.check(value, "")
 
 
 def _plain_numbers(spec: Spec, values: list[Any]) -> bool:
-    """Whether every item of `values` certainly fits `spec`, an Integer or a Number spec."""
+    """Whether every item of `values` certainly fits `spec`, without a call per item."""
     if isinstance(spec, Integer):
         ints = all(type(value) is int for value in values)
         return ints and (spec.low is None or not values or min(values) >= spec.low)
     if isinstance(spec, Number):
-        return all(type(value) is float or type(value) is int for value in values) and all(
-            map(math.isfinite, values)
-        )
+        plain = all(type(value) in (float, int) for value in values)
+        return plain and all(map(math.isfinite, values))
     return False
 
 
@@ -222,8 +203,5 @@ def _join(path: str, key: str) -> str:
 
 def _shown(value: Any) -> str:
     text = repr(value)
-    return (
-        f"{text[:40]}… ({type(value).__name__})"
-        if len(text) > 40
-        else f"{text} ({type(value).__name__})"
-    )
+    shown = f"{text[:40]}…" if len(text) > 40 else text
+    return f"{shown} ({type(value).__name__})"

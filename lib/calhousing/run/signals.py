@@ -1,18 +1,11 @@
 """SIGINT and SIGTERM: how every command stops when asked to, in one place.
 
-A signal (Ctrl-C, ``kill``, ``docker stop``) stops the work once: the first one
-raises :class:`KeyboardInterrupt` where the program is, so every ``finally`` and
-``except`` on the way out cleans up; later ones are ignored, so they cannot cut
-that clean-up short (SIGKILL still stops everything). Two places change what
-"stop" means:
-
-- while a child process does the work (the pipeline's Jupyter kernel), the signal
-  kills that child instead (:func:`stop_by_killing`); raising inside the event
-  loop that waits for the kernel's replies could leave it waiting forever, while
-  a dead kernel ends the wait at once, and the error that follows is reported as
-  the interrupt it was;
-- while outputs are moved into place (:func:`deferred`), the signal waits until
-  the move has finished, so it never lands halfway.
+The first signal raises :class:`KeyboardInterrupt` where the program is, so every ``finally``
+cleans up; later ones are ignored, so they cannot cut that clean-up short. While a child
+process (the pipeline's kernel) does the work, the signal kills it instead
+(:func:`stop_by_killing`): raising inside the event loop that waits for the kernel could
+leave it waiting forever. While outputs are moved into place (:func:`deferred`), the signal
+waits until the move has finished.
 """
 
 from __future__ import annotations
@@ -54,8 +47,8 @@ def check() -> None:
 def handled() -> Iterator[None]:
     """Within the block, the first SIGINT or SIGTERM stops the work; later ones are ignored.
 
-    Nested use is a no-op, as is use outside the main thread (where Python cannot
-    set handlers). The handlers in place before are restored when the block ends.
+    Nested use is a no-op, as is use outside the main thread (where Python cannot set
+    handlers). The handlers in place before are restored when the block ends.
     """
     if _is_installed() or threading.current_thread() is not threading.main_thread():
         yield
@@ -76,9 +69,8 @@ def handled() -> Iterator[None]:
 def stop_by_killing(kill: Callable[[], object]) -> Iterator[None]:
     """Within the block, a signal calls `kill` (to kill a child process) instead of raising.
 
-    The work in the block then fails on its own (its child died), or stops at the
-    next :func:`check`; either way the block ends in the :class:`KeyboardInterrupt`
-    that caused it, chained to the failure it led to.
+    The block then ends in the :class:`KeyboardInterrupt`, chained to the failure the
+    dead child led to.
     """
     with handled():
         _STATE.stoppers.append(kill)
