@@ -1,11 +1,7 @@
-"""Scoring a CSV file with polars' streaming reader: the fast path every clean file takes.
+"""The fast path every clean CSV file takes: polars reads, scores and writes the whole file.
 
-It hands the whole file to polars (multi-threaded parse, the model's
-expression, streaming CSV writer) and counts the rows it could not score. A
-clean file is done then. Otherwise (a value that is not a number, NaN, a wrong
-field count, bytes that are not UTF-8, a quoted line break, a blank line) the
-output is thrown away and :mod:`calhousing.predict.careful` reads the file
-again, record by record.
+It counts the rows it could not score; if there is one (or a quoted line break, a blank
+line, bytes that are not UTF-8), :mod:`calhousing.predict.careful` reads the file again.
 """
 
 from __future__ import annotations
@@ -16,7 +12,6 @@ from pathlib import Path
 import polars as pl
 
 from calhousing import config
-from calhousing.predict import rejects as _rejects
 from calhousing.predict import writers
 from calhousing.predict.header import Layout
 from calhousing.predict.model import Model
@@ -51,11 +46,8 @@ def score_fast(
     stats = scored.select(
         *counts(model), pl.any_horizontal(breaks).sum().alias("breaks") if breaks else pl.lit(0)
     )
-    written = scored.select(output_columns(layout.passthrough, flag))
-    sink = (
-        written.sink_parquet(output, lazy=True, **writers.PARQUET_COMPRESSION)
-        if parquet
-        else written.sink_csv(output, lazy=True, check_extension=False)
+    sink = writers.sink(
+        scored.select(output_columns(layout.passthrough, flag)), output, parquet=parquet
     )
     try:
         _, found = pl.collect_all([sink, stats], engine="streaming")
@@ -65,14 +57,3 @@ def score_fast(
     if row["bad"] or row.get("breaks"):
         return None
     return Counts(scored=row["rows"], outside=row["outside"], clamped=row["clamped"])
-
-
-def rejects_header(unit: str) -> bytes:
-    """The first line of ``OUTPUT.rejects.csv``."""
-    return header_line([unit, *_rejects.REJECT_COLUMNS])
-
-
-def header_line(names: list[str]) -> bytes:
-    """A CSV header line for `names`, quoted as polars quotes it."""
-    frame = pl.DataFrame(schema=dict.fromkeys(names, pl.String))
-    return frame.write_csv().encode("utf-8")

@@ -17,24 +17,14 @@ if TYPE_CHECKING:
 def out_of_range_outcomes(models: Sequence[Model], X: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
     """Each model's absolute error on the rows outside the training range, and on the others.
 
-    A row is outside when any feature lies outside the training data's
-    ``[min, max]`` (the models' ``ranges``); each model scores it exactly as
-    ``calhousing predict`` does.
-
-    Parameters
-    ----------
-    models : sequence of Model
-        From :func:`calhousing.predict.load_model`, sharing the same ranges.
-    X : pandas.DataFrame
-        The features, by name (the test split, say).
-    y : pandas.Series
-        The true values.
+    A row is outside when a feature lies outside the models' ``ranges``; each model scores it
+    exactly as ``calhousing predict`` does.
 
     Returns
     -------
     pandas.DataFrame
-        One row per model: rows outside, their mean and largest absolute error,
-        and the mean absolute error of the rows inside, for comparison.
+        One row per model: rows outside, their mean and largest absolute error, and the mean
+        absolute error of the rows inside, for comparison.
     """
     import numpy as np
     import pandas as pd

@@ -22,34 +22,12 @@ _ROW = "__row"
 _RAW = "__raw_"  # the features as stored, for the rejects file
 
 
-def open_parquet(
-    path: Path, source: str, model: Model, *, csv_output: bool, flag: bool
-) -> tuple[Layout, pl.LazyFrame]:
-    """Check a Parquet file's columns and return them, lazily.
-
-    Raises
-    ------
-    InputError
-        If it is not a Parquet file, or its columns do not fit (see
-        :func:`calhousing.predict.header.parquet_layout`).
-    """
-    try:
-        frame = pl.scan_parquet(path)
-        schema = frame.collect_schema()
-    except (pl.exceptions.PolarsError, OSError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"{source} is not a readable Parquet file: {first}") from None
-    layout = parquet_layout(schema, source, model.feature_names, csv_output=csv_output, flag=flag)
-    return layout, frame
-
-
 def score_parquet(
-    frame: pl.LazyFrame,
-    layout: Layout,
+    path: Path,
+    source: str,
     model: Model,
     output: Path,
     rejects: Path | None,
-    *,
     parquet_output: bool,
     flag: bool,
 ) -> Counts:
@@ -58,20 +36,29 @@ def score_parquet(
     Raises
     ------
     InputError
-        For the first bad row when `rejects` is None, or an unreadable file.
+        If it is not a Parquet file, its columns do not fit (see
+        :func:`~calhousing.predict.header.parquet_layout`), or for the first bad row when
+        `rejects` is None.
     """
-    schema = frame.collect_schema()
+    try:
+        frame = pl.scan_parquet(path)
+        schema = frame.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{source} is not a readable Parquet file: {first}") from None
+    layout = parquet_layout(
+        schema, source, model.feature_names, csv_output=not parquet_output, flag=flag
+    )
     scored = _scored(frame, schema, layout, model, for_rejects=rejects is not None)
     good = scored.filter(pl.col(OK)) if rejects is not None else scored
-    written = good.select(output_columns(layout.passthrough, flag))
     sinks = [
-        written.sink_parquet(output, lazy=True, **writers.PARQUET_COMPRESSION)
-        if parquet_output
-        else written.sink_csv(output, lazy=True),
+        writers.sink(
+            good.select(output_columns(layout.passthrough, flag)), output, parquet=parquet_output
+        ),
         scored.select(counts(model)),
     ]
     if rejects is not None:
-        sinks.append(_rejected(scored, layout).sink_csv(rejects, lazy=True))
+        sinks.append(writers.sink(_rejected(scored, layout), rejects, parquet=False))
     try:
         found = pl.collect_all(sinks, engine="streaming")[1].row(0, named=True)
     except (pl.exceptions.PolarsError, OSError) as error:
@@ -93,8 +80,8 @@ def score_parquet(
 def _scored(
     frame: pl.LazyFrame, schema: pl.Schema, layout: Layout, model: Model, *, for_rejects: bool
 ) -> pl.LazyFrame:
-    """`frame` with Float64 features and the verdicts; with each row's number, the reason
-    it is bad and its stored features too when rejects are wanted (they cost time)."""
+    """`frame` with Float64 features and the verdicts; for rejects (they cost time), each row's
+    number, why it is bad and its stored features too."""
     features = list(layout.features)
     extra = [_rejects.exact_features(schema, features).alias("__exact")]
     if for_rejects:

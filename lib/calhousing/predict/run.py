@@ -11,22 +11,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import polars as pl
+
 from calhousing.errors import InputError, OutputError
 from calhousing.predict import csv_reader, parquet_reader, writers
 from calhousing.predict.header import MAX_LINE_BYTES, header_too_long, read_csv_header
 from calhousing.predict.model import Model
-from calhousing.predict.scoring import Counts
+from calhousing.predict.rejects import rejects_header
+from calhousing.predict.scoring import OUT_OF_RANGE_COLUMN, PREDICTION_COLUMN, Counts
 
 _SPOOL_BYTES = 2**20
 
 
 @dataclass(frozen=True)
 class Summary:
-    """What :func:`predict_file` did.
-
-    ``outside``: scored rows with a feature outside the training range;
-    ``clamped``: rows whose input codes the integer model saturated.
-    """
+    """What :func:`predict_file` did; `outside` and `clamped` count scored rows as the closing
+    line does (a feature outside the training range; input codes the integer model saturated)."""
 
     rows_scored: int
     rows_rejected: int
@@ -61,7 +61,7 @@ def predict_file(
     model : Model
         From :func:`calhousing.predict.load_model`.
     skip_invalid : bool, default=False
-        Score the good rows and write each rejected row, with its reason, to
+        Score the good rows and list each rejected row, with its reason, in
         ``<output_path>.rejects.csv``, instead of stopping at the first bad row.
     flag_out_of_range : bool, default=False
         Add a boolean ``out_of_range`` column: a feature is outside the training range.
@@ -77,9 +77,8 @@ def predict_file(
     InputError
         For bad input; the message names the line (or row) and the column.
     OutputError
-        If the output is a folder, the input itself (or a link to it), or
-        cannot be written. Nothing is written in either case: outputs appear
-        only when every row was read.
+        If the output is a folder, the input itself (or a link to it), or cannot be written.
+        Nothing is written in either case: outputs appear only when every row was read.
     ValueError
         If `skip_invalid` is set with no output file, or the output name is empty.
     """
@@ -95,9 +94,9 @@ def predict_file(
     writers.check_target(listed, input_path)
     if target is None and sys.stdout is None:
         raise OutputError("standard output is closed: give -o OUTPUT")
-    parquet_output = writers.is_parquet(target)
+    parquet = writers.is_parquet(target)
     with ExitStack() as stack:
-        output = writers.stage(target, ".parquet" if parquet_output else ".csv")
+        output = writers.stage(target, ".parquet" if parquet else ".csv")
         stack.callback(output.discard)
         rejects = writers.stage(listed, ".csv") if listed is not None else None
         if rejects is not None:
@@ -107,15 +106,18 @@ def predict_file(
         elif _is_pipe(input_path):  # as `<(command)` gives: it can be read only once
             with _open_input(Path(input_path), source) as stream:
                 input_path = _spool(stream, source, stack, suffix=Path(input_path).suffix)
-        path = Path(input_path)
+        path, flag = Path(input_path), flag_out_of_range
         try:
-            job = _Job(
-                path, source, model, output, rejects, parquet_output, flag_out_of_range, block_bytes
-            )
-            found = _score(job)
+            if writers.is_parquet(path):
+                listing = rejects.temp if rejects else None
+                found = parquet_reader.score_parquet(
+                    path, source, model, output.temp, listing, parquet, flag
+                )
+            else:
+                found = _score_csv(path, source, model, output, rejects, parquet, flag, block_bytes)
+        except OutputError:
+            raise
         except OSError as error:
-            if isinstance(error, OutputError):
-                raise
             raise OutputError(
                 f"cannot write {writers.describe(target)}: {error.strerror or error}"
             ) from None
@@ -125,110 +127,56 @@ def predict_file(
     return Summary(found.scored, found.rejected, target, listed, found.outside, found.clamped)
 
 
-@dataclass(frozen=True)
-class _Job:
-    """One file to score: where it is, how it is named, the model, the staged outputs."""
-
-    path: Path
-    source: str
-    model: Model
-    output: writers.Staged
-    rejects: writers.Staged | None
-    parquet_output: bool
-    flag: bool
-    block_bytes: int | None
-
-
-def _score(job: _Job) -> Counts:
-    if writers.is_parquet(job.path):
-        layout, frame = parquet_reader.open_parquet(
-            job.path, job.source, job.model, csv_output=not job.parquet_output, flag=job.flag
-        )
-        return parquet_reader.score_parquet(
-            frame,
-            layout,
-            job.model,
-            job.output.temp,
-            job.rejects.temp if job.rejects else None,
-            parquet_output=job.parquet_output,
-            flag=job.flag,
-        )
-    return _score_csv(job)
-
-
-def _score_csv(job: _Job) -> Counts:
-    with _open_input(job.path, job.source) as stream:
-        layout = read_csv_header(stream, job.source, job.model.feature_names, flag=job.flag)
-    if job.block_bytes is None:
-        found = csv_reader.score_fast(
-            job.path, layout, job.model, job.output.temp, parquet=job.parquet_output, flag=job.flag
-        )
+def _score_csv(
+    path: Path,
+    source: str,
+    model: Model,
+    output: writers.Staged,
+    rejects: writers.Staged | None,
+    parquet: bool,
+    flag: bool,
+    block_bytes: int | None,
+) -> Counts:
+    with _open_input(path, source) as stream:
+        layout = read_csv_header(stream, source, model.feature_names, flag=flag)
+    if block_bytes is None:
+        found = csv_reader.score_fast(path, layout, model, output.temp, parquet=parquet, flag=flag)
         if found is not None:
-            if job.rejects is not None:
-                job.rejects.temp.write_bytes(csv_reader.rejects_header(layout.unit))
+            if rejects is not None:
+                rejects.temp.write_bytes(rejects_header(layout.unit))
             return found
     from calhousing.predict import careful  # numpy and the record splitter, only when needed
 
-    temp = job.output.temp
-    csv_out = temp.with_suffix(".csv.part") if job.parquet_output else temp
+    # Parquet is written from the scored rows' CSV, which the caller's staged file does not hold
+    csv_out = output.temp.with_suffix(".csv.part") if parquet else output.temp
     try:
         with ExitStack() as stack:
-            stream = stack.enter_context(_open_input(job.path, job.source))
+            stream = stack.enter_context(_open_input(path, source))
             stream.seek(layout.data_offset)
             sink = stack.enter_context(open(csv_out, "wb"))
-            rejects_sink = (
-                stack.enter_context(open(job.rejects.temp, "wb")) if job.rejects else None
-            )
+            rejects_sink = stack.enter_context(open(rejects.temp, "wb")) if rejects else None
+            blocks = {"block_bytes": block_bytes} if block_bytes else {}
             found = careful.score_careful(
-                stream,
-                layout,
-                job.model,
-                sink,
-                rejects_sink,
-                flag=job.flag,
-                **({"block_bytes": job.block_bytes} if job.block_bytes else {}),
+                stream, layout, model, sink, rejects_sink, flag=flag, **blocks
             )
-    except BaseException:
-        if job.parquet_output:  # the scored rows' CSV stage; the output's own temp is the caller's
+        if parquet:
+            schema = dict.fromkeys(layout.passthrough, pl.String) | {PREDICTION_COLUMN: pl.Float64}
+            if flag:
+                schema[OUT_OF_RANGE_COLUMN] = pl.Boolean
+            frame = pl.scan_csv(csv_out, schema=schema, empty_string_is_null=False)
+            frame.sink_parquet(output.temp, **writers.PARQUET_COMPRESSION)
+    finally:
+        if parquet:
             csv_out.unlink(missing_ok=True)
-        raise
-    if job.parquet_output:
-        _csv_to_parquet(csv_out, temp, layout.passthrough, job.flag)
     return found
 
 
-def _csv_to_parquet(
-    csv_path: Path, parquet_path: Path, passthrough: tuple[str, ...], flag: bool
-) -> None:
-    import polars as pl
-
-    from calhousing.predict.scoring import OUT_OF_RANGE_COLUMN, PREDICTION_COLUMN
-
-    schema = dict.fromkeys(passthrough, pl.String) | {PREDICTION_COLUMN: pl.Float64}
-    if flag:
-        schema[OUT_OF_RANGE_COLUMN] = pl.Boolean
-    try:
-        pl.scan_csv(csv_path, schema=schema, empty_string_is_null=False).sink_parquet(
-            parquet_path, **writers.PARQUET_COMPRESSION
-        )
-    finally:
-        csv_path.unlink(missing_ok=True)
-
-
-class _open_input:
+def _open_input(path: Path, source: str) -> IO[bytes]:
     """The input file opened for reading, or an InputError naming why not."""
-
-    def __init__(self, path: Path, source: str) -> None:
-        try:
-            self.stream = open(path, "rb")
-        except OSError as error:
-            raise InputError(f"cannot read {source!r}: {error.strerror}") from None
-
-    def __enter__(self):
-        return self.stream
-
-    def __exit__(self, *exc: object) -> None:
-        self.stream.close()
+    try:
+        return open(path, "rb")
+    except OSError as error:
+        raise InputError(f"cannot read {source!r}: {error.strerror}") from None
 
 
 def _spool(stream: IO[bytes], source: str, stack: ExitStack, suffix: str = "") -> Path:
@@ -237,8 +185,8 @@ def _spool(stream: IO[bytes], source: str, stack: ExitStack, suffix: str = "") -
     Raises
     ------
     InputError
-        If the first ``MAX_LINE_BYTES`` hold no line end (``/dev/zero``, say):
-        no header, and no reason to copy on.
+        If the first ``MAX_LINE_BYTES`` hold no line end (``/dev/zero``, say): no header,
+        and no reason to copy on.
     """
     handle = stack.enter_context(
         tempfile.NamedTemporaryFile(prefix="calhousing-input-", suffix=suffix)
