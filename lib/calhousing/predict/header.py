@@ -1,8 +1,8 @@
 """The input's columns, checked against the model before any row is read.
 
-A CSV header is read here, not by the engine, so that every problem with it
-(not UTF-8, a column named twice, a missing feature, a wrong delimiter, lone
-CR line ends) is named in the user's terms; a Parquet file's schema likewise.
+A CSV header is read here, not by the engine, so that every problem with it (not UTF-8, a
+column named twice, a missing feature, a wrong delimiter, lone CR line ends) is named in the
+user's terms; a Parquet file's schema likewise.
 """
 
 from __future__ import annotations
@@ -26,22 +26,11 @@ _READ_BYTES = 2**16
 
 @dataclass(frozen=True)
 class Layout:
-    """The columns of one input, checked against the model.
+    """The columns of one input (`names`, in file order), checked against the model's `features`.
 
-    Attributes
-    ----------
-    source : str
-        How messages name the input (its path, or ``<stdin>``).
-    unit : str
-        ``"line"`` for CSV (the header is line 1), ``"row"`` for Parquet.
-    names : tuple of str
-        Every input column, in file order.
-    features : tuple of str
-        The model's feature columns, in the model's order.
-    header_line : int
-        CSV: the header's line number (blank lines before it count); 0 for Parquet.
-    data_offset : int
-        CSV: the byte offset just past the header line; 0 for Parquet.
+    `source` names the input in messages (its path, or ``<stdin>``); `unit` is ``"line"`` for
+    CSV, ``"row"`` for Parquet. CSV only: `header_line` is the header's line number (blank
+    lines before it count), `data_offset` the byte just past it.
     """
 
     source: str
@@ -65,16 +54,14 @@ class Layout:
 def read_csv_header(
     stream: IO[bytes], source: str, feature_names: tuple[str, ...], *, flag: bool = False
 ) -> Layout:
-    """Read and check the header of a CSV `stream` (left just past the header line).
-
-    Blank lines before the header are skipped (and counted).
+    """Read and check the header of a CSV `stream`, skipping (and counting) blank lines before it.
 
     Raises
     ------
     InputError
-        If the input is empty, the header is longer than ``MAX_LINE_BYTES``, is
-        not UTF-8, has lone CR line ends or an unclosed quote, names a column
-        twice, already has an output column, or lacks feature columns.
+        If the input is empty, or the header is longer than ``MAX_LINE_BYTES``, is not UTF-8,
+        has lone CR line ends or an unclosed quote, names a column twice, already has an
+        output column, or lacks feature columns.
     """
     data, line, offset = bytearray(stream.read(_READ_BYTES)), 1, 0
     if data.startswith(_BOM):
@@ -114,7 +101,6 @@ def read_csv_header(
 
 
 def header_too_long(source: str, line: int) -> InputError:
-    """The error for a header line longer than ``MAX_LINE_BYTES``."""
     return InputError(
         f"{source}, line {line} (the header): longer than {MAX_LINE_BYTES // 2**20} MiB with no "
         "line end; a CSV file starts with one line naming its columns",
@@ -123,13 +109,8 @@ def header_too_long(source: str, line: int) -> InputError:
 
 
 def csv_header_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
-    """The column names of a header line (without its line end).
-
-    Raises
-    ------
-    InputError
-        If the line is not UTF-8, holds a lone CR, or has an unclosed quote.
-    """
+    """The column names of a header line (without its line end); InputError if it is not
+    UTF-8, holds a lone CR, or has an unclosed quote."""
     where = f"{source}, line {line} (the header)"
     try:
         text = header.decode("utf-8")
@@ -153,9 +134,7 @@ def csv_header_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
             empty_string_is_null=False,
             raise_if_empty=False,
         )
-    except (
-        pl.exceptions.PolarsError
-    ):  # quotes polars will not take (a"b, "a""b"x): as Python reads them
+    except pl.exceptions.PolarsError:  # quotes polars refuses (a"b, "a""b"x): read as Python does
         try:
             return tuple(next(csv.reader([text])))
         except csv.Error as error:
@@ -173,12 +152,12 @@ def parquet_layout(
     Raises
     ------
     InputError
-        If a feature column is missing or not numeric, or, for CSV output, a
-        passed-through column is nested or binary (CSV cannot hold it).
+        If a feature column is missing or not numeric, or, for CSV output, a passed-through
+        column is nested or binary (CSV cannot hold it).
     """
     where = f"{source} (its columns)"
-    names = tuple(schema.names())
-    _check_names(names, where, feature_names, None, flag=flag)
+    layout = Layout(source, "row", tuple(schema.names()), feature_names)
+    _check_names(layout.names, where, feature_names, None, flag=flag)
     for name in feature_names:
         kind = schema[name]
         if not (kind.is_numeric() and kind != pl.Boolean):
@@ -187,16 +166,15 @@ def parquet_layout(
                 "numbers (integer, floating point or decimal)",
                 column=name,
             )
-    if csv_output:
-        for name in names:
-            kind = schema[name]
-            if name not in feature_names and (kind.is_nested() or kind == pl.Binary):
-                raise InputError(
-                    f"{where}: column {shown(name)} has type {kind}, which a CSV output cannot "
-                    "hold; write Parquet (-o OUTPUT.parquet) or drop the column",
-                    column=name,
-                )
-    return Layout(source, "row", names, feature_names)
+    for name in layout.passthrough if csv_output else ():
+        kind = schema[name]
+        if kind.is_nested() or kind == pl.Binary:
+            raise InputError(
+                f"{where}: column {shown(name)} has type {kind}, which a CSV output cannot "
+                "hold; write Parquet (-o OUTPUT.parquet) or drop the column",
+                column=name,
+            )
+    return layout
 
 
 def shown(name: str) -> str:
@@ -208,18 +186,15 @@ def shown(name: str) -> str:
 
 def not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
     """Why `data` is not UTF-8, for a message."""
-    bad = data[error.start : error.end]
     return (
-        f"bytes that are not UTF-8 ({bad!r} at byte {error.start + 1} of the line); "
-        "save the file as UTF-8"
+        f"bytes that are not UTF-8 ({data[error.start : error.end]!r} at byte {error.start + 1} "
+        "of the line); save the file as UTF-8"
     )
 
 
 def delimiter_hint(fields: tuple[str, ...] | list[str]) -> str:
     """A hint when a line's only field holds another delimiter ('' otherwise)."""
-    if len(fields) != 1:
-        return ""
-    for delimiter in _OTHER_DELIMITERS:
+    for delimiter in _OTHER_DELIMITERS if len(fields) == 1 else ():
         if delimiter in fields[0]:
             return f". The line has no comma but has {delimiter!r}: separate fields with commas"
     return ""
@@ -240,8 +215,7 @@ def _check_names(
             "give every column its own name",
             line,
         )
-    added = [PREDICTION_COLUMN, *([OUT_OF_RANGE_COLUMN] if flag else [])]
-    for name in added:
+    for name in [PREDICTION_COLUMN, *([OUT_OF_RANGE_COLUMN] if flag else [])]:
         if name in names:
             raise InputError(
                 f"{where}: the input already has a {name!r} column, which the output "
