@@ -10,9 +10,8 @@ from __future__ import annotations
 from calhousing.errors import InputError, OutputError
 from calhousing.params import MODELS
 from calhousing.predict.model import Model, load_model, load_models
-from calhousing.predict.outcomes import out_of_range_outcomes
 from calhousing.predict.run import Summary, predict_file, rejects_path
-from calhousing.predict.scoring import OUT_OF_RANGE_COLUMN, PREDICTION_COLUMN
+from calhousing.predict.scoring import OUT_OF_RANGE_COLUMN, PREDICTION_COLUMN, out_of_range_outcomes
 
 __all__ = [
     "MODELS",

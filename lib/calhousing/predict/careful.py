@@ -12,20 +12,22 @@ from typing import IO
 import numpy as np
 import polars as pl
 
-from calhousing.errors import InputError
 from calhousing.predict import records as _records
-from calhousing.predict import rejects as _rejects
 from calhousing.predict.header import Layout, delimiter_hint, not_utf8
 from calhousing.predict.model import Model
 from calhousing.predict.scoring import (
+    NOT_A_NUMBER,
+    NOT_FINITE,
     OK,
     OUT_OF_RANGE_COLUMN,
+    OVERFLOW,
     PREDICTION_COLUMN,
     Counts,
     counts,
     output_columns,
     with_scores,
 )
+from calhousing.predict.writers import reject_schema, rejects_header
 
 _LINE = "__line"
 _INDEX = "__index"
@@ -39,8 +41,6 @@ def score_careful(
     model: Model,
     output: IO[bytes],
     rejects: IO[bytes] | None,
-    *,
-    flag: bool,
     block_bytes: int = _records.BLOCK_BYTES,
 ) -> Counts:
     """Score the records after the header, block by block, naming each bad one by its line.
@@ -59,19 +59,13 @@ def score_careful(
         At the first bad record when `rejects` is None (``skippable`` set).
     """
     total = Counts()
-    _empty_output(layout, flag).write_csv(output)
+    pl.DataFrame(schema=output_schema(layout)).write_csv(output)
     if rejects is not None:
-        rejects.write(_rejects.rejects_header(layout.unit))
+        rejects.write(rejects_header(layout.unit))
     for block in _records.iter_records(stream, layout.source, layout.header_line + 1, block_bytes):
-        good, bad, found = _score_block(block, layout, model, flag)
+        good, bad, found = _score_block(block, layout, model)
         if bad.height and rejects is None:
-            first = bad.row(0, named=True)
-            raise InputError(
-                f"{layout.where(first[layout.unit], first['column'])}: {first['reason']}",
-                first[layout.unit],
-                first["column"],
-                skippable=True,
-            )
+            raise layout.rejected(bad.row(0, named=True))
         if good.height:
             good.write_csv(output, include_header=False)
         if bad.height and rejects is not None:
@@ -81,7 +75,7 @@ def score_careful(
 
 
 def _score_block(
-    block: _records.Records, layout: Layout, model: Model, flag: bool
+    block: _records.Records, layout: Layout, model: Model
 ) -> tuple[pl.DataFrame, pl.DataFrame, Counts]:
     """The scored rows of `block`, its rejects sorted by line, and its counts."""
     expected = len(layout.names)
@@ -94,17 +88,24 @@ def _score_block(
     for index in np.flatnonzero(multi | wrong | unclosed):
         first, text = int(block.first_lines[index]), block.text(index)
         if unclosed[index]:
-            reason = _rejects.never_closed(first)
+            reason = (
+                f"a quoted value opened on line {first} is never closed before the end of the file"
+            )
         elif multi[index]:
-            reason = _rejects.spans_lines(first, int(block.last_lines[index]))
+            reason = (
+                f"a quoted value runs from line {first} to line {block.last_lines[index]}; "
+                "values may not hold line breaks (one record, rejected whole)"
+            )
         else:
-            reason = _rejects.wrong_field_count(expected, int(block.fields[index]))
-            reason += delimiter_hint([text]) if "," not in text else ""
+            reason = (
+                f"expected {expected} comma-separated fields as in the header, found "
+                f"{block.fields[index]}" + (delimiter_hint([text]) if "," not in text else "")
+            )
         structural.append((first, "", reason, text))
     indices = np.flatnonzero(~(blank | multi | wrong | unclosed))
     frame = _parse(block, indices, layout)
     if frame is not None:
-        parts = [_score_parsed(block, layout, model, flag, frame, indices)]
+        parts = [_score_parsed(block, layout, model, frame, indices)]
     else:  # polars split them differently: parse each record alone
         parts = []
         for index in indices:
@@ -114,9 +115,9 @@ def _score_block(
                     (int(block.first_lines[index]), "", _UNREADABLE, block.text(index))
                 )
             else:
-                parts.append(_score_parsed(block, layout, model, flag, frame, np.array([index])))
-    extra = pl.DataFrame(structural, schema=_rejects.reject_schema(layout.unit), orient="row")
-    good = pl.concat([_empty_output(layout, flag), *(part[0] for part in parts)])
+                parts.append(_score_parsed(block, layout, model, frame, np.array([index])))
+    extra = pl.DataFrame(structural, schema=reject_schema(layout.unit), orient="row")
+    good = pl.concat([pl.DataFrame(schema=output_schema(layout)), *(part[0] for part in parts)])
     bad = pl.concat([extra, *(part[1] for part in parts)]).sort(layout.unit)
     found = Counts(good.height, bad.height)
     for part in parts:
@@ -148,7 +149,6 @@ def _score_parsed(
     block: _records.Records,
     layout: Layout,
     model: Model,
-    flag: bool,
     frame: pl.DataFrame,
     indices: np.ndarray,
 ) -> tuple[pl.DataFrame, pl.DataFrame, Counts]:
@@ -168,16 +168,16 @@ def _score_parsed(
         scored = scored.with_columns((pl.col(OK) & ~pl.col(_INDEX).is_in(list(utf8))).alias(OK))
     good_rows = scored.filter(pl.col(OK))
     # the reasons are worked out for the bad rows only, from their text
-    column, reason = _rejects.text_feature_verdicts(raw)
+    column, reason = _verdicts(raw)
     good, found, bad = pl.collect_all(
         [
-            good_rows.select(output_columns(layout.passthrough, flag)),
+            good_rows.select(output_columns(layout.passthrough, layout.flag)),
             good_rows.select(counts(model)),
             scored.filter(~pl.col(OK)).select(
                 pl.col(_LINE).alias(unit),
                 pl.col(_INDEX),
                 column.fill_null("").alias("column"),
-                reason.fill_null(_rejects.OVERFLOW).alias("reason"),
+                reason.fill_null(OVERFLOW).alias("reason"),
             ),
         ]
     )
@@ -222,6 +222,29 @@ def _utf8_rejects(
     return found
 
 
-def _empty_output(layout: Layout, flag: bool) -> pl.DataFrame:
+def output_schema(layout: Layout) -> dict[str, type[pl.DataType]]:
+    """The columns of the scored rows, as this path writes them."""
     schema = dict.fromkeys(layout.passthrough, pl.String) | {PREDICTION_COLUMN: pl.Float64}
-    return pl.DataFrame(schema=schema | ({OUT_OF_RANGE_COLUMN: pl.Boolean} if flag else {}))
+    return schema | ({OUT_OF_RANGE_COLUMN: pl.Boolean} if layout.flag else {})
+
+
+def _verdicts(features: dict[str, str]) -> tuple[pl.Expr, pl.Expr]:
+    """The first bad feature column (in the order given) of a text row, and why.
+
+    `features` maps each feature's Float64 column (parsed with ``strict=False``, so null
+    where the text is not a number) to the column holding its text. A value is bad if it is
+    empty, not a number, NaN or inf. Both are null for a good row.
+    """
+    bad = {name: pl.col(name).is_null() | ~pl.col(name).is_finite() for name in features}
+    column = pl.coalesce([pl.when(bad[name]).then(pl.lit(name)) for name in features])
+    raw = pl.coalesce([pl.when(bad[name]).then(pl.col(text)) for name, text in features.items()])
+    reason = (
+        pl.when(raw.is_null())
+        .then(None)
+        .when(raw == "")
+        .then(pl.lit("empty value" + NOT_A_NUMBER))
+        .when(raw.cast(pl.Float64, strict=False).is_null())
+        .then(pl.format("non-numeric value '{}'" + NOT_A_NUMBER, raw))
+        .otherwise(pl.format("value '{}' " + NOT_FINITE, raw))
+    )
+    return column, reason

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import polars as pl
 
@@ -29,14 +29,16 @@ class Layout:
     """The columns of one input (`names`, in file order), checked against the model's `features`.
 
     `source` names the input in messages (its path, or ``<stdin>``); `unit` is ``"line"`` for
-    CSV, ``"row"`` for Parquet. CSV only: `header_line` is the header's line number (blank
-    lines before it count), `data_offset` the byte just past it.
+    CSV, ``"row"`` for Parquet; `flag`: the output adds the out-of-range column. CSV only:
+    `header_line` is the header's line number (blank lines before it count), `data_offset`
+    the byte just past it.
     """
 
     source: str
     unit: str
     names: tuple[str, ...]
     features: tuple[str, ...]
+    flag: bool
     header_line: int = 0
     data_offset: int = 0
 
@@ -45,10 +47,14 @@ class Layout:
         """The columns copied to the output, in file order."""
         return tuple(name for name in self.names if name not in self.features)
 
-    def where(self, line: int, column: str = "") -> str:
-        """``"<source>, line 7, column 'MedInc'"``: where a problem is."""
-        place = f"{self.source}, {self.unit} {line}"
-        return f"{place}, column {shown(column)}" if column else place
+    def rejected(self, reject: dict[str, Any]) -> InputError:
+        """The error that stops at `reject` (a row of the rejects file): ``"<source>, line 7,
+        column 'MedInc': <reason>"``."""
+        line, column = reject[self.unit], reject["column"]
+        where = f"{self.source}, {self.unit} {line}" + (
+            f", column {shown(column)}" if column else ""
+        )
+        return InputError(f"{where}: {reject['reason']}", line, column, skippable=True)
 
 
 def read_csv_header(
@@ -97,7 +103,7 @@ def read_csv_header(
     header = bytes(data[:end]).removesuffix(b"\r")
     names = csv_header_names(header, line, source)
     _check_names(names, f"{source}, line {line} (the header)", feature_names, line, flag=flag)
-    return Layout(source, "line", names, feature_names, line, offset + end + 1)
+    return Layout(source, "line", names, feature_names, flag, line, offset + end + 1)
 
 
 def header_too_long(source: str, line: int) -> InputError:
@@ -156,7 +162,7 @@ def parquet_layout(
         column is nested or binary (CSV cannot hold it).
     """
     where = f"{source} (its columns)"
-    layout = Layout(source, "row", tuple(schema.names()), feature_names)
+    layout = Layout(source, "row", tuple(schema.names()), feature_names, flag)
     _check_names(layout.names, where, feature_names, None, flag=flag)
     for name in feature_names:
         kind = schema[name]

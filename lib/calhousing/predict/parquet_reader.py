@@ -12,14 +12,23 @@ from pathlib import Path
 import polars as pl
 
 from calhousing.errors import InputError
-from calhousing.predict import rejects as _rejects
 from calhousing.predict import writers
 from calhousing.predict.header import Layout, parquet_layout
 from calhousing.predict.model import Model
-from calhousing.predict.scoring import OK, Counts, counts, output_columns, with_scores
+from calhousing.predict.scoring import (
+    NOT_A_NUMBER,
+    NOT_FINITE,
+    OK,
+    OVERFLOW,
+    Counts,
+    counts,
+    output_columns,
+    with_scores,
+)
 
 _ROW = "__row"
 _RAW = "__raw_"  # the features as stored, for the rejects file
+MAX_EXACT_INTEGER = 2**53  # float64 holds every integer up to here, and not all beyond
 
 
 def score_parquet(
@@ -67,13 +76,7 @@ def score_parquet(
     if found["bad"] and rejects is None:
         # only now: number the rows and work out why, to name the first bad one
         named = _scored(frame, schema, layout, model, for_rejects=True)
-        first = _rejected(named, layout).head(1).collect().row(0, named=True)
-        raise InputError(
-            f"{layout.where(first['row'], first['column'])}: {first['reason']}",
-            first["row"],
-            first["column"],
-            skippable=True,
-        )
+        raise layout.rejected(_rejected(named, layout).head(1).collect().row(0, named=True))
     return Counts(found["rows"] - found["bad"], found["bad"], found["outside"], found["clamped"])
 
 
@@ -83,10 +86,14 @@ def _scored(
     """`frame` with Float64 features and the verdicts; for rejects (they cost time), each row's
     number, why it is bad and its stored features too."""
     features = list(layout.features)
-    extra = [_rejects.exact_features(schema, features).alias("__exact")]
+    integers = [name for name in features if schema[name].is_integer()]
+    exact = [pl.col(name).is_between(-MAX_EXACT_INTEGER, MAX_EXACT_INTEGER) for name in integers]
+    extra = [
+        (pl.all_horizontal(exact).fill_null(False) if exact else pl.lit(True)).alias("__exact")
+    ]
     if for_rejects:
         file_order = [name for name in layout.names if name in layout.features]
-        column, reason = _rejects.typed_feature_verdicts(schema, file_order)
+        column, reason = _verdicts(schema, file_order)
         frame = frame.with_row_index(_ROW, offset=1)
         extra += [column.alias("__column"), reason.alias("__reason")]
         extra += [pl.col(name).alias(_RAW + name) for name in features]
@@ -104,6 +111,34 @@ def _rejected(scored: pl.LazyFrame, layout: Layout) -> pl.LazyFrame:
     return scored.filter(~pl.col(OK)).select(
         pl.col(_ROW).cast(pl.Int64).alias("row"),
         pl.col("__column").fill_null("").alias("column"),
-        pl.col("__reason").fill_null(_rejects.OVERFLOW).alias("reason"),
+        pl.col("__reason").fill_null(OVERFLOW).alias("reason"),
         pl.struct(original).struct.json_encode().alias("text"),
     )
+
+
+def _verdicts(schema: pl.Schema, features: list[str]) -> tuple[pl.Expr, pl.Expr]:
+    """The first bad feature column of a typed (Parquet) row, and why; null for a good row.
+
+    A value is bad if it is null, NaN or inf, or an integer beyond ``2**53`` in magnitude,
+    which float64 cannot hold exactly.
+    """
+    columns, reasons = [], []
+    for name in features:
+        raw = pl.col(name)
+        if schema[name].is_integer():
+            bad = raw.is_null() | (raw > MAX_EXACT_INTEGER) | (raw < -MAX_EXACT_INTEGER)
+            why = pl.format(
+                "integer {} is beyond 2^53, which float64 cannot hold exactly; store it as a float",
+                raw,
+            )
+        else:
+            bad = raw.is_null() | ~raw.cast(pl.Float64).is_finite()
+            why = pl.format("value {} " + NOT_FINITE, raw.cast(pl.Float64))
+        columns.append(pl.when(bad).then(pl.lit(name)))
+        reasons.append(
+            pl.when(raw.is_null())
+            .then(pl.lit("missing value (null)" + NOT_A_NUMBER))
+            .when(bad)
+            .then(why)
+        )
+    return pl.coalesce(columns), pl.coalesce(reasons)

@@ -13,12 +13,12 @@ from typing import IO
 
 import polars as pl
 
+from calhousing import config
 from calhousing.errors import InputError, OutputError
-from calhousing.predict import csv_reader, parquet_reader, writers
-from calhousing.predict.header import MAX_LINE_BYTES, header_too_long, read_csv_header
+from calhousing.predict import parquet_reader, writers
+from calhousing.predict.header import MAX_LINE_BYTES, Layout, header_too_long, read_csv_header
 from calhousing.predict.model import Model
-from calhousing.predict.rejects import rejects_header
-from calhousing.predict.scoring import OUT_OF_RANGE_COLUMN, PREDICTION_COLUMN, Counts
+from calhousing.predict.scoring import Counts, counts, output_columns, with_scores
 
 _SPOOL_BYTES = 2**20
 
@@ -140,10 +140,10 @@ def _score_csv(
     with _open_input(path, source) as stream:
         layout = read_csv_header(stream, source, model.feature_names, flag=flag)
     if block_bytes is None:
-        found = csv_reader.score_fast(path, layout, model, output.temp, parquet=parquet, flag=flag)
+        found = _score_fast(path, layout, model, output.temp, parquet)
         if found is not None:
             if rejects is not None:
-                rejects.temp.write_bytes(rejects_header(layout.unit))
+                rejects.temp.write_bytes(writers.rejects_header(layout.unit))
             return found
     from calhousing.predict import careful  # numpy and the record splitter, only when needed
 
@@ -156,19 +156,53 @@ def _score_csv(
             sink = stack.enter_context(open(csv_out, "wb"))
             rejects_sink = stack.enter_context(open(rejects.temp, "wb")) if rejects else None
             blocks = {"block_bytes": block_bytes} if block_bytes else {}
-            found = careful.score_careful(
-                stream, layout, model, sink, rejects_sink, flag=flag, **blocks
-            )
+            found = careful.score_careful(stream, layout, model, sink, rejects_sink, **blocks)
         if parquet:
-            schema = dict.fromkeys(layout.passthrough, pl.String) | {PREDICTION_COLUMN: pl.Float64}
-            if flag:
-                schema[OUT_OF_RANGE_COLUMN] = pl.Boolean
+            schema = careful.output_schema(layout)
             frame = pl.scan_csv(csv_out, schema=schema, empty_string_is_null=False)
             frame.sink_parquet(output.temp, **writers.PARQUET_COMPRESSION)
     finally:
         if parquet:
             csv_out.unlink(missing_ok=True)
     return found
+
+
+def _score_fast(
+    path: Path, layout: Layout, model: Model, output: Path, parquet: bool
+) -> Counts | None:
+    """The fast path every clean CSV file takes: polars reads, scores and writes it whole.
+
+    ``None`` if a row could not be read or scored, or holds a line break: `output` is then
+    incomplete and the careful path must run.
+    """
+    os.environ.setdefault(
+        "POLARS_CSV_CHUNK_SIZE", str(config.csv_chunk_bytes(pl.thread_pool_size()))
+    )
+    schema = {name: pl.Float64 if name in layout.features else pl.String for name in layout.names}
+    frame = pl.scan_csv(
+        path,
+        has_header=False,
+        skip_lines=layout.header_line,
+        schema=schema,
+        empty_string_is_null=False,
+        raise_if_empty=False,
+    )
+    scored = with_scores(frame, model)
+    breaks = [pl.col(name).str.contains_any(["\n", "\r"]) for name in layout.passthrough]
+    stats = scored.select(
+        *counts(model), pl.any_horizontal(breaks).sum().alias("breaks") if breaks else pl.lit(0)
+    )
+    sink = writers.sink(
+        scored.select(output_columns(layout.passthrough, layout.flag)), output, parquet=parquet
+    )
+    try:
+        _, found = pl.collect_all([sink, stats], engine="streaming")
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    row = found.row(0, named=True)
+    if row["bad"] or row.get("breaks"):
+        return None
+    return Counts(scored=row["rows"], outside=row["outside"], clamped=row["clamped"])
 
 
 def _open_input(path: Path, source: str) -> IO[bytes]:

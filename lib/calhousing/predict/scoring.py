@@ -1,16 +1,21 @@
 """A scored row's columns: its prediction, and whether it can be scored, is in range, was clamped.
 
 Every reader and each Dask partition adds them with :func:`with_scores`, so every path scores
-a row the same way, digit for digit.
+a row the same way, digit for digit; so does the report's out-of-range table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from calhousing.predict.model import Model
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PREDICTION_COLUMN = "MedHouseVal_pred"
 OUT_OF_RANGE_COLUMN = "out_of_range"
@@ -19,6 +24,10 @@ OK = "__ok"
 OUTSIDE = "__outside"
 CLAMPED = "__clamped"
 FINITE = "__finite"
+# Why a row cannot be scored, as the rejects say it.
+OVERFLOW = "the prediction overflows float64: the feature values are too large"
+NOT_A_NUMBER = "; a feature must be a number"
+NOT_FINITE = "is not a finite number; NaN and inf cannot be scored"
 
 
 def with_scores(frame: pl.LazyFrame | pl.DataFrame, model: Model) -> pl.LazyFrame | pl.DataFrame:
@@ -75,3 +84,37 @@ class Counts:
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+def out_of_range_outcomes(models: Sequence[Model], X: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
+    """Each model's absolute error on the rows outside the training range, and on the others.
+
+    A row is outside when a feature lies outside the models' ``ranges``; each model scores it
+    exactly as ``calhousing predict`` does.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model: rows outside, their mean and largest absolute error, and the mean
+        absolute error of the rows inside, for comparison.
+    """
+    import numpy as np
+    import pandas as pd
+
+    truth = np.asarray(y, dtype=np.float64)
+    rows = []
+    for model in models:
+        frame = pl.from_pandas(X[list(model.feature_names)].astype("float64"))
+        scored = with_scores(frame, model)
+        errors = np.abs(scored[PREDICTION_COLUMN].to_numpy() - truth)
+        outside = scored[OUTSIDE].to_numpy()
+        rows.append(
+            {
+                "model": model.name,
+                "rows outside": int(outside.sum()),
+                "MAE outside": float(errors[outside].mean()) if outside.any() else np.nan,
+                "max |error| outside": float(errors[outside].max()) if outside.any() else np.nan,
+                "MAE inside": float(errors[~outside].mean()),
+            }
+        )
+    return pd.DataFrame(rows).set_index("model")

@@ -75,6 +75,16 @@ def sink(frame: pl.LazyFrame, path: Path, *, parquet: bool) -> pl.LazyFrame:
     return frame.sink_csv(path, lazy=True, check_extension=False)
 
 
+def reject_schema(unit: str) -> dict[str, type[pl.DataType]]:
+    """The columns of ``OUTPUT.rejects.csv``: ``line`` (or ``row``), column, reason, text."""
+    return {unit: pl.Int64, "column": pl.String, "reason": pl.String, "text": pl.String}
+
+
+def rejects_header(unit: str) -> bytes:
+    """The first line of ``OUTPUT.rejects.csv``."""
+    return pl.DataFrame(schema=reject_schema(unit)).write_csv().encode("utf-8")
+
+
 def output_target(output_path: str | os.PathLike[str] | None) -> Path | None:
     """The output file, or ``None`` for stdout (no `output_path`, or ``-``).
 
