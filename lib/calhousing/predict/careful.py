@@ -7,13 +7,14 @@ as on the fast path.
 
 from __future__ import annotations
 
-from typing import IO
+from contextlib import ExitStack
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from calhousing.predict import records as _records
-from calhousing.predict.header import Layout, delimiter_hint, not_utf8
+from calhousing.predict.header import Layout, delimiter_hint, not_utf8, open_input
 from calhousing.predict.model import Model
 from calhousing.predict.scoring import (
     NOT_A_NUMBER,
@@ -27,7 +28,7 @@ from calhousing.predict.scoring import (
     output_columns,
     with_scores,
 )
-from calhousing.predict.writers import reject_schema, rejects_header
+from calhousing.predict.writers import PARQUET_COMPRESSION, reject_schema, rejects_header
 
 _LINE = "__line"
 _INDEX = "__index"
@@ -36,41 +37,48 @@ _UNREADABLE = "cannot read this record as CSV fields (check its quotes)"
 
 
 def score_careful(
-    stream: IO[bytes],
+    path: Path,
     layout: Layout,
     model: Model,
-    output: IO[bytes],
-    rejects: IO[bytes] | None,
-    block_bytes: int = _records.BLOCK_BYTES,
+    output: Path,
+    rejects: Path | None,
+    parquet: bool,
+    block_bytes: int | None = None,
 ) -> Counts:
     """Score the records after the header, block by block, naming each bad one by its line.
 
-    Parameters
-    ----------
-    stream : binary file
-        Positioned just past the header line.
-    output, rejects : binary file
-        Where the scored rows and the rejected ones go; `rejects` ``None`` stops at the
-        first bad record.
-
-    Raises
-    ------
-    InputError
-        At the first bad record when `rejects` is None (``skippable`` set).
+    The scored rows go to `output` (through a CSV stage when `parquet`), the rejected ones to
+    `rejects`; `rejects` ``None`` stops at the first bad record with an InputError
+    (``skippable`` set).
     """
     total = Counts()
-    pl.DataFrame(schema=output_schema(layout)).write_csv(output)
-    if rejects is not None:
-        rejects.write(rejects_header(layout.unit))
-    for block in _records.iter_records(stream, layout.source, layout.header_line + 1, block_bytes):
-        good, bad, found = _score_block(block, layout, model)
-        if bad.height and rejects is None:
-            raise layout.rejected(bad.row(0, named=True))
-        if good.height:
-            good.write_csv(output, include_header=False)
-        if bad.height and rejects is not None:
-            bad.write_csv(rejects, include_header=False)
-        total += found
+    csv_out = output.with_suffix(".csv.part") if parquet else output
+    try:
+        with ExitStack() as stack:
+            stream = stack.enter_context(open_input(path, layout.source))
+            stream.seek(layout.data_offset)
+            sink = stack.enter_context(open(csv_out, "wb"))
+            listing = stack.enter_context(open(rejects, "wb")) if rejects else None
+            pl.DataFrame(schema=_output_schema(layout)).write_csv(sink)
+            if listing is not None:
+                listing.write(rejects_header(layout.unit))
+            first_line = layout.header_line + 1
+            blocks = block_bytes or _records.BLOCK_BYTES
+            for block in _records.iter_records(stream, layout.source, first_line, blocks):
+                good, bad, found = _score_block(block, layout, model)
+                if bad.height and listing is None:
+                    raise layout.rejected(bad.row(0, named=True))
+                if good.height:
+                    good.write_csv(sink, include_header=False)
+                if bad.height and listing is not None:
+                    bad.write_csv(listing, include_header=False)
+                total += found
+        if parquet:
+            frame = pl.scan_csv(csv_out, schema=_output_schema(layout), empty_string_is_null=False)
+            frame.sink_parquet(output, **PARQUET_COMPRESSION)
+    finally:
+        if parquet:  # the scored rows' CSV stage; the output's own temporary file is the caller's
+            csv_out.unlink(missing_ok=True)
     return total
 
 
@@ -117,7 +125,7 @@ def _score_block(
             else:
                 parts.append(_score_parsed(block, layout, model, frame, np.array([index])))
     extra = pl.DataFrame(structural, schema=reject_schema(layout.unit), orient="row")
-    good = pl.concat([pl.DataFrame(schema=output_schema(layout)), *(part[0] for part in parts)])
+    good = pl.concat([pl.DataFrame(schema=_output_schema(layout)), *(part[0] for part in parts)])
     bad = pl.concat([extra, *(part[1] for part in parts)]).sort(layout.unit)
     found = Counts(good.height, bad.height)
     for part in parts:
@@ -222,7 +230,7 @@ def _utf8_rejects(
     return found
 
 
-def output_schema(layout: Layout) -> dict[str, type[pl.DataType]]:
+def _output_schema(layout: Layout) -> dict[str, type[pl.DataType]]:
     """The columns of the scored rows, as this path writes them."""
     schema = dict.fromkeys(layout.passthrough, pl.String) | {PREDICTION_COLUMN: pl.Float64}
     return schema | ({OUT_OF_RANGE_COLUMN: pl.Boolean} if layout.flag else {})

@@ -19,16 +19,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from calhousing.errors import InputError, OutputError
 from calhousing.predict.model import Model
 from calhousing.predict.run import Summary, predict_file
 from calhousing.predict.writers import PARQUET_SUFFIXES, STDIO
 from calhousing.run import signals
-
-if TYPE_CHECKING:
-    from distributed import Client
 
 GLOB_CHARACTERS = "*?["
 REJECTS_SUFFIX = ".rejects"
@@ -107,7 +103,8 @@ def predict_dataset(
     skip_invalid: bool = False,
     flag_out_of_range: bool = False,
 ) -> Summary:
-    """Score every Parquet file of a dataset into the folder `output_path`, on Dask.
+    """Score every Parquet file of a dataset into the folder `output_path`, on Dask; the Summary
+    totals the partitions.
 
     Parameters
     ----------
@@ -122,11 +119,6 @@ def predict_dataset(
         `workers` processes is started and stopped.
     skip_invalid, flag_out_of_range : bool
         As for :func:`~calhousing.predict.predict_file`.
-
-    Returns
-    -------
-    Summary
-        Totals over the partitions.
 
     Raises
     ------
@@ -187,7 +179,10 @@ def _run_tasks(
                 stack.callback(cluster.close)
                 client = stack.enter_context(closing(Client(cluster)))
         else:
-            client = stack.enter_context(closing(_connect(scheduler)))
+            try:
+                client = stack.enter_context(closing(Client(scheduler, timeout="10s")))
+            except OSError as error:
+                raise OutputError(f"cannot reach the Dask scheduler {scheduler}: {error}") from None
         sources, outputs, rejects = zip(*tasks, strict=True)
         futures = client.map(
             score_partition, sources, outputs, rejects, model=model, flag=flag, pure=False
@@ -211,15 +206,6 @@ def _sigint_ignored_by_workers() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _connect(scheduler: str) -> Client:
-    from distributed import Client
-
-    try:
-        return Client(scheduler, timeout="10s")
-    except OSError as error:
-        raise OutputError(f"cannot reach the Dask scheduler {scheduler}: {error}") from None
 
 
 def _check_output_folder(input_path: str, output_path: str | None) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import polars as pl
@@ -104,6 +105,14 @@ def read_csv_header(
     names = csv_header_names(header, line, source)
     _check_names(names, f"{source}, line {line} (the header)", feature_names, line, flag=flag)
     return Layout(source, "line", names, feature_names, flag, line, offset + end + 1)
+
+
+def open_input(path: Path, source: str) -> IO[bytes]:
+    """The input file opened for reading, or an InputError naming why not."""
+    try:
+        return open(path, "rb")
+    except OSError as error:
+        raise InputError(f"cannot read {source!r}: {error.strerror}") from None
 
 
 def header_too_long(source: str, line: int) -> InputError:

@@ -14,9 +14,15 @@ from typing import IO
 import polars as pl
 
 from calhousing import config
-from calhousing.errors import InputError, OutputError
+from calhousing.errors import OutputError
 from calhousing.predict import parquet_reader, writers
-from calhousing.predict.header import MAX_LINE_BYTES, Layout, header_too_long, read_csv_header
+from calhousing.predict.header import (
+    MAX_LINE_BYTES,
+    Layout,
+    header_too_long,
+    open_input,
+    read_csv_header,
+)
 from calhousing.predict.model import Model
 from calhousing.predict.scoring import Counts, counts, output_columns, with_scores
 
@@ -58,8 +64,6 @@ def predict_file(
         A CSV file, a Parquet file (``.parquet``, ``.pq``), or ``"-"`` for CSV on stdin.
     output_path : path-like or None
         CSV, or Parquet by its suffix; ``None`` or ``"-"`` writes CSV to stdout.
-    model : Model
-        From :func:`calhousing.predict.load_model`.
     skip_invalid : bool, default=False
         Score the good rows and list each rejected row, with its reason, in
         ``<output_path>.rejects.csv``, instead of stopping at the first bad row.
@@ -67,10 +71,6 @@ def predict_file(
         Add a boolean ``out_of_range`` column: a feature is outside the training range.
     block_bytes : int, optional
         Force the careful CSV path with blocks of this many bytes (for tests).
-
-    Returns
-    -------
-    Summary
 
     Raises
     ------
@@ -104,17 +104,29 @@ def predict_file(
         if source == "<stdin>":
             input_path = _spool(sys.stdin.buffer, source, stack)
         elif _is_pipe(input_path):  # as `<(command)` gives: it can be read only once
-            with _open_input(Path(input_path), source) as stream:
+            with open_input(Path(input_path), source) as stream:
                 input_path = _spool(stream, source, stack, suffix=Path(input_path).suffix)
         path, flag = Path(input_path), flag_out_of_range
+        listing = rejects.temp if rejects else None
         try:
             if writers.is_parquet(path):
-                listing = rejects.temp if rejects else None
                 found = parquet_reader.score_parquet(
                     path, source, model, output.temp, listing, parquet, flag
                 )
             else:
-                found = _score_csv(path, source, model, output, rejects, parquet, flag, block_bytes)
+                with open_input(path, source) as stream:
+                    layout = read_csv_header(stream, source, model.feature_names, flag=flag)
+                fast = block_bytes is None
+                found = _score_fast(path, layout, model, output.temp, parquet) if fast else None
+                if found is None:
+                    # numpy and the record splitter are imported only when needed
+                    from calhousing.predict import careful
+
+                    found = careful.score_careful(
+                        path, layout, model, output.temp, listing, parquet, block_bytes
+                    )
+                elif listing is not None:
+                    listing.write_bytes(writers.rejects_header(layout.unit))
         except OutputError:
             raise
         except OSError as error:
@@ -125,46 +137,6 @@ def predict_file(
             rejects.commit()
         output.commit()
     return Summary(found.scored, found.rejected, target, listed, found.outside, found.clamped)
-
-
-def _score_csv(
-    path: Path,
-    source: str,
-    model: Model,
-    output: writers.Staged,
-    rejects: writers.Staged | None,
-    parquet: bool,
-    flag: bool,
-    block_bytes: int | None,
-) -> Counts:
-    with _open_input(path, source) as stream:
-        layout = read_csv_header(stream, source, model.feature_names, flag=flag)
-    if block_bytes is None:
-        found = _score_fast(path, layout, model, output.temp, parquet)
-        if found is not None:
-            if rejects is not None:
-                rejects.temp.write_bytes(writers.rejects_header(layout.unit))
-            return found
-    from calhousing.predict import careful  # numpy and the record splitter, only when needed
-
-    # Parquet is written from the scored rows' CSV, which the caller's staged file does not hold
-    csv_out = output.temp.with_suffix(".csv.part") if parquet else output.temp
-    try:
-        with ExitStack() as stack:
-            stream = stack.enter_context(_open_input(path, source))
-            stream.seek(layout.data_offset)
-            sink = stack.enter_context(open(csv_out, "wb"))
-            rejects_sink = stack.enter_context(open(rejects.temp, "wb")) if rejects else None
-            blocks = {"block_bytes": block_bytes} if block_bytes else {}
-            found = careful.score_careful(stream, layout, model, sink, rejects_sink, **blocks)
-        if parquet:
-            schema = careful.output_schema(layout)
-            frame = pl.scan_csv(csv_out, schema=schema, empty_string_is_null=False)
-            frame.sink_parquet(output.temp, **writers.PARQUET_COMPRESSION)
-    finally:
-        if parquet:
-            csv_out.unlink(missing_ok=True)
-    return found
 
 
 def _score_fast(
@@ -203,14 +175,6 @@ def _score_fast(
     if row["bad"] or row.get("breaks"):
         return None
     return Counts(scored=row["rows"], outside=row["outside"], clamped=row["clamped"])
-
-
-def _open_input(path: Path, source: str) -> IO[bytes]:
-    """The input file opened for reading, or an InputError naming why not."""
-    try:
-        return open(path, "rb")
-    except OSError as error:
-        raise InputError(f"cannot read {source!r}: {error.strerror}") from None
 
 
 def _spool(stream: IO[bytes], source: str, stack: ExitStack, suffix: str = "") -> Path:

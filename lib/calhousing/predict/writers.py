@@ -101,12 +101,8 @@ def output_target(output_path: str | os.PathLike[str] | None) -> Path | None:
 
 
 def check_target(target: Path | None, input_path: str | os.PathLike[str] | None) -> None:
-    """Refuse an output that is a folder, is the input (or a link to it), or has no folder.
-
-    Raises
-    ------
-    OutputError
-    """
+    """Refuse (OutputError) an output that is a folder, is the input or a link to it, or has no
+    folder."""
     if target is None:
         return
     shown = describe(target)
