@@ -29,6 +29,7 @@ from calhousing.predict.scoring import (
 _ROW = "__row"
 _RAW = "__raw_"  # the features as stored, for the rejects file
 MAX_EXACT_INTEGER = 2**53  # float64 holds every integer up to here, and not all beyond
+_MISSING = "missing value (null)" + NOT_A_NUMBER
 
 
 def score_parquet(
@@ -135,10 +136,5 @@ def _verdicts(schema: pl.Schema, features: list[str]) -> tuple[pl.Expr, pl.Expr]
             bad = raw.is_null() | ~raw.cast(pl.Float64).is_finite()
             why = pl.format("value {} " + NOT_FINITE, raw.cast(pl.Float64))
         columns.append(pl.when(bad).then(pl.lit(name)))
-        reasons.append(
-            pl.when(raw.is_null())
-            .then(pl.lit("missing value (null)" + NOT_A_NUMBER))
-            .when(bad)
-            .then(why)
-        )
+        reasons.append(pl.when(raw.is_null()).then(pl.lit(_MISSING)).when(bad).then(why))
     return pl.coalesce(columns), pl.coalesce(reasons)

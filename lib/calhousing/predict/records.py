@@ -61,22 +61,17 @@ def iter_records(
         ``MAX_LINE_BYTES``.
     """
     pending, line = b"", first_line
-    while True:
-        chunk = stream.read(block_bytes)
+    while chunk := stream.read(block_bytes):
         data = pending + chunk
-        if not chunk:
-            if data:
-                yield _within_limit(split_records(data, line, final=True), source)
-            return
         records = _within_limit(split_records(data, line, final=False), source)
-        if len(records) == 0:
-            if len(data) > MAX_LINE_BYTES:
-                raise _too_long(source, line)
-            pending = data
-            continue
+        if len(records) == 0 and len(data) > MAX_LINE_BYTES:
+            raise _too_long(source, line)
         pending = data[len(records.data) :]
-        line = int(records.last_lines[-1]) + 1
-        yield records
+        if len(records):
+            line = int(records.last_lines[-1]) + 1
+            yield records
+    if pending:
+        yield _within_limit(split_records(pending, line, final=True), source)
 
 
 def _within_limit(records: Records, source: str) -> Records:
