@@ -48,6 +48,36 @@ class Layout:
         """The columns copied to the output, in file order."""
         return tuple(name for name in self.names if name not in self.features)
 
+    def checked(self, where: str, line: int | None) -> Layout:
+        """`self`, unless a column is named twice or is one the output adds, or a feature is
+        missing (InputError)."""
+        names = self.names
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise InputError(
+                f"{where}: column(s) {', '.join(map(shown, duplicates))} appear more than once; "
+                "give every column its own name",
+                line,
+            )
+        for name in [PREDICTION_COLUMN, *([OUT_OF_RANGE_COLUMN] if self.flag else [])]:
+            if name in names:
+                raise InputError(
+                    f"{where}: the input already has a {name!r} column, which the output "
+                    "adds; rename or drop it",
+                    line,
+                    name,
+                )
+        missing = [name for name in self.features if name not in names]
+        if missing:
+            listed = ", ".join(map(shown, names[:20])) + (", …" if len(names) > 20 else "")
+            raise InputError(
+                f"{where}: missing feature column(s) {', '.join(missing)}; the columns are "
+                f"{listed}. Feature columns are found by exact name, in any order"
+                f"{delimiter_hint(names)}",
+                line,
+            )
+        return self
+
     def rejected(self, reject: dict[str, Any]) -> InputError:
         """The error that stops at `reject` (a row of the rejects file): ``"<source>, line 7,
         column 'MedInc': <reason>"``."""
@@ -103,8 +133,8 @@ def read_csv_header(
         )
     header = bytes(data[:end]).removesuffix(b"\r")
     names = csv_header_names(header, line, source)
-    _check_names(names, f"{source}, line {line} (the header)", feature_names, line, flag=flag)
-    return Layout(source, "line", names, feature_names, flag, line, offset + end + 1)
+    layout = Layout(source, "line", names, feature_names, flag, line, offset + end + 1)
+    return layout.checked(f"{source}, line {line} (the header)", line)
 
 
 def open_input(path: Path, source: str) -> IO[bytes]:
@@ -171,8 +201,7 @@ def parquet_layout(
         column is nested or binary (CSV cannot hold it).
     """
     where = f"{source} (its columns)"
-    layout = Layout(source, "row", tuple(schema.names()), feature_names, flag)
-    _check_names(layout.names, where, feature_names, None, flag=flag)
+    layout = Layout(source, "row", tuple(schema.names()), feature_names, flag).checked(where, None)
     for name in feature_names:
         kind = schema[name]
         if not (kind.is_numeric() and kind != pl.Boolean):
@@ -213,37 +242,3 @@ def delimiter_hint(fields: tuple[str, ...] | list[str]) -> str:
         if delimiter in fields[0]:
             return f". The line has no comma but has {delimiter!r}: separate fields with commas"
     return ""
-
-
-def _check_names(
-    names: tuple[str, ...],
-    where: str,
-    feature_names: tuple[str, ...],
-    line: int | None,
-    *,
-    flag: bool,
-) -> None:
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise InputError(
-            f"{where}: column(s) {', '.join(map(shown, duplicates))} appear more than once; "
-            "give every column its own name",
-            line,
-        )
-    for name in [PREDICTION_COLUMN, *([OUT_OF_RANGE_COLUMN] if flag else [])]:
-        if name in names:
-            raise InputError(
-                f"{where}: the input already has a {name!r} column, which the output "
-                "adds; rename or drop it",
-                line,
-                name,
-            )
-    missing = [name for name in feature_names if name not in names]
-    if missing:
-        listed = ", ".join(map(shown, names[:20])) + (", …" if len(names) > 20 else "")
-        raise InputError(
-            f"{where}: missing feature column(s) {', '.join(missing)}; the columns are "
-            f"{listed}. Feature columns are found by exact name, in any order"
-            f"{delimiter_hint(names)}",
-            line,
-        )
