@@ -112,25 +112,24 @@ def _score_block(
         structural.append((first, "", reason, text))
     indices = np.flatnonzero(~(blank | multi | wrong | unclosed))
     frame = _parse(block, indices, layout)
-    if frame is not None:
-        parts = [_score_parsed(block, layout, model, frame, indices)]
-    else:  # polars split them differently: parse each record alone
-        parts = []
+    if frame is None:  # polars split them differently: parse each record alone
+        parsed = {}
         for index in indices:
-            frame = _parse(block, np.array([index]), layout)
-            if frame is None:
+            one = _parse(block, np.array([index]), layout)
+            if one is None:
                 structural.append(
                     (int(block.first_lines[index]), "", _UNREADABLE, block.text(index))
                 )
             else:
-                parts.append(_score_parsed(block, layout, model, frame, np.array([index])))
+                parsed[index] = one
+        indices = np.array(list(parsed), dtype=np.int64)
+        frame = pl.concat(
+            [pl.DataFrame(schema=dict.fromkeys(layout.names, pl.String)), *parsed.values()]
+        )
+    good, bad, stats = _score_parsed(block, layout, model, frame, indices)
     extra = pl.DataFrame(structural, schema=reject_schema(layout.unit), orient="row")
-    good = pl.concat([pl.DataFrame(schema=_output_schema(layout)), *(part[0] for part in parts)])
-    bad = pl.concat([extra, *(part[1] for part in parts)]).sort(layout.unit)
-    found = Counts(good.height, bad.height)
-    for part in parts:
-        found += part[2]
-    return good, bad, found
+    bad = pl.concat([extra, bad]).sort(layout.unit)
+    return good, bad, Counts(good.height, bad.height, stats["outside"], stats["clamped"])
 
 
 def _parse(block: _records.Records, indices: np.ndarray, layout: Layout) -> pl.DataFrame | None:
@@ -159,8 +158,8 @@ def _score_parsed(
     model: Model,
     frame: pl.DataFrame,
     indices: np.ndarray,
-) -> tuple[pl.DataFrame, pl.DataFrame, Counts]:
-    """The scored rows, the rejects and the range counts of the parsed records `frame`."""
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """The scored rows, the rejects and the counts of the parsed records `frame`."""
     unit = layout.unit
     frame = frame.with_columns(
         pl.Series(_LINE, block.first_lines[indices]), pl.Series(_INDEX, indices)
@@ -201,12 +200,7 @@ def _score_parsed(
             for place, name in enumerate(["column", "reason"])
         )
     text = pl.Series("text", _records.texts(block, bad[_INDEX].to_numpy()), dtype=pl.String)
-    found = found.row(0, named=True)
-    return (
-        good,
-        bad.drop(_INDEX).with_columns(text),
-        Counts(0, 0, found["outside"], found["clamped"]),
-    )
+    return good, bad.drop(_INDEX).with_columns(text), found.row(0, named=True)
 
 
 def _utf8_rejects(
