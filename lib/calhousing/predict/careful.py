@@ -30,7 +30,6 @@ from calhousing.predict.scoring import (
 )
 from calhousing.predict.writers import PARQUET_COMPRESSION, reject_schema, rejects_header
 
-_LINE = "__line"
 _INDEX = "__index"
 _RAW = "__raw_"  # a feature's text, kept beside its parsed value for the rejects
 _UNREADABLE = "cannot read this record as CSV fields (check its quotes)"
@@ -123,8 +122,10 @@ def _score_block(
             else:
                 parsed[index] = one
         indices = np.array(list(parsed), dtype=np.int64)
+        # one chunk: polars 2.1 panics formatting the reasons of a frame of many string chunks
         frame = pl.concat(
-            [pl.DataFrame(schema=dict.fromkeys(layout.names, pl.String)), *parsed.values()]
+            [pl.DataFrame(schema=dict.fromkeys(layout.names, pl.String)), *parsed.values()],
+            rechunk=True,
         )
     good, bad, stats = _score_parsed(block, layout, model, frame, indices)
     extra = pl.DataFrame(structural, schema=reject_schema(layout.unit), orient="row")
@@ -160,10 +161,7 @@ def _score_parsed(
     indices: np.ndarray,
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
     """The scored rows, the rejects and the counts of the parsed records `frame`."""
-    unit = layout.unit
-    frame = frame.with_columns(
-        pl.Series(_LINE, block.first_lines[indices]), pl.Series(_INDEX, indices)
-    )
+    frame = frame.with_columns(pl.Series(_INDEX, indices))
     utf8 = {} if block.data.isascii() else _utf8_rejects(frame, block, layout)
     raw = {name: _RAW + name for name in layout.names if name in layout.features}
     typed = frame.lazy().with_columns(
@@ -181,7 +179,6 @@ def _score_parsed(
             good_rows.select(output_columns(layout.passthrough, layout.flag)),
             good_rows.select(counts(model)),
             scored.filter(~pl.col(OK)).select(
-                pl.col(_LINE).alias(unit),
                 pl.col(_INDEX),
                 column.fill_null("").alias("column"),
                 reason.fill_null(OVERFLOW).alias("reason"),
@@ -199,8 +196,10 @@ def _score_parsed(
             .alias(name)
             for place, name in enumerate(["column", "reason"])
         )
-    text = pl.Series("text", _records.texts(block, bad[_INDEX].to_numpy()), dtype=pl.String)
-    return good, bad.drop(_INDEX).with_columns(text), found.row(0, named=True)
+    rows = bad[_INDEX].to_numpy()
+    text = pl.Series("text", _records.texts(block, rows), dtype=pl.String)
+    bad = bad.select(pl.Series(layout.unit, block.first_lines[rows]), "column", "reason", text)
+    return good, bad, found.row(0, named=True)
 
 
 def _utf8_rejects(
