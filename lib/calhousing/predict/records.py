@@ -61,32 +61,24 @@ def iter_records(
         ``MAX_LINE_BYTES``.
     """
     pending, line = b"", first_line
-    while chunk := stream.read(block_bytes):
+    while True:
+        chunk = stream.read(block_bytes)
         data = pending + chunk
-        records = _within_limit(split_records(data, line, final=False), source)
-        if len(records) == 0 and len(data) > MAX_LINE_BYTES:
-            raise _too_long(source, line)
-        pending = data[len(records.data) :]
+        records = split_records(data, line, final=not chunk)
+        too_long = np.flatnonzero(records.ends - records.starts > MAX_LINE_BYTES)
+        if len(too_long) or (len(records) == 0 and len(data) > MAX_LINE_BYTES):
+            at = int(records.first_lines[too_long[0]]) if len(too_long) else line
+            raise InputError(
+                f"{source}, line {at}: a record longer than {MAX_LINE_BYTES // 2**20} MiB (a "
+                "line, or a quoted value that is never closed); a CSV file holds one row per line",
+                at,
+            )
         if len(records):
             line = int(records.last_lines[-1]) + 1
             yield records
-    if pending:
-        yield _within_limit(split_records(pending, line, final=True), source)
-
-
-def _within_limit(records: Records, source: str) -> Records:
-    too_long = np.flatnonzero(records.ends - records.starts > MAX_LINE_BYTES)
-    if len(too_long):
-        raise _too_long(source, int(records.first_lines[too_long[0]]))
-    return records
-
-
-def _too_long(source: str, line: int) -> InputError:
-    return InputError(
-        f"{source}, line {line}: a record longer than {MAX_LINE_BYTES // 2**20} MiB (a line, "
-        "or a quoted value that is never closed); a CSV file holds one row per line",
-        line,
-    )
+        if not chunk:
+            return
+        pending = data[len(records.data) :]
 
 
 def split_records(data: bytes, first_line: int, *, final: bool) -> Records:

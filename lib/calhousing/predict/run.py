@@ -83,7 +83,9 @@ def predict_file(
         If `skip_invalid` is set with no output file, or the output name is empty.
     """
     source = "<stdin>" if str(input_path) == writers.STDIO else str(input_path)
-    target = writers.output_target(output_path)
+    if output_path is not None and str(output_path) == "":
+        raise ValueError("the output name is empty: give -o a file name, or - for stdout")
+    target = None if output_path is None or str(output_path) == writers.STDIO else Path(output_path)
     if skip_invalid and target is None:
         raise ValueError(
             "skip_invalid writes the rejected rows to OUTPUT.rejects.csv, so it needs an output "
@@ -178,14 +180,8 @@ def _score_fast(
 
 
 def _spool(stream: IO[bytes], source: str, stack: ExitStack, suffix: str = "") -> Path:
-    """`stream` copied to a temporary file, so both paths can read it as a file.
-
-    Raises
-    ------
-    InputError
-        If the first ``MAX_LINE_BYTES`` hold no line end (``/dev/zero``, say): no header,
-        and no reason to copy on.
-    """
+    """`stream` copied to a temporary file, so both paths can read it as a file; InputError if
+    the first ``MAX_LINE_BYTES`` hold no line end (``/dev/zero``, say), so no header."""
     handle = stack.enter_context(
         tempfile.NamedTemporaryFile(prefix="calhousing-input-", suffix=suffix)
     )

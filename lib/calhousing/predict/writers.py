@@ -85,21 +85,6 @@ def rejects_header(unit: str) -> bytes:
     return pl.DataFrame(schema=reject_schema(unit)).write_csv().encode("utf-8")
 
 
-def output_target(output_path: str | os.PathLike[str] | None) -> Path | None:
-    """The output file, or ``None`` for stdout (no `output_path`, or ``-``).
-
-    Raises
-    ------
-    ValueError
-        If `output_path` is the empty string.
-    """
-    if output_path is None or str(output_path) == STDIO:
-        return None
-    if str(output_path) == "":
-        raise ValueError("the output name is empty: give -o a file name, or - for stdout")
-    return Path(output_path)
-
-
 def check_target(target: Path | None, input_path: str | os.PathLike[str] | None) -> None:
     """Refuse (OutputError) an output that is a folder, is the input or a link to it, or has no
     folder."""
