@@ -23,7 +23,7 @@ from pathlib import Path
 from calhousing.errors import InputError, OutputError
 from calhousing.predict.model import Model
 from calhousing.predict.run import Summary, predict_file
-from calhousing.predict.writers import PARQUET_SUFFIXES, STDIO
+from calhousing.predict.writers import STDIO, is_parquet
 from calhousing.run import signals
 
 GLOB_CHARACTERS = "*?["
@@ -33,9 +33,8 @@ NEEDS_OUTPUT_FOLDER = "a dataset is scored into a folder of Parquet files: give 
 
 def is_dataset(input_path: str) -> bool:
     """True for a folder or a glob pattern (scored as a dataset), false for a file or ``-``."""
-    if input_path == STDIO:
-        return False
-    return Path(input_path).is_dir() or any(char in input_path for char in GLOB_CHARACTERS)
+    glob_characters = any(char in input_path for char in GLOB_CHARACTERS)
+    return input_path != STDIO and (Path(input_path).is_dir() or glob_characters)
 
 
 def dataset_files(input_path: str) -> list[tuple[Path, Path]]:
@@ -48,11 +47,7 @@ def dataset_files(input_path: str) -> list[tuple[Path, Path]]:
     """
     if Path(input_path).is_dir():
         root = Path(input_path)
-        files = sorted(
-            path
-            for path in root.rglob("*")
-            if path.is_file() and path.name.lower().endswith(PARQUET_SUFFIXES)
-        )
+        files = [path for path in sorted(root.rglob("*")) if path.is_file() and is_parquet(path)]
         found = [(path, path.relative_to(root)) for path in files]
     else:
         found = [
