@@ -509,6 +509,23 @@ def test_a_quote_inside_a_field_rejects_that_row_alone(tmp_path, rows, valid_csv
     assert list(rejects["line"]) == [3]
 
 
+def test_records_parsed_one_by_one_are_scored_and_rejected_together(
+    tmp_path, rows, valid_csv, float_model
+):
+    # two records polars refuses in one block, and bad values among those it reads alone
+    content = edit(edit(valid_csv, 3, "MedInc", '"2"3'), 9, "HouseAge", 'x"y"')
+    content = edit(edit(content, 5, "Latitude", "nan"), 7, "HouseAge", "forty")
+    path = write(tmp_path, content)
+    summary = predict_file(path, tmp_path / "out.csv", float_model, skip_invalid=True)
+    assert (summary.rows_scored, summary.rows_rejected) == (196, 4)
+    output = pd.read_csv(tmp_path / "out.csv", dtype={ID: str})
+    assert list(output[ID]) == list(rows[ID].drop(index=[1, 3, 5, 7]))
+    rejects = pd.read_csv(summary.rejects, keep_default_na=False)
+    assert list(rejects["line"]) == [3, 5, 7, 9]
+    assert list(rejects["column"]) == ["", "Latitude", "HouseAge", "HouseAge"]
+    assert rejects["reason"][0] == "cannot read this record as CSV fields (check its quotes)"
+
+
 def test_rows_rejected_after_parsing_leave_the_output_intact(
     tmp_path, rows, valid_csv, float_model
 ):

@@ -1,13 +1,10 @@
 """A partitioned Parquet dataset scored on a Dask cluster, one task per file.
 
-Each task runs :func:`calhousing.predict.predict_file` on one partition with
-the same model (pickled to the workers), so the output dataset holds, file by
-file, exactly what scoring each file alone would write. The workers read the
-input and write the output by path: on a real cluster they need the same
-shared filesystem. The output folder appears only when every partition is
-done; it is built under a temporary name beside it.
-
-Dask is imported here only, so scoring a single file never loads it.
+Each task runs :func:`calhousing.predict.predict_file` on one partition with the same model,
+so the output holds, file by file, exactly what scoring each file alone writes. The workers
+read and write by path (a cluster needs a shared filesystem). The output folder is built
+under a temporary name beside it and appears only when every partition is done. Dask is
+imported here only, so scoring a single file never loads it.
 """
 
 from __future__ import annotations
@@ -20,18 +17,14 @@ import signal
 import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from calhousing.errors import InputError, OutputError
 from calhousing.predict.model import Model
 from calhousing.predict.run import Summary, predict_file
-from calhousing.predict.writers import PARQUET_SUFFIXES, STDIO
+from calhousing.predict.writers import STDIO, is_parquet
 from calhousing.run import signals
-
-if TYPE_CHECKING:
-    from distributed import Client
 
 GLOB_CHARACTERS = "*?["
 REJECTS_SUFFIX = ".rejects"
@@ -40,9 +33,8 @@ NEEDS_OUTPUT_FOLDER = "a dataset is scored into a folder of Parquet files: give 
 
 def is_dataset(input_path: str) -> bool:
     """True for a folder or a glob pattern (scored as a dataset), false for a file or ``-``."""
-    if input_path == STDIO:
-        return False
-    return Path(input_path).is_dir() or any(char in input_path for char in GLOB_CHARACTERS)
+    glob_characters = any(char in input_path for char in GLOB_CHARACTERS)
+    return input_path != STDIO and (Path(input_path).is_dir() or glob_characters)
 
 
 def dataset_files(input_path: str) -> list[tuple[Path, Path]]:
@@ -51,15 +43,11 @@ def dataset_files(input_path: str) -> list[tuple[Path, Path]]:
     Raises
     ------
     InputError
-        If there is none.
+        If there is none, or two have the same relative path.
     """
     if Path(input_path).is_dir():
         root = Path(input_path)
-        files = sorted(
-            path
-            for path in root.rglob("*")
-            if path.is_file() and path.name.lower().endswith(PARQUET_SUFFIXES)
-        )
+        files = [path for path in sorted(root.rglob("*")) if path.is_file() and is_parquet(path)]
         found = [(path, path.relative_to(root)) for path in files]
     else:
         found = [
@@ -72,8 +60,7 @@ def dataset_files(input_path: str) -> list[tuple[Path, Path]]:
             f"{input_path}: no Parquet files (.parquet, .pq) to score; a dataset is a folder "
             "or a glob of Parquet files"
         )
-    names = [relative for _, relative in found]
-    if len(set(names)) != len(names):
+    if len({relative for _, relative in found}) != len(found):
         raise InputError(
             f"{input_path}: two files share a name; score a folder instead of a glob so "
             "their subfolders keep them apart"
@@ -82,7 +69,7 @@ def dataset_files(input_path: str) -> list[tuple[Path, Path]]:
 
 
 def score_partition(
-    source: str, target: str, model: Model, rejects: str | None, flag: bool
+    source: str, target: str, rejects: str | None, *, model: Model, flag: bool
 ) -> tuple[int, int, int, int]:
     """Score one partition (the task each worker runs): rows scored, rejected, outside, clamped."""
     Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -111,28 +98,22 @@ def predict_dataset(
     skip_invalid: bool = False,
     flag_out_of_range: bool = False,
 ) -> Summary:
-    """Score every Parquet file of a dataset into the folder `output_path`, on Dask.
+    """Score every Parquet file of a dataset into the folder `output_path`, on Dask; the Summary
+    totals the partitions.
 
     Parameters
     ----------
     input_path : str
         A folder (searched recursively) or a glob of Parquet files.
     output_path : str
-        The output folder; it must not exist yet. Each input file gives the file
-        of the same relative path in it. With `skip_invalid`, rejects go to
+        The output folder, which must not exist yet: each input file gives the file of the
+        same relative path in it. With `skip_invalid`, rejects go to
         ``<output_path>.rejects/<relative path>.rejects.csv``.
-    model : Model
     scheduler : str, optional
-        ``tcp://HOST:PORT`` of a running ``dask scheduler``; by default a local
-        cluster of `workers` processes is started and stopped.
-    workers : int, default=2
+        ``tcp://HOST:PORT`` of a running ``dask scheduler``; by default a local cluster of
+        `workers` processes is started and stopped.
     skip_invalid, flag_out_of_range : bool
         As for :func:`~calhousing.predict.predict_file`.
-
-    Returns
-    -------
-    Summary
-        Totals over the partitions.
 
     Raises
     ------
@@ -148,15 +129,15 @@ def predict_dataset(
         raise OutputError(f"{str(rejects_target)!r} exists; remove it or choose another output")
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
-        outputs = [str(staging / "out" / relative) for _, relative in files]
-        rejects = [
-            str(staging / "rejects" / f"{relative}.rejects.csv") if skip_invalid else None
-            for _, relative in files
+        tasks = [
+            (
+                str(path),
+                str(staging / "out" / relative),
+                str(staging / "rejects" / f"{relative}.rejects.csv") if skip_invalid else None,
+            )
+            for path, relative in files
         ]
-        sources = [str(path) for path, _ in files]
-        results = _run_tasks(
-            sources, outputs, rejects, model, flag_out_of_range, scheduler, workers
-        )
+        results = _run_tasks(tasks, model, flag_out_of_range, scheduler, workers)
         (staging / "out").mkdir(exist_ok=True)
         os.replace(staging / "out", target)
         if rejects_target is not None:
@@ -169,9 +150,7 @@ def predict_dataset(
 
 
 def _run_tasks(
-    sources: list[str],
-    outputs: list[str],
-    rejects: list[str | None],
+    tasks: list[tuple[str, str, str | None]],
     model: Model,
     flag: bool,
     scheduler: str | None,
@@ -179,8 +158,7 @@ def _run_tasks(
 ) -> list[tuple[int, int, int, int]]:
     from distributed import Client, LocalCluster
 
-    cluster, client = None, None
-    try:
+    with ExitStack() as stack:
         if scheduler is None:
             # SIGTERM waits until the cluster is up (a half-started one cannot be closed
             # cleanly); SIGINT is ignored meanwhile, so that the workers inherit it ignored
@@ -193,34 +171,27 @@ def _run_tasks(
                     dashboard_address=":0",  # any free port: never collides with another cluster
                     silence_logs=logging.CRITICAL,  # a failed task is reported here, in one line
                 )
-                client = Client(cluster)
+                stack.callback(cluster.close)
+                client = stack.enter_context(closing(Client(cluster)))
         else:
-            client = _connect(scheduler)
+            try:
+                client = stack.enter_context(closing(Client(scheduler, timeout="10s")))
+            except OSError as error:
+                raise OutputError(f"cannot reach the Dask scheduler {scheduler}: {error}") from None
+        sources, outputs, rejects = zip(*tasks, strict=True)
         futures = client.map(
-            score_partition,
-            sources,
-            outputs,
-            [model] * len(sources),
-            rejects,
-            [flag] * len(sources),
-            pure=False,
+            score_partition, sources, outputs, rejects, model=model, flag=flag, pure=False
         )
         return client.gather(futures)
-    finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 @contextmanager
 def _sigint_ignored_by_workers() -> Iterator[None]:
     """SIGINT ignored while the worker processes start, so that they inherit it ignored.
 
-    Ctrl-C in a terminal signals the whole process group: workers that had not
-    finished starting printed a KeyboardInterrupt traceback each. The command
-    itself stops and closes the cluster; a Ctrl-C while it starts (about a second)
-    is ignored, and the next one stops it.
+    Ctrl-C in a terminal signals the whole process group: workers that had not finished
+    starting printed a KeyboardInterrupt traceback each. A Ctrl-C while the cluster starts
+    (about a second) is ignored; the next one stops the command, which closes the cluster.
     """
     if threading.current_thread() is not threading.main_thread():  # no handlers there
         yield
@@ -230,15 +201,6 @@ def _sigint_ignored_by_workers() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _connect(scheduler: str) -> Client:
-    from distributed import Client
-
-    try:
-        return Client(scheduler, timeout="10s")
-    except OSError as error:
-        raise OutputError(f"cannot reach the Dask scheduler {scheduler}: {error}") from None
 
 
 def _check_output_folder(input_path: str, output_path: str | None) -> Path:

@@ -1,15 +1,16 @@
 """The input's columns, checked against the model before any row is read.
 
-A CSV header is read here, not by the engine, so that every problem with it
-(not UTF-8, a column named twice, a missing feature, a wrong delimiter, lone
-CR line ends) is named in the user's terms; a Parquet file's schema likewise.
+A CSV header is read here, not by the engine, so that every problem with it (not UTF-8, a
+column named twice, a missing feature, a wrong delimiter, lone CR line ends) is named in the
+user's terms; a Parquet file's schema likewise.
 """
 
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from typing import IO
+from pathlib import Path
+from typing import IO, Any
 
 import polars as pl
 
@@ -26,28 +27,19 @@ _READ_BYTES = 2**16
 
 @dataclass(frozen=True)
 class Layout:
-    """The columns of one input, checked against the model.
+    """The columns of one input (`names`, in file order), checked against the model's `features`.
 
-    Attributes
-    ----------
-    source : str
-        How messages name the input (its path, or ``<stdin>``).
-    unit : str
-        ``"line"`` for CSV (the header is line 1), ``"row"`` for Parquet.
-    names : tuple of str
-        Every input column, in file order.
-    features : tuple of str
-        The model's feature columns, in the model's order.
-    header_line : int
-        CSV: the header's line number (blank lines before it count); 0 for Parquet.
-    data_offset : int
-        CSV: the byte offset just past the header line; 0 for Parquet.
+    `source` names the input in messages (its path, or ``<stdin>``); `unit` is ``"line"`` for
+    CSV, ``"row"`` for Parquet; `flag`: the output adds the out-of-range column. CSV only:
+    `header_line` is the header's line number (blank lines before it count), `data_offset`
+    the byte just past it.
     """
 
     source: str
     unit: str
     names: tuple[str, ...]
     features: tuple[str, ...]
+    flag: bool
     header_line: int = 0
     data_offset: int = 0
 
@@ -56,25 +48,57 @@ class Layout:
         """The columns copied to the output, in file order."""
         return tuple(name for name in self.names if name not in self.features)
 
-    def where(self, line: int, column: str = "") -> str:
-        """``"<source>, line 7, column 'MedInc'"``: where a problem is."""
-        place = f"{self.source}, {self.unit} {line}"
-        return f"{place}, column {shown(column)}" if column else place
+    def checked(self, where: str, line: int | None) -> Layout:
+        """`self`, unless a column is named twice or is one the output adds, or a feature is
+        missing (InputError)."""
+        names = self.names
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise InputError(
+                f"{where}: column(s) {', '.join(map(shown, duplicates))} appear more than once; "
+                "give every column its own name",
+                line,
+            )
+        for name in [PREDICTION_COLUMN, *([OUT_OF_RANGE_COLUMN] if self.flag else [])]:
+            if name in names:
+                raise InputError(
+                    f"{where}: the input already has a {name!r} column, which the output "
+                    "adds; rename or drop it",
+                    line,
+                    name,
+                )
+        missing = [name for name in self.features if name not in names]
+        if missing:
+            listed = ", ".join(map(shown, names[:20])) + (", …" if len(names) > 20 else "")
+            raise InputError(
+                f"{where}: missing feature column(s) {', '.join(missing)}; the columns are "
+                f"{listed}. Feature columns are found by exact name, in any order"
+                f"{delimiter_hint(names)}",
+                line,
+            )
+        return self
+
+    def rejected(self, reject: dict[str, Any]) -> InputError:
+        """The error that stops at `reject` (a row of the rejects file): ``"<source>, line 7,
+        column 'MedInc': <reason>"``."""
+        line, column = reject[self.unit], reject["column"]
+        where = f"{self.source}, {self.unit} {line}" + (
+            f", column {shown(column)}" if column else ""
+        )
+        return InputError(f"{where}: {reject['reason']}", line, column, skippable=True)
 
 
 def read_csv_header(
     stream: IO[bytes], source: str, feature_names: tuple[str, ...], *, flag: bool = False
 ) -> Layout:
-    """Read and check the header of a CSV `stream` (left just past the header line).
-
-    Blank lines before the header are skipped (and counted).
+    """Read and check the header of a CSV `stream`, skipping (and counting) blank lines before it.
 
     Raises
     ------
     InputError
-        If the input is empty, the header is longer than ``MAX_LINE_BYTES``, is
-        not UTF-8, has lone CR line ends or an unclosed quote, names a column
-        twice, already has an output column, or lacks feature columns.
+        If the input is empty, or the header is longer than ``MAX_LINE_BYTES``, is not UTF-8,
+        has lone CR line ends or an unclosed quote, names a column twice, already has an
+        output column, or lacks feature columns.
     """
     data, line, offset = bytearray(stream.read(_READ_BYTES)), 1, 0
     if data.startswith(_BOM):
@@ -109,12 +133,19 @@ def read_csv_header(
         )
     header = bytes(data[:end]).removesuffix(b"\r")
     names = csv_header_names(header, line, source)
-    _check_names(names, f"{source}, line {line} (the header)", feature_names, line, flag=flag)
-    return Layout(source, "line", names, feature_names, line, offset + end + 1)
+    layout = Layout(source, "line", names, feature_names, flag, line, offset + end + 1)
+    return layout.checked(f"{source}, line {line} (the header)", line)
+
+
+def open_input(path: Path, source: str) -> IO[bytes]:
+    """The input file opened for reading, or an InputError naming why not."""
+    try:
+        return open(path, "rb")
+    except OSError as error:
+        raise InputError(f"cannot read {source!r}: {error.strerror}") from None
 
 
 def header_too_long(source: str, line: int) -> InputError:
-    """The error for a header line longer than ``MAX_LINE_BYTES``."""
     return InputError(
         f"{source}, line {line} (the header): longer than {MAX_LINE_BYTES // 2**20} MiB with no "
         "line end; a CSV file starts with one line naming its columns",
@@ -123,13 +154,8 @@ def header_too_long(source: str, line: int) -> InputError:
 
 
 def csv_header_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
-    """The column names of a header line (without its line end).
-
-    Raises
-    ------
-    InputError
-        If the line is not UTF-8, holds a lone CR, or has an unclosed quote.
-    """
+    """The column names of a header line (without its line end); InputError if it is not
+    UTF-8, holds a lone CR, or has an unclosed quote."""
     where = f"{source}, line {line} (the header)"
     try:
         text = header.decode("utf-8")
@@ -153,9 +179,7 @@ def csv_header_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
             empty_string_is_null=False,
             raise_if_empty=False,
         )
-    except (
-        pl.exceptions.PolarsError
-    ):  # quotes polars will not take (a"b, "a""b"x): as Python reads them
+    except pl.exceptions.PolarsError:  # quotes polars refuses (a"b, "a""b"x): read as Python does
         try:
             return tuple(next(csv.reader([text])))
         except csv.Error as error:
@@ -173,12 +197,11 @@ def parquet_layout(
     Raises
     ------
     InputError
-        If a feature column is missing or not numeric, or, for CSV output, a
-        passed-through column is nested or binary (CSV cannot hold it).
+        If a feature column is missing or not numeric, or, for CSV output, a passed-through
+        column is nested or binary (CSV cannot hold it).
     """
     where = f"{source} (its columns)"
-    names = tuple(schema.names())
-    _check_names(names, where, feature_names, None, flag=flag)
+    layout = Layout(source, "row", tuple(schema.names()), feature_names, flag).checked(where, None)
     for name in feature_names:
         kind = schema[name]
         if not (kind.is_numeric() and kind != pl.Boolean):
@@ -187,16 +210,15 @@ def parquet_layout(
                 "numbers (integer, floating point or decimal)",
                 column=name,
             )
-    if csv_output:
-        for name in names:
-            kind = schema[name]
-            if name not in feature_names and (kind.is_nested() or kind == pl.Binary):
-                raise InputError(
-                    f"{where}: column {shown(name)} has type {kind}, which a CSV output cannot "
-                    "hold; write Parquet (-o OUTPUT.parquet) or drop the column",
-                    column=name,
-                )
-    return Layout(source, "row", names, feature_names)
+    for name in layout.passthrough if csv_output else ():
+        kind = schema[name]
+        if kind.is_nested() or kind == pl.Binary:
+            raise InputError(
+                f"{where}: column {shown(name)} has type {kind}, which a CSV output cannot "
+                "hold; write Parquet (-o OUTPUT.parquet) or drop the column",
+                column=name,
+            )
+    return layout
 
 
 def shown(name: str) -> str:
@@ -208,53 +230,15 @@ def shown(name: str) -> str:
 
 def not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
     """Why `data` is not UTF-8, for a message."""
-    bad = data[error.start : error.end]
     return (
-        f"bytes that are not UTF-8 ({bad!r} at byte {error.start + 1} of the line); "
-        "save the file as UTF-8"
+        f"bytes that are not UTF-8 ({data[error.start : error.end]!r} at byte {error.start + 1} "
+        "of the line); save the file as UTF-8"
     )
 
 
 def delimiter_hint(fields: tuple[str, ...] | list[str]) -> str:
     """A hint when a line's only field holds another delimiter ('' otherwise)."""
-    if len(fields) != 1:
-        return ""
-    for delimiter in _OTHER_DELIMITERS:
+    for delimiter in _OTHER_DELIMITERS if len(fields) == 1 else ():
         if delimiter in fields[0]:
             return f". The line has no comma but has {delimiter!r}: separate fields with commas"
     return ""
-
-
-def _check_names(
-    names: tuple[str, ...],
-    where: str,
-    feature_names: tuple[str, ...],
-    line: int | None,
-    *,
-    flag: bool,
-) -> None:
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise InputError(
-            f"{where}: column(s) {', '.join(map(shown, duplicates))} appear more than once; "
-            "give every column its own name",
-            line,
-        )
-    added = [PREDICTION_COLUMN, *([OUT_OF_RANGE_COLUMN] if flag else [])]
-    for name in added:
-        if name in names:
-            raise InputError(
-                f"{where}: the input already has a {name!r} column, which the output "
-                "adds; rename or drop it",
-                line,
-                name,
-            )
-    missing = [name for name in feature_names if name not in names]
-    if missing:
-        listed = ", ".join(map(shown, names[:20])) + (", …" if len(names) > 20 else "")
-        raise InputError(
-            f"{where}: missing feature column(s) {', '.join(missing)}; the columns are "
-            f"{listed}. Feature columns are found by exact name, in any order"
-            f"{delimiter_hint(names)}",
-            line,
-        )

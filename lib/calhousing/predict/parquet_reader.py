@@ -12,44 +12,32 @@ from pathlib import Path
 import polars as pl
 
 from calhousing.errors import InputError
-from calhousing.predict import rejects as _rejects
 from calhousing.predict import writers
 from calhousing.predict.header import Layout, parquet_layout
 from calhousing.predict.model import Model
-from calhousing.predict.scoring import OK, Counts, counts, output_columns, with_scores
+from calhousing.predict.scoring import (
+    NOT_A_NUMBER,
+    NOT_FINITE,
+    OK,
+    OVERFLOW,
+    Counts,
+    counts,
+    output_columns,
+    with_scores,
+)
 
 _ROW = "__row"
 _RAW = "__raw_"  # the features as stored, for the rejects file
-
-
-def open_parquet(
-    path: Path, source: str, model: Model, *, csv_output: bool, flag: bool
-) -> tuple[Layout, pl.LazyFrame]:
-    """Check a Parquet file's columns and return them, lazily.
-
-    Raises
-    ------
-    InputError
-        If it is not a Parquet file, or its columns do not fit (see
-        :func:`calhousing.predict.header.parquet_layout`).
-    """
-    try:
-        frame = pl.scan_parquet(path)
-        schema = frame.collect_schema()
-    except (pl.exceptions.PolarsError, OSError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"{source} is not a readable Parquet file: {first}") from None
-    layout = parquet_layout(schema, source, model.feature_names, csv_output=csv_output, flag=flag)
-    return layout, frame
+MAX_EXACT_INTEGER = 2**53  # float64 holds every integer up to here, and not all beyond
+_MISSING = "missing value (null)" + NOT_A_NUMBER
 
 
 def score_parquet(
-    frame: pl.LazyFrame,
-    layout: Layout,
+    path: Path,
+    source: str,
     model: Model,
     output: Path,
     rejects: Path | None,
-    *,
     parquet_output: bool,
     flag: bool,
 ) -> Counts:
@@ -58,20 +46,29 @@ def score_parquet(
     Raises
     ------
     InputError
-        For the first bad row when `rejects` is None, or an unreadable file.
+        If it is not a Parquet file, its columns do not fit (see
+        :func:`~calhousing.predict.header.parquet_layout`), or for the first bad row when
+        `rejects` is None.
     """
-    schema = frame.collect_schema()
+    try:
+        frame = pl.scan_parquet(path)
+        schema = frame.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{source} is not a readable Parquet file: {first}") from None
+    layout = parquet_layout(
+        schema, source, model.feature_names, csv_output=not parquet_output, flag=flag
+    )
     scored = _scored(frame, schema, layout, model, for_rejects=rejects is not None)
     good = scored.filter(pl.col(OK)) if rejects is not None else scored
-    written = good.select(output_columns(layout.passthrough, flag))
     sinks = [
-        written.sink_parquet(output, lazy=True, **writers.PARQUET_COMPRESSION)
-        if parquet_output
-        else written.sink_csv(output, lazy=True),
+        writers.sink(
+            good.select(output_columns(layout.passthrough, flag)), output, parquet=parquet_output
+        ),
         scored.select(counts(model)),
     ]
     if rejects is not None:
-        sinks.append(_rejected(scored, layout).sink_csv(rejects, lazy=True))
+        sinks.append(writers.sink(_rejected(scored, layout), rejects, parquet=False))
     try:
         found = pl.collect_all(sinks, engine="streaming")[1].row(0, named=True)
     except (pl.exceptions.PolarsError, OSError) as error:
@@ -80,26 +77,24 @@ def score_parquet(
     if found["bad"] and rejects is None:
         # only now: number the rows and work out why, to name the first bad one
         named = _scored(frame, schema, layout, model, for_rejects=True)
-        first = _rejected(named, layout).head(1).collect().row(0, named=True)
-        raise InputError(
-            f"{layout.where(first['row'], first['column'])}: {first['reason']}",
-            first["row"],
-            first["column"],
-            skippable=True,
-        )
+        raise layout.rejected(_rejected(named, layout).head(1).collect().row(0, named=True))
     return Counts(found["rows"] - found["bad"], found["bad"], found["outside"], found["clamped"])
 
 
 def _scored(
     frame: pl.LazyFrame, schema: pl.Schema, layout: Layout, model: Model, *, for_rejects: bool
 ) -> pl.LazyFrame:
-    """`frame` with Float64 features and the verdicts; with each row's number, the reason
-    it is bad and its stored features too when rejects are wanted (they cost time)."""
+    """`frame` with Float64 features and the verdicts; for rejects (they cost time), each row's
+    number, why it is bad and its stored features too."""
     features = list(layout.features)
-    extra = [_rejects.exact_features(schema, features).alias("__exact")]
+    integers = [name for name in features if schema[name].is_integer()]
+    exact = [pl.col(name).is_between(-MAX_EXACT_INTEGER, MAX_EXACT_INTEGER) for name in integers]
+    extra = [
+        (pl.all_horizontal(exact).fill_null(False) if exact else pl.lit(True)).alias("__exact")
+    ]
     if for_rejects:
         file_order = [name for name in layout.names if name in layout.features]
-        column, reason = _rejects.typed_feature_verdicts(schema, file_order)
+        column, reason = _verdicts(schema, file_order)
         frame = frame.with_row_index(_ROW, offset=1)
         extra += [column.alias("__column"), reason.alias("__reason")]
         extra += [pl.col(name).alias(_RAW + name) for name in features]
@@ -117,6 +112,29 @@ def _rejected(scored: pl.LazyFrame, layout: Layout) -> pl.LazyFrame:
     return scored.filter(~pl.col(OK)).select(
         pl.col(_ROW).cast(pl.Int64).alias("row"),
         pl.col("__column").fill_null("").alias("column"),
-        pl.col("__reason").fill_null(_rejects.OVERFLOW).alias("reason"),
+        pl.col("__reason").fill_null(OVERFLOW).alias("reason"),
         pl.struct(original).struct.json_encode().alias("text"),
     )
+
+
+def _verdicts(schema: pl.Schema, features: list[str]) -> tuple[pl.Expr, pl.Expr]:
+    """The first bad feature column of a typed (Parquet) row, and why; null for a good row.
+
+    A value is bad if it is null, NaN or inf, or an integer beyond ``2**53`` in magnitude,
+    which float64 cannot hold exactly.
+    """
+    columns, reasons = [], []
+    for name in features:
+        raw = pl.col(name)
+        if schema[name].is_integer():
+            bad = raw.is_null() | (raw > MAX_EXACT_INTEGER) | (raw < -MAX_EXACT_INTEGER)
+            why = pl.format(
+                "integer {} is beyond 2^53, which float64 cannot hold exactly; store it as a float",
+                raw,
+            )
+        else:
+            bad = raw.is_null() | ~raw.cast(pl.Float64).is_finite()
+            why = pl.format("value {} " + NOT_FINITE, raw.cast(pl.Float64))
+        columns.append(pl.when(bad).then(pl.lit(name)))
+        reasons.append(pl.when(raw.is_null()).then(pl.lit(_MISSING)).when(bad).then(why))
+    return pl.coalesce(columns), pl.coalesce(reasons)

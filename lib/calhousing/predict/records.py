@@ -1,10 +1,9 @@
 """Splitting CSV bytes into records, quote-aware, with the line numbers each one covers.
 
-Only the careful path uses this (a file with a bad row, or ``--skip-invalid``):
-it lets a bad record be named by its line, and a quoted value that runs over a
-line end be one record, rejected whole, rather than a broken line and a
-spurious row. The scan is vectorized with numpy: a ``"`` opens or closes a
-quoted value, and a line end or comma counts only outside one.
+For the careful path: a bad record is named by its line, and a quoted value that runs over a
+line end is one record, rejected whole, rather than a broken line and a spurious row. The
+scan is vectorized with numpy: a ``"`` opens or closes a quoted value, and a line end or comma
+counts only outside one.
 """
 
 from __future__ import annotations
@@ -24,20 +23,11 @@ _NEWLINE, _CR, _QUOTE, _COMMA = 10, 13, 34, 44
 
 @dataclass(frozen=True)
 class Records:
-    """Whole CSV records and where each one is.
+    """Whole CSV records: record i is ``data[starts[i]:ends[i]]``, without its line end.
 
-    Attributes
-    ----------
-    data : bytes
-    starts, ends : numpy.ndarray of int64
-        Each record is ``data[starts[i]:ends[i]]``, without its line end.
-    first_lines, last_lines : numpy.ndarray of int64
-        The (1-based) lines it starts and ends on; they differ when a quoted
-        value holds a line end.
-    fields : numpy.ndarray of int64
-        Commas outside quotes, plus one.
-    unclosed : bool
-        The last record opens a quote that the file never closes.
+    It starts and ends on lines `first_lines[i]` and `last_lines[i]` (1-based; they differ
+    when a quoted value holds a line end) and has `fields[i]` fields (commas outside quotes,
+    plus one). `unclosed`: the last record opens a quote that the file never closes.
     """
 
     data: bytes
@@ -51,13 +41,12 @@ class Records:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def text(self, index: int) -> str:
-        """Record `index` as text (bytes that are not UTF-8 shown as ``\\xff``)."""
-        raw = self.data[self.starts[index] : self.ends[index]]
-        return raw.decode("utf-8", "backslashreplace")
-
     def raw(self, index: int) -> bytes:
         return self.data[self.starts[index] : self.ends[index]]
+
+    def text(self, index: int) -> str:
+        """Record `index` as text (bytes that are not UTF-8 shown as ``\\xff``)."""
+        return self.raw(index).decode("utf-8", "backslashreplace")
 
 
 def iter_records(
@@ -68,52 +57,36 @@ def iter_records(
     Raises
     ------
     InputError
-        If one record (a line, or lines joined by a quoted value) is longer than
+        If a record (a line, or lines joined by a quoted value) is longer than
         ``MAX_LINE_BYTES``.
     """
     pending, line = b"", first_line
     while True:
         chunk = stream.read(block_bytes)
         data = pending + chunk
+        records = split_records(data, line, final=not chunk)
+        too_long = np.flatnonzero(records.ends - records.starts > MAX_LINE_BYTES)
+        if len(too_long) or (len(records) == 0 and len(data) > MAX_LINE_BYTES):
+            at = int(records.first_lines[too_long[0]]) if len(too_long) else line
+            raise InputError(
+                f"{source}, line {at}: a record longer than {MAX_LINE_BYTES // 2**20} MiB (a "
+                "line, or a quoted value that is never closed); a CSV file holds one row per line",
+                at,
+            )
+        if len(records):
+            line = int(records.last_lines[-1]) + 1
+            yield records
         if not chunk:
-            if data:
-                yield _within_limit(split_records(data, line, final=True), source)
             return
-        records = _within_limit(split_records(data, line, final=False), source)
-        if len(records) == 0:
-            if len(data) > MAX_LINE_BYTES:
-                raise _too_long(source, line)
-            pending = data
-            continue
-        used = len(records.data)
-        pending = data[used:]
-        line = int(records.last_lines[-1]) + 1
-        yield records
-
-
-def _within_limit(records: Records, source: str) -> Records:
-    """`records`, unless one is longer than ``MAX_LINE_BYTES``."""
-    too_long = np.flatnonzero(records.ends - records.starts > MAX_LINE_BYTES)
-    if len(too_long):
-        raise _too_long(source, int(records.first_lines[too_long[0]]))
-    return records
-
-
-def _too_long(source: str, line: int) -> InputError:
-    return InputError(
-        f"{source}, line {line}: a record longer than {MAX_LINE_BYTES // 2**20} MiB (a line, "
-        "or a quoted value that is never closed); a CSV file holds one row per line",
-        line,
-    )
+        pending = data[len(records.data) :]
 
 
 def split_records(data: bytes, first_line: int, *, final: bool) -> Records:
     """The whole records at the start of `data` (all of it when `final`)."""
     arr = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(arr == _NEWLINE)
-    quote_mask = arr == _QUOTE
-    quoted = bool(quote_mask.any())
-    parity = np.cumsum(quote_mask, dtype=np.int32) & 1 if quoted else None
+    quotes = arr == _QUOTE
+    parity = np.cumsum(quotes, dtype=np.int32) & 1 if quotes.any() else None
     ends = newlines[parity[newlines] == 0] if parity is not None else newlines
     used = int(ends[-1]) + 1 if len(ends) else 0
     unclosed = False
@@ -134,15 +107,8 @@ def split_records(data: bytes, first_line: int, *, final: bool) -> Records:
     if parity is not None:
         commas = commas[parity[commas] == 0]
     fields = np.searchsorted(commas, content_ends) - np.searchsorted(commas, starts) + 1
-    return Records(
-        data=data[:used],
-        starts=starts,
-        ends=content_ends,
-        first_lines=first_lines.astype(np.int64),
-        last_lines=last_lines.astype(np.int64),
-        fields=fields.astype(np.int64),
-        unclosed=unclosed,
-    )
+    lines = first_lines.astype(np.int64), last_lines.astype(np.int64)
+    return Records(data[:used], starts, content_ends, *lines, fields.astype(np.int64), unclosed)
 
 
 def select_bytes(records: Records, indices: np.ndarray) -> bytes:

@@ -11,22 +11,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from calhousing.errors import InputError, OutputError
-from calhousing.predict import csv_reader, parquet_reader, writers
-from calhousing.predict.header import MAX_LINE_BYTES, header_too_long, read_csv_header
+import polars as pl
+
+from calhousing import config
+from calhousing.errors import OutputError
+from calhousing.predict import parquet_reader, writers
+from calhousing.predict.header import (
+    MAX_LINE_BYTES,
+    Layout,
+    header_too_long,
+    open_input,
+    read_csv_header,
+)
 from calhousing.predict.model import Model
-from calhousing.predict.scoring import Counts
+from calhousing.predict.scoring import Counts, counts, output_columns, with_scores
 
 _SPOOL_BYTES = 2**20
 
 
 @dataclass(frozen=True)
 class Summary:
-    """What :func:`predict_file` did.
-
-    ``outside``: scored rows with a feature outside the training range;
-    ``clamped``: rows whose input codes the integer model saturated.
-    """
+    """What :func:`predict_file` did; `outside` and `clamped` count scored rows as the closing
+    line does (a feature outside the training range; input codes the integer model saturated)."""
 
     rows_scored: int
     rows_rejected: int
@@ -58,33 +64,28 @@ def predict_file(
         A CSV file, a Parquet file (``.parquet``, ``.pq``), or ``"-"`` for CSV on stdin.
     output_path : path-like or None
         CSV, or Parquet by its suffix; ``None`` or ``"-"`` writes CSV to stdout.
-    model : Model
-        From :func:`calhousing.predict.load_model`.
     skip_invalid : bool, default=False
-        Score the good rows and write each rejected row, with its reason, to
+        Score the good rows and list each rejected row, with its reason, in
         ``<output_path>.rejects.csv``, instead of stopping at the first bad row.
     flag_out_of_range : bool, default=False
         Add a boolean ``out_of_range`` column: a feature is outside the training range.
     block_bytes : int, optional
         Force the careful CSV path with blocks of this many bytes (for tests).
 
-    Returns
-    -------
-    Summary
-
     Raises
     ------
     InputError
         For bad input; the message names the line (or row) and the column.
     OutputError
-        If the output is a folder, the input itself (or a link to it), or
-        cannot be written. Nothing is written in either case: outputs appear
-        only when every row was read.
+        If the output is a folder, the input itself (or a link to it), or cannot be written.
+        Nothing is written in either case: outputs appear only when every row was read.
     ValueError
         If `skip_invalid` is set with no output file, or the output name is empty.
     """
     source = "<stdin>" if str(input_path) == writers.STDIO else str(input_path)
-    target = writers.output_target(output_path)
+    if output_path is not None and str(output_path) == "":
+        raise ValueError("the output name is empty: give -o a file name, or - for stdout")
+    target = None if output_path is None or str(output_path) == writers.STDIO else Path(output_path)
     if skip_invalid and target is None:
         raise ValueError(
             "skip_invalid writes the rejected rows to OUTPUT.rejects.csv, so it needs an output "
@@ -95,9 +96,9 @@ def predict_file(
     writers.check_target(listed, input_path)
     if target is None and sys.stdout is None:
         raise OutputError("standard output is closed: give -o OUTPUT")
-    parquet_output = writers.is_parquet(target)
+    parquet = writers.is_parquet(target)
     with ExitStack() as stack:
-        output = writers.stage(target, ".parquet" if parquet_output else ".csv")
+        output = writers.stage(target, ".parquet" if parquet else ".csv")
         stack.callback(output.discard)
         rejects = writers.stage(listed, ".csv") if listed is not None else None
         if rejects is not None:
@@ -105,17 +106,32 @@ def predict_file(
         if source == "<stdin>":
             input_path = _spool(sys.stdin.buffer, source, stack)
         elif _is_pipe(input_path):  # as `<(command)` gives: it can be read only once
-            with _open_input(Path(input_path), source) as stream:
+            with open_input(Path(input_path), source) as stream:
                 input_path = _spool(stream, source, stack, suffix=Path(input_path).suffix)
-        path = Path(input_path)
+        path, flag = Path(input_path), flag_out_of_range
+        listing = rejects.temp if rejects else None
         try:
-            job = _Job(
-                path, source, model, output, rejects, parquet_output, flag_out_of_range, block_bytes
-            )
-            found = _score(job)
+            if writers.is_parquet(path):
+                found = parquet_reader.score_parquet(
+                    path, source, model, output.temp, listing, parquet, flag
+                )
+            else:
+                with open_input(path, source) as stream:
+                    layout = read_csv_header(stream, source, model.feature_names, flag=flag)
+                fast = block_bytes is None
+                found = _score_fast(path, layout, model, output.temp, parquet) if fast else None
+                if found is None:
+                    # numpy and the record splitter are imported only when needed
+                    from calhousing.predict import careful
+
+                    found = careful.score_careful(
+                        path, layout, model, output.temp, listing, parquet, block_bytes
+                    )
+                elif listing is not None:
+                    listing.write_bytes(writers.rejects_header(layout.unit))
+        except OutputError:
+            raise
         except OSError as error:
-            if isinstance(error, OutputError):
-                raise
             raise OutputError(
                 f"cannot write {writers.describe(target)}: {error.strerror or error}"
             ) from None
@@ -125,121 +141,47 @@ def predict_file(
     return Summary(found.scored, found.rejected, target, listed, found.outside, found.clamped)
 
 
-@dataclass(frozen=True)
-class _Job:
-    """One file to score: where it is, how it is named, the model, the staged outputs."""
+def _score_fast(
+    path: Path, layout: Layout, model: Model, output: Path, parquet: bool
+) -> Counts | None:
+    """The fast path every clean CSV file takes: polars reads, scores and writes it whole.
 
-    path: Path
-    source: str
-    model: Model
-    output: writers.Staged
-    rejects: writers.Staged | None
-    parquet_output: bool
-    flag: bool
-    block_bytes: int | None
-
-
-def _score(job: _Job) -> Counts:
-    if writers.is_parquet(job.path):
-        layout, frame = parquet_reader.open_parquet(
-            job.path, job.source, job.model, csv_output=not job.parquet_output, flag=job.flag
-        )
-        return parquet_reader.score_parquet(
-            frame,
-            layout,
-            job.model,
-            job.output.temp,
-            job.rejects.temp if job.rejects else None,
-            parquet_output=job.parquet_output,
-            flag=job.flag,
-        )
-    return _score_csv(job)
-
-
-def _score_csv(job: _Job) -> Counts:
-    with _open_input(job.path, job.source) as stream:
-        layout = read_csv_header(stream, job.source, job.model.feature_names, flag=job.flag)
-    if job.block_bytes is None:
-        found = csv_reader.score_fast(
-            job.path, layout, job.model, job.output.temp, parquet=job.parquet_output, flag=job.flag
-        )
-        if found is not None:
-            if job.rejects is not None:
-                job.rejects.temp.write_bytes(csv_reader.rejects_header(layout.unit))
-            return found
-    from calhousing.predict import careful  # numpy and the record splitter, only when needed
-
-    temp = job.output.temp
-    csv_out = temp.with_suffix(".csv.part") if job.parquet_output else temp
+    ``None`` if a row could not be read or scored, or holds a line break: `output` is then
+    incomplete and the careful path must run.
+    """
+    os.environ.setdefault(
+        "POLARS_CSV_CHUNK_SIZE", str(config.csv_chunk_bytes(pl.thread_pool_size()))
+    )
+    schema = {name: pl.Float64 if name in layout.features else pl.String for name in layout.names}
+    frame = pl.scan_csv(
+        path,
+        has_header=False,
+        skip_lines=layout.header_line,
+        schema=schema,
+        empty_string_is_null=False,
+        raise_if_empty=False,
+    )
+    scored = with_scores(frame, model)
+    breaks = [pl.col(name).str.contains_any(["\n", "\r"]) for name in layout.passthrough]
+    stats = scored.select(
+        *counts(model), pl.any_horizontal(breaks).sum().alias("breaks") if breaks else pl.lit(0)
+    )
+    sink = writers.sink(
+        scored.select(output_columns(layout.passthrough, layout.flag)), output, parquet=parquet
+    )
     try:
-        with ExitStack() as stack:
-            stream = stack.enter_context(_open_input(job.path, job.source))
-            stream.seek(layout.data_offset)
-            sink = stack.enter_context(open(csv_out, "wb"))
-            rejects_sink = (
-                stack.enter_context(open(job.rejects.temp, "wb")) if job.rejects else None
-            )
-            found = careful.score_careful(
-                stream,
-                layout,
-                job.model,
-                sink,
-                rejects_sink,
-                flag=job.flag,
-                **({"block_bytes": job.block_bytes} if job.block_bytes else {}),
-            )
-    except BaseException:
-        if job.parquet_output:  # the scored rows' CSV stage; the output's own temp is the caller's
-            csv_out.unlink(missing_ok=True)
-        raise
-    if job.parquet_output:
-        _csv_to_parquet(csv_out, temp, layout.passthrough, job.flag)
-    return found
-
-
-def _csv_to_parquet(
-    csv_path: Path, parquet_path: Path, passthrough: tuple[str, ...], flag: bool
-) -> None:
-    import polars as pl
-
-    from calhousing.predict.scoring import OUT_OF_RANGE_COLUMN, PREDICTION_COLUMN
-
-    schema = dict.fromkeys(passthrough, pl.String) | {PREDICTION_COLUMN: pl.Float64}
-    if flag:
-        schema[OUT_OF_RANGE_COLUMN] = pl.Boolean
-    try:
-        pl.scan_csv(csv_path, schema=schema, empty_string_is_null=False).sink_parquet(
-            parquet_path, **writers.PARQUET_COMPRESSION
-        )
-    finally:
-        csv_path.unlink(missing_ok=True)
-
-
-class _open_input:
-    """The input file opened for reading, or an InputError naming why not."""
-
-    def __init__(self, path: Path, source: str) -> None:
-        try:
-            self.stream = open(path, "rb")
-        except OSError as error:
-            raise InputError(f"cannot read {source!r}: {error.strerror}") from None
-
-    def __enter__(self):
-        return self.stream
-
-    def __exit__(self, *exc: object) -> None:
-        self.stream.close()
+        _, found = pl.collect_all([sink, stats], engine="streaming")
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    row = found.row(0, named=True)
+    if row["bad"] or row.get("breaks"):
+        return None
+    return Counts(scored=row["rows"], outside=row["outside"], clamped=row["clamped"])
 
 
 def _spool(stream: IO[bytes], source: str, stack: ExitStack, suffix: str = "") -> Path:
-    """`stream` copied to a temporary file, so both paths can read it as a file.
-
-    Raises
-    ------
-    InputError
-        If the first ``MAX_LINE_BYTES`` hold no line end (``/dev/zero``, say):
-        no header, and no reason to copy on.
-    """
+    """`stream` copied to a temporary file, so both paths can read it as a file; InputError if
+    the first ``MAX_LINE_BYTES`` hold no line end (``/dev/zero``, say), so no header."""
     handle = stack.enter_context(
         tempfile.NamedTemporaryFile(prefix="calhousing-input-", suffix=suffix)
     )

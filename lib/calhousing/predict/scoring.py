@@ -1,18 +1,21 @@
-"""What a scored row is made of: its prediction, whether it can be scored, whether it is in range.
+"""A scored row's columns: its prediction, and whether it can be scored, is in range, was clamped.
 
-Pure polars expressions over Float64 feature columns, shared by the CSV and
-Parquet readers and by each Dask partition, so every path scores a row the
-same way, digit for digit; and :class:`Counts`, the tally of a pass that
-:func:`counts` computes.
+Every reader and each Dask partition adds them with :func:`with_scores`, so every path scores
+a row the same way, digit for digit; so does the report's out-of-range table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from calhousing.predict.model import Model
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PREDICTION_COLUMN = "MedHouseVal_pred"
 OUT_OF_RANGE_COLUMN = "out_of_range"
@@ -21,36 +24,31 @@ OK = "__ok"
 OUTSIDE = "__outside"
 CLAMPED = "__clamped"
 FINITE = "__finite"
-
-
-def features_finite(feature_names: tuple[str, ...]) -> pl.Expr:
-    """True where every feature is a finite number (false for null, NaN, inf)."""
-    return pl.all_horizontal([pl.col(name).is_finite() for name in feature_names]).fill_null(False)
-
-
-def outside_range(ranges: dict[str, tuple[float, float]], names: tuple[str, ...]) -> pl.Expr:
-    """True where a feature lies outside the training data's ``[min, max]``."""
-    return pl.any_horizontal(
-        [(pl.col(name) < ranges[name][0]) | (pl.col(name) > ranges[name][1]) for name in names]
-    ).fill_null(False)
+# Why a row cannot be scored, as the rejects say it.
+OVERFLOW = "the prediction overflows float64: the feature values are too large"
+NOT_A_NUMBER = "; a feature must be a number"
+NOT_FINITE = "is not a finite number; NaN and inf cannot be scored"
 
 
 def with_scores(frame: pl.LazyFrame | pl.DataFrame, model: Model) -> pl.LazyFrame | pl.DataFrame:
     """`frame` (Float64 features) with the prediction and the internal verdict columns.
 
-    ``__ok``: the row can be scored (finite features, finite prediction);
-    ``__outside``: a feature is outside the training range; ``__clamped`` (the
-    integer model only): it saturated an input code.
+    ``__ok``: the row can be scored (finite features, finite prediction); ``__outside``: a
+    feature is outside the training range; ``__clamped`` (integer model): it saturated a code.
     """
+    names, ranges = model.feature_names, model.ranges
+    outside = [
+        (pl.col(name) < ranges[name][0]) | (pl.col(name) > ranges[name][1]) for name in names
+    ]
+    verdicts = [pl.any_horizontal(outside).fill_null(False).alias(OUTSIDE)]
     prediction = model.prediction
-    verdicts = [outside_range(model.ranges, model.feature_names).alias(OUTSIDE)]
     if model.clamped is not None:
         # clipping turns inf into a finite code, so the integer model checks its inputs;
         # for the others a NaN or inf feature already makes the prediction NaN or inf
-        finite = pl.col(FINITE)
-        prediction = pl.when(finite).then(prediction)
-        verdicts.append((finite & model.clamped.fill_null(False)).alias(CLAMPED))
-        frame = frame.with_columns(features_finite(model.feature_names).alias(FINITE))
+        finite = pl.all_horizontal([pl.col(name).is_finite() for name in names]).fill_null(False)
+        frame = frame.with_columns(finite.alias(FINITE))
+        prediction = pl.when(pl.col(FINITE)).then(prediction)
+        verdicts.append((pl.col(FINITE) & model.clamped.fill_null(False)).alias(CLAMPED))
     scorable = pl.col(PREDICTION_COLUMN).is_finite().fill_null(False)
     return frame.with_columns(prediction.alias(PREDICTION_COLUMN), *verdicts).with_columns(
         scorable.alias(OK)
@@ -59,11 +57,8 @@ def with_scores(frame: pl.LazyFrame | pl.DataFrame, model: Model) -> pl.LazyFram
 
 def output_columns(passthrough: tuple[str, ...], flag: bool) -> list[pl.Expr]:
     """The written columns: the passed-through ones, the prediction, and the flag if asked."""
-    columns = [pl.col(name) for name in passthrough]
-    columns.append(pl.col(PREDICTION_COLUMN))
-    if flag:
-        columns.append(pl.col(OUTSIDE).alias(OUT_OF_RANGE_COLUMN))
-    return columns
+    flagged = [pl.col(OUTSIDE).alias(OUT_OF_RANGE_COLUMN)] if flag else []
+    return [*map(pl.col, passthrough), pl.col(PREDICTION_COLUMN), *flagged]
 
 
 def counts(model: Model) -> list[pl.Expr]:
@@ -88,9 +83,38 @@ class Counts:
     clamped: int = 0
 
     def __add__(self, other: Counts) -> Counts:
-        return Counts(
-            self.scored + other.scored,
-            self.rejected + other.rejected,
-            self.outside + other.outside,
-            self.clamped + other.clamped,
+        return Counts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+def out_of_range_outcomes(models: Sequence[Model], X: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
+    """Each model's absolute error on the rows outside the training range, and on the others.
+
+    A row is outside when a feature lies outside the models' ``ranges``; each model scores it
+    exactly as ``calhousing predict`` does.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model: rows outside, their mean and largest absolute error, and the mean
+        absolute error of the rows inside, for comparison.
+    """
+    import numpy as np
+    import pandas as pd
+
+    truth = np.asarray(y, dtype=np.float64)
+    rows = []
+    for model in models:
+        frame = pl.from_pandas(X[list(model.feature_names)].astype("float64"))
+        scored = with_scores(frame, model)
+        errors = np.abs(scored[PREDICTION_COLUMN].to_numpy() - truth)
+        outside = scored[OUTSIDE].to_numpy()
+        rows.append(
+            {
+                "model": model.name,
+                "rows outside": int(outside.sum()),
+                "MAE outside": float(errors[outside].mean()) if outside.any() else np.nan,
+                "max |error| outside": float(errors[outside].max()) if outside.any() else np.nan,
+                "MAE inside": float(errors[~outside].mean()),
+            }
         )
+    return pd.DataFrame(rows).set_index("model")

@@ -1,8 +1,8 @@
 """Where the output goes, checked before any row is read, and written all or nothing.
 
-Every output is first written under a temporary name and only renamed into
-place (or copied to stdout or a device) when every row was read, so a refused
-input leaves a previous output as it was and never a partial one.
+Every output is written under a temporary name and only renamed into place (or copied to
+stdout or a device) once every row was read, so a refused input leaves a previous output as
+it was and never a partial one.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import shutil
 import stat
 import sys
 import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+
+import polars as pl
 
 from calhousing.errors import OutputError
 
@@ -28,8 +31,8 @@ PARQUET_COMPRESSION: dict[str, str | int] = {"compression": "zstd", "compression
 class Staged:
     """An output being written at `temp`, which becomes `target` on :meth:`commit`.
 
-    `target` ``None`` is stdout; an existing device or pipe (``/dev/null``,
-    ``/dev/full``) is written in place at the end, since it cannot be renamed over.
+    `target` ``None`` is stdout; an existing device or pipe (``/dev/null``, ``/dev/full``) is
+    written in place at the end, since it cannot be renamed over.
     """
 
     target: Path | None
@@ -40,17 +43,15 @@ class Staged:
         """Move the finished output into place; the temporary file is gone either way."""
         try:
             if self.target is None or self.in_place:
-                with open(self.temp, "rb") as finished:
-                    sink = sys.stdout.buffer if self.target is None else open(self.target, "wb")
-                    try:
-                        shutil.copyfileobj(finished, sink)
-                        sink.flush()
-                    finally:
-                        if sink is not sys.stdout.buffer:
-                            sink.close()
+                stdout = nullcontext(sys.stdout.buffer) if self.target is None else None
+                with open(self.temp, "rb") as finished, stdout or open(self.target, "wb") as sink:
+                    shutil.copyfileobj(finished, sink)
+                    sink.flush()
                 self.discard()
             else:
-                os.chmod(self.temp, 0o666 & ~_umask())
+                mask = os.umask(0)
+                os.umask(mask)
+                os.chmod(self.temp, 0o666 & ~mask)
                 os.replace(self.temp, self.target)
         except BrokenPipeError:
             self.discard()
@@ -67,28 +68,26 @@ def is_parquet(path: str | os.PathLike[str] | None) -> bool:
     return path is not None and str(path).lower().endswith(PARQUET_SUFFIXES)
 
 
-def output_target(output_path: str | os.PathLike[str] | None) -> Path | None:
-    """The output file, or ``None`` for stdout (no `output_path`, or ``-``).
+def sink(frame: pl.LazyFrame, path: Path, *, parquet: bool) -> pl.LazyFrame:
+    """The lazy sink of `frame` to `path`, as Parquet or CSV, for :func:`polars.collect_all`."""
+    if parquet:
+        return frame.sink_parquet(path, lazy=True, **PARQUET_COMPRESSION)
+    return frame.sink_csv(path, lazy=True, check_extension=False)
 
-    Raises
-    ------
-    ValueError
-        If `output_path` is the empty string.
-    """
-    if output_path is None or str(output_path) == STDIO:
-        return None
-    if str(output_path) == "":
-        raise ValueError("the output name is empty: give -o a file name, or - for stdout")
-    return Path(output_path)
+
+def reject_schema(unit: str) -> dict[str, type[pl.DataType]]:
+    """The columns of ``OUTPUT.rejects.csv``: ``line`` (or ``row``), column, reason, text."""
+    return {unit: pl.Int64, "column": pl.String, "reason": pl.String, "text": pl.String}
+
+
+def rejects_header(unit: str) -> bytes:
+    """The first line of ``OUTPUT.rejects.csv``."""
+    return pl.DataFrame(schema=reject_schema(unit)).write_csv().encode("utf-8")
 
 
 def check_target(target: Path | None, input_path: str | os.PathLike[str] | None) -> None:
-    """Refuse an output that is a folder, is the input (or a link to it), or has no folder.
-
-    Raises
-    ------
-    OutputError
-    """
+    """Refuse (OutputError) an output that is a folder, is the input or a link to it, or has no
+    folder."""
     if target is None:
         return
     shown = describe(target)
@@ -133,12 +132,4 @@ def _same_file(a: Path, b: Path) -> bool:
         first, second = a.stat(), b.stat()
     except OSError:
         return False
-    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino) and stat.S_ISREG(
-        first.st_mode
-    )
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return stat.S_ISREG(first.st_mode) and os.path.samestat(first, second)
