@@ -103,13 +103,17 @@ def test_header_refuses_fast_math(c_dir, tmp_path):
     assert "build it without -ffast-math" in result.stderr
 
 
-def test_scorer_builds_with_gcc_without_a_warning(c_dir, tmp_path):
+def test_scorer_builds_with_gcc_without_a_warning_and_scores_exactly(
+    c_dir, tmp_path, rows, python_predictions
+):
     result = subprocess.run(
         ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", str(c_dir / "score.c"),
          "-o", str(tmp_path / "score")],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0 and result.stdout == result.stderr == ""
+    actual = c_export.run_scorer(tmp_path / "score", rows, FEATURES)  # built without -O2
+    np.testing.assert_array_equal(actual, python_predictions)
 
 
 def _scored(c_dir: Path, target: str, rows: pd.DataFrame, tmp_path: Path) -> np.ndarray:
@@ -273,5 +277,10 @@ def test_measure_gives_the_sizes_and_every_test_row_equal(library_run, default_s
         # 8 input offsets and 8 scales (float64), 8 int8 weight codes
         assert table.loc["ARM", ".rodata bytes"] == 136
         assert table.loc["ARM", ".text bytes"] == 164
+        # docs/deploy.md gives these sizes, measured with Debian 12's gcc 12.2
+        assert (table.loc["x86-64", ".rodata bytes"], table.loc["x86-64", ".text bytes"]) == (
+            184,
+            156,
+        )
     else:
         assert table.loc["ARM", "rows equal"].startswith("skipped: no ")
