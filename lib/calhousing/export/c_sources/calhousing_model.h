@@ -14,14 +14,16 @@
  *
  * What is integer and what is not, and why the results are exact:
  * 1. input code a_j = clip(round_half_even((x_j - offset_j) / scale_j), 0, QMAX): one IEEE
- *    double subtraction and one division, each correctly rounded as numpy's are; the rounding
- *    adds and subtracts 2^52 (exact, below). Not integer: the input arrives as a double.
+ *    double subtraction and one division, each correctly rounded as numpy's are; then the
+ *    whole part and the exact fraction pick the code, ties to even (below). Not integer: the
+ *    input arrives as a double.
  * 2. acc = B + sum_j q_j a_j: integer only, in calhousing_acc_t.
  * 3. prediction = S * (double)acc: the conversion is exact (|acc| < 2^53) and the product is
  *    one correctly rounded IEEE multiplication, as in Python.
  * No step is a fused multiply-add: no product is added to anything in double, so FMA
  * contraction (off anyway under -std=c99) cannot change a result. The #errors below refuse
- * the two settings that would: excess precision (x87) and -ffast-math.
+ * the settings that would: excess precision (x87) and -ffast-math or its parts. Call it in
+ * the default rounding mode, to nearest.
  *
  * Overflow cannot happen, for any input: each code a_j is clipped to 0..$input_qmax before it
  * is used and each weight code satisfies |q_j| <= $weight_qmax, so |q_j a_j| <= $term_bound;
@@ -38,7 +40,8 @@
 #if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
 #error "calhousing_model.h needs double arithmetic without excess precision (on 32-bit x86: -msse2 -mfpmath=sse)"
 #endif
-#ifdef __FAST_MATH__
+#if defined(__FAST_MATH__) || defined(__ASSOCIATIVE_MATH__) || defined(__RECIPROCAL_MATH__) \
+    || (defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__)
 #error "calhousing_model.h relies on IEEE double rounding: build it without -ffast-math"
 #endif
 
@@ -74,19 +77,26 @@ $weight_codes};
 static const calhousing_acc_t calhousing_bias_code = $bias_code;
 static const double calhousing_accumulator_scale = $accumulator_scale; /* $accumulator_scale_decimal */
 
-/* clip(round_half_even((x - offset) / scale), 0, QMAX). Between 0 and QMAX < 2^52, the sum
- * steps + 2^52 lies in [2^52, 2^53), where doubles are the integers: IEEE rounds it to the
- * nearest, ties to even, as numpy.rint and polars' half_to_even do; subtracting 2^52 is exact. */
+/* clip(round_half_even((x - offset) / scale), 0, QMAX), as numpy.rint and polars' half_to_even
+ * round. Between 0 and QMAX the conversion truncates to the whole part w, and steps - w is
+ * exact (w <= steps < 2w, or w = 0), so comparing it with 1/2 rounds exactly. */
 static inline calhousing_code_t calhousing_input_code(double x, int j)
 {
     double steps = (x - calhousing_training_min[j]) / calhousing_input_scale[j];
+    calhousing_code_t whole;
+    double fraction;
     if (!(steps > 0.0)) {
         return 0;
     }
     if (steps >= (double)CALHOUSING_INPUT_QMAX) {
         return CALHOUSING_INPUT_QMAX;
     }
-    return (calhousing_code_t)((steps + 0x1p52) - 0x1p52);
+    whole = (calhousing_code_t)steps;
+    fraction = steps - (double)whole;
+    if (fraction > 0.5 || (fraction == 0.5 && whole % 2 == 1)) {
+        ++whole;
+    }
+    return whole;
 }
 
 static inline double calhousing_predict(const double features[CALHOUSING_N_FEATURES])
