@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -321,3 +322,34 @@ def test_measure_gives_the_sizes_and_every_test_row_equal(library_run, default_s
             204,
             "4,128 of 4,128",
         ]
+
+
+@pytest.mark.parametrize(("bits", "input_bits"), [(4, 8), (16, 8), (8, 12), (16, 16)])
+def test_other_code_widths_equal_the_library_bit_for_bit(
+    float_params, default_split, tmp_path, bits, input_bits
+):
+    model = integer_inference.build_integer_model(
+        float_params, default_split.X_train, bits=bits, input_bits=input_bits
+    )
+    x_train = default_split.X_train[list(FEATURES)]
+    ranges = {name: (x_train[name].min(), x_train[name].max()) for name in FEATURES}
+    for name, text in c_export.c_sources(model, ranges).items():
+        (tmp_path / name).write_text(text)
+    actual = c_export.run_scorer(c_export.build_scorer(tmp_path), default_split.X_test, FEATURES)
+    np.testing.assert_array_equal(
+        actual, integer_inference.predict_integer(model, default_split.X_test)
+    )
+
+
+def test_a_tampered_artifact_is_refused_before_anything_is_written(library_run, tmp_path):
+    copy = tmp_path / "artifacts"
+    shutil.copytree(library_run, copy)
+    with (copy / "integer_model.json").open("a") as stream:
+        stream.write(" ")
+    result = run_cli(
+        "export", "--model", "integer", "--format", "c", "-o", str(tmp_path / "out"),
+        "--artifacts-dir", str(copy),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "integer_model.json has" in result.stderr
+    assert not (tmp_path / "out").exists()
