@@ -192,11 +192,13 @@ def test_saturated_rows_reach_the_accumulators_extremes(c_dir, tmp_path):
     ]
 
 
-def test_scorer_reads_columns_by_name_and_ignores_others(c_dir, tmp_path, default_split):
+def test_scorer_reads_columns_by_name_after_a_bom_and_ignores_others(
+    c_dir, tmp_path, default_split
+):
     row = default_split.X_test[list(FEATURES)].iloc[:2]
     shuffled = row[list(reversed(FEATURES))].assign(note=["a", "b"])
     binary = c_export.build_scorer(_copy(c_dir, tmp_path))
-    text = shuffled.to_csv(index=False, float_format="%.17g")
+    text = "\ufeff" + shuffled.to_csv(index=False, float_format="%.17g", lineterminator="\r\n")
     result = subprocess.run([str(binary)], input=text, capture_output=True, text=True, check=True)
     expected = c_export.run_scorer(binary, row, FEATURES)
     assert [float(line) for line in result.stdout.split()] == expected.tolist()

@@ -7,6 +7,7 @@ equal it bit for bit (the header's comment says why; docs/deploy.md).
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import shutil
@@ -33,12 +34,12 @@ TARGETS: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
     "x86-64": ("gcc", "size", (), ()),
     "ARM": ("arm-linux-gnueabihf-gcc", "arm-linux-gnueabihf-size", ("-static",), ("qemu-arm",)),
 }
-INSTALL_HINT = "apt-get install gcc-arm-linux-gnueabihf qemu-user"
+INSTALL: dict[str, str] = {"x86-64": "gcc", "ARM": "gcc-arm-linux-gnueabihf qemu-user"}
 COLUMNS: dict[str, Column] = {
     "compiler": Column("compiler", "text"),
-    ".rodata bytes": Column("parameters, .rodata (bytes)", "integer"),
-    ".text bytes": Column("calhousing_predict, .text (bytes)", "integer"),
-    "rows equal": Column("test rows equal to Python, bit for bit", "text"),
+    ".rodata bytes": Column(".rodata: parameters (bytes)", "integer"),
+    ".text bytes": Column(".text: code (bytes)", "integer"),
+    "rows equal": Column("equal to Python", "text"),
 }
 # One function that scores a row, to measure what the model alone costs.
 _SIZE_UNIT = '#include "calhousing_model.h"\n' + (
@@ -66,8 +67,6 @@ def c_sources(
     if multiplier == 2**31:
         multiplier, exponent = 2**30, exponent + 1
     int64 = model.accumulator_dtype == "int64"
-    wide_weights, wide_codes = model.bits > 8, model.input_bits > 8
-    weight_magnitudes = np.abs(model.weight_codes.astype(np.int64))
     values = {
         "source": source,
         "n_features": len(model.feature_names),
@@ -76,13 +75,13 @@ def c_sources(
         "bits": model.bits,
         "weight_qmax": 2 ** (model.bits - 1) - 1,
         "term_bound": (2 ** (model.bits - 1) - 1) * model.input_qmax,
-        "abs_weight_sum": int(weight_magnitudes.sum()),
+        "abs_weight_sum": int(np.abs(model.weight_codes.astype(np.int64)).sum()),
         "abs_bias": abs(model.bias_code),
         "bound": bound,
         "acc_max": 2**63 - 1 if int64 else 2**31 - 1,
         "acc_type": "int64_t" if int64 else "int32_t",
-        "code_type": "uint16_t" if wide_codes else "uint8_t",
-        "weight_type": "int16_t" if wide_weights else "int8_t",
+        "code_type": "uint16_t" if model.input_bits > 8 else "uint8_t",
+        "weight_type": "int16_t" if model.bits > 8 else "int8_t",
         "multiplier": multiplier,
         "shift": 31 - exponent,
         "feature_names": _rows(f'"{name}"' for name in model.feature_names),
@@ -95,7 +94,8 @@ def c_sources(
         "accumulator_scale_decimal": repr(float(model.accumulator_scale)),
     }
     header = Template((_SOURCES / HEADER_FILE).read_text(encoding="utf-8"))
-    return {HEADER_FILE: header.substitute(values), SCORER_FILE: _scorer()}
+    scorer = (_SOURCES / SCORER_FILE).read_text(encoding="utf-8")
+    return {HEADER_FILE: header.substitute(values), SCORER_FILE: scorer}
 
 
 def load_c_export(run: artifacts.Run | artifacts.PathLike | None) -> dict[str, str]:
@@ -115,7 +115,9 @@ def write_folder(folder: artifacts.PathLike, files: dict[str, str]) -> Path:
     target = Path(folder)
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(
-            20, "it is a file; --format c writes a folder: name a new or existing one", str(target)
+            errno.ENOTDIR,
+            "it is a file; --format c writes a folder: name a new or existing one",
+            str(target),
         )
     created = not target.exists()
     target.mkdir(exist_ok=True)
@@ -140,7 +142,8 @@ def missing_tools(target: str) -> str:
     """Why `target` cannot be built and run here ('' when it can)."""
     compiler, size, _, emulator = TARGETS[target]
     absent = [tool for tool in (compiler, size, *emulator) if shutil.which(tool) is None]
-    return f"no {' or '.join(absent)}; to run it: {INSTALL_HINT}" if absent else ""
+    hint = f"to run it: apt-get install {INSTALL[target]}"
+    return f"no {' or '.join(absent)}; {hint}" if absent else ""
 
 
 def build_scorer(folder: Path, target: str = "x86-64") -> Path:
@@ -201,7 +204,7 @@ def measure(run: artifacts.Run | artifacts.PathLike | None, split: Split) -> pd.
             actual = run_scorer(binary, split.X_test, model.feature_names, target)
             same = int(np.sum(actual == expected)) if actual.shape == expected.shape else 0
             table[target] = {
-                "compiler": compiler + (" (run in qemu-arm)" if target == "ARM" else ""),
+                "compiler": compiler + (", qemu-arm" if target == "ARM" else ""),
                 ".rodata bytes": sizes[".rodata"],
                 ".text bytes": sizes[".text"],
                 "rows equal": f"{same:,} of {len(expected):,}",
@@ -218,7 +221,3 @@ def _check(command: list[str]) -> str:
 
 def _rows(items) -> str:
     return "".join(f"    {item},\n" for item in items)
-
-
-def _scorer() -> str:
-    return (_SOURCES / SCORER_FILE).read_text(encoding="utf-8")

@@ -74,6 +74,9 @@ int main(void)
     if (status <= 0) {
         return fail(number, status ? "the header is too long" : "no header line", "");
     }
+    if (strncmp(line, "\xEF\xBB\xBF", 3) == 0) { /* a UTF-8 byte order mark */
+        memmove(line, line + 3, strlen(line + 3) + 1);
+    }
     columns = split(line, fields);
     if (columns < 0) {
         return fail(number, "the header has too many columns", "");
