@@ -355,3 +355,19 @@ def test_a_tampered_artifact_is_refused_before_anything_is_written(library_run, 
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "integer_model.json has" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_target_without_its_tools_is_a_row_that_says_so(library_run, default_split, monkeypatch):
+    from calhousing.report import tables
+
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda tool: None if "arm" in tool else real_which(tool))
+    hint = "to run it: apt-get install gcc-arm-linux-gnueabihf qemu-user"
+    assert c_export.missing_tools("ARM") == (
+        f"no arm-linux-gnueabihf-gcc or arm-linux-gnueabihf-size or qemu-arm; {hint}"
+    )
+    shown = tables.readable(c_export.measure(library_run, default_split), c_export.COLUMNS)
+    assert shown.loc["ARM"].tolist() == [
+        "arm-linux-gnueabihf-gcc", "—", "—", f"skipped: {c_export.missing_tools('ARM')}",
+    ]  # fmt: skip
+    assert shown.loc["x86-64", "equal to Python"] == "4,128 of 4,128"
