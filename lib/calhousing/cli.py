@@ -105,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--model", choices=MODELS, required=True, help="the model to export")
     export.add_argument(
-        "--format", default="onnx", help="onnx (default), or c: the integer model as C99"
+        "--format",
+        default="onnx",
+        metavar="{onnx,c}",
+        help="onnx (default), or c: the integer model as C99",
     )
     export.add_argument(
         "-o",
