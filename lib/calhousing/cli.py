@@ -97,14 +97,25 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--quiet", action="store_true", help="no closing summary line")
     export = commands.add_parser(
         "export",
-        help="write the float, quantized or integer model as an ONNX file for onnxruntime",
+        help="write the model as an ONNX file for onnxruntime, or the integer model as C",
         description="Write the run's model as a standard ONNX model (default domain only): "
-        "one float64 input 'features' [N, 8], one output 'prediction' [N]. The artifacts "
-        "are checked against the manifest first; the file is written atomically.",
+        "one float64 input 'features' [N, 8], one output 'prediction' [N]; or, with --format "
+        "c, the integer model as a C99 header and a CSV scorer. The artifacts are checked "
+        "against the manifest first; the output is written atomically.",
     )
     export.add_argument("--model", choices=MODELS, required=True, help="the model to export")
     export.add_argument(
-        "-o", "--output", metavar="FILE", required=True, help="the .onnx file to write"
+        "--format",
+        default="onnx",
+        metavar="{onnx,c}",
+        help="onnx (default), or c: the integer model as C99",
+    )
+    export.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        required=True,
+        help="the .onnx file to write; with --format c, the folder",
     )
     export.add_argument("--artifacts-dir", help="where `calhousing run` wrote the model")
     return parser
@@ -283,6 +294,10 @@ def _closing_line(done, model_name: str) -> str:
 
 
 def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.format not in ("onnx", "c"):
+        raise errors.UsageError(f"--format must be onnx or c, got {args.format!r}")
+    if args.format == "c":
+        return _export_c(args)
     if args.output == "":
         raise errors.UsageError("-o is empty: give the name of the .onnx file to write")
     from calhousing.export import onnx as onnx_export  # onnx only here: predict never imports it
@@ -295,4 +310,26 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             f"cannot write {args.output!r}: {error.strerror or error}"
         ) from error
     print(f"Wrote the {args.model} model to {written} ({len(serialized):,} bytes)")
+    return errors.EXIT_DONE
+
+
+def _export_c(args: argparse.Namespace) -> int:
+    from calhousing.export import c
+
+    if args.model != "integer":
+        raise errors.UsageError(
+            f"--format c writes the integer-only model, not --model {args.model} (float "
+            "arithmetic, exported as ONNX): use --model integer"
+        )
+    if args.output == "":
+        raise errors.UsageError("-o is empty: give the folder to write the C files into")
+    files = c.load_c_export(args.artifacts_dir)
+    try:
+        written = c.write_folder(args.output, files)
+    except OSError as error:
+        raise errors.OutputError(
+            f"cannot write the C files into {args.output!r}: {error.strerror or error}"
+        ) from error
+    names = " and ".join(files)
+    print(f"Wrote the integer model as C to {written}: {names}")
     return errors.EXIT_DONE
