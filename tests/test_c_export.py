@@ -308,22 +308,26 @@ def test_an_existing_folder_keeps_its_other_files_and_gets_new_ones(library_run,
 def test_measure_gives_the_sizes_and_every_test_row_equal(library_run, default_split):
     table = c_export.measure(library_run, default_split)
     assert list(table.index) == ["x86-64", "ARM"]
-    # docs/deploy.md gives these sizes, measured with Debian 12's gcc 12.2 at -O2
     x86 = table.loc["x86-64"]
-    assert [x86[".rodata bytes"], x86[".text bytes"], x86["rows equal"]] == [
-        184,
-        208,
-        "4,128 of 4,128",
-    ]
+    assert x86["rows equal"] == "4,128 of 4,128"
+    # docs/deploy.md gives these sizes, measured with Debian 12's gcc 12.2 at -O2; another
+    # compiler lays the code out differently
+    if _gcc_version("gcc") == "12.2.0":
+        assert [x86[".rodata bytes"], x86[".text bytes"]] == [184, 208]
     arm = table.loc["ARM"]
     if ARM_MISSING:
         assert arm["rows equal"] == f"skipped: {ARM_MISSING}"
-    else:  # .rodata: 8 input offsets and 8 scales (float64), 8 int8 weight codes
-        assert [arm[".rodata bytes"], arm[".text bytes"], arm["rows equal"]] == [
-            136,
-            204,
-            "4,128 of 4,128",
-        ]
+        return
+    assert arm["rows equal"] == "4,128 of 4,128"
+    # .rodata: 8 input offsets and 8 scales (float64) and 8 int8 weight codes, whatever the compiler
+    assert arm[".rodata bytes"] == 136
+    if _gcc_version("arm-linux-gnueabihf-gcc") == "12.2.0":
+        assert arm[".text bytes"] == 204
+
+
+def _gcc_version(compiler: str) -> str:
+    command = [compiler, "-dumpfullversion"]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
 
 
 @pytest.mark.parametrize(("bits", "input_bits"), [(4, 8), (16, 8), (8, 12), (16, 16)])
