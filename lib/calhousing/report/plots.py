@@ -251,9 +251,12 @@ def sweep_heatmap(table: pd.DataFrame) -> DescribedFigure:
     return fig
 
 
-def pareto_plot(table: pd.DataFrame, float_bytes: float) -> DescribedFigure:
+def pareto_plot(
+    table: pd.DataFrame, float_bytes: float, choice: dict[str, Any] | None = None
+) -> DescribedFigure:
     """Bytes stored against |ΔR²| for every configuration of :func:`calhousing.core.sweep.sweep`,
-    with its :func:`pareto_front` and the float64 model's `float_bytes` as a reference line.
+    with its :func:`pareto_front`, the float64 model's `float_bytes` as a reference line and,
+    when given, the budget of ``choice.json`` as a line and its chosen point as a star.
 
     A gain on the test rows is as far from the float model as a loss; differences
     below 1e-5 are drawn at 1e-5.
@@ -269,6 +272,13 @@ def pareto_plot(table: pd.DataFrame, float_bytes: float) -> DescribedFigure:
             f"the smallest within {CLOSE_R2:g} of float's R² is {smallest['bits']:.0f}-bit "
             f"{smallest['space']} {smallest['scheme']} {smallest['rounding']}, "
             f"{smallest['payload_bytes']:.0f} bytes against float64's {float_bytes:.0f}"
+        )
+    if choice is not None:
+        found = "the budgeted choice" if choice["met"] else "nothing meets the budget; closest"
+        point = (
+            f"{found} (star; budget {choice['max_r2_loss']:g} of training R², dash-dotted) is "
+            f"{choice['bits']}-bit {choice['space']} {choice['scheme']} {choice['rounding']}, "
+            f"{choice['payload_bytes']} bytes against float64's {float_bytes:.0f}"
         )
     alt = (
         f"Scatter plot of the {len(table)} configurations of the sweep: parameter bytes "
@@ -300,6 +310,11 @@ def pareto_plot(table: pd.DataFrame, float_bytes: float) -> DescribedFigure:
         )
     ax.axvline(float_bytes, color=REFERENCE_COLOR, linestyle="--", linewidth=0.8)
     ax.axhline(CLOSE_R2, color=REFERENCE_COLOR, linestyle=":", linewidth=0.8)
+    if choice is not None:
+        budget = max(choice["max_r2_loss"], R2_LOSS_FLOOR)
+        ax.axhline(budget, color=ERROR_COLOR, linestyle="-.", linewidth=1)
+        chosen = max(abs(choice["test_r2_loss"]), R2_LOSS_FLOOR)
+        ax.scatter([choice["payload_bytes"]], [chosen], marker="*", s=260, color=ERROR_COLOR)
     ax.set_yscale("log")
     ax.set_xlabel("parameter bytes stored (dashed: float64)")
     ax.set_ylabel(f"|test R² − float's| (log scale; dotted: {CLOSE_R2:g})")
@@ -315,7 +330,47 @@ def pareto_plot(table: pd.DataFrame, float_bytes: float) -> DescribedFigure:
             for rounding, marker in SWEEP_ROUNDING_MARKERS.items()
         ),
     ]
+    if choice is not None:
+        handles += [
+            Line2D([], [], color=ERROR_COLOR, linestyle="-.", label="budget (training R² loss)"),
+            Line2D([], [], color=ERROR_COLOR, marker="*", linestyle="", label="budgeted choice"),
+        ]
     _legend_outside(ax, handles=handles)
+    return fig
+
+
+def slice_plot(slices: pd.DataFrame, bits: int | None = None) -> DescribedFigure:
+    """Both models' MAE (left) and the mean |Δ prediction| (right) on each slice of
+    :func:`calhousing.core.slices.slice_table`."""
+    label = _quantized_label(bits)
+    worst = slices["mae_change"].idxmax()
+    alt = (
+        f"Two horizontal bar charts over {len(slices)} slices of the test rows (MedInc deciles, "
+        f"the capped target, rows outside the training range, regions). Left: MAE of float64 "
+        f"and {label}, from {slices['float_mae'].min():.3f} to {slices['float_mae'].max():.3f} "
+        f"($100k) for float64. Right: mean |Δ prediction|, largest "
+        f"{slices['mean_abs_pred_diff'].max():.4f} ({slices['mean_abs_pred_diff'].idxmax()}). "
+        f"The MAE rises most on {worst}, by {slices.loc[worst, 'mae_change']:+.4f}."
+    )
+    fig = DescribedFigure(figsize=(11, 0.32 * len(slices) + 1.6), layout="constrained", alt=alt)
+    error_ax, moved_ax = fig.subplots(1, 2, sharey=True)
+    positions = np.arange(len(slices))
+    height = 0.4
+    error_ax.barh(positions - height / 2, slices["float_mae"], height, color=FLOAT_COLOR)
+    error_ax.barh(positions + height / 2, slices["quantized_mae"], height, color=QUANTIZED_COLOR)
+    error_ax.set_yticks(positions, slices.index)
+    error_ax.invert_yaxis()
+    error_ax.set_xlabel("MAE ($100k)")
+    error_ax.set_title("MAE per slice")
+    moved_ax.barh(positions, slices["mean_abs_pred_diff"], color=ERROR_COLOR)
+    moved_ax.set_xlabel("mean |Δ prediction| ($100k)")
+    moved_ax.set_title("How far quantization moves the predictions")
+    handles = [
+        Line2D([], [], color=FLOAT_COLOR, linewidth=6, label="float64"),
+        Line2D([], [], color=QUANTIZED_COLOR, linewidth=6, label=label),
+    ]
+    fig.legend(handles=handles, loc="outside right upper", frameon=False)
+    fig.suptitle(f"Where quantization hurts: the MAE rises most on {worst}")
     return fig
 
 
