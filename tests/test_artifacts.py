@@ -531,7 +531,7 @@ MALFORMED_MANIFESTS = [
     ),
     (
         lambda m: [m],
-        "the content must be an object, got [{'manifest_version': 2, 'files': {'comp… (list) "
+        "the content must be an object, got [{'manifest_version': 2, 'files': {'choi… (list) "
         + DAMAGED,
     ),
 ]
@@ -667,6 +667,7 @@ def test_a_run_opened_before_another_step_ran_sees_what_that_step_changed(run_co
     with pytest.raises(errors.StaleArtifactError, match=r"comparison\.json is stale"):
         earlier.comparison()
     # a save records its step on the manifest as it is now, not as the run first read it
-    earlier.save_sweep(pd.read_csv(run_copy / "sweep.csv").head(1), earlier.choice())
+    choice = json.loads((run_copy / "choice.json").read_text())
+    earlier.save_sweep(pd.read_csv(run_copy / "sweep.csv").head(1), choice)
     recorded = artifacts.Run.open(run_copy).manifest
     assert recorded["steps"]["02_quantize"]["parameters"]["bits"] == 4
