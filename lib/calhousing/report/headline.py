@@ -41,13 +41,15 @@ class Headline:
     ``float_model`` and ``quantized_model`` hold test ``r2``, ``mse``, ``mae`` and
     ``payload_bytes``; the quantized one also ``max_abs_diff`` and ``p99_abs_diff`` of
     |float − quantized| over the test rows and, as text, the intervals of its losses.
-    ``choice`` is the content of ``choice.json``, or ``None`` when there was no sweep.
+    ``choice`` is the content of ``choice.json``, or ``None`` when there was no sweep;
+    ``slices`` the comparison's errors by slice of the test rows.
     """
 
     bits: int
     float_model: dict[str, float]
     quantized_model: dict[str, float | str]
     choice: dict[str, Any] | None = None
+    slices: pd.DataFrame | None = None
 
 
 def headline(
@@ -70,6 +72,7 @@ def headline(
             "p99_abs_diff": float(np.quantile(differences, 0.99)),
         },
         choice=choice,
+        slices=comparison.slices,
     )
 
 
@@ -106,7 +109,8 @@ def headline_table(summary: Headline) -> pd.DataFrame:
 
 def verdict(summary: Headline, tolerance: float = R2_TOLERANCE) -> str:
     """Markdown: whether the run's quantized model can replace the float one, what it costs,
-    and the budgeted choice with whether its test loss is within the budget at 95%.
+    the budgeted choice with whether its test loss is within the budget at 95%, and the slice
+    that loses most.
 
     It "can replace" the float one when its test R² is within `tolerance` and it stores
     fewer bytes.
@@ -129,7 +133,9 @@ def verdict(summary: Headline, tolerance: float = R2_TOLERANCE) -> str:
         + f"this summary accepts up to {tolerance:g}) and moves no test prediction by more than "
         f"{_money(summary.quantized_model['max_abs_diff'])}."
     )
-    return line if summary.choice is None else f"{line} {choice_sentence(summary.choice)}"
+    if summary.choice is not None:
+        line += f" {choice_sentence(summary.choice)}"
+    return line if summary.slices is None else f"{line} {slice_sentence(summary.slices)}"
 
 
 def choice_sentence(choice: Mapping[str, Any]) -> str:
