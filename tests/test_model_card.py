@@ -55,3 +55,21 @@ def test_float_card_claims_no_quantized_base_model(pipeline_run, tmp_path):
     assert "base_model_relation" not in front
     assert "quantized" not in front["tags"]
     assert "| test R² | 0.5758 | 0.5758 | — |" in body
+
+
+def test_a_run_without_a_sweep_gets_a_card_that_says_it_has_no_choice(library_run, tmp_path):
+    code = main(
+        [
+            "export",
+            "--model",
+            "integer",
+            "-o",
+            str(tmp_path / "m.onnx"),
+            "--artifacts-dir",
+            str(library_run),
+        ]
+    )
+    assert code == 0
+    card = (tmp_path / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "This run has no budgeted choice: 04_sweep has not run on its artifacts." in card
+    assert 'base_model_relation: "quantized"' in card

@@ -12,7 +12,7 @@ from calhousing.core.integer_inference import predict_integer
 from calhousing.core.slices import CAPPED_TARGET, slice_masks, slice_table
 from calhousing.core.training import regression_metrics
 from calhousing.report.headline import choice_name, small_change
-from calhousing.run.artifacts import ONNX_FILES, SPLIT_FILE, Run
+from calhousing.run.artifacts import CHOICE_FILE, ONNX_FILES, SPLIT_FILE, Run
 
 CARD_FILE = "MODEL_CARD.md"
 DATASET = "California Housing (scikit-learn)"
@@ -36,15 +36,12 @@ def model_card(run: Run, model: str) -> str:
     metrics = regression_metrics(split.y_test, pred)
     intervals = None if model == "float" else paired_bootstrap(split.y_test, float_pred, pred)
     slices = slice_table(slice_masks(split), split.y_test, float_pred, pred)
-    choice, recorded = run.choice(), run.record(SPLIT_FILE)
+    recorded = run.record(SPLIT_FILE)
+    choice = run.choice() if (run.folder / CHOICE_FILE).is_file() else None
     name, quantized = f"calhousing-{model}", model != "float"
-    found = "The smallest" if choice["met"] else "No configuration is within it; the closest"
-    r2 = {
-        end: small_change(choice["intervals"]["r2_loss"][end])
-        for end in ("estimate", "low", "high")
-    }
     entries = [
-        {"type": k, "value": round(v, 6), "name": f"test {k.upper()}"} for k, v in metrics.items()
+        {"type": key, "value": round(value, 6), "name": f"test {key.upper()}"}
+        for key, value in metrics.items()
     ]
     for key, label in _LOSSES.items():
         if intervals is not None:
@@ -107,12 +104,7 @@ def model_card(run: Run, model: str) -> str:
         "",
         "## The accuracy budget",
         "",
-        f"The run's budget is a loss of at most {choice['max_r2_loss']:g} of training R² "
-        f"against float64. {found} per-tensor configuration of the sweep is "
-        f"{choice_name(choice)}: {choice['payload_bytes']} bytes against float64's "
-        f"{choice['float_payload_bytes']}, test R² lost {r2['estimate']} (95% interval "
-        f"{r2['low']} to {r2['high']}). This file exports the run's own model, which need not "
-        "be that configuration.",
+        _budget(choice),
         "",
         "## Slices of the test rows",
         "",
@@ -138,6 +130,25 @@ def model_card(run: Run, model: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _budget(choice: dict[str, Any] | None) -> str:
+    """The budgeted choice of ``choice.json`` in one paragraph."""
+    if choice is None:
+        return "This run has no budgeted choice: 04_sweep has not run on its artifacts."
+    found = "The smallest" if choice["met"] else "No configuration is within it; the closest"
+    r2 = {
+        end: small_change(choice["intervals"]["r2_loss"][end])
+        for end in ("estimate", "low", "high")
+    }
+    return (
+        f"The run's budget is a loss of at most {choice['max_r2_loss']:g} of training R² "
+        f"against float64. {found} per-tensor configuration of the sweep is "
+        f"{choice_name(choice)}: {choice['payload_bytes']} bytes against float64's "
+        f"{choice['float_payload_bytes']}, test R² lost {r2['estimate']} (95% interval "
+        f"{r2['low']} to {r2['high']}). This file exports the run's own model, which need not "
+        "be that configuration."
+    )
 
 
 def _settings(parameters: dict[str, Any], model: str) -> str:
