@@ -39,16 +39,13 @@ def budgeted_choice(
     """:func:`choose`'s configuration, quantized again and confirmed on the test rows: what
     ``choice.json`` holds (``met`` says whether the training loss is within the budget)."""
     row = choose(table, max_r2_loss)
-    config = {c: row[c].item() if hasattr(row[c], "item") else row[c] for c in CONFIG_COLUMNS}
-    model = quantize_model(
-        params, config["bits"], config["scheme"], GRANULARITY, config["space"],
-        config["rounding"], split.X_train,
-    )  # fmt: skip
+    bits, scheme, space, rounding = int(row["bits"]), *(str(row[c]) for c in CONFIG_COLUMNS[1:])
+    model = quantize_model(params, bits, scheme, GRANULARITY, space, rounding, split.X_train)
     float_pred, pred = predict(params, split.X_test), predict(model, split.X_test)
     return {
         "max_r2_loss": BY_NAME["max_r2_loss"].check(max_r2_loss),
         "met": bool(row["_loss"] <= max_r2_loss),
-        **config,
+        **dict(zip(CONFIG_COLUMNS, (bits, scheme, space, rounding), strict=True)),
         "granularity": GRANULARITY,
         "payload_bytes": int(model.payload_bytes),
         "float_payload_bytes": int(params.payload_bytes),
