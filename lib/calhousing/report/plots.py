@@ -340,36 +340,27 @@ def pareto_plot(
 
 
 def slice_plot(slices: pd.DataFrame, bits: int | None = None) -> DescribedFigure:
-    """Both models' MAE (left) and the mean |Δ prediction| (right) on each slice of
+    """How much the MAE changes (left) and how far predictions move (right) on each slice of
     :func:`calhousing.core.slices.slice_table`."""
     label = _quantized_label(bits)
     worst = slices["mae_change"].idxmax()
     alt = (
         f"Two horizontal bar charts over {len(slices)} slices of the test rows (MedInc deciles, "
-        f"the capped target, rows outside the training range, regions). Left: MAE of float64 "
-        f"and {label}, from {slices['float_mae'].min():.3f} to {slices['float_mae'].max():.3f} "
-        f"($100k) for float64. Right: mean |Δ prediction|, largest "
-        f"{slices['mean_abs_pred_diff'].max():.4f} ({slices['mean_abs_pred_diff'].idxmax()}). "
-        f"The MAE rises most on {worst}, by {slices.loc[worst, 'mae_change']:+.4f}."
+        f"the capped target, rows outside the training range, regions). Left: {label} MAE minus "
+        f"float64's, from {slices['mae_change'].min():+.4f} to {slices['mae_change'].max():+.4f} "
+        f"($100k); it rises most on {worst}. Right: mean |Δ prediction|, largest "
+        f"{slices['mean_abs_pred_diff'].max():.4f} ({slices['mean_abs_pred_diff'].idxmax()})."
     )
-    fig = DescribedFigure(figsize=(11, 0.32 * len(slices) + 1.6), layout="constrained", alt=alt)
-    error_ax, moved_ax = fig.subplots(1, 2, sharey=True)
+    fig = DescribedFigure(figsize=(11, 0.3 * len(slices) + 1.6), layout="constrained", alt=alt)
+    change_ax, moved_ax = fig.subplots(1, 2, sharey=True)
     positions = np.arange(len(slices))
-    height = 0.4
-    error_ax.barh(positions - height / 2, slices["float_mae"], height, color=FLOAT_COLOR)
-    error_ax.barh(positions + height / 2, slices["quantized_mae"], height, color=QUANTIZED_COLOR)
-    error_ax.set_yticks(positions, slices.index)
-    error_ax.invert_yaxis()
-    error_ax.set_xlabel("MAE ($100k)")
-    error_ax.set_title("MAE per slice")
+    change_ax.barh(positions, slices["mae_change"], color=QUANTIZED_COLOR)
+    change_ax.axvline(0, color=REFERENCE_COLOR, linewidth=0.8)
+    change_ax.set_yticks(positions, slices.index)
+    change_ax.invert_yaxis()
+    change_ax.set(xlabel=f"{label} MAE − float64's ($100k)", title="MAE change")
     moved_ax.barh(positions, slices["mean_abs_pred_diff"], color=ERROR_COLOR)
-    moved_ax.set_xlabel("mean |Δ prediction| ($100k)")
-    moved_ax.set_title("How far quantization moves the predictions")
-    handles = [
-        Line2D([], [], color=FLOAT_COLOR, linewidth=6, label="float64"),
-        Line2D([], [], color=QUANTIZED_COLOR, linewidth=6, label=label),
-    ]
-    fig.legend(handles=handles, loc="outside right upper", frameon=False)
+    moved_ax.set(xlabel="mean |Δ prediction| ($100k)", title="Prediction moved")
     fig.suptitle(f"Where quantization hurts: the MAE rises most on {worst}")
     return fig
 
