@@ -42,6 +42,7 @@ def test_quantized_card_is_a_hugging_face_card_of_a_quantized_model(pipeline_run
     assert "| test R² | 0.5758 | 0.5749 | test R² lost: +0.0008 (-0.0009 to +0.0026) |" in body
     assert "| MedInc decile 7 | 427 | 0.6076 | 0.6222 | 0.0485 |" in body
     assert "The smallest per-tensor configuration of the sweep is 8-bit · asymmetric" in body
+    assert body.startswith("\n# calhousing-quantized: quantized.onnx\n")
 
 
 def test_integer_card_states_the_clamping_outside_the_training_range(pipeline_run, tmp_path):

@@ -297,7 +297,7 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     run = Run.open(args.artifacts_dir)
     serialized = onnx_export.model_bytes(onnx_export.load_export(run, args.model))
-    card = model_card(run, args.model).encode()
+    card = model_card(run, args.model, os.path.basename(args.output)).encode()
     try:  # only the output's own failures are "cannot write"; a failed read says what it was
         written = write_bytes(args.output, serialized)
         write_bytes(written.parent / CARD_FILE, card)

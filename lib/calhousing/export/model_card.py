@@ -12,7 +12,7 @@ from calhousing.core.integer_inference import predict_integer
 from calhousing.core.slices import CAPPED_TARGET, slice_masks, slice_table
 from calhousing.core.training import regression_metrics
 from calhousing.report.headline import choice_name, small_change
-from calhousing.run.artifacts import CHOICE_FILE, ONNX_FILES, SPLIT_FILE, Run
+from calhousing.run.artifacts import CHOICE_FILE, SPLIT_FILE, Run
 
 CARD_FILE = "MODEL_CARD.md"
 DATASET = "California Housing (scikit-learn)"
@@ -24,8 +24,9 @@ _LOSSES = {
 }
 
 
-def model_card(run: Run, model: str) -> str:
-    """The card of the run's `model` (``float``, ``quantized`` or ``integer``)."""
+def model_card(run: Run, model: str, file_name: str) -> str:
+    """The card of the run's `model` (``float``, ``quantized`` or ``integer``), exported as
+    `file_name`."""
     split, params, parameters = run.split(), run.float_params(), run.parameters()
     float_pred = predict(params, split.X_test)
     pred = {
@@ -84,7 +85,7 @@ def model_card(run: Run, model: str) -> str:
         *_yaml(front),
         "---",
         "",
-        f"# {name}: {ONNX_FILES[model]}",
+        f"# {name}: {file_name}",
         "",
         f"A least-squares linear regression of the median house value of a California block "
         f"group on 8 features, exported from a `calhousing run` ({_settings(parameters, model)}).",
