@@ -76,7 +76,8 @@ def test_manifest_records_every_step_with_its_parameters_inputs_and_outputs(pipe
         "split.json",
     ]
     assert steps["03_compare"]["parameters"] == {"n_samples": 10}
-    assert steps["04_sweep"]["outputs"] == ["sweep.csv"]
+    assert steps["04_sweep"]["outputs"] == ["sweep.csv", "choice.json"]
+    assert steps["04_sweep"]["parameters"] == {"max_r2_loss": 0.001}
     assert set(recorded["versions"]) >= {"python", "numpy", "scikit-learn", "pandas", "calhousing"}
 
 
@@ -90,6 +91,7 @@ def test_manifest_holds_every_effective_parameter_defaults_included(pipeline_run
         "space": "raw",
         "rounding": "nearest",
         "n_samples": 10,
+        "max_r2_loss": 0.001,
     }
 
 
@@ -361,6 +363,24 @@ MALFORMED_ARTIFACTS = [
         "04_sweep",
     ),
     (
+        "choice.json",
+        _set("met", "yes"),
+        "field met must be true or false, got 'yes' (str)",
+        "04_sweep",
+    ),
+    (
+        "choice.json",
+        _json_edit(lambda d: {**d, "intervals": {**d["intervals"], "r2_loss": {"low": 0.0}}}),
+        "field intervals.r2_loss.estimate is missing",
+        "04_sweep",
+    ),
+    (
+        "comparison.json",
+        _json_edit(lambda d: {**d, "slices": []}),
+        "field slices must hold at least 1 items, got 0",
+        "03_compare",
+    ),
+    (
         "prediction_comparison.csv",
         _csv_edit(lambda t: t.drop(columns="quantized_pred")),
         "the header lacks the column(s) quantized_pred",
@@ -376,6 +396,7 @@ LOADERS = {
     "split.json": lambda folder: artifacts.Run.open(folder).split(),
     "feature_ranges.json": lambda folder: artifacts.Run.open(folder).feature_ranges(),
     "sweep.csv": lambda folder: artifacts.Run.open(folder).sweep(),
+    "choice.json": lambda folder: artifacts.Run.open(folder).choice(),
 }
 
 
@@ -510,7 +531,7 @@ MALFORMED_MANIFESTS = [
     ),
     (
         lambda m: [m],
-        "the content must be an object, got [{'manifest_version': 2, 'files': {'comp… (list) "
+        "the content must be an object, got [{'manifest_version': 2, 'files': {'choi… (list) "
         + DAMAGED,
     ),
 ]
@@ -602,7 +623,7 @@ def test_a_run_checks_each_file_once_while_neither_it_nor_the_manifest_changes(
         "integer_model.json",
         "quantized_params.json",
     ]
-    run.save_sweep(run.sweep())
+    run.save_sweep(run.sweep(), run.choice())
     checked.clear()
     run.float_params()
     assert checked == ["float_params.json"]
@@ -646,6 +667,7 @@ def test_a_run_opened_before_another_step_ran_sees_what_that_step_changed(run_co
     with pytest.raises(errors.StaleArtifactError, match=r"comparison\.json is stale"):
         earlier.comparison()
     # a save records its step on the manifest as it is now, not as the run first read it
-    earlier.save_sweep(pd.read_csv(run_copy / "sweep.csv").head(1))
+    choice = json.loads((run_copy / "choice.json").read_text())
+    earlier.save_sweep(pd.read_csv(run_copy / "sweep.csv").head(1), choice)
     recorded = artifacts.Run.open(run_copy).manifest
     assert recorded["steps"]["02_quantize"]["parameters"]["bits"] == 4

@@ -27,18 +27,34 @@ def _comparison(r2_loss: float, moves: np.ndarray, bits: int = 8) -> Comparison:
     )
 
 
-SWEEP = pd.DataFrame(
-    {
-        "bits": [4, 4, 8],
-        "scheme": ["asymmetric", "symmetric", "asymmetric"],
-        "space": ["raw", "standardized", "raw"],
-        "rounding": ["nearest", "gptq", "nearest"],
-        "train_mse": [0.9, 0.52, 0.518],
-        "test_r2": [0.60, 0.579, 0.5799],
-        "max_abs_pred_diff": [0.9, 0.03, 0.01],
-        "payload_bytes": [11, 91, 11],
-    }
-)
+def _interval(estimate: float, low: float, high: float) -> dict[str, float]:
+    return {"estimate": estimate, "low": low, "high": high}
+
+
+INTERVALS = {
+    "resamples": 1000,
+    "seed": 0,
+    "confidence": 0.95,
+    "r2_loss": _interval(0.0004, -0.0002, 0.0009),
+    "mae_increase": _interval(0.002, 0.001, 0.003),
+    "mse_increase": _interval(0.0003, -0.0001, 0.0007),
+}
+CHOICE = {
+    "max_r2_loss": 0.001,
+    "met": True,
+    "bits": 6,
+    "scheme": "symmetric",
+    "space": "raw",
+    "rounding": "gptq",
+    "granularity": "per_tensor",
+    "payload_bytes": 20,
+    "float_payload_bytes": 32,
+    "train_r2_loss": 0.0006,
+    "test_r2_loss": 0.0004,
+    "test": {"r2": 0.5796, "mse": 0.5563, "mae": 0.535},
+    "max_abs_pred_diff": 0.03,
+    "intervals": INTERVALS,
+}
 
 
 def test_p99_and_max_of_prediction_changes_come_from_every_row():
@@ -57,30 +73,18 @@ def test_bytes_are_float64_parameters_against_codes_scales_and_zero_points():
     assert summary.quantized_model["payload_bytes"] == 22
 
 
-def test_best_configuration_is_chosen_by_training_mse_not_by_test_r2():
-    best = headline.best_configuration(SWEEP, bits=4)
-    assert best["name"] == "symmetric · standardized · gptq"
-    assert best["r2"] == pytest.approx(0.579)
-    assert best["max_abs_diff"] == pytest.approx(0.03)
-
-
-def test_best_configuration_names_the_missing_column_or_width():
-    with pytest.raises(ValueError, match="train_mse"):
-        headline.best_configuration(SWEEP.drop(columns="train_mse"))
-    with pytest.raises(ValueError, match="bits=3"):
-        headline.best_configuration(SWEEP, bits=3)
-
-
 def test_table_has_fixed_decimals_per_row_and_a_dash_where_nothing_was_measured():
     summary = headline.headline(
-        _comparison(0.001, np.full(10, 0.02)), PARAMS, quantize_model(PARAMS), sweep=SWEEP
+        _comparison(0.001, np.full(10, 0.02)), PARAMS, quantize_model(PARAMS), CHOICE
     )
     table = headline.headline_table(summary)
-    assert list(table.columns) == ["float64", "8-bit", "best 4-bit"]
-    assert table.loc["test R²"].tolist() == ["0.5800", "0.5790", "0.5790"]
+    chosen = "smallest within budget: 6-bit · symmetric · raw · gptq"
+    assert list(table.columns) == ["float64", "8-bit (this run)", chosen]
+    assert table.loc["test R²"].tolist() == ["0.5800", "0.5790", "0.5796"]
     assert table.loc["max |Δ prediction| ($100k)", "float64"] == headline.MISSING
-    assert table.loc["test MSE ($100k²)", "best 4-bit"] == headline.MISSING
-    assert table.loc["parameter bytes stored", "float64"] == "32"
+    assert table.loc["99th percentile |Δ prediction| ($100k)", chosen] == headline.MISSING
+    assert table.loc["test R² lost, 95% interval", chosen] == "+0.0004 [-0.0002, +0.0009]"
+    assert table.loc["parameter bytes stored"].tolist() == ["32", "22", "20"]
 
 
 def test_verdict_follows_the_numbers_across_the_tolerance():
@@ -99,27 +103,69 @@ def test_verdict_follows_the_numbers_across_the_tolerance():
 def test_verdict_says_what_each_model_costs_in_bytes_and_in_the_worst_prediction():
     quantized = quantize_model(PARAMS)
     summary = headline.headline(
-        _comparison(0.001, np.array([0.0, 0.02, 0.08])), PARAMS, quantized, sweep=SWEEP
+        _comparison(0.001, np.array([0.0, 0.02, 0.08])), PARAMS, quantized, CHOICE
     )
     text = headline.verdict(summary)
     assert "stores 22 bytes instead of float64's 32" in text
     assert "moves no test prediction by more than 0.080 ($8,000)" in text
-    # The sweep's best 4-bit row stores 91 bytes against float's 32 and moves one prediction 0.03.
     assert (
-        "The best 4-bit configuration (symmetric · standardized · gptq, chosen on the training "
-        "rows) loses 0.0010 of test R² but stores 91 bytes, more than float64's 32: it saves no "
-        "space, and moves test predictions by up to 0.030 ($3,000)."
+        "The smallest configuration whose training R² is within the budget of 0.001 of float's "
+        "(among the sweep's per-tensor configurations) is **6-bit · symmetric · raw · gptq**: it "
+        "stores 20 bytes instead of float64's 32 (1.6× fewer). On the test rows it loses 0.0004 "
+        "of R² (95% interval -0.0002 to +0.0009), so the budget is met with 95% confidence."
     ) in text
 
 
-def test_verdict_and_paragraph_name_the_best_low_bit_configuration_when_the_sweep_ran():
-    summary = headline.headline(
-        _comparison(0.001, np.zeros(5)), PARAMS, quantize_model(PARAMS), sweep=SWEEP
+def test_budget_not_met_at_95_percent_when_the_interval_reaches_past_it():
+    wide = {**CHOICE, "intervals": {**INTERVALS, "r2_loss": _interval(0.0004, -0.0002, 0.0012)}}
+    text = headline.choice_sentence(wide)
+    assert text.endswith(
+        "(95% interval -0.0002 to +0.0012), so the budget is not met with 95% confidence."
     )
-    assert "symmetric · standardized · gptq" in headline.verdict(summary)
-    assert "symmetric · standardized · gptq" in headline.summary_paragraph(summary)
+
+
+def test_a_missed_budget_names_the_closest_configuration():
+    missed = {**CHOICE, "met": False, "max_r2_loss": 0.0, "train_r2_loss": 3.4e-10}
+    text = headline.choice_sentence(missed)
+    assert text.startswith(
+        "No configuration the sweep measured (per tensor) keeps its training R² within the "
+        "budget of 0 of float's; the closest is **6-bit · symmetric · raw · gptq**, which loses "
+        "+3.4e-10 of R² on the training rows"
+    )
+    assert "budget is not met with 95% confidence" in text
+    summary = headline.headline(
+        _comparison(0.001, np.zeros(5)), PARAMS, quantize_model(PARAMS), missed
+    )
+    assert "closest to budget: 6-bit · symmetric · raw · gptq" in headline.headline_table(summary)
+    assert "is none; the closest is 6-bit" in headline.summary_paragraph(summary)
+
+
+def test_verdict_and_paragraph_name_the_budgeted_choice_when_the_sweep_ran():
+    summary = headline.headline(
+        _comparison(0.001, np.zeros(5)), PARAMS, quantize_model(PARAMS), CHOICE
+    )
+    assert "6-bit · symmetric · raw · gptq" in headline.verdict(summary)
+    assert "6-bit · symmetric · raw · gptq, 20 bytes" in headline.summary_paragraph(summary)
     no_sweep = headline.headline(_comparison(0.001, np.zeros(5)), PARAMS, quantize_model(PARAMS))
     assert "did not run" in headline.summary_paragraph(no_sweep)
+
+
+def test_slice_sentence_names_the_slice_whose_mae_rises_most():
+    slices = pd.DataFrame(
+        {
+            "rows": [10, 4],
+            "float_mae": [0.5, 1.5],
+            "quantized_mae": [0.51, 1.53],
+            "mae_change": [0.01, 0.03],
+            "mean_abs_pred_diff": [0.02, 0.05],
+            "max_abs_pred_diff": [0.04, 0.09],
+        },
+        index=pd.Index(["Los Angeles", "capped"], name="slice"),
+    )
+    assert headline.slice_sentence(slices) == (
+        "Of the slices, **capped** (4 test rows) loses most: its MAE rises by +0.0300 "
+        "(1.5000 → 1.5300), and its predictions move by 0.0500 on average."
+    )
 
 
 def test_every_label_of_a_4_bit_run_says_4_bit():
@@ -127,9 +173,8 @@ def test_every_label_of_a_4_bit_run_says_4_bit():
         _comparison(0.03, np.full(10, 0.2), bits=4),
         PARAMS,
         quantize_model(PARAMS, bits=4),
-        sweep=SWEEP,
     )
-    assert list(headline.headline_table(summary).columns) == ["float64", "4-bit", "best 4-bit"]
+    assert list(headline.headline_table(summary).columns) == ["float64", "4-bit (this run)"]
     assert headline.verdict(summary).startswith(
         "**Verdict:** the 4-bit model cannot replace the float one: it costs too much accuracy. "
         "It stores 22 bytes instead of float64's 32 (1.5× fewer), loses 0.0300 of test R²"

@@ -224,6 +224,7 @@ def test_four_bit_run_records_every_effective_parameter(custom_run):
         "space": "raw",
         "rounding": "nearest",
         "n_samples": 3,
+        "max_r2_loss": 0.001,
     }
 
 

@@ -409,7 +409,7 @@ def test_existing_output_is_replaced_whole(artifacts_dir, tmp_path, exports):
     )
     assert result.returncode == 0, result.stderr
     assert target.read_bytes() == exports["integer"]
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["m.onnx"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["MODEL_CARD.md", "m.onnx"]
 
 
 def test_predict_imports_neither_onnx_nor_onnxruntime(artifacts_dir, tmp_path):

@@ -35,6 +35,16 @@ def test_bad_random_state_is_refused(random_state):
         params.check_random_state(random_state)
 
 
+@pytest.mark.parametrize("budget", [-0.001, 1, 1.5, float("nan"), float("inf"), True, "0.1"])
+def test_bad_r2_loss_budget_is_refused(budget):
+    with pytest.raises(ValueError, match="max_r2_loss must be a number from 0 up to"):
+        params.check_parameters({"max_r2_loss": budget})
+
+
+def test_zero_budget_is_allowed_and_becomes_a_float():
+    assert params.check_parameters({"max_r2_loss": 0}) == {"max_r2_loss": 0.0}
+
+
 @pytest.mark.parametrize("n_samples", [0, -3, 2.5])
 def test_bad_n_samples_is_refused(n_samples):
     with pytest.raises(ValueError, match="n_samples must be an integer of at least 1"):
@@ -91,6 +101,7 @@ def test_run_accepts_every_settable_parameter_but_artifacts_dir():
         "space",
         "rounding",
         "n_samples",
+        "max_r2_loss",
     )
 
 
@@ -99,7 +110,7 @@ def test_unknown_parameter_names_the_known_ones():
         params.check_parameters({"colour": "red"})
     assert str(refused.value) == (
         "unknown parameter(s) colour; known parameters: test_size, random_state, bits, "
-        "scheme, granularity, space, rounding, n_samples"
+        "scheme, granularity, space, rounding, n_samples, max_r2_loss"
     )
 
 
@@ -113,6 +124,7 @@ def test_effective_parameters_fill_in_every_default():
         "space": "standardized",
         "rounding": "nearest",
         "n_samples": 10,
+        "max_r2_loss": 0.001,
     }
 
 

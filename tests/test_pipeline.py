@@ -48,7 +48,14 @@ def test_executed_training_notebook_shows_the_published_test_r2(pipeline_run):
 
 def test_comparison_json_has_exactly_the_documented_shape(pipeline_run):
     summary = json.loads((pipeline_run["artifacts"] / "comparison.json").read_text())
-    assert set(summary) == {"float", "quantized", "max_abs_prediction_diff", "bits"}
+    assert set(summary) == {
+        "float",
+        "quantized",
+        "max_abs_prediction_diff",
+        "bits",
+        "intervals",
+        "slices",
+    }
     for model in ("float", "quantized"):
         assert set(summary[model]) == {"train", "test"}
         for split in ("train", "test"):
@@ -56,6 +63,69 @@ def test_comparison_json_has_exactly_the_documented_shape(pipeline_run):
             assert all(isinstance(v, float) for v in summary[model][split].values())
     assert isinstance(summary["max_abs_prediction_diff"], float)
     assert summary["bits"] == 8
+
+
+def test_default_report_headlines_the_smallest_choice_within_0_001(pipeline_run):
+    choice = json.loads((pipeline_run["artifacts"] / "choice.json").read_text())
+    assert (choice["bits"], choice["scheme"], choice["space"], choice["rounding"]) == (
+        8,
+        "asymmetric",
+        "raw",
+        "gptq",
+    )
+    assert (choice["met"], choice["payload_bytes"], choice["float_payload_bytes"]) == (True, 27, 72)
+    html = pipeline_run["report"].read_text(encoding="utf-8")
+    assert "smallest within budget: 8-bit · asymmetric · raw · gptq" in html
+    assert "-0.0007 [-0.0018, -0.0002]" in html  # its test R² lost with the 95% interval
+    assert "so the budget is met with 95% confidence" in html
+    assert "best 4-bit" not in html
+    assert "Of the slices, <strong>MedInc decile 7</strong> (427 test rows) loses most" in html
+
+
+def test_comparison_json_holds_the_run_models_intervals_and_slices(pipeline_run):
+    summary = json.loads((pipeline_run["artifacts"] / "comparison.json").read_text())
+    r2 = summary["intervals"]["r2_loss"]
+    assert (r2["estimate"], r2["low"], r2["high"]) == pytest.approx(
+        (0.000840, -0.000899, 0.002620), abs=1e-6
+    )
+    names = [row["slice"] for row in summary["slices"]]
+    assert names[:2] == ["MedInc decile 1", "MedInc decile 2"]
+    assert {row["slice"]: row["rows"] for row in summary["slices"][10:12]} == {
+        "target capped at 5.00001": 179,
+        "outside the training range": 3,
+    }
+
+
+@pytest.mark.slow
+def test_a_zero_budget_names_the_closest_miss_in_the_report(tmp_path):
+    report = pipeline.run_pipeline(
+        tmp_path / "a", tmp_path / "r", parameters={"max_r2_loss": 0}, progress_bar=False
+    )
+    choice = json.loads((tmp_path / "a" / "choice.json").read_text())
+    assert (choice["met"], choice["bits"], choice["space"], choice["rounding"]) == (
+        False,
+        16,
+        "standardized",
+        "optimal",
+    )
+    html = report.read_text(encoding="utf-8")
+    assert "No configuration the sweep measured (per tensor) keeps its training R²" in html
+    assert "closest to budget: 16-bit · asymmetric · standardized · optimal" in html
+
+
+def test_a_loose_budget_stores_no_more_bytes_than_the_default(float_params, default_split):
+    from calhousing.core import budget, sweep
+
+    table = sweep.sweep(float_params, default_split)
+    loose = budget.budgeted_choice(float_params, default_split, table, 0.05)
+    default = budget.budgeted_choice(float_params, default_split, table, 0.001)
+    assert (loose["bits"], loose["scheme"], loose["rounding"], loose["payload_bytes"]) == (
+        8,
+        "symmetric",
+        "gptq",
+        25,
+    )
+    assert loose["payload_bytes"] <= default["payload_bytes"] == 27
 
 
 def test_default_8_bit_model_keeps_test_r2_within_0_002(pipeline_run):

@@ -224,6 +224,8 @@ def test_every_figure_has_its_own_alt_text_and_the_new_plots_are_there(rendered)
     assert len(set(alts)) == len(alts)
     assert any(alt.startswith("Two scatter plots of predicted against true") for alt in alts)
     assert any(alt.startswith("Histogram of the residuals") for alt in alts)
+    assert any(alt.startswith("Two horizontal bar charts over 15 slices") for alt in alts)
+    assert any("The budgeted choice (star; budget 0.001" in alt for alt in alts)
 
 
 def test_report_references_nothing_outside_the_file(rendered):

@@ -30,6 +30,28 @@ def predictions() -> pd.DataFrame:
     )
 
 
+def test_summary_names_a_missed_budget_and_its_closest_configuration(predictions):
+    r2 = {"estimate": -4.3e-6, "low": -1.4e-5, "high": 6.5e-7}
+    choice = {
+        "max_r2_loss": 0.0,
+        "met": False,
+        "bits": 16,
+        "scheme": "asymmetric",
+        "space": "standardized",
+        "rounding": "optimal",
+        "granularity": "per_tensor",
+        "payload_bytes": 166,
+        "float_payload_bytes": 72,
+        "intervals": {"r2_loss": r2},
+    }
+    text = run_summary(COMPARISON, predictions, "r.html", choice=choice)
+    assert (
+        "Budget (training R² loss at most 0), none within; closest to it: 16-bit asymmetric "
+        "standardized optimal (per_tensor), 166 bytes (float64 72); test R² lost -4.3e-06, "
+        "95% interval -1.4e-05 to +6.5e-07\n"
+    ) in text
+
+
 def test_summary_shows_both_test_r2_to_four_decimals_and_the_bits(predictions):
     text = run_summary(COMPARISON, predictions, "/app/reports/report.html")
     assert "float 0.5758, 8-bit quantized 0.5749 (difference -0.0008)" in text
@@ -103,9 +125,14 @@ def test_summary_command_prints_the_real_runs_figures(pipeline_run, capsys):
     assert code == 0
     assert out.startswith(
         "Run parameters: test_size=0.2, random_state=42, bits=8, scheme=asymmetric, "
-        "granularity=per_tensor, space=raw, rounding=nearest, n_samples=10\n"
+        "granularity=per_tensor, space=raw, rounding=nearest, n_samples=10, max_r2_loss=0.001\n"
     )
     assert "Test R²: float 0.5758, 8-bit quantized 0.5749 (difference -0.0008)" in out
+    assert (
+        "Budget (training R² loss at most 0.001), smallest within it: 8-bit asymmetric raw gptq "
+        "(per_tensor), 27 bytes (float64 72); test R² lost -0.0007, 95% interval -0.0018 to "
+        "-0.0002\n"
+    ) in out
     assert out.endswith(f"Report: {pipeline_run['report']}\n")
 
 

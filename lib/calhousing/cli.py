@@ -215,7 +215,14 @@ def _summary(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             f"(sha {recorded[:8]}…), which was rewritten after it was rendered; "
             "re-render it with `calhousing run`"
         )
-    text = run_summary(comparison, predictions, report, n_rows=rows, parameters=run.parameters())
+    text = run_summary(
+        comparison,
+        predictions,
+        report,
+        n_rows=rows,
+        parameters=run.parameters(),
+        choice=run.choice(),
+    )
     print(text, end="")
     return errors.EXIT_DONE
 
@@ -301,15 +308,19 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.output == "":
         raise errors.UsageError("-o is empty: give the name of the .onnx file to write")
     from calhousing.export import onnx as onnx_export  # onnx only here: predict never imports it
+    from calhousing.export.model_card import CARD_FILE, model_card
 
-    serialized = onnx_export.model_bytes(onnx_export.load_export(args.artifacts_dir, args.model))
+    run = Run.open(args.artifacts_dir)
+    serialized = onnx_export.model_bytes(onnx_export.load_export(run, args.model))
+    card = model_card(run, args.model, os.path.basename(args.output)).encode()
     try:  # only the output's own failures are "cannot write"; a failed read says what it was
         written = write_bytes(args.output, serialized)
+        write_bytes(written.parent / CARD_FILE, card)
     except OSError as error:
         raise errors.OutputError(
             f"cannot write {args.output!r}: {error.strerror or error}"
         ) from error
-    print(f"Wrote the {args.model} model to {written} ({len(serialized):,} bytes)")
+    print(f"Wrote the {args.model} model to {written} ({len(serialized):,} bytes), its card beside")
     return errors.EXIT_DONE
 
 

@@ -56,6 +56,20 @@ class Integers:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """A finite number from 0 up to, but not including, 1 (a loss of R²)."""
+
+    def __str__(self) -> str:
+        return "a number from 0 up to (not including) 1"
+
+    def check(self, name: str, value: Any) -> float:
+        # NaN and inf fail the comparison too
+        if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < 1:
+            raise ValueError(f"{name} must be {self}, got {value!r}")
+        return float(value)
+
+
+@dataclass(frozen=True)
 class SplitFraction:
     """A test fraction in (0, 1) leaving enough of the data's rows on both sides.
 
@@ -117,7 +131,7 @@ class Parameter:
 
     name: str
     default: Any
-    allowed: Integers | SplitFraction | Choices | Folder
+    allowed: Integers | SplitFraction | Budget | Choices | Folder
     help: str
     notebooks: tuple[str, ...]
     settable: bool = True
@@ -193,6 +207,13 @@ PARAMETERS: tuple[Parameter, ...] = (
         ("02_quantize",),
     ),
     Parameter("n_samples", 10, Integers(1), "test rows shown in the error table", ("03_compare",)),
+    Parameter(
+        "max_r2_loss",
+        0.001,
+        Budget(),
+        "largest loss of training R² against float the budgeted choice accepts",
+        ("04_sweep",),
+    ),
     Parameter(
         "artifacts_dir",
         "",

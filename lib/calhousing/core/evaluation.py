@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from calhousing.core import slices
+from calhousing.core.bootstrap import paired_bootstrap
 from calhousing.core.data import Split
 from calhousing.core.inference import predict
 from calhousing.core.quantization import QuantizedModel
@@ -19,12 +21,15 @@ SPLITS: tuple[str, ...] = ("train", "test")
 
 @dataclass(frozen=True)
 class Comparison:
-    """Float and quantized model measured on the same split."""
+    """Float and quantized model measured on the same split; `intervals` are the quantized
+    model's paired-bootstrap test losses, `slices` its errors by slice of the test rows."""
 
     float_metrics: dict[str, dict[str, float]]
     quantized_metrics: dict[str, dict[str, float]]
     predictions: pd.DataFrame
     bits: int
+    intervals: dict[str, Any] | None = None
+    slices: pd.DataFrame | None = None
 
     def summary(self) -> dict[str, Any]:
         """The machine-readable summary written as ``comparison.json``."""
@@ -33,6 +38,8 @@ class Comparison:
             "quantized": _plain_metrics(self.quantized_metrics),
             "max_abs_prediction_diff": float(self.predictions["abs_pred_diff"].max()),
             "bits": int(self.bits),
+            "intervals": self.intervals,
+            "slices": None if self.slices is None else self.slices.reset_index().to_dict("records"),
         }
 
     @classmethod
@@ -46,18 +53,24 @@ class Comparison:
             quantized_metrics=summary["quantized"],
             predictions=predictions.set_axis(pd.Index(rows, name="row")),
             bits=summary["bits"],
+            intervals=summary.get("intervals"),
+            slices=pd.DataFrame(summary["slices"]).set_index("slice")
+            if "slices" in summary
+            else None,
         )
 
 
 def compare_models(params: LinearParams, quantized: QuantizedModel, split: Split) -> Comparison:
-    """Metrics of both models on train and test, and every test row's predictions."""
+    """Metrics of both models on train and test, every test row's predictions, the test
+    losses' intervals and the slices."""
+    float_pred, pred = predict(params, split.X_test), predict(quantized, split.X_test)
     return Comparison(
         float_metrics=split_metrics(params, split),
         quantized_metrics=split_metrics(quantized, split),
-        predictions=prediction_frame(
-            split.y_test, predict(params, split.X_test), predict(quantized, split.X_test)
-        ),
+        predictions=prediction_frame(split.y_test, float_pred, pred),
         bits=quantized.coef.bits,
+        intervals=paired_bootstrap(split.y_test, float_pred, pred),
+        slices=slices.slice_table(slices.slice_masks(split), split.y_test, float_pred, pred),
     )
 
 

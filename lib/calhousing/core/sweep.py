@@ -46,7 +46,8 @@ def sweep(
     Returns one row per configuration: ``bits, scheme, space, rounding``, ``test_r2``,
     ``delta_test_r2`` (quantized − float), ``max_abs_pred_diff`` (largest |quantized − float|
     test prediction, $100k), the same two on the test rows inside the training range
-    (``*_in_range``), ``train_mse``, ``excess_train_mse`` (quantized − float training MSE, what
+    (``*_in_range``), ``delta_train_r2`` (quantized − float, what the budgeted choice reads),
+    ``train_mse``, ``excess_train_mse`` (quantized − float training MSE, what
     the roundings minimize) and ``payload_bytes``.
     """
     float_train = regression_metrics(split.y_train, predict(params, split.X_train))
@@ -72,6 +73,7 @@ def sweep(
                 "max_abs_pred_diff": float(np.max(diff)),
                 "delta_test_r2_in_range": r2_in_range - float_r2_in_range,
                 "max_abs_pred_diff_in_range": float(np.max(diff[in_range])),
+                "delta_train_r2": train_mse["r2"] - float_train["r2"],
                 "train_mse": train_mse["mse"],
                 "excess_train_mse": train_mse["mse"] - float_train["mse"],
                 "payload_bytes": model.payload_bytes,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,20 +16,21 @@ import pandas as pd
 from calhousing.core.evaluation import Comparison
 from calhousing.core.quantization import QuantizedModel
 from calhousing.core.training import LinearParams
-from calhousing.params import check_bits
 from calhousing.report.tables import MISSING
 from calhousing.report.views import payload_table
 
 R2_TOLERANCE = 0.002  # the largest test R² loss the project accepts at 8 bits
-CONFIG_COLUMNS: tuple[str, ...] = ("scheme", "granularity", "space", "rounding")
-# Each key of the Headline dictionaries: its row's label and format, and its sweep column.
-_ROWS: dict[str, tuple[str, str, str]] = {
-    "r2": ("test R²", "{:.4f}", "test_r2"),
-    "mse": ("test MSE ($100k²)", "{:.4f}", "test_mse"),
-    "mae": ("test MAE ($100k)", "{:.4f}", "test_mae"),
-    "payload_bytes": ("parameter bytes stored", "{:,.0f}", "payload_bytes"),
-    "max_abs_diff": ("max |Δ prediction| ($100k)", "{:.4f}", "max_abs_pred_diff"),
-    "p99_abs_diff": ("99th percentile |Δ prediction| ($100k)", "{:.4f}", "p99_abs_pred_diff"),
+# Each key of the Headline dictionaries: its row's label and format (text is shown as it is).
+_ROWS: dict[str, tuple[str, str]] = {
+    "r2": ("test R²", "{:.4f}"),
+    "mse": ("test MSE ($100k²)", "{:.4f}"),
+    "mae": ("test MAE ($100k)", "{:.4f}"),
+    "r2_loss": ("test R² lost, 95% interval", ""),
+    "mae_increase": ("test MAE added, 95% interval", ""),
+    "mse_increase": ("test MSE added, 95% interval", ""),
+    "payload_bytes": ("parameter bytes stored", "{:,.0f}"),
+    "max_abs_diff": ("max |Δ prediction| ($100k)", "{:.4f}"),
+    "p99_abs_diff": ("99th percentile |Δ prediction| ($100k)", "{:.4f}"),
 }
 
 
@@ -38,26 +40,25 @@ class Headline:
 
     ``float_model`` and ``quantized_model`` hold test ``r2``, ``mse``, ``mae`` and
     ``payload_bytes``; the quantized one also ``max_abs_diff`` and ``p99_abs_diff`` of
-    |float − quantized| over the test rows. ``best`` is :func:`best_configuration` at
-    ``best_bits``, or ``None`` when there was no sweep.
+    |float − quantized| over the test rows and, as text, the intervals of its losses.
+    ``choice`` is the content of ``choice.json``, or ``None`` when there was no sweep;
+    ``slices`` the comparison's errors by slice of the test rows.
     """
 
     bits: int
     float_model: dict[str, float]
-    quantized_model: dict[str, float]
-    best: dict[str, float | str] | None
-    best_bits: int = 4
+    quantized_model: dict[str, float | str]
+    choice: dict[str, Any] | None = None
+    slices: pd.DataFrame | None = None
 
 
 def headline(
     comparison: Comparison,
     params: LinearParams,
     quantized: QuantizedModel,
-    sweep: pd.DataFrame | None = None,
-    best_bits: int = 4,
+    choice: dict[str, Any] | None = None,
 ) -> Headline:
-    """Collect the summary's numbers from ``compare_models(params, quantized)`` and the sweep."""
-    check_bits(best_bits)
+    """Collect the summary's numbers from ``compare_models(params, quantized)`` and the choice."""
     payload = payload_table(params, quantized)["payload_bytes"]
     differences = comparison.predictions["abs_pred_diff"].to_numpy()
     return Headline(
@@ -65,77 +66,54 @@ def headline(
         float_model={**comparison.float_metrics["test"], "payload_bytes": float(payload.iloc[0])},
         quantized_model={
             **comparison.quantized_metrics["test"],
+            **_interval_texts(comparison.intervals),
             "payload_bytes": float(payload.iloc[1]),
             "max_abs_diff": float(differences.max()),
             "p99_abs_diff": float(np.quantile(differences, 0.99)),
         },
-        best=None if sweep is None else best_configuration(sweep, best_bits),
-        best_bits=best_bits,
+        choice=choice,
+        slices=comparison.slices,
     )
 
 
-def best_configuration(sweep: pd.DataFrame, bits: int = 4) -> dict[str, float | str]:
-    """The configuration with the lowest training MSE among the sweep's rows at `bits` bits.
-
-    The choice looks at the training data only, as a user choosing a configuration
-    would; its test numbers are then reported as they are.
-
-    Returns
-    -------
-    dict
-        ``name`` (the :data:`CONFIG_COLUMNS` the sweep has, joined by " · ") and the row's
-        measurements under the keys of :class:`Headline`'s model dictionaries.
-
-    Raises
-    ------
-    ValueError
-        If `sweep` lacks ``bits`` or ``train_mse`` or has no row at `bits`.
-    """
-    check_bits(bits)
-    missing = [column for column in ("bits", "train_mse") if column not in sweep.columns]
-    if missing:
-        raise ValueError(
-            f"sweep lacks the column(s) {', '.join(missing)}; it needs bits and train_mse, "
-            f"and names configurations by {', '.join(CONFIG_COLUMNS)}"
-        )
-    rows = sweep[sweep["bits"] == bits]
-    if rows.empty:
-        raise ValueError(
-            f"sweep has no row at bits={bits}; it covers bits {sorted(set(sweep['bits']))}"
-        )
-    row = rows.loc[rows["train_mse"].idxmin()]
-    name = " · ".join(str(row[column]) for column in CONFIG_COLUMNS if column in row.index)
-    measured = {
-        key: float(row[column]) for key, (*_, column) in _ROWS.items() if column in row.index
-    }
-    return {"name": name or f"{bits}-bit", **measured}
+def choice_name(choice: Mapping[str, Any]) -> str:
+    """``8-bit · asymmetric · raw · gptq`` (the sweep's configurations are per tensor)."""
+    return " · ".join(
+        [f"{choice['bits']}-bit", *(str(choice[c]) for c in ("scheme", "space", "rounding"))]
+    )
 
 
 def headline_table(summary: Headline) -> pd.DataFrame:
     """One row per measure, one column per model; "—" where a measure does not apply."""
-    columns: dict[str, Mapping[str, float | str]] = {
+    columns: dict[str, Mapping[str, Any]] = {
         "float64": summary.float_model,
-        f"{summary.bits}-bit": summary.quantized_model,
+        f"{summary.bits}-bit (this run)": summary.quantized_model,
     }
-    if summary.best is not None:
-        columns[f"best {summary.best_bits}-bit"] = summary.best
+    if summary.choice is not None:
+        choice = summary.choice
+        label = "smallest within budget" if choice["met"] else "closest to budget"
+        columns[f"{label}: {choice_name(choice)}"] = {
+            **choice["test"],
+            **_interval_texts(choice["intervals"]),
+            "payload_bytes": choice["payload_bytes"],
+            "max_abs_diff": choice["max_abs_pred_diff"],
+        }
     return pd.DataFrame(
         {
-            label: [
-                MISSING if values.get(key) is None else form.format(float(values[key]))
-                for key, (_, form, _) in _ROWS.items()
-            ]
+            label: [_cell(values.get(key), form) for key, (_, form) in _ROWS.items()]
             for label, values in columns.items()
         },
-        index=pd.Index([label for label, *_ in _ROWS.values()]),
+        index=pd.Index([label for label, _ in _ROWS.values()]),
     )
 
 
 def verdict(summary: Headline, tolerance: float = R2_TOLERANCE) -> str:
-    """Markdown: whether the run's quantized model can replace the float one, and what it costs.
+    """Markdown: whether the run's quantized model can replace the float one, what it costs,
+    the budgeted choice with whether its test loss is within the budget at 95%, and the slice
+    that loses most.
 
     It "can replace" the float one when its test R² is within `tolerance` and it stores
-    fewer bytes; the sweep's best configuration, when there is one, gets the same numbers.
+    fewer bytes.
     """
     float_bytes = summary.float_model["payload_bytes"]
     stored = summary.quantized_model["payload_bytes"]
@@ -146,29 +124,77 @@ def verdict(summary: Headline, tolerance: float = R2_TOLERANCE) -> str:
         decision = "keeps the float model's accuracy but saves no space"
     else:
         decision = "can replace the float one"
+    interval = summary.quantized_model.get("r2_loss")
     line = (
         f"**Verdict:** the {summary.bits}-bit model {decision}. It "
         f"{_stores(stored, float_bytes)}, {_change(loss)} of test R² "
-        f"({summary.float_model['r2']:.4f} → {summary.quantized_model['r2']:.4f}; this "
-        f"summary accepts up to {tolerance:g}) and moves no test prediction by more than "
+        f"({summary.float_model['r2']:.4f} → {summary.quantized_model['r2']:.4f}; "
+        + (f"R² lost, with its 95% interval: {interval}; " if interval else "")
+        + f"this summary accepts up to {tolerance:g}) and moves no test prediction by more than "
         f"{_money(summary.quantized_model['max_abs_diff'])}."
     )
-    best = summary.best
-    if best is None or "r2" not in best:
-        return line
-    line += (
-        f" The best {summary.best_bits}-bit configuration ({best['name']}, chosen on the "
-        f"training rows) {_change(summary.float_model['r2'] - float(best['r2']))} of test R²"
+    if summary.choice is not None:
+        line += f" {choice_sentence(summary.choice)}"
+    return line if summary.slices is None else f"{line} {slice_sentence(summary.slices)}"
+
+
+def choice_sentence(choice: Mapping[str, Any]) -> str:
+    """Markdown: the budgeted choice (or the closest miss), its bytes and test loss with its
+    95% interval, and whether that interval's upper end stays within the budget."""
+    budget, name = choice["max_r2_loss"], choice_name(choice)
+    r2 = choice["intervals"]["r2_loss"]
+    stored = _stores(choice["payload_bytes"], choice["float_payload_bytes"])
+    if choice["met"]:
+        text = (
+            f"The smallest configuration whose training R² is within the budget of {budget:g} "
+            f"of float's (among the sweep's per-tensor configurations) is **{name}**: it {stored}"
+        )
+    else:
+        text = (
+            f"No configuration the sweep measured (per tensor) keeps its training R² within "
+            f"the budget of {budget:g} of float's; the closest is **{name}**, which loses "
+            f"{small_change(choice['train_r2_loss'])} of R² on the training rows and {stored}"
+        )
+    confident = r2["high"] <= budget
+    return (
+        f"{text}. On the test rows it {_change(r2['estimate'])} of R² (95% interval "
+        f"{small_change(r2['low'])} to {small_change(r2['high'])}), so the budget "
+        + ("is met with 95% confidence." if confident else "is not met with 95% confidence.")
     )
-    if "payload_bytes" in best:
-        stored = float(best["payload_bytes"])
-        if stored < float_bytes:
-            line += f" and {_stores(stored, float_bytes)}"
-        else:
-            line += f" but {_stores(stored, float_bytes)}: it saves no space"
-    if "max_abs_diff" in best:
-        line += f", and moves test predictions by up to {_money(float(best['max_abs_diff']))}"
-    return line + "."
+
+
+def slice_sentence(slices: pd.DataFrame) -> str:
+    """Markdown: the slice of the test rows whose MAE quantization raises most."""
+    name = slices["mae_change"].idxmax()
+    row = slices.loc[name]
+    change = "rises" if row["mae_change"] > 0 else "changes"
+    return (
+        f"Of the slices, **{name}** ({row['rows']:,.0f} test rows) loses most: its MAE {change} "
+        f"by {row['mae_change']:+.4f} ({row['float_mae']:.4f} → {row['quantized_mae']:.4f}), "
+        f"and its predictions move by {row['mean_abs_pred_diff']:.4f} on average."
+    )
+
+
+def _interval_texts(intervals: Mapping[str, Any] | None) -> dict[str, str]:
+    """Each loss of a paired bootstrap as ``+0.0008 [+0.0005, +0.0011]``."""
+    if intervals is None:
+        return {}
+    return {
+        key: f"{small_change(v['estimate'])} [{small_change(v['low'])}, {small_change(v['high'])}]"
+        for key, v in intervals.items()
+        if isinstance(v, Mapping)
+    }
+
+
+def small_change(value: float) -> str:
+    """A small signed difference: 4 decimals, or 2 significant digits below 0.00005."""
+    return f"{value:+.4f}" if value == 0 or abs(value) >= 0.00005 else f"{value:+.1e}"
+
+
+def _cell(value: Any, form: str) -> str:
+    if value is None:
+        return MISSING
+    return value if isinstance(value, str) else form.format(float(value))
 
 
 def _stores(stored: float, float_bytes: float) -> str:
@@ -207,8 +233,11 @@ def summary_paragraph(summary: Headline) -> str:
         f"{summary.float_model['r2']:.4f} to {summary.quantized_model['r2']:.4f}; 99% of "
         f"predictions moved by at most {summary.quantized_model['p99_abs_diff']:.4f}."
     )
-    if summary.best is None:
-        return text + " The bit-width sweep did not run, so there is no lower-bit comparison."
-    return (
-        text + f" The sweep's best {summary.best_bits}-bit configuration is {summary.best['name']}."
+    choice = summary.choice
+    if choice is None:
+        return text + " The bit-width sweep did not run, so there is no budgeted choice."
+    found = "is" if choice["met"] else "is none; the closest is"
+    return text + (
+        f" The smallest configuration within {choice['max_r2_loss']:g} of float's training R² "
+        f"{found} {choice_name(choice)}, {choice['payload_bytes']:,} bytes."
     )

@@ -251,9 +251,12 @@ def sweep_heatmap(table: pd.DataFrame) -> DescribedFigure:
     return fig
 
 
-def pareto_plot(table: pd.DataFrame, float_bytes: float) -> DescribedFigure:
+def pareto_plot(
+    table: pd.DataFrame, float_bytes: float, choice: dict[str, Any] | None = None
+) -> DescribedFigure:
     """Bytes stored against |ΔR²| for every configuration of :func:`calhousing.core.sweep.sweep`,
-    with its :func:`pareto_front` and the float64 model's `float_bytes` as a reference line.
+    with its :func:`pareto_front`, the float64 model's `float_bytes` as a reference line and,
+    when given, the budget of ``choice.json`` as a line and its chosen point as a star.
 
     A gain on the test rows is as far from the float model as a loss; differences
     below 1e-5 are drawn at 1e-5.
@@ -269,6 +272,13 @@ def pareto_plot(table: pd.DataFrame, float_bytes: float) -> DescribedFigure:
             f"the smallest within {CLOSE_R2:g} of float's R² is {smallest['bits']:.0f}-bit "
             f"{smallest['space']} {smallest['scheme']} {smallest['rounding']}, "
             f"{smallest['payload_bytes']:.0f} bytes against float64's {float_bytes:.0f}"
+        )
+    if choice is not None:
+        found = "the budgeted choice" if choice["met"] else "nothing meets the budget; closest"
+        point = (
+            f"{found} (star; budget {choice['max_r2_loss']:g} of training R², dash-dotted) is "
+            f"{choice['bits']}-bit {choice['space']} {choice['scheme']} {choice['rounding']}, "
+            f"{choice['payload_bytes']} bytes against float64's {float_bytes:.0f}"
         )
     alt = (
         f"Scatter plot of the {len(table)} configurations of the sweep: parameter bytes "
@@ -300,6 +310,11 @@ def pareto_plot(table: pd.DataFrame, float_bytes: float) -> DescribedFigure:
         )
     ax.axvline(float_bytes, color=REFERENCE_COLOR, linestyle="--", linewidth=0.8)
     ax.axhline(CLOSE_R2, color=REFERENCE_COLOR, linestyle=":", linewidth=0.8)
+    if choice is not None:
+        budget = max(choice["max_r2_loss"], R2_LOSS_FLOOR)
+        ax.axhline(budget, color=ERROR_COLOR, linestyle="-.", linewidth=1)
+        chosen = max(abs(choice["test_r2_loss"]), R2_LOSS_FLOOR)
+        ax.scatter([choice["payload_bytes"]], [chosen], marker="*", s=260, color=ERROR_COLOR)
     ax.set_yscale("log")
     ax.set_xlabel("parameter bytes stored (dashed: float64)")
     ax.set_ylabel(f"|test R² − float's| (log scale; dotted: {CLOSE_R2:g})")
@@ -315,7 +330,38 @@ def pareto_plot(table: pd.DataFrame, float_bytes: float) -> DescribedFigure:
             for rounding, marker in SWEEP_ROUNDING_MARKERS.items()
         ),
     ]
+    if choice is not None:
+        handles += [
+            Line2D([], [], color=ERROR_COLOR, linestyle="-.", label="budget (training R² loss)"),
+            Line2D([], [], color=ERROR_COLOR, marker="*", linestyle="", label="budgeted choice"),
+        ]
     _legend_outside(ax, handles=handles)
+    return fig
+
+
+def slice_plot(slices: pd.DataFrame, bits: int | None = None) -> DescribedFigure:
+    """How much the MAE changes (left) and how far predictions move (right) on each slice of
+    :func:`calhousing.core.slices.slice_table`."""
+    label = _quantized_label(bits)
+    worst = slices["mae_change"].idxmax()
+    alt = (
+        f"Two horizontal bar charts over {len(slices)} slices of the test rows (MedInc deciles, "
+        f"the capped target, rows outside the training range, regions). Left: {label} MAE minus "
+        f"float64's, from {slices['mae_change'].min():+.4f} to {slices['mae_change'].max():+.4f} "
+        f"($100k); it rises most on {worst}. Right: mean |Δ prediction|, largest "
+        f"{slices['mean_abs_pred_diff'].max():.4f} ({slices['mean_abs_pred_diff'].idxmax()})."
+    )
+    fig = DescribedFigure(figsize=(11, 0.3 * len(slices) + 1.6), layout="constrained", alt=alt)
+    change_ax, moved_ax = fig.subplots(1, 2, sharey=True)
+    positions = np.arange(len(slices))
+    change_ax.barh(positions, slices["mae_change"], color=QUANTIZED_COLOR)
+    change_ax.axvline(0, color=REFERENCE_COLOR, linewidth=0.8)
+    change_ax.set_yticks(positions, slices.index)
+    change_ax.invert_yaxis()
+    change_ax.set(xlabel=f"{label} MAE − float64's ($100k)", title="MAE change")
+    moved_ax.barh(positions, slices["mean_abs_pred_diff"], color=ERROR_COLOR)
+    moved_ax.set(xlabel="mean |Δ prediction| ($100k)", title="Prediction moved")
+    fig.suptitle(f"Where quantization hurts: the MAE rises most on {worst}")
     return fig
 
 

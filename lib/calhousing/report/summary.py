@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from calhousing.report.headline import small_change
+
 PREDICTION_COLUMNS = {"true": "true", "float_pred": "float", "quantized_pred": "quantized"}
 
 
@@ -19,9 +21,11 @@ def run_summary(
     n_rows: int = 5,
     *,
     parameters: Mapping[str, Any] | None = None,
+    choice: Mapping[str, Any] | None = None,
 ) -> str:
-    """The float and quantized test R², the first `n_rows` predictions side by side, the
-    report's path, and first the run's `parameters` when given.
+    """The float and quantized test R², the budgeted `choice` (``choice.json``) when given, the
+    first `n_rows` predictions side by side, the report's path, and first the run's
+    `parameters` when given.
 
     `comparison` is the content of ``comparison.json`` and `predictions` the rows of
     ``prediction_comparison.csv``.
@@ -50,9 +54,22 @@ def run_summary(
         (f"Run parameters: {settings}\n" if settings else "")
         + f"Test R²: float {float_r2:.4f}, {bits}-bit quantized {quantized_r2:.4f} "
         f"(difference {quantized_r2 - float_r2:+.4f})\n"
-        f"First {len(shown)} test predictions (median house value, $100k):\n"
+        + ("" if choice is None else _choice_line(choice))
+        + f"First {len(shown)} test predictions (median house value, $100k):\n"
         f"{table}\n"
         f"Report: {os.fspath(report)}\n"
+    )
+
+
+def _choice_line(choice: Mapping[str, Any]) -> str:
+    r2 = choice["intervals"]["r2_loss"]
+    found = "smallest within" if choice["met"] else "none within; closest to"
+    return (
+        f"Budget (training R² loss at most {choice['max_r2_loss']:g}), {found} it: "
+        f"{choice['bits']}-bit {choice['scheme']} {choice['space']} {choice['rounding']} "
+        f"({choice['granularity']}), {choice['payload_bytes']} bytes (float64 "
+        f"{choice['float_payload_bytes']}); test R² lost {small_change(r2['estimate'])}, "
+        f"95% interval {small_change(r2['low'])} to {small_change(r2['high'])}\n"
     )
 
 

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from calhousing.core.bootstrap import LOSSES
 from calhousing.core.evaluation import SPLITS
 from calhousing.core.integer_inference import INT32_MAX
 from calhousing.core.quantization import standardized_space
@@ -45,6 +46,23 @@ def metrics_table(
         index=index,
     )
     return table.assign(difference=table["quantized"] - table["float"])
+
+
+def interval_table(intervals: dict[str, Any]) -> pd.DataFrame:
+    """The losses of :func:`calhousing.core.bootstrap.paired_bootstrap`, one row each."""
+    return pd.DataFrame(
+        {name: intervals[name] for name in LOSSES}, index=["estimate", "low", "high"]
+    ).T.rename(
+        index={"r2_loss": "R² lost", "mae_increase": "MAE added", "mse_increase": "MSE added"}
+    )
+
+
+def choice_table(choice: dict[str, Any]) -> pd.DataFrame:
+    """The budgeted choice of ``choice.json`` in one row."""
+    columns = "max_r2_loss met bits scheme granularity space rounding payload_bytes "
+    columns += "float_payload_bytes train_r2_loss test_r2_loss max_abs_pred_diff"
+    row = {name: choice[name] for name in columns.split()}
+    return pd.DataFrame([{**row, "met": "yes" if row["met"] else "no"}])
 
 
 def prediction_statistics(predictions: pd.DataFrame) -> pd.DataFrame:

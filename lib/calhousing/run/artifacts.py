@@ -20,9 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from calhousing.core import serialization
 from calhousing.errors import ArtifactError, ManifestError, SchemaError
-from calhousing.params import MODELS, ROUNDINGS, SCHEMES, SPACES, check_parameters
+from calhousing.params import (
+    GRANULARITIES,
+    MODELS,
+    ROUNDINGS,
+    SCHEMES,
+    SPACES,
+    check_parameters,
+)
 from calhousing.run import manifest
 from calhousing.run.schema import (
+    Boolean,
     Columns,
     Integer,
     ListOf,
@@ -54,6 +62,7 @@ PREDICTIONS_FILE = "prediction_comparison.csv"
 COMPARISON_FILE = "comparison.json"
 INTEGER_MODEL_FILE = "integer_model.json"
 SWEEP_FILE = "sweep.csv"
+CHOICE_FILE = "choice.json"
 ONNX_FILES: dict[str, str] = {model: f"model-{model}.onnx" for model in MODELS}
 MANIFEST_FILE = manifest.MANIFEST_FILE
 
@@ -82,7 +91,7 @@ STEPS: dict[str, Step] = {
     ),
     "04_sweep": Step(
         inputs=(FLOAT_PARAMS_FILE, SPLIT_FILE, QUANTIZED_PARAMS_FILE, INTEGER_MODEL_FILE),
-        outputs=(SWEEP_FILE,),
+        outputs=(SWEEP_FILE, CHOICE_FILE),
     ),
     "06_deploy": Step(
         inputs=(
@@ -101,6 +110,19 @@ _FEATURES = {"feature_names": ListOf(Text(), min_length=1)}
 _PER_FEATURE = ListOf(Number(), length="feature_names")
 _METRICS = Record({name: Number() for name in ("r2", "mse", "mae")})
 _SPLIT_METRICS = Record({"train": _METRICS, "test": _METRICS})
+_INTERVAL = Record({"estimate": Number(), "low": Number(), "high": Number()})
+_INTERVALS = Record(
+    {
+        "resamples": Integer(low=1),
+        "seed": Integer(low=0),
+        "confidence": Number(),
+        **{name: _INTERVAL for name in ("r2_loss", "mae_increase", "mse_increase")},
+    }
+)
+_SLICE_MEASURES = "float_mae quantized_mae mae_change mean_abs_pred_diff max_abs_pred_diff"
+_SLICE = Record(
+    {"slice": Text(), "rows": Integer(low=1), **{m: Number() for m in _SLICE_MEASURES.split()}}
+)
 _TENSOR = Record(
     {
         "bits": Integer(low=2),
@@ -157,6 +179,26 @@ SCHEMAS: dict[str, Spec] = {
             "quantized": _SPLIT_METRICS,
             "max_abs_prediction_diff": Number(),
             "bits": Integer(low=2),
+            "intervals": _INTERVALS,
+            "slices": ListOf(_SLICE, min_length=1),
+        }
+    ),
+    CHOICE_FILE: Record(
+        {
+            "max_r2_loss": Number(),
+            "met": Boolean(),
+            "bits": Integer(low=2),
+            "scheme": Text(SCHEMES),
+            "space": Text(SPACES),
+            "rounding": Text(ROUNDINGS),
+            "granularity": Text(GRANULARITIES),
+            "payload_bytes": Integer(low=1),
+            "float_payload_bytes": Integer(low=1),
+            "train_r2_loss": Number(),
+            "test_r2_loss": Number(),
+            "test": _METRICS,
+            "max_abs_pred_diff": Number(),
+            "intervals": _INTERVALS,
         }
     ),
     PREDICTIONS_FILE: Columns(
@@ -175,7 +217,7 @@ SCHEMAS: dict[str, Spec] = {
             **{
                 name: Number()
                 for name in "test_r2 delta_test_r2 max_abs_pred_diff delta_test_r2_in_range "
-                "max_abs_pred_diff_in_range train_mse excess_train_mse".split()
+                "max_abs_pred_diff_in_range delta_train_r2 train_mse excess_train_mse".split()
             },
             "payload_bytes": Integer(low=1),
         }
@@ -366,6 +408,10 @@ class Run:
         self.require(SWEEP_FILE)
         return _read_table(self.folder, SWEEP_FILE)
 
+    def choice(self) -> dict[str, Any]:
+        """The budgeted choice 04_sweep made (``choice.json``)."""
+        return self.record(CHOICE_FILE)
+
     def comparison(self, n_rows: int | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
         """``comparison.json`` and the first `n_rows` (all for ``None``) of the predictions CSV."""
         self.require(COMPARISON_FILE, PREDICTIONS_FILE)
@@ -403,10 +449,14 @@ class Run:
         write_json(self.folder / COMPARISON_FILE, summary)
         self._record_step("03_compare", checked)
 
-    def save_sweep(self, table: pd.DataFrame) -> Path:
+    def save_sweep(self, table: pd.DataFrame, choice: dict[str, Any]) -> Path:
+        """Write the sweep (CSV) and its budgeted choice (``choice.json``), made with the
+        choice's ``max_r2_loss``."""
+        checked = check_parameters({"max_r2_loss": choice["max_r2_loss"]})
         self.require(*STEPS["04_sweep"].inputs)
         _write_csv(self.folder / SWEEP_FILE, table)
-        self._record_step("04_sweep", {})
+        write_json(self.folder / CHOICE_FILE, choice)
+        self._record_step("04_sweep", checked)
         return self.folder / SWEEP_FILE
 
     def save_onnx(self, models: dict[str, bytes]) -> list[Path]:

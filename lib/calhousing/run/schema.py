@@ -48,6 +48,15 @@ class Integer:
 
 
 @dataclass(frozen=True)
+class Boolean:
+    """``true`` or ``false``."""
+
+    def check(self, value: Any, path: str) -> None:
+        if not isinstance(value, bool):
+            raise SchemaError(path, f"must be true or false, got {_shown(value)}")
+
+
+@dataclass(frozen=True)
 class Text:
     """A string, optionally one of `choices`."""
 

@@ -1,0 +1,57 @@
+"""The budgeted choice: the sweep's smallest configuration within a loss of R², confirmed.
+
+It is chosen on the training rows, so the test rows stay untouched until the confirmation:
+their R² loss, with paired-bootstrap intervals against the float model. The sweep measures
+per-tensor configurations only, so the choice is per tensor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from calhousing.core.bootstrap import paired_bootstrap
+from calhousing.core.data import Split
+from calhousing.core.inference import predict
+from calhousing.core.quantization import quantize_model
+from calhousing.core.sweep import CONFIG_COLUMNS
+from calhousing.core.training import LinearParams, regression_metrics
+from calhousing.params import BY_NAME
+
+GRANULARITY = "per_tensor"  # the only granularity the sweep measures
+
+
+def choose(table: pd.DataFrame, max_r2_loss: float) -> pd.Series:
+    """The row of :func:`calhousing.core.sweep.sweep` storing the fewest ``payload_bytes`` whose
+    training R² loss is at most `max_r2_loss`; ties go to the smaller loss, then the sweep's
+    order. When none is within, the closest miss: the smallest training loss."""
+    budget = BY_NAME["max_r2_loss"].check(max_r2_loss)
+    ranked = table.assign(_loss=-table["delta_train_r2"], _order=range(len(table)))
+    within = ranked[ranked["_loss"] <= budget]
+    keys = ["payload_bytes", "_loss", "_order"] if len(within) else ["_loss", "_order"]
+    return (within if len(within) else ranked).sort_values(keys).iloc[0]
+
+
+def budgeted_choice(
+    params: LinearParams, split: Split, table: pd.DataFrame, max_r2_loss: float
+) -> dict[str, Any]:
+    """:func:`choose`'s configuration, quantized again and confirmed on the test rows: what
+    ``choice.json`` holds (``met`` says whether the training loss is within the budget)."""
+    row = choose(table, max_r2_loss)
+    bits, scheme, space, rounding = int(row["bits"]), *(str(row[c]) for c in CONFIG_COLUMNS[1:])
+    model = quantize_model(params, bits, scheme, GRANULARITY, space, rounding, split.X_train)
+    float_pred, pred = predict(params, split.X_test), predict(model, split.X_test)
+    return {
+        "max_r2_loss": BY_NAME["max_r2_loss"].check(max_r2_loss),
+        "met": bool(row["_loss"] <= max_r2_loss),
+        **dict(zip(CONFIG_COLUMNS, (bits, scheme, space, rounding), strict=True)),
+        "granularity": GRANULARITY,
+        "payload_bytes": int(model.payload_bytes),
+        "float_payload_bytes": int(params.payload_bytes),
+        "train_r2_loss": float(row["_loss"]),
+        "test_r2_loss": float(-row["delta_test_r2"]),
+        "test": regression_metrics(split.y_test, pred),
+        "max_abs_pred_diff": float(row["max_abs_pred_diff"]),
+        "intervals": paired_bootstrap(split.y_test, float_pred, pred),
+    }
