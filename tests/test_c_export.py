@@ -48,7 +48,8 @@ def c_dir(library_run, tmp_path_factory) -> Path:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert (
-        result.stdout == f"Wrote the integer model as C to {out}: calhousing_model.h and score.c\n"
+        result.stdout
+        == f"Wrote the integer model as C to {out}: calhousing_model.h, score.c and MODEL_CARD.md\n"
     )
     return out
 
@@ -75,8 +76,13 @@ def python_predictions(library_run, rows, tmp_path_factory) -> np.ndarray:
     return scored[PREDICTION_COLUMN].map(float).to_numpy()
 
 
-def test_export_writes_the_header_and_the_scorer_only(c_dir):
-    assert sorted(path.name for path in c_dir.iterdir()) == ["calhousing_model.h", "score.c"]
+def test_export_writes_the_header_the_scorer_and_the_model_card_only(c_dir):
+    assert sorted(path.name for path in c_dir.iterdir()) == [
+        "MODEL_CARD.md", "calhousing_model.h", "score.c",
+    ]  # fmt: skip
+    card = (c_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert card.startswith("---\nlibrary_name: c\n")
+    assert "\n# calhousing-integer: calhousing_model.h\n" in card
 
 
 def test_header_holds_the_codes_the_proof_and_no_heap_or_libm(c_dir):
@@ -300,7 +306,7 @@ def test_an_existing_folder_keeps_its_other_files_and_gets_new_ones(library_run,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "calhousing_model.h", "main.c", "score.c",
+        "MODEL_CARD.md", "calhousing_model.h", "main.c", "score.c",
     ]  # fmt: skip
     assert (tmp_path / "score.c").read_bytes() == (c_dir / "score.c").read_bytes()
 

@@ -73,4 +73,4 @@ def test_a_run_without_a_sweep_gets_a_card_that_says_it_has_no_choice(library_ru
     assert code == 0
     card = (tmp_path / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "This run has no budgeted choice: 04_sweep has not run on its artifacts." in card
-    assert 'base_model_relation: "quantized"' in card
+    assert "base_model_relation: quantized\n" in card

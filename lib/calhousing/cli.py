@@ -334,13 +334,17 @@ def _export_c(args: argparse.Namespace) -> int:
         )
     if args.output == "":
         raise errors.UsageError("-o is empty: give the folder to write the C files into")
-    files = c.load_c_export(args.artifacts_dir)
+    from calhousing.export.model_card import CARD_FILE, model_card
+
+    run = Run.open(args.artifacts_dir)
+    files = c.load_c_export(run)
+    files[CARD_FILE] = model_card(run, "integer", c.HEADER_FILE, library="c")
     try:
         written = c.write_folder(args.output, files)
     except OSError as error:
         raise errors.OutputError(
             f"cannot write the C files into {args.output!r}: {error.strerror or error}"
         ) from error
-    names = " and ".join(files)
+    names = ", ".join(list(files)[:-1]) + f" and {list(files)[-1]}"
     print(f"Wrote the integer model as C to {written}: {names}")
     return errors.EXIT_DONE

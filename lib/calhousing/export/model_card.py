@@ -1,10 +1,11 @@
-"""The model card ``calhousing export`` writes beside its ONNX file, made from the run's
+"""The model card ``calhousing export`` writes beside its ONNX file or C files, made from the run's
 artifacts only: YAML front matter in Hugging Face's model-card form, then the text."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import yaml
 
 from calhousing.core.bootstrap import paired_bootstrap
 from calhousing.core.inference import predict
@@ -24,9 +25,9 @@ _LOSSES = {
 }
 
 
-def model_card(run: Run, model: str, file_name: str) -> str:
+def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -> str:
     """The card of the run's `model` (``float``, ``quantized`` or ``integer``), exported as
-    `file_name`."""
+    `file_name` for `library` (``onnx``, or ``c`` for the C99 header)."""
     split, params, parameters = run.split(), run.float_params(), run.parameters()
     float_pred = predict(params, split.X_test)
     pred = {
@@ -55,9 +56,9 @@ def model_card(run: Run, model: str, file_name: str) -> str:
                 }
             )
     front = {
-        "library_name": "onnx",
+        "library_name": library,
         "pipeline_tag": "tabular-regression",
-        "tags": ["tabular-regression", "linear-regression", "onnx", *quantized * ["quantized"]],
+        "tags": ["tabular-regression", "linear-regression", library, *quantized * ["quantized"]],
         "datasets": ["california_housing"],
         **(
             {"base_model": "calhousing-float", "base_model_relation": "quantized"}
@@ -82,7 +83,7 @@ def model_card(run: Run, model: str, file_name: str) -> str:
     capped = slices["quantized_mae"].get(f"target capped at {CAPPED_TARGET}", float("nan"))
     lines = [
         "---",
-        *_yaml(front),
+        yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=100).rstrip(),
         "---",
         "",
         f"# {name}: {file_name}",
@@ -174,27 +175,3 @@ def _metric_rows(
             f"| test {_LABELS[key]} | {float_metrics[key]:.4f} | {metrics[key]:.4f} | {shown} |"
         )
     return rows
-
-
-def _yaml(value: Any, depth: int = 0) -> list[str]:
-    """Block-style YAML of dicts and lists; scalars as JSON, which YAML reads as it is."""
-    pad = "  " * depth
-    if isinstance(value, dict):
-        return [
-            line
-            for key, item in value.items()
-            for line in (
-                [f"{pad}{key}:", *_yaml(item, depth + 1)]
-                if isinstance(item, dict | list) and item
-                else [f"{pad}{key}: {json.dumps(item, ensure_ascii=False)}"]
-            )
-        ]
-    lines = []
-    for item in value:
-        first, *rest = (
-            _yaml(item, depth + 1)
-            if isinstance(item, dict | list) and item
-            else [f"{pad}  {json.dumps(item, ensure_ascii=False)}"]
-        )
-        lines += [f"{pad}- {first.lstrip()}", *rest]
-    return lines
