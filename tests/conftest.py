@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from calhousing.core import data, training
@@ -35,6 +38,25 @@ def float_params(default_split):
     """The float parameters of LinearRegression fitted on the default split."""
     model = training.fit_linear_regression(default_split.X_train, default_split.y_train)
     return training.linear_params(model)
+
+
+@pytest.fixture(scope="session")
+def code_echo_model():
+    """An 8-bit integer model that predicts its first input's code: where inputs round and
+    saturate, seen from outside."""
+    from calhousing.core.integer_inference import IntegerModel
+
+    return IntegerModel(
+        feature_names=("a", "b"),
+        input_offset=np.array([0.0, 0.0]),
+        input_scale=np.array([1.0, 1.0]),
+        input_bits=8,
+        weight_codes=np.array([1, 0], dtype=np.int8),
+        bias_code=0,
+        accumulator_scale=1.0,
+        bits=8,
+        accumulator_dtype="int32",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +97,17 @@ def library_run(tmp_path_factory, default_split) -> Path:
     integer_model = integer_inference.build_integer_model(float_params, split.X_train)
     run.save_quantized(quantized, integer_model)
     return folder
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m calhousing ARGS` in a child process, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "calhousing", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def tree_digest(folder: Path) -> dict[str, str]:

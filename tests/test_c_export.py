@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +13,10 @@ import pandas as pd
 import pytest
 
 from calhousing.core import data, integer_inference
-from calhousing.core.integer_inference import IntegerModel
 from calhousing.export import c as c_export
 from calhousing.predict import PREDICTION_COLUMN
+
+from conftest import run_cli
 
 FEATURES = data.FEATURE_NAMES
 ARM_MISSING = c_export.missing_tools("ARM")
@@ -27,16 +27,6 @@ LOW = [-1e308, -1e308, -1e308, -1e308, -1e308, -1e308, -1e308, -1e308]
 HIGH = [1e308] * 8
 LARGEST = [1e308, 1e308, -1e308, 1e308, 0.0, -1e308, -1e308, -1e308]
 SMALLEST = [-1e308, -1e308, 1e308, -1e308, 0.0, 1e308, 1e308, 1e308]
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "calhousing", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -122,18 +112,8 @@ def test_header_refuses_flags_that_would_change_the_rounding(c_dir, tmp_path, fl
     assert "build it without -ffast-math" in result.stderr
 
 
-def test_input_codes_round_half_to_even_and_saturate_like_python(tmp_path):
-    model = IntegerModel(
-        feature_names=("a", "b"),
-        input_offset=np.array([0.0, 0.0]),
-        input_scale=np.array([1.0, 1.0]),
-        input_bits=8,
-        weight_codes=np.array([1, 0], dtype=np.int8),
-        bias_code=0,
-        accumulator_scale=1.0,
-        bits=8,
-        accumulator_dtype="int32",
-    )
+def test_input_codes_round_half_to_even_and_saturate_like_python(code_echo_model, tmp_path):
+    model = code_echo_model
     for name, text in c_export.c_sources(model, {"a": (0.0, 255.0), "b": (0.0, 255.0)}).items():
         (tmp_path / name).write_text(text)
     x = np.array([0.5, 1.5, 2.5, 3.49999, 254.5, 255.5, -3.0, 1e300, -0.5, 7.0])

@@ -28,6 +28,8 @@ from calhousing.export import onnx as onnx_export
 from calhousing.predict import PREDICTION_COLUMN
 from calhousing.run import artifacts
 
+from conftest import run_cli
+
 FEATURES = data.FEATURE_NAMES
 FLOAT64_TOLERANCE = 1e-6  # relative, for the float64 and integer exports
 FLOAT32_TOLERANCE = 1e-5
@@ -91,16 +93,6 @@ def library_predictions(name: str, model, X) -> np.ndarray:
 
 def relative_difference(actual: np.ndarray, expected: np.ndarray) -> float:
     return float(np.max(np.abs(actual - expected) / np.abs(expected)))
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "calhousing", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 # --- the graphs --------------------------------------------------------------------------
@@ -267,18 +259,8 @@ def test_float32_graph_agrees_within_float32_tolerance(models, default_split):
     assert float(np.max(np.abs(actual - expected) / scale)) <= FLOAT32_TOLERANCE
 
 
-def test_input_codes_round_half_to_even_and_saturate_like_ours():
-    model = IntegerModel(
-        feature_names=("a", "b"),
-        input_offset=np.array([0.0, 0.0]),
-        input_scale=np.array([1.0, 1.0]),
-        input_bits=8,
-        weight_codes=np.array([1, 0], dtype=np.int8),
-        bias_code=0,
-        accumulator_scale=1.0,
-        bits=8,
-        accumulator_dtype="int32",
-    )
+def test_input_codes_round_half_to_even_and_saturate_like_ours(code_echo_model):
+    model = code_echo_model
     x = np.array([0.5, 1.5, 2.5, 254.5, 255.5, -3.0, 1e300, -0.5])
     rows = np.column_stack([x, np.zeros_like(x)])
     expected = [0, 2, 2, 254, 255, 0, 255, 0]
