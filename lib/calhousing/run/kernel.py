@@ -141,10 +141,16 @@ def _shut_down(manager: AsyncKernelManager) -> None:
     0.1 s). After a Ctrl-C during start-up, cleaning up can raise ``InvalidStateError``; the
     error being handled and the user's interrupt matter more.
     """
-    if manager.provisioner is None:
-        return  # never started
-    if _is_running(manager):
-        manager.provisioner.process.kill()
-        manager.provisioner.process.wait(timeout=10)
-    with contextlib.suppress(Exception):
-        run_sync(manager.shutdown_kernel)(now=True)  # nothing left to stop: removes its files
+    try:
+        if manager.provisioner is None:
+            return  # never started
+        if _is_running(manager):
+            manager.provisioner.process.kill()
+            manager.provisioner.process.wait(timeout=10)
+        with contextlib.suppress(Exception):
+            run_sync(manager.shutdown_kernel)(now=True)  # nothing left to stop: removes its files
+    finally:
+        # Now, even for a start cut short: else the manager's __del__ does it at interpreter
+        # exit, where traitlets can fail and print a traceback after a clean one-line stop.
+        with contextlib.suppress(Exception):
+            run_sync(manager.cleanup_resources)()
