@@ -259,8 +259,9 @@ python3 "$repo/tests/container/check_outputs.py" "$out/artifacts" "$out/reports"
     ${expected:+--expected "$expected"}
 default_out=$out
 
-# --- the container exports the integer model as ONNX, and onnxruntime in it scores it as ours ---
-run export -v "$default_out/artifacts:/app/artifacts" -- \
+# --- the container exports the integer model as ONNX (its model card reads the test rows, so the
+# data are mounted), and onnxruntime in it scores it as ours ---
+run export "${data_mount[@]}" -v "$default_out/artifacts:/app/artifacts" -- \
     calhousing export --model integer -o /app/artifacts/model-int8.onnx
 [[ $status -eq 0 ]] || { tail -n 20 "$work/export.log" >&2; fail "calhousing export exited $status"; }
 expect_text export "Wrote the integer model to /app/artifacts/model-int8.onnx"
