@@ -41,7 +41,10 @@ def test_quantized_card_is_a_hugging_face_card_of_a_quantized_model(pipeline_run
     assert front["calhousing"]["budget"]["max_r2_loss"] == 0.001
     assert "| test R² | 0.5758 | 0.5749 | test R² lost: +0.0008 (-0.0009 to +0.0026) |" in body
     assert "| MedInc decile 7 | 427 | 0.6076 | 0.6222 | 0.0485 |" in body
-    assert "The smallest per-tensor configuration of the sweep is 8-bit · asymmetric" in body
+    assert (
+        "The smallest configuration whose training R² is within the budget of 0.001 of float's "
+        "(among the sweep's per-tensor configurations) is **8-bit · asymmetric · raw · gptq**"
+    ) in body
     assert body.startswith("\n# calhousing-quantized: quantized.onnx\n")
 
 

@@ -38,13 +38,14 @@ def budgeted_choice(
 ) -> dict[str, Any]:
     """:func:`choose`'s configuration, quantized again and confirmed on the test rows: what
     ``choice.json`` holds (``met`` says whether the training loss is within the budget)."""
-    row = choose(table, max_r2_loss)
+    budget = BY_NAME["max_r2_loss"].check(max_r2_loss)
+    row = choose(table, budget)
     bits, scheme, space, rounding = int(row["bits"]), *(str(row[c]) for c in CONFIG_COLUMNS[1:])
     model = quantize_model(params, bits, scheme, GRANULARITY, space, rounding, split.X_train)
     float_pred, pred = predict(params, split.X_test), predict(model, split.X_test)
     return {
-        "max_r2_loss": BY_NAME["max_r2_loss"].check(max_r2_loss),
-        "met": bool(row["_loss"] <= max_r2_loss),
+        "max_r2_loss": budget,
+        "met": bool(row["_loss"] <= budget),
         **dict(zip(CONFIG_COLUMNS, (bits, scheme, space, rounding), strict=True)),
         "granularity": GRANULARITY,
         "payload_bytes": int(model.payload_bytes),

@@ -12,7 +12,7 @@ from calhousing.core.inference import predict
 from calhousing.core.integer_inference import predict_integer
 from calhousing.core.slices import CAPPED_TARGET, slice_masks, slice_table
 from calhousing.core.training import regression_metrics
-from calhousing.report.headline import choice_name, small_change
+from calhousing.report.headline import choice_sentence, small_change
 from calhousing.run.artifacts import CHOICE_FILE, SPLIT_FILE, Run
 
 CARD_FILE = "MODEL_CARD.md"
@@ -135,21 +135,12 @@ def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -
 
 
 def _budget(choice: dict[str, Any] | None) -> str:
-    """The budgeted choice of ``choice.json`` in one paragraph."""
+    """The budgeted choice of ``choice.json`` in one paragraph, as the report says it."""
     if choice is None:
         return "This run has no budgeted choice: 04_sweep has not run on its artifacts."
-    found = "The smallest" if choice["met"] else "No configuration is within it; the closest"
-    r2 = {
-        end: small_change(choice["intervals"]["r2_loss"][end])
-        for end in ("estimate", "low", "high")
-    }
     return (
-        f"The run's budget is a loss of at most {choice['max_r2_loss']:g} of training R² "
-        f"against float64. {found} per-tensor configuration of the sweep is "
-        f"{choice_name(choice)}: {choice['payload_bytes']} bytes against float64's "
-        f"{choice['float_payload_bytes']}, test R² lost {r2['estimate']} (95% interval "
-        f"{r2['low']} to {r2['high']}). This file exports the run's own model, which need not "
-        "be that configuration."
+        f"{choice_sentence(choice)} This file exports the run's own model, which need not be "
+        "that configuration."
     )
 
 
