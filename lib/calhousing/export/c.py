@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import math
-import os
 import shutil
 import subprocess
 import tempfile
@@ -107,11 +106,9 @@ def load_c_export(run: artifacts.Run | artifacts.PathLike | None) -> dict[str, s
 
 
 def write_folder(folder: artifacts.PathLike, files: dict[str, str]) -> Path:
-    """Write `files` into `folder` (created if its parent exists), all or nothing.
-
-    They are written into a temporary folder inside it, then renamed into place; on an error
-    the temporary folder, and `folder` if this call created it, are removed.
-    """
+    """Write `files` into `folder` (created if its parent exists), each atomically as
+    :func:`~calhousing.run.artifacts.write_bytes` does; on an error `folder` is removed if
+    this call created it."""
     target = Path(folder)
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(
@@ -122,15 +119,8 @@ def write_folder(folder: artifacts.PathLike, files: dict[str, str]) -> Path:
     created = not target.exists()
     target.mkdir(exist_ok=True)
     try:
-        staging = Path(tempfile.mkdtemp(dir=target, prefix=".calhousing-new-"))
-        try:
-            for name, text in files.items():
-                (staging / name).write_text(text, encoding="utf-8")
-                os.chmod(staging / name, 0o644)
-            for name in files:
-                os.replace(staging / name, target / name)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        for name, text in files.items():
+            artifacts.write_bytes(target / name, text.encode("utf-8"))
     except BaseException:
         if created:
             shutil.rmtree(target, ignore_errors=True)
