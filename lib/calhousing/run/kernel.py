@@ -39,20 +39,26 @@ def shared_kernel(*, cwd: Path) -> Iterator[AsyncKernelManager]:
     once, and the block ends in :class:`KeyboardInterrupt` (:mod:`calhousing.run.signals`).
     """
     with tempfile.TemporaryDirectory(prefix="calhousing-kernel-") as sockets:
-        manager = AsyncKernelManager(
-            kernel_name=KERNEL_NAME,
-            transport="ipc",
-            connection_file=str(Path(sockets) / "kernel.json"),  # sockets beside it
-        )
-        clients = _track_clients(manager)
+        manager: AsyncKernelManager | None = None
+        clients: list[Any] = []
         try:
+            # A signal inside __init__ would leave a half-built manager whose __del__ prints a
+            # traceback at interpreter exit; held here, it stops the run just after.
+            with signals.deferred():
+                manager = AsyncKernelManager(
+                    kernel_name=KERNEL_NAME,
+                    transport="ipc",
+                    connection_file=str(Path(sockets) / "kernel.json"),  # sockets beside it
+                )
+                clients = _track_clients(manager)
             with signals.stop_by_killing(partial(_kill, manager)):
                 # as nbclient would start it: no history database written
                 run_sync(manager.start_kernel)(extra_arguments=_HISTORY_IN_MEMORY, cwd=str(cwd))
                 yield manager
         finally:
             with signals.deferred():  # the kernel goes, whatever else arrives
-                _shut_down(manager)
+                if manager is not None:
+                    _shut_down(manager)
                 for client in clients:
                     client.stop_channels()
 
