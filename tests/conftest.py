@@ -60,13 +60,26 @@ def code_echo_model():
 
 
 @pytest.fixture(scope="session")
-def pipeline_run(tmp_path_factory) -> dict[str, Path]:
+def pipeline_run(tmp_path_factory, request) -> dict[str, Path]:
     """One real `calhousing run` with the defaults, into a temporary folder.
 
-    Tests must not modify what it wrote; copy it first (see `copied_run`).
+    Tests must not modify what it wrote; copy it first (see `finished_run`). Under
+    pytest-xdist the workers share it: the first to take the lock runs the pipeline, the
+    others wait for it and read the same folders.
     """
-    root = tmp_path_factory.mktemp("run")
-    report = run_pipeline(root / "artifacts", root / "reports", progress_bar=False)
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp()
+    if hasattr(request.config, "workerinput"):  # a pytest-xdist worker, in the run's folder
+        shared = shared.parent
+    root = shared / "pipeline-run"
+    returned = shared / "pipeline-run.returned"  # the path run_pipeline returned
+    with open(shared / "pipeline-run.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not returned.is_file():
+            report = run_pipeline(root / "artifacts", root / "reports", progress_bar=False)
+            returned.write_text(str(report), encoding="utf-8")
+    report = Path(returned.read_text(encoding="utf-8"))
     return {
         "root": root,
         "artifacts": root / "artifacts",
