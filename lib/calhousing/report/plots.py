@@ -78,14 +78,12 @@ def coefficient_plot(errors: pd.DataFrame) -> Figure:
     )
     fig, ax = _figure(alt, (8, 4))
     positions = np.arange(len(table))
-    ax.bar(positions - 0.2, table["float"], 0.4, label="float64", color=FLOAT_COLOR)
-    ax.bar(
-        positions + 0.2,
-        table["dequantized"],
-        0.4,
-        label="quantized (dequantized)",
-        color=QUANTIZED_COLOR,
-    )
+    bars = [
+        ("float", "float64", FLOAT_COLOR),
+        ("dequantized", "quantized (dequantized)", QUANTIZED_COLOR),
+    ]
+    for offset, (column, label, color) in zip((-0.2, 0.2), bars, strict=True):
+        ax.bar(positions + offset, table[column], 0.4, label=label, color=color)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(positions, table.index, rotation=30, ha="right")
     ax.set_ylabel("coefficient ($100k per feature unit)")
