@@ -157,11 +157,10 @@ def choice_sentence(choice: Mapping[str, Any]) -> str:
             f"the budget of {budget:g} of float's; the closest is **{name}**, which loses "
             f"{small_change(choice['train_r2_loss'])} of R² on the training rows and {stored}"
         )
-    confident = r2["high"] <= budget
     return (
         f"{text}. On the test rows it {_change(r2['estimate'])} of R² (95% interval "
-        f"{small_change(r2['low'])} to {small_change(r2['high'])}), so the budget "
-        + ("is met with 95% confidence." if confident else "is not met with 95% confidence.")
+        f"{small_change(r2['low'])} to {small_change(r2['high'])}), so the budget is "
+        f"{'' if r2['high'] <= budget else 'not '}met with 95% confidence."
     )
 
 
@@ -212,9 +211,7 @@ def _change(loss: float) -> str:
     """A test R² loss in words, to the 4 decimals the summary shows."""
     if abs(loss) < 0.00005:
         return "loses less than 0.0001"
-    if loss > 0:
-        return f"loses {loss:.4f}"
-    return f"gains {-loss:.4f}"
+    return f"loses {loss:.4f}" if loss > 0 else f"gains {-loss:.4f}"
 
 
 def summary_paragraph(summary: Headline) -> str:

@@ -182,11 +182,7 @@ def residual_histogram(predictions: pd.DataFrame, bits: int | None = None) -> De
 
 def sweep_heatmap(table: pd.DataFrame) -> DescribedFigure:
     """Test R² lost (left) and the largest prediction change (right) of
-    :func:`calhousing.core.sweep.sweep` over bits × configuration.
-
-    Both panels use a log colour scale (light: small, dark: large); a ``+`` marks
-    a configuration whose test R² is higher than float's.
-    """
+    :func:`calhousing.core.sweep.sweep` over bits × configuration, on log colour scales."""
     keys = table[_SWEEP_KEYS].drop_duplicates().itertuples(index=False)
     configurations = [tuple(str(value) for value in row) for row in keys]
     bits = sorted(table["bits"].unique())
