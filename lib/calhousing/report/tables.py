@@ -215,13 +215,13 @@ def readable(
     if every is not None:
         return shown.apply(lambda series: series.map(lambda value: format_value(value, every)))
     unknown = [str(name) for name in shown.columns if str(name) not in known]
-    if unknown and all(str(name) in known for name in shown.index):
-        return readable(shown.T, known).T
     if not unknown:
         formatted = shown.apply(
             lambda series: series.map(lambda value: format_value(value, known[str(series.name)]))
         )
         return formatted.rename(columns=lambda name: known[str(name)].label)
+    if all(str(name) in known for name in shown.index):
+        return readable(shown.T, known).T
     raise ValueError(
         f"no format declared for {', '.join(map(repr, unknown))}; add them to "
         "calhousing.report.tables.COLUMNS or pass every=Column(...)"
