@@ -17,7 +17,6 @@ from calhousing.core.evaluation import Comparison
 from calhousing.core.quantization import QuantizedModel
 from calhousing.core.training import LinearParams
 from calhousing.report.tables import MISSING
-from calhousing.report.views import payload_table
 
 R2_TOLERANCE = 0.002  # the largest test R² loss the project accepts at 8 bits
 # Each key of the Headline dictionaries: its row's label and format (text is shown as it is).
@@ -59,15 +58,17 @@ def headline(
     choice: dict[str, Any] | None = None,
 ) -> Headline:
     """Collect the summary's numbers from ``compare_models(params, quantized)`` and the choice."""
-    payload = payload_table(params, quantized)["payload_bytes"]
     differences = comparison.predictions["abs_pred_diff"].to_numpy()
     return Headline(
         bits=comparison.bits,
-        float_model={**comparison.float_metrics["test"], "payload_bytes": float(payload.iloc[0])},
+        float_model={
+            **comparison.float_metrics["test"],
+            "payload_bytes": float(params.payload_bytes),
+        },
         quantized_model={
             **comparison.quantized_metrics["test"],
             **_interval_texts(comparison.intervals),
-            "payload_bytes": float(payload.iloc[1]),
+            "payload_bytes": float(quantized.payload_bytes),
             "max_abs_diff": float(differences.max()),
             "p99_abs_diff": float(np.quantile(differences, 0.99)),
         },
@@ -125,13 +126,14 @@ def verdict(summary: Headline, tolerance: float = R2_TOLERANCE) -> str:
     else:
         decision = "can replace the float one"
     interval = summary.quantized_model.get("r2_loss")
+    moved = summary.quantized_model["max_abs_diff"]
     line = (
         f"**Verdict:** the {summary.bits}-bit model {decision}. It "
         f"{_stores(stored, float_bytes)}, {_change(loss)} of test R² "
         f"({summary.float_model['r2']:.4f} → {summary.quantized_model['r2']:.4f}; "
         + (f"R² lost, with its 95% interval: {interval}; " if interval else "")
         + f"this summary accepts up to {tolerance:g}) and moves no test prediction by more than "
-        f"{_money(summary.quantized_model['max_abs_diff'])}."
+        + ("0.0005 ($50)." if moved < 0.0005 else f"{moved:.3f} (${100_000 * moved:,.0f}).")
     )
     if summary.choice is not None:
         line += f" {choice_sentence(summary.choice)}"
@@ -155,11 +157,10 @@ def choice_sentence(choice: Mapping[str, Any]) -> str:
             f"the budget of {budget:g} of float's; the closest is **{name}**, which loses "
             f"{small_change(choice['train_r2_loss'])} of R² on the training rows and {stored}"
         )
-    confident = r2["high"] <= budget
     return (
         f"{text}. On the test rows it {_change(r2['estimate'])} of R² (95% interval "
-        f"{small_change(r2['low'])} to {small_change(r2['high'])}), so the budget "
-        + ("is met with 95% confidence." if confident else "is not met with 95% confidence.")
+        f"{small_change(r2['low'])} to {small_change(r2['high'])}), so the budget is "
+        f"{'' if r2['high'] <= budget else 'not '}met with 95% confidence."
     )
 
 
@@ -206,20 +207,11 @@ def _stores(stored: float, float_bytes: float) -> str:
     return f"stores {stored:,.0f} bytes, more than float64's {float_bytes:,.0f}"
 
 
-def _money(change: float) -> str:
-    """A prediction change in $100k, then in dollars."""
-    if change < 0.0005:
-        return "0.0005 ($50)"
-    return f"{change:.3f} (${100_000 * change:,.0f})"
-
-
 def _change(loss: float) -> str:
     """A test R² loss in words, to the 4 decimals the summary shows."""
     if abs(loss) < 0.00005:
         return "loses less than 0.0001"
-    if loss > 0:
-        return f"loses {loss:.4f}"
-    return f"gains {-loss:.4f}"
+    return f"loses {loss:.4f}" if loss > 0 else f"gains {-loss:.4f}"
 
 
 def summary_paragraph(summary: Headline) -> str:

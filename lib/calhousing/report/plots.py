@@ -22,6 +22,19 @@ FLOAT_COLOR = "#0072B2"
 QUANTIZED_COLOR = "#E69F00"
 ERROR_COLOR = "#D55E00"
 REFERENCE_COLOR = "#000000"  # the y = x line and other references
+# The sweep: colour by space and scheme, marker by rounding (markers tell them apart without
+# colour).
+SWEEP_GROUP_COLORS = {
+    ("raw", "asymmetric"): QUANTIZED_COLOR,
+    ("raw", "symmetric"): "#CC79A7",
+    ("standardized", "asymmetric"): FLOAT_COLOR,
+    ("standardized", "symmetric"): "#009E73",
+}
+SWEEP_ROUNDING_MARKERS = {"nearest": "o", "gptq": "s", "optimal": "^"}
+SWEEP_ROUNDING_COLORS = {"nearest": QUANTIZED_COLOR, "gptq": ERROR_COLOR, "optimal": "#009E73"}
+R2_LOSS_FLOOR = 1e-5  # losses (and gains) smaller than this are drawn at it
+CLOSE_R2 = 0.001  # "within 0.001 of float's test R²", the line the sweep figures draw
+_SWEEP_KEYS = ["space", "scheme", "rounding"]
 
 
 class DescribedFigure(Figure):
@@ -44,6 +57,12 @@ class DescribedFigure(Figure):
         return {"image/png": png, "text/plain": self.alt}, {"image/png": {"alt": self.alt}}
 
 
+def _figure(alt: str, size: tuple[float, float], *grid: int, **share: bool) -> tuple[Any, Any]:
+    """A constrained-layout :class:`DescribedFigure` and its axes (`grid` rows and columns)."""
+    fig = DescribedFigure(figsize=size, layout="constrained", alt=alt)
+    return fig, fig.subplots(*grid, **share)
+
+
 def coefficient_plot(errors: pd.DataFrame) -> Figure:
     """Float vs dequantized value of each coefficient of
     :func:`calhousing.report.views.error_table`, side by side.
@@ -51,24 +70,20 @@ def coefficient_plot(errors: pd.DataFrame) -> Figure:
     The intercept is left out: at ~-37 it would dwarf every coefficient.
     """
     table = errors.drop(index="intercept", errors="ignore")
-    positions = np.arange(len(table))
     alt = (
         f"Bar chart of the {len(table)} coefficients, float beside quantized for each "
         f"feature. The pairs of bars match: the largest difference is "
         f"{table['abs_error'].max():.2g} ({table['abs_error'].idxmax()}), against "
         f"coefficients of up to {table['float'].abs().max():.2g} in size."
     )
-    fig = DescribedFigure(figsize=(8, 4), layout="constrained", alt=alt)
-    ax = fig.subplots()
-    width = 0.4
-    ax.bar(positions - width / 2, table["float"], width, label="float64", color=FLOAT_COLOR)
-    ax.bar(
-        positions + width / 2,
-        table["dequantized"],
-        width,
-        label="quantized (dequantized)",
-        color=QUANTIZED_COLOR,
-    )
+    fig, ax = _figure(alt, (8, 4))
+    positions = np.arange(len(table))
+    bars = [
+        ("float", "float64", FLOAT_COLOR),
+        ("dequantized", "quantized (dequantized)", QUANTIZED_COLOR),
+    ]
+    for offset, (column, label, color) in zip((-0.2, 0.2), bars, strict=True):
+        ax.bar(positions + offset, table[column], 0.4, label=label, color=color)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(positions, table.index, rotation=30, ha="right")
     ax.set_ylabel("coefficient ($100k per feature unit)")
@@ -85,8 +100,7 @@ def quantization_error_plot(errors: pd.DataFrame) -> Figure:
         f"parameters. The largest is {error.max():.2g} ({error.idxmax()}); the "
         f"smallest is {error.min():.2g} ({error.idxmin()})."
     )
-    fig = DescribedFigure(figsize=(8, 4), layout="constrained", alt=alt)
-    ax = fig.subplots()
+    fig, ax = _figure(alt, (8, 4))
     ax.bar(errors.index, error, color=ERROR_COLOR)
     ax.set_xticks(range(len(errors)), errors.index, rotation=30, ha="right")
     ax.set_ylabel("|float − dequantized| (coefficient units)")
@@ -99,10 +113,9 @@ def prediction_scatter(predictions: pd.DataFrame, bits: int | None = None) -> De
     :func:`calhousing.core.evaluation.prediction_frame`: the float model left, the quantized
     (`bits` wide, for its label) right."""
     label = _quantized_label(bits)
-    true = predictions["true"].to_numpy()
-    float_pred = predictions["float_pred"].to_numpy()
-    quantized_pred = predictions["quantized_pred"].to_numpy()
-    panels = (("float64", float_pred, FLOAT_COLOR), (label, quantized_pred, QUANTIZED_COLOR))
+    true, float_pred, quantized_pred = (
+        predictions[name].to_numpy() for name in ("true", "float_pred", "quantized_pred")
+    )
     largest_move = float(np.max(np.abs(float_pred - quantized_pred)))
     alt = (
         f"Two scatter plots of predicted against true median house value for the "
@@ -111,10 +124,10 @@ def prediction_scatter(predictions: pd.DataFrame, bits: int | None = None) -> De
         f"loosely (test R² {r2_score(true, float_pred):.4f} and "
         f"{r2_score(true, quantized_pred):.4f}); true values stop at {true.max():.2f}."
     )
-    fig = DescribedFigure(figsize=(10, 4.8), layout="constrained", alt=alt)
-    axes = fig.subplots(1, 2, sharex=True, sharey=True)
+    fig, axes = _figure(alt, (10, 4.8), 1, 2, sharex=True, sharey=True)
     # The view holds 99.8% of the predictions, so a few outliers do not squash the cloud.
     low, high = _view_range(np.concatenate([true, float_pred, quantized_pred]))
+    panels = (("float64", float_pred, FLOAT_COLOR), (label, quantized_pred, QUANTIZED_COLOR))
     for ax, (name, predicted, color) in zip(axes, panels, strict=True):
         ax.scatter(true, predicted, s=4, alpha=0.3, color=color, linewidths=0, rasterized=True)
         ax.plot([low, high], [low, high], color=REFERENCE_COLOR, linewidth=1, linestyle="--")
@@ -140,7 +153,6 @@ def residual_histogram(predictions: pd.DataFrame, bits: int | None = None) -> De
     # Bins over the middle 99.8%; the few residuals beyond are counted in the end bins.
     low, high = _view_range(np.concatenate([float_residuals, quantized_residuals]))
     edges = np.linspace(low, high, 61)
-    shift = float(quantized_residuals.mean() - float_residuals.mean())
     alt = (
         f"Histogram of the residuals (true − predicted, $100k) of the "
         f"{len(float_residuals):,} test rows: float64 filled, {label} outlined, on the "
@@ -148,8 +160,7 @@ def residual_histogram(predictions: pd.DataFrame, bits: int | None = None) -> De
         f"{quantized_residuals.mean():+.3f}, standard deviation "
         f"{float_residuals.std():.3f} vs {quantized_residuals.std():.3f}."
     )
-    fig = DescribedFigure(figsize=(8, 4), layout="constrained", alt=alt)
-    ax = fig.subplots()
+    fig, ax = _figure(alt, (8, 4))
     clipped = np.clip(float_residuals, low, high)
     ax.hist(clipped, bins=edges, color=FLOAT_COLOR, alpha=0.45, label="float64")
     ax.hist(
@@ -163,59 +174,33 @@ def residual_histogram(predictions: pd.DataFrame, bits: int | None = None) -> De
     ax.axvline(0, color=REFERENCE_COLOR, linewidth=0.8)
     ax.set_xlabel("residual: true − predicted ($100k); the end bins hold everything beyond")
     ax.set_ylabel("test rows per bin")
+    shift = float(quantized_residuals.mean() - float_residuals.mean())
     ax.set_title(f"Residuals: {label} shifts their mean by {shift:+.3f} ($100k)")
     _legend_outside(ax)
     return fig
 
 
-def _quantized_label(bits: int | None) -> str:
-    return "quantized" if bits is None else f"{bits}-bit quantized"
-
-
-def _view_range(values: np.ndarray) -> tuple[float, float]:
-    """From the 0.1th to the 99.9th percentile of `values`, widened by 5% on each side."""
-    low, high = np.quantile(values, [0.001, 0.999])
-    margin = 0.05 * (high - low)
-    return float(low - margin), float(high + margin)
-
-
-# The sweep: colour by space and scheme, marker by rounding (Okabe–Ito, with markers
-# that tell them apart without colour).
-SWEEP_GROUP_COLORS = {
-    ("raw", "asymmetric"): QUANTIZED_COLOR,
-    ("raw", "symmetric"): "#CC79A7",
-    ("standardized", "asymmetric"): FLOAT_COLOR,
-    ("standardized", "symmetric"): "#009E73",
-}
-SWEEP_ROUNDING_MARKERS = {"nearest": "o", "gptq": "s", "optimal": "^"}
-SWEEP_ROUNDING_COLORS = {"nearest": QUANTIZED_COLOR, "gptq": ERROR_COLOR, "optimal": "#009E73"}
-R2_LOSS_FLOOR = 1e-5  # losses (and gains) smaller than this are drawn at it
-CLOSE_R2 = 0.001  # "within 0.001 of float's test R²", the line the sweep figures draw
-
-
 def sweep_heatmap(table: pd.DataFrame) -> DescribedFigure:
     """Test R² lost (left) and the largest prediction change (right) of
-    :func:`calhousing.core.sweep.sweep` over bits × configuration.
-
-    Both panels use a log colour scale (light: small, dark: large); a ``+`` marks
-    a configuration whose test R² is higher than float's.
-    """
+    :func:`calhousing.core.sweep.sweep` over bits × configuration, on log colour scales."""
     keys = table[_SWEEP_KEYS].drop_duplicates().itertuples(index=False)
     configurations = [tuple(str(value) for value in row) for row in keys]
     bits = sorted(table["bits"].unique())
-    keyed = table.set_index([*_SWEEP_KEYS, "bits"])
-    loss = _grid(-keyed["delta_test_r2"], configurations, bits)
-    moved = _grid(keyed["max_abs_pred_diff"], configurations, bits)
-    close_from = _bits_within(table, CLOSE_R2)
+    grid = table.pivot(index=_SWEEP_KEYS, columns="bits").loc[configurations]
+    loss = -grid["delta_test_r2"][bits].to_numpy()
+    moved = grid["max_abs_pred_diff"][bits].to_numpy()
+    # The fewest bits from which every configuration stays within CLOSE_R2.
+    worst = table["delta_test_r2"].abs().groupby(table["bits"]).max()
+    within = (worst < CLOSE_R2)[::-1].cummin()[::-1]
     close_at_8 = int(((table["bits"] == 8) & (table["delta_test_r2"].abs() < CLOSE_R2)).sum())
     count = len(configurations)
-    if close_from is None:
-        point = f"no bit width keeps all {count} configurations within {CLOSE_R2:g} of float's R²"
-    else:
+    if within.any():
         point = (
             f"all {count} configurations are within {CLOSE_R2:g} of float's R² "
-            f"from {close_from} bits"
+            f"from {int(within.idxmax())} bits"
         )
+    else:
+        point = f"no bit width keeps all {count} configurations within {CLOSE_R2:g} of float's R²"
     at_8 = table.loc[table["bits"] == 8, "max_abs_pred_diff"]
     alt = (
         f"Two heatmaps over code width ({bits[0]} to {bits[-1]} bits, columns) and {count} "
@@ -224,8 +209,7 @@ def sweep_heatmap(table: pd.DataFrame) -> DescribedFigure:
         f"Right: the largest change to any test prediction; at 8 bits it ranges from "
         f"{at_8.min():.3f} to {at_8.max():.3f} ($100k)."
     )
-    fig = DescribedFigure(figsize=(12, 5.2), layout="constrained", alt=alt)
-    loss_ax, moved_ax = fig.subplots(1, 2, sharey=True)
+    fig, (loss_ax, moved_ax) = _figure(alt, (12, 5.2), 1, 2, sharey=True)
     panels = (
         (loss_ax, loss, "test R² lost against float64", "viridis_r"),
         (moved_ax, moved, "max |Δ prediction| ($100k)", "cividis_r"),
@@ -264,21 +248,21 @@ def pareto_plot(
     loss = np.clip(table["delta_test_r2"].abs().to_numpy(), R2_LOSS_FLOOR, None)
     front = pareto_front(table)
     close = table[table["delta_test_r2"].abs() < CLOSE_R2]
-    smallest = close.loc[close["payload_bytes"].idxmin()] if not close.empty else None
-    if smallest is None:
-        point = f"no configuration is within {CLOSE_R2:g} of float's test R²"
-    else:
-        point = (
-            f"the smallest within {CLOSE_R2:g} of float's R² is {smallest['bits']:.0f}-bit "
-            f"{smallest['space']} {smallest['scheme']} {smallest['rounding']}, "
-            f"{smallest['payload_bytes']:.0f} bytes against float64's {float_bytes:.0f}"
-        )
     if choice is not None:
         found = "the budgeted choice" if choice["met"] else "nothing meets the budget; closest"
         point = (
             f"{found} (star; budget {choice['max_r2_loss']:g} of training R², dash-dotted) is "
             f"{choice['bits']}-bit {choice['space']} {choice['scheme']} {choice['rounding']}, "
             f"{choice['payload_bytes']} bytes against float64's {float_bytes:.0f}"
+        )
+    elif close.empty:
+        point = f"no configuration is within {CLOSE_R2:g} of float's test R²"
+    else:
+        smallest = close.loc[close["payload_bytes"].idxmin()]
+        point = (
+            f"the smallest within {CLOSE_R2:g} of float's R² is {smallest['bits']:.0f}-bit "
+            f"{smallest['space']} {smallest['scheme']} {smallest['rounding']}, "
+            f"{smallest['payload_bytes']:.0f} bytes against float64's {float_bytes:.0f}"
         )
     alt = (
         f"Scatter plot of the {len(table)} configurations of the sweep: parameter bytes "
@@ -287,8 +271,7 @@ def pareto_plot(
         f"bytes. Standardized space stores the feature means and stds too, so its "
         f"configurations sit right of float64's line. {point[0].upper()}{point[1:]}."
     )
-    fig = DescribedFigure(figsize=(10, 5), layout="constrained", alt=alt)
-    ax = fig.subplots()
+    fig, ax = _figure(alt, (10, 5))
     payload = table["payload_bytes"].to_numpy()
     for (space, scheme), color in SWEEP_GROUP_COLORS.items():
         for rounding, marker in SWEEP_ROUNDING_MARKERS.items():
@@ -310,15 +293,6 @@ def pareto_plot(
         )
     ax.axvline(float_bytes, color=REFERENCE_COLOR, linestyle="--", linewidth=0.8)
     ax.axhline(CLOSE_R2, color=REFERENCE_COLOR, linestyle=":", linewidth=0.8)
-    if choice is not None:
-        budget = max(choice["max_r2_loss"], R2_LOSS_FLOOR)
-        ax.axhline(budget, color=ERROR_COLOR, linestyle="-.", linewidth=1)
-        chosen = max(abs(choice["test_r2_loss"]), R2_LOSS_FLOOR)
-        ax.scatter([choice["payload_bytes"]], [chosen], marker="*", s=260, color=ERROR_COLOR)
-    ax.set_yscale("log")
-    ax.set_xlabel("parameter bytes stored (dashed: float64)")
-    ax.set_ylabel(f"|test R² − float's| (log scale; dotted: {CLOSE_R2:g})")
-    ax.set_title(f"Size against accuracy: {point}", fontsize=10)
     handles = [
         Line2D([], [], color=REFERENCE_COLOR, linewidth=1.2, label="Pareto front (labels: bits)"),
         *(
@@ -331,37 +305,19 @@ def pareto_plot(
         ),
     ]
     if choice is not None:
+        budget = max(choice["max_r2_loss"], R2_LOSS_FLOOR)
+        ax.axhline(budget, color=ERROR_COLOR, linestyle="-.", linewidth=1)
+        chosen = max(abs(choice["test_r2_loss"]), R2_LOSS_FLOOR)
+        ax.scatter([choice["payload_bytes"]], [chosen], marker="*", s=260, color=ERROR_COLOR)
         handles += [
             Line2D([], [], color=ERROR_COLOR, linestyle="-.", label="budget (training R² loss)"),
             Line2D([], [], color=ERROR_COLOR, marker="*", linestyle="", label="budgeted choice"),
         ]
+    ax.set_yscale("log")
+    ax.set_xlabel("parameter bytes stored (dashed: float64)")
+    ax.set_ylabel(f"|test R² − float's| (log scale; dotted: {CLOSE_R2:g})")
+    ax.set_title(f"Size against accuracy: {point}", fontsize=10)
     _legend_outside(ax, handles=handles)
-    return fig
-
-
-def slice_plot(slices: pd.DataFrame, bits: int | None = None) -> DescribedFigure:
-    """How much the MAE changes (left) and how far predictions move (right) on each slice of
-    :func:`calhousing.core.slices.slice_table`."""
-    label = _quantized_label(bits)
-    worst = slices["mae_change"].idxmax()
-    alt = (
-        f"Two horizontal bar charts over {len(slices)} slices of the test rows (MedInc deciles, "
-        f"the capped target, rows outside the training range, regions). Left: {label} MAE minus "
-        f"float64's, from {slices['mae_change'].min():+.4f} to {slices['mae_change'].max():+.4f} "
-        f"($100k); it rises most on {worst}. Right: mean |Δ prediction|, largest "
-        f"{slices['mean_abs_pred_diff'].max():.4f} ({slices['mean_abs_pred_diff'].idxmax()})."
-    )
-    fig = DescribedFigure(figsize=(11, 0.3 * len(slices) + 1.6), layout="constrained", alt=alt)
-    change_ax, moved_ax = fig.subplots(1, 2, sharey=True)
-    positions = np.arange(len(slices))
-    change_ax.barh(positions, slices["mae_change"], color=QUANTIZED_COLOR)
-    change_ax.axvline(0, color=REFERENCE_COLOR, linewidth=0.8)
-    change_ax.set_yticks(positions, slices.index)
-    change_ax.invert_yaxis()
-    change_ax.set(xlabel=f"{label} MAE − float64's ($100k)", title="MAE change")
-    moved_ax.barh(positions, slices["mean_abs_pred_diff"], color=ERROR_COLOR)
-    moved_ax.set(xlabel="mean |Δ prediction| ($100k)", title="Prediction moved")
-    fig.suptitle(f"Where quantization hurts: the MAE rises most on {worst}")
     return fig
 
 
@@ -378,22 +334,48 @@ def pareto_front(table: pd.DataFrame) -> pd.DataFrame:
     return ordered[keep].drop(columns="_loss")
 
 
+def slice_plot(slices: pd.DataFrame, bits: int | None = None) -> DescribedFigure:
+    """How much the MAE changes (left) and how far predictions move (right) on each slice of
+    :func:`calhousing.core.slices.slice_table`."""
+    label = _quantized_label(bits)
+    worst = slices["mae_change"].idxmax()
+    alt = (
+        f"Two horizontal bar charts over {len(slices)} slices of the test rows (MedInc deciles, "
+        f"the capped target, rows outside the training range, regions). Left: {label} MAE minus "
+        f"float64's, from {slices['mae_change'].min():+.4f} to {slices['mae_change'].max():+.4f} "
+        f"($100k); it rises most on {worst}. Right: mean |Δ prediction|, largest "
+        f"{slices['mean_abs_pred_diff'].max():.4f} ({slices['mean_abs_pred_diff'].idxmax()})."
+    )
+    fig, (change_ax, moved_ax) = _figure(alt, (11, 0.3 * len(slices) + 1.6), 1, 2, sharey=True)
+    positions = np.arange(len(slices))
+    change_ax.barh(positions, slices["mae_change"], color=QUANTIZED_COLOR)
+    change_ax.axvline(0, color=REFERENCE_COLOR, linewidth=0.8)
+    change_ax.set_yticks(positions, slices.index)
+    change_ax.invert_yaxis()
+    change_ax.set(xlabel=f"{label} MAE − float64's ($100k)", title="MAE change")
+    moved_ax.barh(positions, slices["mean_abs_pred_diff"], color=ERROR_COLOR)
+    moved_ax.set(xlabel="mean |Δ prediction| ($100k)", title="Prediction moved")
+    fig.suptitle(f"Where quantization hurts: the MAE rises most on {worst}")
+    return fig
+
+
 def excess_mse_plot(table: pd.DataFrame) -> DescribedFigure:
     """Excess training MSE over float of each rounding, per space and scheme, log scale.
 
     ``optimal`` is the exact minimum over the grid, so it is the floor every other
     rounding's line lies on or above.
     """
-    panels = table.groupby(["space", "scheme"], sort=False)
+    keyed = table.set_index(["bits", "scheme", "space"])
+    by_rounding = keyed.groupby("rounding")["excess_train_mse"]
+    worst_ratio = (by_rounding.get_group("nearest") / by_rounding.get_group("optimal")).max()
     alt = (
         "Four log-scale line plots, one per space and scheme, of the excess training "
         "MSE over float64 against bits, one line per rounding. The optimal line is the "
-        "floor; gptq lies on it or just above, nearest up to "
-        f"{_worst_ratio(table, 'nearest'):.0f} times higher."
+        f"floor; gptq lies on it or just above, nearest up to {worst_ratio:.0f} times higher."
     )
-    fig = DescribedFigure(figsize=(11, 6), layout="constrained", alt=alt)
-    axes = fig.subplots(2, 2, sharex=True, sharey=True).ravel()
-    for ax, ((space, scheme), rows) in zip(axes, panels, strict=True):
+    fig, axes = _figure(alt, (11, 6), 2, 2, sharex=True, sharey=True)
+    panels = table.groupby(["space", "scheme"], sort=False)
+    for ax, ((space, scheme), rows) in zip(axes.ravel(), panels, strict=True):
         for rounding, line in rows.groupby("rounding", sort=False):
             ax.plot(
                 line["bits"],
@@ -407,35 +389,22 @@ def excess_mse_plot(table: pd.DataFrame) -> DescribedFigure:
             )
         ax.set(yscale="log", title=f"{space}, {scheme}", xlabel="bits")
         ax.set_ylabel("training MSE − float's")
-    handles, labels = axes[0].get_legend_handles_labels()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", frameon=False, title="rounding")
     fig.suptitle("Excess training MSE per rounding: gptq lies on the optimal floor or just above")
     return fig
 
 
-_SWEEP_KEYS = ["space", "scheme", "rounding"]
+def _quantized_label(bits: int | None) -> str:
+    return "quantized" if bits is None else f"{bits}-bit quantized"
+
+
+def _view_range(values: np.ndarray) -> tuple[float, float]:
+    """From the 0.1th to the 99.9th percentile of `values`, widened by 5% on each side."""
+    low, high = np.quantile(values, [0.001, 0.999])
+    margin = 0.05 * (high - low)
+    return float(low - margin), float(high + margin)
 
 
 def _legend_outside(ax: Any, **kwargs: Any) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, frameon=False, **kwargs)
-
-
-def _grid(values: pd.Series, configurations: list, bits: list) -> np.ndarray:
-    return np.array([[values.loc[(*key, b)] for b in bits] for key in configurations])
-
-
-def _bits_within(table: pd.DataFrame, tolerance: float) -> int | None:
-    """The fewest bits from which every configuration's |ΔR²| is below `tolerance`."""
-    worst = table["delta_test_r2"].abs().groupby(table["bits"]).max()
-    failing = worst[worst >= tolerance]
-    if failing.empty:
-        return int(worst.index.min())
-    above = worst.index[worst.index > failing.index.max()]
-    return int(above.min()) if len(above) else None
-
-
-def _worst_ratio(table: pd.DataFrame, rounding: str) -> float:
-    keys = ["bits", "scheme", "space"]
-    floor = table[table["rounding"] == "optimal"].set_index(keys)["excess_train_mse"]
-    other = table[table["rounding"] == rounding].set_index(keys)["excess_train_mse"]
-    return float((other / floor).max())

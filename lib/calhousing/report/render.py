@@ -15,15 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup
 from nbconvert import HTMLExporter
 
 from calhousing import params
 from calhousing.run import manifest as manifests
 from calhousing.run.artifacts import Run, project_root
 
-TEMPLATE_NAME = "calhousing_report"
-TEMPLATES_DIR = Path(__file__).parent / "templates"
 REPORT_TITLE = "California Housing: float vs quantized linear regression"
 SUMMARY_NOTEBOOK = f"{params.NOTEBOOKS[-1]}.ipynb"  # runs last, sums up the others, shown first
 MANIFEST_FILE = manifests.MANIFEST_FILE
@@ -31,9 +29,8 @@ APPENDIX_TITLE = "Appendix"
 CONTENTS_ID = "contents"
 DETAILS_TAG = "report-details"
 _HIDDEN_TAGS = {"parameters", "injected-parameters", "report-hide"}
-# Cell metadata: a fold's summary line on its first cell, ``last`` on its last.
+# Cell metadata the template reads: a fold's summary line on its first cell, ``last`` on its last.
 _FOLD_KEY = "report_fold"
-DETAILS_SUMMARY = "Details"  # the summary line of a details block that has no heading
 _SHA256 = re.compile(r"^(sha256:)?[0-9a-f]{64}$")
 _HEADING = re.compile(r"^(#{1,5})(\s)", flags=re.MULTILINE)
 _HEADING_LINE = re.compile(r"^#{1,6}\s+(.*)$\n?", flags=re.MULTILINE)
@@ -53,25 +50,31 @@ def git_commit(folder: str | os.PathLike[str] | None = None) -> str:
 def manifest_hashes(manifest: Mapping[str, Any]) -> list[tuple[str, str, int | None]]:
     """Every sha256 in `manifest`, as ``(artifact, sha256, size in bytes or None)`` rows:
     its ``files`` first, then any other sha256 it records, named by its key path."""
-    files = manifest.get("files", {})
     rows = [
         (str(name), str(entry["sha256"]), entry.get("size"))
-        for name, entry in sorted(files.items())
+        for name, entry in sorted(manifest.get("files", {}).items())
         if isinstance(entry, Mapping) and "sha256" in entry
     ]
     others = {key: value for key, value in manifest.items() if key != "files"}
-    rows.extend((name, digest, None) for name, digest in _hashes_in(others, ()))
-    return rows
+    return rows + [(name, digest, None) for name, digest in _hashes_in(others, ())]
+
+
+def _hashes_in(value: Any, path: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+    if isinstance(value, Mapping | list):
+        items = value.items() if isinstance(value, Mapping) else enumerate(value)
+        for key, item in items:
+            yield from _hashes_in(item, (*path, str(key)))
+    elif isinstance(value, str) and _SHA256.match(value):
+        yield ".".join(path), value.removeprefix("sha256:")
 
 
 def header_markdown(created: datetime, commit: str) -> str:
     """The report's opening: title, when and from what it was measured, a place for contents."""
-    short = commit.split()[0][:12]
     return (
         f"# {REPORT_TITLE}\n\n"
         f'<p class="report-byline">Measured by <code>calhousing run</code> on '
-        f"{created:%Y-%m-%d at %H:%M} UTC (commit <code>{short}</code>). House values and "
-        "prediction errors are in units of $100,000 throughout.</p>\n\n"
+        f"{created:%Y-%m-%d at %H:%M} UTC (commit <code>{commit.split()[0][:12]}</code>). "
+        "House values and prediction errors are in units of $100,000 throughout.</p>\n\n"
         f'<nav class="report-contents" id="{CONTENTS_ID}" aria-label="Contents"></nav>\n'
     )
 
@@ -85,10 +88,31 @@ def appendix_markdown(
 ) -> str:
     """The appendix: the run's effective `parameters` with their declared defaults, library
     versions, provenance and artifact hashes."""
+    defaults = {name: f"`{p.default!r}`" for name, p in params.BY_NAME.items()}
     parameter_rows = "\n".join(
-        f"| `{name}` | `{value!r}` | {_default_of(name)} |" for name, value in parameters.items()
+        f"| `{name}` | `{value!r}` | {defaults.get(name, '')} |"
+        for name, value in parameters.items()
     )
     version_rows = "\n".join(f"| {name} | {version} |" for name, version in versions.items())
+    rows = [] if manifest is None else manifest_hashes(manifest)
+    if manifest is None:
+        hashes = (
+            f"This run's artifacts folder holds no `{MANIFEST_FILE}`, so there are no "
+            "recorded hashes to show."
+        )
+    elif not rows:
+        hashes = f"`{MANIFEST_FILE}` records no sha256 hashes."
+    else:
+        hashes = (
+            f"From `{MANIFEST_FILE}`: the sha256 of each artifact as the run wrote it.\n\n"
+            f'<details class="report-details"><summary>{len(rows)} hashes</summary>\n\n'
+            "| artifact | size (bytes) | sha256 |\n|:---|---:|:---|\n"
+            + "".join(
+                f"| `{name}` | {'' if size is None else f'{size:,}'} | `{digest}` |\n"
+                for name, digest, size in rows
+            )
+            + "\n</details>"
+        )
     return (
         f"# {APPENDIX_TITLE}\n\n"
         "## Run parameters\n\n| parameter | value | default |\n|:---|:---|:---|\n"
@@ -98,12 +122,8 @@ def appendix_markdown(
         "## Provenance\n\n| | |\n|:---|:---|\n"
         f"| rendered | {created:%Y-%m-%d %H:%M:%S} UTC |\n"
         f"| git commit | `{commit}` |\n\n"
-        f"## Artifact hashes\n\n{_hashes_markdown(manifest)}\n"
+        f"## Artifact hashes\n\n{hashes}\n"
     )
-
-
-def _default_of(name: str) -> str:
-    return f"`{params.BY_NAME[name].default!r}`" if name in params.BY_NAME else ""
 
 
 def combine_notebooks(
@@ -120,20 +140,21 @@ def combine_notebooks(
     report = nbformat.v4.new_notebook(metadata=metadata)
     report.cells.append(nbformat.v4.new_markdown_cell(header, id="report-header"))
     for number, notebook in enumerate(executed, start=1):
-        fold: list[nbformat.NotebookNode] = []
+        fold: list[nbformat.NotebookNode] = []  # the cells of the open fold
         for index, cell in enumerate(notebook.cells):
             tags = set(cell.get("metadata", {}).get("tags", []))
             if _HIDDEN_TAGS & tags:
                 continue
             copy = nbformat.from_dict(cell)
             copy["id"] = f"nb{number}-cell{index}"
-            if copy.cell_type == "markdown" and (
-                DETAILS_TAG in tags or _HEADING.search(copy.source)
-            ):
+            details = DETAILS_TAG in tags
+            if copy.cell_type == "markdown" and (details or _HEADING.search(copy.source)):
                 _close(fold)
-                if DETAILS_TAG in tags:
-                    copy.source, summary = _take_heading(copy.source)
+                if details:
+                    heading = _HEADING_LINE.search(copy.source)
+                    summary = heading.group(1).strip() if heading else "Details"
                     copy.metadata[_FOLD_KEY] = {"summary": summary}
+                    copy.source = _HEADING_LINE.sub("", copy.source, count=1)
                     fold.append(copy)
             elif fold:
                 fold.append(copy)
@@ -145,6 +166,12 @@ def combine_notebooks(
             nbformat.v4.new_markdown_cell(demote_headings(appendix), id="report-appendix")
         )
     return report
+
+
+def _close(fold: list[nbformat.NotebookNode]) -> None:
+    if fold:
+        fold[-1].metadata.setdefault(_FOLD_KEY, {})["last"] = True
+        fold.clear()
 
 
 def demote_headings(markdown: str) -> str:
@@ -160,29 +187,13 @@ def demote_headings(markdown: str) -> str:
 def render_html(notebook: nbformat.NotebookNode) -> str:
     """HTML of `notebook` with code hidden, images inline and nothing fetched from a network."""
     exporter = HTMLExporter(
-        template_name=TEMPLATE_NAME,
-        extra_template_basedirs=[str(TEMPLATES_DIR)],
+        template_name="calhousing_report",
+        extra_template_basedirs=[str(Path(__file__).parent / "templates")],
         exclude_input=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
-    body, _ = exporter.from_notebook_node(notebook)
-    return body
-
-
-def _take_heading(markdown: str) -> tuple[str, str]:
-    """`markdown` without its first heading line, and that heading's text (or the default)."""
-    match = _HEADING_LINE.search(markdown)
-    if match is None:
-        return markdown, DETAILS_SUMMARY
-    return markdown[: match.start()] + markdown[match.end() :], match.group(1).strip()
-
-
-def _close(fold: list[nbformat.NotebookNode]) -> None:
-    """Mark the last cell of an open fold as the one its ``</details>`` follows."""
-    if fold:
-        fold[-1].metadata.setdefault(_FOLD_KEY, {})["last"] = True
-        fold.clear()
+    return exporter.from_notebook_node(notebook)[0]
 
 
 def add_table_of_contents(html: str) -> str:
@@ -194,31 +205,31 @@ def add_table_of_contents(html: str) -> str:
     """
     soup = BeautifulSoup(html, "html.parser")
     nav = soup.find("nav", id=CONTENTS_ID)
-    if not isinstance(nav, Tag):
+    if nav is None:
         raise ValueError(f"html has no <nav id={CONTENTS_ID!r}> to hold the table of contents")
     nav.clear()
     nav.append(BeautifulSoup("<strong>Contents</strong><ol></ol>", "html.parser"))
-    sections = nav.ol
-    used: set[str] = {CONTENTS_ID}
-    section_id = ""
-    subsections: Tag | None = None
+    sections, subsections = nav.ol, None
+    used, section_id = {CONTENTS_ID}, ""
     for heading in soup.find_all(["h2", "h3"]):
-        if nav in heading.parents or heading.find_parent("details") is not None:
+        if heading.find_parent("details") is not None:
             continue
         text = _heading_text(heading)
-        base = heading.get("id") or _slug(text)
-        anchor = _unique_id(str(base), section_id if heading.name == "h3" else "", used)
+        base = str(heading.get("id") or re.sub(r"[^\w-]+", "-", text).strip("-") or "section")
+        nested = heading.name == "h3" and section_id
+        anchor = f"{section_id}-{base}" if base in used and nested else base
+        number = 2
+        while anchor in used:
+            anchor, number = f"{base}-{number}", number + 1
+        used.add(anchor)
         heading["id"] = anchor
         for link in heading.select("a.anchor-link"):
             link["href"] = f"#{anchor}"
         item = soup.new_tag("li")
-        link = soup.new_tag("a", href=f"#{anchor}")
-        link.string = text
-        item.append(link)
+        item.append(soup.new_tag("a", href=f"#{anchor}", string=text))
         if heading.name == "h2":
-            section_id = anchor
+            section_id, subsections = anchor, None
             sections.append(item)
-            subsections = None
         else:
             if subsections is None:
                 subsections = soup.new_tag("ol")
@@ -228,10 +239,15 @@ def add_table_of_contents(html: str) -> str:
     return str(soup)
 
 
+def _heading_text(heading: Any) -> str:
+    """The heading's text without its ``¶`` link, spaces collapsed."""
+    parts = heading.find_all(string=lambda node: node.find_parent(class_="anchor-link") is None)
+    return " ".join("".join(parts).split())
+
+
 def order_notebooks(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """`paths` in report order: the summary notebook first, the others as given."""
-    ordered = [Path(path) for path in paths]
-    return sorted(ordered, key=lambda path: path.name != SUMMARY_NOTEBOOK)
+    return sorted(map(Path, paths), key=lambda path: path.name != SUMMARY_NOTEBOOK)
 
 
 def write_report(
@@ -247,8 +263,7 @@ def write_report(
     lists is checked against them and its inputs: a report never presents outputs made from
     inputs that changed since.
     """
-    paths = order_notebooks(executed_paths)
-    notebooks = [nbformat.read(os.fspath(path), as_version=4) for path in paths]
+    notebooks = [nbformat.read(path, as_version=4) for path in order_notebooks(executed_paths)]
     created = created or datetime.now(UTC)
     commit = git_commit()
     manifest = run.manifest if run is not None else None
@@ -260,55 +275,3 @@ def write_report(
     path = Path(output_path)
     path.write_text(add_table_of_contents(render_html(combined)), encoding="utf-8")
     return path
-
-
-def _hashes_in(value: Any, path: tuple[str, ...]) -> Iterator[tuple[str, str]]:
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _hashes_in(item, (*path, str(key)))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _hashes_in(item, (*path, str(index)))
-    elif isinstance(value, str) and _SHA256.match(value):
-        yield ".".join(path), value.removeprefix("sha256:")
-
-
-def _hashes_markdown(manifest: Mapping[str, Any] | None) -> str:
-    if manifest is None:
-        return (
-            f"This run's artifacts folder holds no `{MANIFEST_FILE}`, so there are no "
-            "recorded hashes to show."
-        )
-    rows = manifest_hashes(manifest)
-    if not rows:
-        return f"`{MANIFEST_FILE}` records no sha256 hashes."
-    lines = "\n".join(
-        f"| `{name}` | {'' if size is None else f'{size:,}'} | `{digest}` |"
-        for name, digest, size in rows
-    )
-    return (
-        f"From `{MANIFEST_FILE}`: the sha256 of each artifact as the run wrote it.\n\n"
-        f'<details class="report-details"><summary>{len(rows)} hashes</summary>\n\n'
-        "| artifact | size (bytes) | sha256 |\n|:---|---:|:---|\n"
-        f"{lines}\n\n</details>"
-    )
-
-
-def _heading_text(heading: Tag) -> str:
-    """The heading's text without its ``¶`` link, spaces collapsed."""
-    parts = heading.find_all(string=lambda node: node.find_parent(class_="anchor-link") is None)
-    return " ".join("".join(parts).split())
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^\w-]+", "-", text).strip("-") or "section"
-
-
-def _unique_id(base: str, prefix: str, used: set[str]) -> str:
-    candidate = f"{prefix}-{base}" if base in used and prefix else base
-    number = 2
-    while candidate in used:
-        candidate = f"{base}-{number}"
-        number += 1
-    used.add(candidate)
-    return candidate

@@ -19,8 +19,6 @@ from calhousing.core.data import FEATURE_NAMES
 
 MISSING = "—"
 STYLES: tuple[str, ...] = ("integer", "decimals", "signed", "significant", "percent", "text")
-# Positional notation between these magnitudes, scientific outside them.
-_POSITIONAL_RANGE = (1e-5, 1e7)
 
 
 @dataclass(frozen=True)
@@ -186,8 +184,7 @@ def significant(value: float, digits: int = 4) -> str:
         raise ValueError(f"digits must be a positive integer, got {digits!r}")
     if value == 0:
         return "0"
-    low, high = _POSITIONAL_RANGE
-    if not low <= abs(value) < high:
+    if not 1e-5 <= abs(value) < 1e7:
         return f"{value:.{digits - 1}e}"
     exponent = math.floor(math.log10(abs(float(f"{value:.{digits - 1}e}"))))
     decimals = max(digits - 1 - exponent, 0)
@@ -219,19 +216,16 @@ def readable(
         return shown.apply(lambda series: series.map(lambda value: format_value(value, every)))
     unknown = [str(name) for name in shown.columns if str(name) not in known]
     if not unknown:
-        formatted = shown.apply(lambda series: _format(series, known))
+        formatted = shown.apply(
+            lambda series: series.map(lambda value: format_value(value, known[str(series.name)]))
+        )
         return formatted.rename(columns=lambda name: known[str(name)].label)
     if all(str(name) in known for name in shown.index):
-        formatted = shown.apply(lambda row: _format(row, known), axis=1)
-        return formatted.rename(index=lambda name: known[str(name)].label)
+        return readable(shown.T, known).T
     raise ValueError(
         f"no format declared for {', '.join(map(repr, unknown))}; add them to "
         "calhousing.report.tables.COLUMNS or pass every=Column(...)"
     )
-
-
-def _format(series: pd.Series, known: Mapping[str, Column]) -> pd.Series:
-    return series.map(lambda value: format_value(value, known[str(series.name)]))
 
 
 def grid(table: pd.DataFrame, column: str) -> pd.DataFrame:
