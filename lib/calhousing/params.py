@@ -209,13 +209,8 @@ def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
 
 
 def check_parameters(given: Mapping[str, Any]) -> dict[str, Any]:
-    """Check ``calhousing run -p`` parameters by name and value, in the order given.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name (listing the known ones) or a value not allowed.
-    """
+    """Check ``calhousing run -p`` parameters in the order given; an unknown name's
+    ``ValueError`` lists the known ones."""
     unknown = sorted(set(given) - set(PIPELINE_PARAMETERS))
     if unknown:
         hint = " (set it with --artifacts-dir)" if "artifacts_dir" in unknown else ""
@@ -243,11 +238,6 @@ def check_notebook(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any
     refused. The injected cell is read from IPython's history (``In``); without one
     (JupyterLab, ``pytest --nbmake``) only the values are checked, so running the notebook
     twice in one kernel never trips over the names its own cells defined.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name or a value not allowed.
     """
     declared = notebook_parameters(notebook)
     names = tuple(p.name for p in declared)
