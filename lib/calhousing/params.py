@@ -47,14 +47,11 @@ class Allowed:
     within: Callable[[Any], bool] = lambda value: True
     names_type: bool = False
 
-    def __str__(self) -> str:
-        return self.text
-
     def check(self, name: str, value: Any) -> Any:
         of_kind = isinstance(value, self.kind) and not isinstance(value, bool)
         if not (of_kind and self.within(value)):  # NaN fails every bound too
             named = f" ({type(value).__name__})" if self.names_type and not of_kind else ""
-            raise ValueError(f"{name} must be {self}, got {value!r}{named}")
+            raise ValueError(f"{name} must be {self.text}, got {value!r}{named}")
         return value
 
 
@@ -66,7 +63,7 @@ class SplitFraction(Allowed):
 
     def check(self, name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < 1:
-            raise ValueError(f"{name} must be {self} (the test fraction), got {value!r}")
+            raise ValueError(f"{name} must be {self.text} (the test fraction), got {value!r}")
         n_test = math.ceil(float(value) * DATA_ROWS)
         if n_test < MIN_TEST_ROWS or DATA_ROWS - n_test < MIN_TRAIN_ROWS:
             raise ValueError(
@@ -79,10 +76,9 @@ class SplitFraction(Allowed):
 
 def integers(low: int, high: int | None = None) -> Allowed:
     """Integers from `low` to `high` (no upper bound for ``None``)."""
-    text = (
-        f"an integer from {low} to {high}" if high is not None else f"an integer of at least {low}"
-    )
-    return Allowed(text, Integral, lambda v: low <= v and (high is None or v <= high), True)
+    bound = f"of at least {low}" if high is None else f"from {low} to {high}"
+    within = (lambda v: low <= v) if high is None else (lambda v: low <= v <= high)
+    return Allowed(f"an integer {bound}", Integral, within, names_type=True)
 
 
 def choices(values: tuple[str, ...]) -> Allowed:
@@ -117,7 +113,7 @@ class Parameter:
     @property
     def comment(self) -> str:
         """The help comment of the notebook's annotated parameter line."""
-        return f"{self.help}; {self.allowed}"
+        return f"{self.help}; {self.allowed.text}"
 
 
 NOTEBOOKS: tuple[str, ...] = (
@@ -285,7 +281,7 @@ def markdown_table() -> str:
     unsettable = " (`calhousing run` sets it with `--artifacts-dir`)"
     rows = [
         f"| `{p.name}` | `{_python_literal(p.default)}` | {', '.join(p.notebooks)} "
-        f"| {p.allowed} | {p.help}{'' if p.settable else unsettable} |"
+        f"| {p.allowed.text} | {p.help}{'' if p.settable else unsettable} |"
         for p in PARAMETERS
     ]
     return "\n".join([header, *rows])
