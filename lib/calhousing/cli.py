@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from calhousing import config, errors
@@ -166,18 +166,14 @@ def _failure_message(command: str, error: BaseException, code: int) -> str:
 
 
 def parameter_value(text: str) -> Any:
-    """`text` typed as papermill's ``-p`` types it, so both commands read a value alike.
+    """`text` typed by papermill's own ``-p`` rule, so both commands read a value alike.
 
     ``True``, ``False`` and ``None`` are those constants, then an integer, then a
     float (``1e-3``, ``nan``); anything else stays text.
     """
-    constants: dict[str, Any] = {"True": True, "False": False, "None": None}
-    if text in constants:
-        return constants[text]
-    for kind in (int, float):
-        with contextlib.suppress(ValueError):
-            return kind(text)
-    return text
+    from papermill.cli import _resolve_type
+
+    return _resolve_type(text)
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -280,71 +276,62 @@ def _predict_usage(args: argparse.Namespace, *, dataset: bool) -> str:
 
 def _closing_line(done, model_name: str) -> str:
     """``Scored N rows with the M model into X; K rejected, ...; J outside the training range``."""
-    into = f" into {done.output}" if done.output else ""
-    if not done.rejects:
-        rejected = ""
-    elif done.rows_rejected:
-        rejected = f"; {done.rows_rejected:,} rejected, listed in {done.rejects}"
+    line = f"Scored {done.rows_scored:,} row{'' if done.rows_scored == 1 else 's'}"
+    line += f" with the {model_name} model" + (f" into {done.output}" if done.output else "")
+    if done.rejects and done.rows_rejected:
+        line += f"; {done.rows_rejected:,} rejected, listed in {done.rejects}"
+    elif done.rejects:
+        line += f"; none rejected ({done.rejects} holds the header only)"
+    if done.outside:
+        line += f"; {done.outside:,} with a feature outside the training range"
     else:
-        rejected = f"; none rejected ({done.rejects} holds the header only)"
-    outside = (
-        f"; {done.outside:,} with a feature outside the training range"
-        if done.outside
-        else "; none outside the training range"
-    )
-    clamped = (
-        f" ({done.clamped:,} clamped to it by the integer model)" if model_name == "integer" else ""
-    )
-    rows = "row" if done.rows_scored == 1 else "rows"
-    scored = f"Scored {done.rows_scored:,} {rows} with the {model_name} model"
-    return f"{scored}{into}{rejected}{outside}{clamped}"
+        line += "; none outside the training range"
+    if model_name == "integer":
+        line += f" ({done.clamped:,} clamped to it by the integer model)"
+    return line
 
 
 def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.format not in ("onnx", "c"):
         raise errors.UsageError(f"--format must be onnx or c, got {args.format!r}")
-    if args.format == "c":
-        return _export_c(args)
-    if args.output == "":
-        raise errors.UsageError("-o is empty: give the name of the .onnx file to write")
-    from calhousing.export import onnx as onnx_export  # onnx only here: predict never imports it
-    from calhousing.export.model_card import CARD_FILE, model_card
-
-    run = Run.open(args.artifacts_dir)
-    serialized = onnx_export.model_bytes(onnx_export.load_export(run, args.model))
-    card = model_card(run, args.model, os.path.basename(args.output)).encode()
-    try:  # only the output's own failures are "cannot write"; a failed read says what it was
-        written = write_bytes(args.output, serialized)
-        write_bytes(written.parent / CARD_FILE, card)
-    except OSError as error:
-        raise errors.OutputError(
-            f"cannot write {args.output!r}: {error.strerror or error}"
-        ) from error
-    print(f"Wrote the {args.model} model to {written} ({len(serialized):,} bytes), its card beside")
-    return errors.EXIT_DONE
-
-
-def _export_c(args: argparse.Namespace) -> int:
-    from calhousing.export import c
-
-    if args.model != "integer":
+    to_c = args.format == "c"
+    if to_c and args.model != "integer":
         raise errors.UsageError(
             f"--format c writes the integer-only model, not --model {args.model} (float "
             "arithmetic, exported as ONNX): use --model integer"
         )
-    if args.output == "":
+    if args.output == "" and to_c:
         raise errors.UsageError("-o is empty: give the folder to write the C files into")
+    if args.output == "":
+        raise errors.UsageError("-o is empty: give the name of the .onnx file to write")
     from calhousing.export.model_card import CARD_FILE, model_card
 
     run = Run.open(args.artifacts_dir)
-    files = c.load_c_export(run)
-    files[CARD_FILE] = model_card(run, "integer", c.HEADER_FILE, library="c")
-    try:
-        written = c.write_folder(args.output, files)
-    except OSError as error:
-        raise errors.OutputError(
-            f"cannot write the C files into {args.output!r}: {error.strerror or error}"
-        ) from error
-    names = ", ".join(list(files)[:-1]) + f" and {list(files)[-1]}"
-    print(f"Wrote the integer model as C to {written}: {names}")
+    if to_c:
+        from calhousing.export import c
+
+        files = c.load_c_export(run)
+        files[CARD_FILE] = model_card(run, "integer", c.HEADER_FILE, library="c")
+        with _cannot_write(f"the C files into {args.output!r}"):
+            written = c.write_folder(args.output, files)
+        *names, last = files
+        print(f"Wrote the integer model as C to {written}: {', '.join(names)} and {last}")
+        return errors.EXIT_DONE
+    from calhousing.export import onnx as onnx_export  # onnx only here: predict never imports it
+
+    serialized = onnx_export.model_bytes(onnx_export.load_export(run, args.model))
+    card = model_card(run, args.model, os.path.basename(args.output)).encode()
+    with _cannot_write(repr(args.output)):
+        written = write_bytes(args.output, serialized)
+        write_bytes(written.parent / CARD_FILE, card)
+    print(f"Wrote the {args.model} model to {written} ({len(serialized):,} bytes), its card beside")
     return errors.EXIT_DONE
+
+
+@contextlib.contextmanager
+def _cannot_write(what: str) -> Iterator[None]:
+    """The output's own ``OSError`` as an ``OutputError``; a failed read says what it was."""
+    try:
+        yield
+    except OSError as error:
+        raise errors.OutputError(f"cannot write {what}: {error.strerror or error}") from error

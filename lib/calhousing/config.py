@@ -21,11 +21,6 @@ def csv_chunk_bytes(threads: int) -> int:
 
     Memory grows with threads × morsel size: polars' default held 363 MB for a 10M-row
     file on 2 threads and 820 MB on 8; this keeps the peak at 170-270 MB from 1 to 16.
-
-    Examples
-    --------
-    >>> [csv_chunk_bytes(threads) // 2**10 for threads in (1, 2, 4, 8)]
-    [4096, 8192, 2048, 512]
     """
     return max(2**19, min(2**22 * min(threads, 2), 2**25 // threads**2))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, Literal, get_args
@@ -36,53 +36,34 @@ MIN_TRAIN_ROWS = 9  # 8 coefficients and an intercept need at least nine trainin
 
 
 @dataclass(frozen=True)
-class Integers:
-    """Integers from `low` to `high` (no upper bound for ``None``)."""
+class Allowed:
+    """The values of `kind` (a bool is no number) `within` bounds; `text` says which.
 
-    low: int
-    high: int | None = None
+    A value that is not even of `kind` is named with its type if `names_type`.
+    """
 
-    def __str__(self) -> str:
-        if self.high is None:
-            return f"an integer of at least {self.low}"
-        return f"an integer from {self.low} to {self.high}"
+    text: str
+    kind: type
+    within: Callable[[Any], bool] = lambda value: True
+    names_type: bool = False
 
-    def check(self, name: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, Integral):
-            raise ValueError(f"{name} must be {self}, got {value!r} ({type(value).__name__})")
-        if value < self.low or (self.high is not None and value > self.high):
-            raise ValueError(f"{name} must be {self}, got {value!r}")
-        return int(value)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """A finite number from 0 up to, but not including, 1 (a loss of R²)."""
-
-    def __str__(self) -> str:
-        return "a number from 0 up to (not including) 1"
-
-    def check(self, name: str, value: Any) -> float:
-        # NaN and inf fail the comparison too
-        if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < 1:
-            raise ValueError(f"{name} must be {self}, got {value!r}")
-        return float(value)
+    def check(self, name: str, value: Any) -> Any:
+        of_kind = isinstance(value, self.kind) and not isinstance(value, bool)
+        if not (of_kind and self.within(value)):  # NaN fails every bound too
+            named = f" ({type(value).__name__})" if self.names_type and not of_kind else ""
+            raise ValueError(f"{name} must be {self.text}, got {value!r}{named}")
+        return value
 
 
-@dataclass(frozen=True)
-class SplitFraction:
+class SplitFraction(Allowed):
     """A test fraction in (0, 1) leaving enough of the data's rows on both sides.
 
     The test part has ``ceil(fraction × rows)`` rows, as in scikit-learn's ``train_test_split``.
     """
 
-    def __str__(self) -> str:
-        return "a number strictly between 0 and 1"
-
-    def check(self, name: str, value: Any) -> float:
-        # NaN and inf fail the comparison too
+    def check(self, name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < 1:
-            raise ValueError(f"{name} must be {self} (the test fraction), got {value!r}")
+            raise ValueError(f"{name} must be {self.text} (the test fraction), got {value!r}")
         n_test = math.ceil(float(value) * DATA_ROWS)
         if n_test < MIN_TEST_ROWS or DATA_ROWS - n_test < MIN_TRAIN_ROWS:
             raise ValueError(
@@ -90,35 +71,19 @@ class SplitFraction:
                 f"of the {DATA_ROWS:,}; at least {MIN_TEST_ROWS} test rows (for R²) and "
                 f"{MIN_TRAIN_ROWS} training rows (8 coefficients and an intercept) are needed"
             )
-        return float(value)
-
-
-@dataclass(frozen=True)
-class Choices:
-    """One of a fixed set of names (the arguments of a ``Literal``)."""
-
-    values: tuple[str, ...]
-
-    def __str__(self) -> str:
-        return f"one of {', '.join(map(repr, self.values))}"
-
-    def check(self, name: str, value: Any) -> str:
-        if not isinstance(value, str) or value not in self.values:
-            raise ValueError(f"{name} must be {self}, got {value!r}")
         return value
 
 
-@dataclass(frozen=True)
-class Folder:
-    """A folder path; empty means the project's default folder."""
+def integers(low: int, high: int | None = None) -> Allowed:
+    """Integers from `low` to `high` (no upper bound for ``None``)."""
+    bound = f"of at least {low}" if high is None else f"from {low} to {high}"
+    within = (lambda v: low <= v) if high is None else (lambda v: low <= v <= high)
+    return Allowed(f"an integer {bound}", Integral, within, names_type=True)
 
-    def __str__(self) -> str:
-        return "a folder; empty means the project's artifacts/"
 
-    def check(self, name: str, value: Any) -> str:
-        if not isinstance(value, str):
-            raise ValueError(f"{name} must be {self}, got {value!r} ({type(value).__name__})")
-        return value
+def choices(values: tuple[str, ...]) -> Allowed:
+    """One of `values` (the arguments of a ``Literal``)."""
+    return Allowed(f"one of {', '.join(map(repr, values))}", str, values.__contains__)
 
 
 @dataclass(frozen=True)
@@ -131,7 +96,7 @@ class Parameter:
 
     name: str
     default: Any
-    allowed: Integers | SplitFraction | Budget | Choices | Folder
+    allowed: Allowed
     help: str
     notebooks: tuple[str, ...]
     settable: bool = True
@@ -143,12 +108,12 @@ class Parameter:
 
     def check(self, value: Any) -> Any:
         """`value` as the notebooks use it, or ``ValueError`` naming what is allowed."""
-        return self.allowed.check(self.name, value)
+        return self.type(self.allowed.check(self.name, value))
 
     @property
     def comment(self) -> str:
         """The help comment of the notebook's annotated parameter line."""
-        return f"{self.help}; {self.allowed}"
+        return f"{self.help}; {self.allowed.text}"
 
 
 NOTEBOOKS: tuple[str, ...] = (
@@ -164,60 +129,60 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "test_size",
         0.2,
-        SplitFraction(),
+        SplitFraction("a number strictly between 0 and 1", Real),
         "fraction of the rows held out for testing",
         ("01_train",),
     ),
     Parameter(
-        "random_state", 42, Integers(0, MAX_RANDOM_STATE), "seed of train_test_split", ("01_train",)
+        "random_state", 42, integers(0, MAX_RANDOM_STATE), "seed of train_test_split", ("01_train",)
     ),
     Parameter(
         "bits",
         8,
-        Integers(MIN_BITS, MAX_BITS),
+        integers(MIN_BITS, MAX_BITS),
         "code width of the quantized coefficients",
         ("02_quantize",),
     ),
     Parameter(
         "scheme",
         "asymmetric",
-        Choices(SCHEMES),
+        choices(SCHEMES),
         "code grid: unsigned over min..max, or signed with zero point 0",
         ("02_quantize",),
     ),
     Parameter(
         "granularity",
         "per_tensor",
-        Choices(GRANULARITIES),
+        choices(GRANULARITIES),
         "one scale for all coefficients, or one each",
         ("02_quantize",),
     ),
     Parameter(
         "space",
         "raw",
-        Choices(SPACES),
+        choices(SPACES),
         "coefficients as fitted, or times each feature's std",
         ("02_quantize",),
     ),
     Parameter(
         "rounding",
         "nearest",
-        Choices(ROUNDINGS),
+        choices(ROUNDINGS),
         "how each coefficient picks its grid point",
         ("02_quantize",),
     ),
-    Parameter("n_samples", 10, Integers(1), "test rows shown in the error table", ("03_compare",)),
+    Parameter("n_samples", 10, integers(1), "test rows shown in the error table", ("03_compare",)),
     Parameter(
         "max_r2_loss",
         0.001,
-        Budget(),
+        Allowed("a number from 0 up to (not including) 1", Real, lambda v: 0 <= v < 1),
         "largest loss of training R² against float the budgeted choice accepts",
         ("04_sweep",),
     ),
     Parameter(
         "artifacts_dir",
         "",
-        Folder(),
+        Allowed("a folder; empty means the project's artifacts/", str, names_type=True),
         "where the artifacts are read and written",
         NOTEBOOKS,
         settable=False,
@@ -226,19 +191,22 @@ PARAMETERS: tuple[Parameter, ...] = (
 BY_NAME: dict[str, Parameter] = {parameter.name: parameter for parameter in PARAMETERS}
 # The parameters `calhousing run -p` accepts; artifacts_dir is set with --artifacts-dir.
 PIPELINE_PARAMETERS: tuple[str, ...] = tuple(p.name for p in PARAMETERS if p.settable)
-_NOT_SETTABLE = " (`calhousing run` sets it with `--artifacts-dir`)"
-# The first line of the cell papermill injects (its Python translator's comment "Parameters").
-_PAPERMILL_HEADER = "# Parameters\n"
+
+# The checks of the library's own arguments, with the messages of the parameters.
+check_bits: Callable[[Any], int] = BY_NAME["bits"].check
+check_test_size: Callable[[Any], float] = BY_NAME["test_size"].check
+check_random_state: Callable[[Any], int] = BY_NAME["random_state"].check
+check_n_samples: Callable[[Any], int] = BY_NAME["n_samples"].check
+
+
+def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    """Return `value` if it is one of `allowed`, else raise ``ValueError``."""
+    return choices(allowed).check(name, value)
 
 
 def check_parameters(given: Mapping[str, Any]) -> dict[str, Any]:
-    """Check ``calhousing run -p`` parameters by name and value, in the order given.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name (listing the known ones) or a value not allowed.
-    """
+    """Check ``calhousing run -p`` parameters in the order given; an unknown name's
+    ``ValueError`` lists the known ones."""
     unknown = sorted(set(given) - set(PIPELINE_PARAMETERS))
     if unknown:
         hint = " (set it with --artifacts-dir)" if "artifacts_dir" in unknown else ""
@@ -266,11 +234,6 @@ def check_notebook(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any
     refused. The injected cell is read from IPython's history (``In``); without one
     (JupyterLab, ``pytest --nbmake``) only the values are checked, so running the notebook
     twice in one kernel never trips over the names its own cells defined.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name or a value not allowed.
     """
     declared = notebook_parameters(notebook)
     names = tuple(p.name for p in declared)
@@ -289,11 +252,12 @@ def injected_names(history: Any) -> list[str]:
     """The names assigned by the latest cell papermill injected, from IPython's ``In``.
 
     A shared kernel keeps earlier notebooks' history, but each run injects its cell just
-    before the notebook's check, so the latest is its own.
+    before the notebook's check, so the latest is its own. Papermill's cell starts with
+    its comment ``# Parameters``.
     """
     if not isinstance(history, Sequence) or isinstance(history, str):
         return []
-    injected = [s for s in history if isinstance(s, str) and s.startswith(_PAPERMILL_HEADER)]
+    injected = [s for s in history if isinstance(s, str) and s.startswith("# Parameters\n")]
     return [
         target.id
         for node in ast.parse(injected[-1] if injected else "").body
@@ -314,37 +278,13 @@ def parameter_cell(notebook: str) -> str:
 def markdown_table() -> str:
     """The README's table of parameters: name, default, notebooks, allowed values, help."""
     header = "| parameter | default | notebook | allowed | what it does |\n|---|---|---|---|---|"
+    unsettable = " (`calhousing run` sets it with `--artifacts-dir`)"
     rows = [
         f"| `{p.name}` | `{_python_literal(p.default)}` | {', '.join(p.notebooks)} "
-        f"| {p.allowed} | {p.help}{'' if p.settable else _NOT_SETTABLE} |"
+        f"| {p.allowed.text} | {p.help}{'' if p.settable else unsettable} |"
         for p in PARAMETERS
     ]
     return "\n".join([header, *rows])
-
-
-def check_bits(bits: Any) -> int:
-    """Return `bits` if it is an integer in 2..16, else raise ``ValueError``."""
-    return BY_NAME["bits"].check(bits)
-
-
-def check_test_size(test_size: Any) -> float:
-    """Return `test_size` if it splits the data's 20,640 rows into usable parts."""
-    return BY_NAME["test_size"].check(test_size)
-
-
-def check_random_state(random_state: Any) -> int:
-    """Return `random_state` if it is an integer seed in 0..2**32-1."""
-    return BY_NAME["random_state"].check(random_state)
-
-
-def check_n_samples(n_samples: Any) -> int:
-    """Return `n_samples` if it is a positive integer."""
-    return BY_NAME["n_samples"].check(n_samples)
-
-
-def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    """Return `value` if it is one of `allowed`, else raise ``ValueError``."""
-    return Choices(allowed).check(name, value)
 
 
 def _unknown_message(unknown: list[str], known: tuple[str, ...]) -> str:
