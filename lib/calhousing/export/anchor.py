@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import onnx
@@ -24,7 +23,6 @@ from onnx import numpy_helper
 from calhousing.core import inference, integer_inference
 from calhousing.core.data import Split
 from calhousing.core.integer_inference import IntegerModel
-from calhousing.core.quantization import QuantizedModel
 from calhousing.core.training import regression_metrics
 from calhousing.export import onnx as onnx_export
 from calhousing.run import artifacts
@@ -44,8 +42,8 @@ COLUMNS: tuple[str, ...] = (
 @dataclass(frozen=True)
 class Anchor:
     """The run's exports by file name (for :meth:`~calhousing.run.artifacts.Run.save_onnx`),
-    one table row per ONNX model, and one sentence on why onnxruntime's quantizers and ours
-    differ, with the run's numbers."""
+    one table row per ONNX model, and one sentence, with the run's numbers, on why
+    onnxruntime's quantizers and ours differ."""
 
     files: dict[str, bytes]
     table: pd.DataFrame
@@ -57,45 +55,34 @@ def measure(run: artifacts.Run | artifacts.PathLike | None, split: Split) -> Anc
     all on `split`'s test rows (its training rows calibrate ``quantize_static``)."""
     run = artifacts.Run.of(run)
     params, quantized, integer = run.float_params(), run.quantized(), run.integer_model()
-    exports = {
-        name: onnx_export.model_bytes(onnx_export.load_export(run, name))
-        for name in onnx_export.EXPORTS
-    }
+    exports = [
+        onnx_export.model_bytes(onnx_export.load_export(run, name)) for name in onnx_export.EXPORTS
+    ]
     float32 = onnx_export.model_bytes(onnx_export.float_graph(params, dtype="float32"))
-    ours = {
-        "float": inference.predict(params, split.X_test),
-        "quantized": inference.predict(quantized, split.X_test),
-        "integer": integer_inference.predict_integer(integer, split.X_test),
-    }
+    ours = [
+        inference.predict(params, split.X_test),
+        inference.predict(quantized, split.X_test),
+        integer_inference.predict_integer(integer, split.X_test),
+    ]
     x_train = inference.feature_matrix(split.X_train, params.feature_names).astype(np.float32)
     ort_models = ort_quantized(float32, x_train)
-    labels = {name: label(name, quantized, integer) for name in onnx_export.EXPORTS}
-    candidates = {labels[name]: exports[name] for name in labels}
-    candidates |= {FLOAT32_EXPORT: float32, **ort_models}
-    references = {labels[name]: ours[name] for name in labels} | {FLOAT32_EXPORT: ours["float"]}
-    table = anchor_table(
-        candidates,
-        split=split,
-        feature_names=params.feature_names,
-        float_predictions=ours["float"],
-        references=references,
-    )
-    files = {onnx_export.EXPORT_FILES[name]: exports[name] for name in onnx_export.EXPORTS}
-    return Anchor(files, table, why_they_differ(ort_models[ORT_STATIC], split, integer))
-
-
-def label(export: str, quantized: QuantizedModel, integer: IntegerModel) -> str:
-    """The table's row label for one of our exports, naming its arithmetic."""
-    if export == "float":
-        return "calhousing float (float64 MatMul + Add)"
-    if export == "quantized":
-        return (
-            f"calhousing quantized ({quantized.coef.bits}-bit weights, DequantizeLinear + MatMul)"
-        )
     product = f"{integer.accumulator_dtype} MatMul"
     if onnx_export.uses_matmul_integer(integer):
         product = "MatMulInteger"
-    return f"calhousing integer ({integer.input_bits}-bit inputs per feature, {product})"
+    labels = (
+        "calhousing float (float64 MatMul + Add)",
+        f"calhousing quantized ({quantized.coef.bits}-bit weights, DequantizeLinear + MatMul)",
+        f"calhousing integer ({integer.input_bits}-bit inputs per feature, {product})",
+    )
+    table = anchor_table(
+        dict(zip(labels, exports, strict=True)) | {FLOAT32_EXPORT: float32, **ort_models},
+        split=split,
+        feature_names=params.feature_names,
+        float_predictions=ours[0],
+        references=dict(zip(labels, ours, strict=True)) | {FLOAT32_EXPORT: ours[0]},
+    )
+    files = dict(zip(onnx_export.EXPORT_FILES.values(), exports, strict=True))
+    return Anchor(files, table, why_they_differ(ort_models[ORT_STATIC], split, integer))
 
 
 def ort_quantized(float32_model: bytes, x_train: np.ndarray) -> dict[str, bytes | str]:
@@ -124,10 +111,15 @@ def ort_quantized(float32_model: bytes, x_train: np.ndarray) -> dict[str, bytes 
                 calibrate_method=ortq.CalibrationMethod.MinMax,
             ),
         }
-        return {
-            name: _attempt(call, Path(folder) / f"{index}.onnx")
-            for index, (name, call) in enumerate(calls.items())
-        }
+        results: dict[str, bytes | str] = {}
+        for name, call in calls.items():
+            output = Path(folder) / f"{len(results)}.onnx"
+            try:
+                call(output)
+                results[name] = output.read_bytes()
+            except Exception as error:  # onnxruntime's quantizers raise many kinds
+                results[name] = _message(error)
+        return results
 
 
 def anchor_table(
@@ -143,10 +135,24 @@ def anchor_table(
     ``max relative difference vs calhousing`` is ``max |Δ| / |y|`` against the
     library's prediction ``y`` of the same model, for the rows in `references`.
     """
-    rows = {
-        name: _row(model, split, feature_names, float_predictions, references.get(name))
-        for name, model in candidates.items()
-    }
+    rows = {}
+    for name, model in candidates.items():
+        if isinstance(model, str):
+            rows[name] = [np.nan] * 4 + [f"failed: {model}"]
+            continue
+        try:
+            predicted = onnx_export.score(model, split.X_test, feature_names)
+        except Exception as error:  # onnxruntime's own errors have no common base class
+            rows[name] = [np.nan] * 3 + [len(model), f"failed: {_message(error)}"]
+            continue
+        reference = references.get(name, np.nan)
+        rows[name] = [
+            regression_metrics(split.y_test, predicted)["r2"],
+            float(np.max(np.abs(predicted - float_predictions))),
+            float(np.max(np.abs(predicted - reference) / np.abs(reference))),
+            len(model),
+            "scored in onnxruntime",
+        ]
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(COLUMNS))
     return table.rename_axis("ONNX model")
 
@@ -154,17 +160,22 @@ def anchor_table(
 def why_they_differ(static_model: bytes | str, split: Split, integer: IntegerModel) -> str:
     """One sentence, with the run's numbers, on why onnxruntime's quantizers lose the model."""
     x = inference.feature_matrix(split.X_train, integer.feature_names)
-    own = float(integer.input_scale[0])
-    first = integer.feature_names[0]
-    try:
-        if isinstance(static_model, str):
-            raise ValueError(f"quantize_static failed here ({static_model})")
-        scale, zero_point = input_quantization(static_model)
-    except ValueError as error:
+    own, first = float(integer.input_scale[0]), integer.feature_names[0]
+    quantize = None
+    if isinstance(static_model, str):
+        reason = f"quantize_static failed here ({static_model})"
+    else:
+        reason = "quantize_static put no QuantizeLinear on the input"
+        graph = onnx.load_from_string(static_model).graph
+        constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
+        on_input = ("QuantizeLinear", graph.input[0].name)
+        quantize = next((n for n in graph.node if (n.op_type, n.input[0]) == on_input), None)
+    if quantize is None:
         return (
-            f"onnxruntime's input scale cannot be shown: {error}; calhousing's integer model "
+            f"onnxruntime's input scale cannot be shown: {reason}; calhousing's integer model "
             f"gives each feature its own input scale ({first}: {own:.3g} per code)."
         )
+    scale, zero_point = float(constants[quantize.input[1]]), int(constants[quantize.input[2]])
     theirs = np.unique(np.rint(x[:, 0] / scale) + zero_point).size
     mine = np.unique(integer_inference.quantize_inputs(integer, x)[:, 0]).size
     low, high = x.min(axis=0), x.max(axis=0)
@@ -181,49 +192,6 @@ def why_they_differ(static_model: bytes | str, split: Split, integer: IntegerMod
 
 def _codes(count: int) -> str:
     return f"{count} code" if count == 1 else f"{count} codes"
-
-
-def input_quantization(model: bytes) -> tuple[float, int]:
-    """Scale and zero point of the ``QuantizeLinear`` on the graph input, or ``ValueError``."""
-    graph = onnx.load_from_string(model).graph
-    constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "QuantizeLinear" and node.input[0] == graph.input[0].name:
-            return float(constants[node.input[1]]), int(constants[node.input[2]])
-    raise ValueError("quantize_static put no QuantizeLinear on the input")
-
-
-def _row(
-    model: bytes | str,
-    split: Split,
-    feature_names: tuple[str, ...],
-    float_predictions: np.ndarray,
-    reference: np.ndarray | None,
-) -> list[Any]:
-    if isinstance(model, str):
-        return [np.nan, np.nan, np.nan, np.nan, f"failed: {model}"]
-    try:
-        predicted = onnx_export.score(model, split.X_test, feature_names)
-    except Exception as error:  # onnxruntime's own errors have no common base class
-        return [np.nan, np.nan, np.nan, len(model), f"failed: {_message(error)}"]
-    relative = np.nan
-    if reference is not None:
-        relative = float(np.max(np.abs(predicted - reference) / np.abs(reference)))
-    return [
-        regression_metrics(split.y_test, predicted)["r2"],
-        float(np.max(np.abs(predicted - float_predictions))),
-        relative,
-        len(model),
-        "scored in onnxruntime",
-    ]
-
-
-def _attempt(call: Any, output: Path) -> bytes | str:
-    try:
-        call(output)
-        return output.read_bytes()
-    except Exception as error:  # onnxruntime's quantizers raise many kinds
-        return _message(error)
 
 
 def _message(error: Exception) -> str:
