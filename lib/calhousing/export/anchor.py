@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -96,30 +95,36 @@ def ort_quantized(float32_model: bytes, x_train: np.ndarray) -> dict[str, bytes 
         from onnxruntime import quantization as ortq
     except ImportError as error:
         return dict.fromkeys((ORT_DYNAMIC, ORT_STATIC), _message(error))
-    with tempfile.TemporaryDirectory(prefix="calhousing-ort-") as folder, _quiet_root_logger():
-        source = Path(folder) / "float32.onnx"
-        source.write_bytes(float32_model)
-        batches = iter([{onnx_export.INPUT_NAME: x_train}])
-        reader = SimpleNamespace(get_next=lambda: next(batches, None))  # what ortq calls
-        calls = {
-            ORT_DYNAMIC: lambda out: ortq.quantize_dynamic(source, out),
-            ORT_STATIC: lambda out: ortq.quantize_static(
-                source,
-                out,
-                reader,
-                quant_format=ortq.QuantFormat.QDQ,
-                calibrate_method=ortq.CalibrationMethod.MinMax,
-            ),
-        }
-        results: dict[str, bytes | str] = {}
-        for name, call in calls.items():
-            output = Path(folder) / f"{len(results)}.onnx"
-            try:
-                call(output)
-                results[name] = output.read_bytes()
-            except Exception as error:  # onnxruntime's quantizers raise many kinds
-                results[name] = _message(error)
-        return results
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # hides the quantizers' advice to pre-process, logged as warnings
+    try:
+        with tempfile.TemporaryDirectory(prefix="calhousing-ort-") as folder:
+            source = Path(folder) / "float32.onnx"
+            source.write_bytes(float32_model)
+            batches = iter([{onnx_export.INPUT_NAME: x_train}])
+            reader = SimpleNamespace(get_next=lambda: next(batches, None))  # what ortq calls
+            calls = {
+                ORT_DYNAMIC: lambda out: ortq.quantize_dynamic(source, out),
+                ORT_STATIC: lambda out: ortq.quantize_static(
+                    source,
+                    out,
+                    reader,
+                    quant_format=ortq.QuantFormat.QDQ,
+                    calibrate_method=ortq.CalibrationMethod.MinMax,
+                ),
+            }
+            results: dict[str, bytes | str] = {}
+            for name, call in calls.items():
+                output = Path(folder) / f"{len(results)}.onnx"
+                try:
+                    call(output)
+                    results[name] = output.read_bytes()
+                except Exception as error:  # onnxruntime's quantizers raise many kinds
+                    results[name] = _message(error)
+            return results
+    finally:
+        root.setLevel(level)
 
 
 def anchor_table(
@@ -197,15 +202,3 @@ def _codes(count: int) -> str:
 def _message(error: Exception) -> str:
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
-
-
-@contextmanager
-def _quiet_root_logger() -> Iterator[None]:
-    """Hide the quantizers' advice to pre-process (logged as warnings on the root logger)."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)

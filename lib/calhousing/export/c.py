@@ -155,42 +155,33 @@ def run_scorer(binary: Path, X, feature_names, target: str = "x86-64") -> np.nda
     return np.array([float(line) for line in result.stdout.split()], dtype=np.float64)
 
 
-def section_sizes(folder: Path, target: str = "x86-64") -> dict[str, int]:
-    """Bytes of ``.text`` and of ``.rodata`` (every ``.rodata*`` section) of a unit holding only
-    the scoring function, as `target`'s ``size -A`` reports them."""
-    compiler, size, _, _ = TARGETS[target]
-    (folder / "unit.c").write_text(_SIZE_UNIT, encoding="utf-8")
-    obj = folder / f"unit-{target}.o"
-    _check([compiler, *C_FLAGS, "-c", str(folder / "unit.c"), "-o", str(obj)])
-    sizes = {".text": 0, ".rodata": 0}
-    report = _check([size, "-A", str(obj)])
-    for section, count in re.findall(r"^(\.text|\.rodata)(?:\.\S*)?\s+(\d+)", report, re.M):
-        sizes[section] += int(count)
-    return sizes
-
-
 def measure(run: artifacts.Run | artifacts.PathLike | None, split: Split) -> pd.DataFrame:
-    """Per target: the compiler, the model's bytes, and how many test rows the C scorer
-    predicts equal to :func:`~calhousing.core.integer_inference.predict_integer`."""
+    """Per target: the compiler, the model's bytes (``.text`` and every ``.rodata*`` section of a
+    unit holding only the scoring function, as ``size -A`` reports them), and how many test rows
+    the C scorer predicts equal to :func:`~calhousing.core.integer_inference.predict_integer`."""
     run = artifacts.Run.of(run)
     model = run.integer_model()
     expected = integer_inference.predict_integer(model, split.X_test)
     table = {}
     with tempfile.TemporaryDirectory() as scratch:
-        folder = write_folder(scratch, load_c_export(run))
-        for target, (compiler, *_) in TARGETS.items():
+        folder = write_folder(scratch, load_c_export(run) | {"unit.c": _SIZE_UNIT})
+        for target, (compiler, size, _, emulator) in TARGETS.items():
             reason = missing_tools(target)
             if reason:
                 table[target] = {"compiler": compiler, "rows equal": f"skipped: {reason}"}
                 continue
-            sizes = section_sizes(folder, target)
+            unit = str(folder / f"unit-{target}.o")
+            _check([compiler, *C_FLAGS, "-c", str(folder / "unit.c"), "-o", unit])
+            sizes = re.findall(
+                r"^(\.text|\.rodata)(?:\.\S*)?\s+(\d+)", _check([size, "-A", unit]), re.M
+            )
             binary = build_scorer(folder, target)
             actual = run_scorer(binary, split.X_test, model.feature_names, target)
             same = int(np.sum(actual == expected)) if actual.shape == expected.shape else 0
             table[target] = {
-                "compiler": compiler + (", qemu-arm" if target == "ARM" else ""),
-                ".rodata bytes": sizes[".rodata"],
-                ".text bytes": sizes[".text"],
+                "compiler": ", ".join((compiler, *emulator)),
+                ".rodata bytes": sum(int(n) for name, n in sizes if name == ".rodata"),
+                ".text bytes": sum(int(n) for name, n in sizes if name == ".text"),
                 "rows equal": f"{same:,} of {len(expected):,}",
             }
     return pd.DataFrame.from_dict(table, orient="index").reindex(columns=list(COLUMNS))

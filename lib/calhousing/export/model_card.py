@@ -53,7 +53,10 @@ def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -
         {"type": key, "value": round(value, 6), "name": f"test {key.upper()}"}
         for key, value in metrics.items()
     ]
-    rows = []
+    rows = [
+        "| measure | float64 | this model | 95% interval of the loss (paired bootstrap) |",
+        "|---|---:|---:|---|",
+    ]
     for key, (label, loss, loss_name) in _METRICS.items():
         shown = "—"
         if intervals is not None:
@@ -96,35 +99,7 @@ def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -
     }
     ranges = run.feature_ranges()
     capped = slices["quantized_mae"].get(f"target capped at {CAPPED_TARGET}", float("nan"))
-    lines = [
-        "---",
-        yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=100).rstrip(),
-        "---",
-        "",
-        f"# {name}: {file_name}",
-        "",
-        f"A least-squares linear regression of the median house value of a California block "
-        f"group on 8 features, exported from a `calhousing run` ({settings}).",
-        "",
-        "## Data",
-        "",
-        f"scikit-learn's California Housing ({recorded['rows']:,} rows), split with "
-        f"test_size={parameters['test_size']} and random_state={parameters['random_state']}: "
-        f"{len(split.y_train):,} training rows (sha256 {recorded['training_data_sha256'][:12]}…) "
-        f"and {len(split.y_test):,} test rows. Prices are in $100,000.",
-        "",
-        "## Metrics on the test rows",
-        "",
-        "| measure | float64 | this model | 95% interval of the loss (paired bootstrap) |",
-        "|---|---:|---:|---|",
-        *rows,
-        "",
-        "## The accuracy budget",
-        "",
-        budget,
-        "",
-        "## Slices of the test rows",
-        "",
+    slice_rows = [
         "| slice | rows | float64 MAE | this model's MAE | mean abs. prediction change |",
         "|---|---:|---:|---:|---:|",
         *(
@@ -132,18 +107,32 @@ def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -
             f"| {r.mean_abs_pred_diff:.4f} |"
             for r in slices.itertuples()
         ),
-        "",
+    ]
+    blocks = [  # Markdown blocks, a blank line between each two
+        "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=100) + "---",
+        f"# {name}: {file_name}",
+        f"A least-squares linear regression of the median house value of a California block "
+        f"group on 8 features, exported from a `calhousing run` ({settings}).",
+        "## Data",
+        f"scikit-learn's California Housing ({recorded['rows']:,} rows), split with "
+        f"test_size={parameters['test_size']} and random_state={parameters['random_state']}: "
+        f"{len(split.y_train):,} training rows (sha256 {recorded['training_data_sha256'][:12]}…) "
+        f"and {len(split.y_test):,} test rows. Prices are in $100,000.",
+        "## Metrics on the test rows",
+        "\n".join(rows),
+        "## The accuracy budget",
+        budget,
+        "## Slices of the test rows",
+        "\n".join(slice_rows),
         "## Known limits",
-        "",
         f"- A linear model of 8 features (test R² {metrics['r2']:.4f}); its errors are "
         f"largest where the target is capped at {CAPPED_TARGET} (the data's top code): "
-        f"MAE {capped:.4f} there.",
+        f"MAE {capped:.4f} there.\n"
         "- Outside the training range the float and quantized models extrapolate linearly; the "
         "integer model clamps each feature to it before it scores a row ("
         + ", ".join(f"{f} {lo:g}..{hi:g}" for f, (lo, hi) in ranges.items())
-        + "), so such a row gets the prediction of the nearest point inside.",
+        + "), so such a row gets the prediction of the nearest point inside.\n"
         "- Intervals resample the test rows of one split; they do not cover another split or "
-        "other data. The sweep measured per-tensor configurations only.",
-        "",
+        "other data. The sweep measured per-tensor configurations only.\n",
     ]
-    return "\n".join(lines)
+    return "\n\n".join(blocks)
