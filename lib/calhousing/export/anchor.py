@@ -85,12 +85,8 @@ def measure(run: artifacts.Run | artifacts.PathLike | None, split: Split) -> Anc
 
 
 def ort_quantized(float32_model: bytes, x_train: np.ndarray) -> dict[str, bytes | str]:
-    """onnxruntime's ``quantize_dynamic`` and ``quantize_static`` of `float32_model`, or the
-    error message of a call that failed (importing the quantizers included).
-
-    Static quantization is QDQ with onnxruntime's defaults (QInt8, per tensor) and MinMax
-    calibration on `x_train` as one batch.
-    """
+    """onnxruntime's ``quantize_dynamic`` and ``quantize_static`` (QDQ, its defaults, MinMax on
+    `x_train` as one batch) of `float32_model`, or the error message of a call that failed."""
     try:
         from onnxruntime import quantization as ortq
     except ImportError as error:
@@ -135,11 +131,8 @@ def anchor_table(
     float_predictions: np.ndarray,
     references: Mapping[str, np.ndarray],
 ) -> pd.DataFrame:
-    """Score each candidate (model bytes, or the error that stopped it) on the test split.
-
-    ``max relative difference vs calhousing`` is ``max |Δ| / |y|`` against the
-    library's prediction ``y`` of the same model, for the rows in `references`.
-    """
+    """Score each candidate (model bytes, or the error that stopped it) on the test split;
+    ``max relative difference vs calhousing`` is ``max |Δ| / |y|`` against `references`."""
     rows = {}
     for name, model in candidates.items():
         if isinstance(model, str):

@@ -1,17 +1,16 @@
 """ONNX graphs of the float, quantized and integer-only models, for onnxruntime.
 
-Each graph maps ``features`` ``[N, 8]`` (in ``feature_names`` order) to ``prediction``
-``[N]`` in the default domain at opset :data:`OPSET`, computing what the library computes to
-float64 rounding. Unlike textbook QDQ, the input codes are computed in float64 (``Sub``,
-``Div``, ``Round`` half to even, ``Clip``) and the scales multiply in float64 after
-``DequantizeLinear``: both ops compute in float32 at best, which moves 16 of the 4,128 test
-rows to another input code and predictions near zero by up to 5e-5 (docs/deploy.md).
+Each graph maps ``features`` ``[N, 8]`` (in ``feature_names`` order) to ``prediction`` ``[N]``
+in the default domain at opset :data:`OPSET`, computing what the library computes to float64
+rounding. Unlike textbook QDQ, the input codes are computed in float64 and the scales multiply
+in float64 after ``DequantizeLinear``: ``QuantizeLinear`` and ``DequantizeLinear`` compute in
+float32 at best, which moves 16 of the 4,128 test rows to another input code and predictions
+near zero by up to 5e-5 (docs/deploy.md).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from importlib import metadata as package_metadata
 from typing import Any
 
@@ -31,40 +30,24 @@ INPUT_NAME = "features"
 OUTPUT_NAME = "prediction"
 EXPORTS: tuple[str, ...] = MODELS  # every model of a run exports
 EXPORT_FILES: dict[str, str] = artifacts.ONNX_FILES
-# The artifact each export is built from (its sha256 goes into the metadata).
-_SOURCES: dict[str, str] = {
-    "float": artifacts.FLOAT_PARAMS_FILE,
-    "quantized": artifacts.QUANTIZED_PARAMS_FILE,
-    "integer": artifacts.INTEGER_MODEL_FILE,
-}
-_Metadata = Mapping[str, str] | None
 
 
-def float_graph(
-    params: LinearParams, *, dtype: str = "float64", metadata: _Metadata = None
-) -> onnx.ModelProto:
-    """``features @ coef + intercept`` as ``MatMul`` + ``Add`` in `dtype`.
-
-    float64 gives :func:`calhousing.core.inference.predict`'s predictions to float64
-    rounding; float32 is the input onnxruntime's own quantizers take.
-    """
+def float_graph(params: LinearParams, *, dtype: str = "float64") -> onnx.ModelProto:
+    """``features @ coef + intercept`` in `dtype`: float64 as
+    :func:`calhousing.core.inference.predict` computes it, float32 for onnxruntime's quantizers."""
     check_choice("dtype", dtype, ("float64", "float32"))
     constants = {
         "coef": np.asarray(params.coef, dtype),
         "intercept": np.asarray([params.intercept], dtype),
     }
     doc = f"calhousing float model: MatMul + Add in {dtype}"
-    return _model(_linear(INPUT_NAME), constants, params, metadata, doc, dtype)
+    return _model(_linear(INPUT_NAME), constants, params, doc, dtype)
 
 
-def quantized_graph(model: QuantizedModel, *, metadata: _Metadata = None) -> onnx.ModelProto:
-    """The quantized model with its codes stored in their own integer type.
-
-    ``DequantizeLinear`` with a unit scale gives ``codes - zero_point`` exactly (per tensor
-    or, with ``axis=0``, per channel), and a float64 ``Mul`` applies the scale, as
-    :meth:`calhousing.core.quantization.QuantizedTensor.dequantize` does. A
-    ``standardized`` model first computes ``(features - mean) / std``.
-    """
+def quantized_graph(model: QuantizedModel) -> onnx.ModelProto:
+    """The quantized model, its codes stored in their own integer type: ``DequantizeLinear`` with
+    a unit scale gives ``codes - zero_point`` exactly, then a float64 ``Mul`` applies the scale,
+    as :meth:`calhousing.core.quantization.QuantizedTensor.dequantize` does."""
     nodes, constants, features = [], {}, INPUT_NAME
     if model.space == "standardized":
         constants = {
@@ -100,17 +83,13 @@ def quantized_graph(model: QuantizedModel, *, metadata: _Metadata = None) -> onn
         f"{model.coef.granularity}, {model.space} space, {model.rounding} rounding): "
         "DequantizeLinear, float64 scale, MatMul + Add"
     )
-    return _model(nodes + _linear(features), constants, model, metadata, doc)
+    return _model(nodes + _linear(features), constants, model, doc)
 
 
-def integer_graph(model: IntegerModel, *, metadata: _Metadata = None) -> onnx.ModelProto:
-    """Integer-only inference as :func:`calhousing.core.integer_inference.predict_integer` does it.
-
-    The input codes are ``clip(round((features - input_offset) / input_scale), 0,
-    2**input_bits - 1)`` in float64, cast to uint8 (uint16 above 8 input bits); the
-    product is ``MatMulInteger`` when :func:`uses_matmul_integer`, else ``MatMul`` in the
-    accumulator type; then the integer bias and one float64 rescale.
-    """
+def integer_graph(model: IntegerModel) -> onnx.ModelProto:
+    """Integer-only inference as :func:`calhousing.core.integer_inference.predict_integer` does it:
+    input codes rounded half to even in float64, an integer product and bias (``MatMul`` in the
+    accumulator type where ``MatMulInteger`` cannot give it), one float64 rescale."""
     accumulator = np.dtype(model.accumulator_dtype)
     input_type = helper.np_dtype_to_tensor_dtype(code_dtype(model.input_bits, "asymmetric"))
     constants = {
@@ -147,17 +126,14 @@ def integer_graph(model: IntegerModel, *, metadata: _Metadata = None) -> onnx.Mo
         f"calhousing integer-only model: {model.input_bits}-bit input codes per feature, "
         f"{model.bits}-bit weights, {model.accumulator_dtype} accumulator, one float rescale"
     )
-    return _model(nodes, constants, model, metadata, doc)
+    return _model(nodes, constants, model, doc)
 
 
 def uses_matmul_integer(model: IntegerModel) -> bool:
     """Whether the weight and input codes are 8-bit and the accumulator int32, the only output
     type of ``MatMulInteger``."""
-    return (
-        model.weight_codes.dtype == np.int8
-        and code_dtype(model.input_bits, "asymmetric") == np.uint8
-        and model.accumulator_dtype == "int32"
-    )
+    codes = (model.weight_codes.dtype, code_dtype(model.input_bits, "asymmetric"))
+    return codes == (np.int8, np.uint8) and model.accumulator_dtype == "int32"
 
 
 def model_bytes(model: onnx.ModelProto) -> bytes:
@@ -167,16 +143,17 @@ def model_bytes(model: onnx.ModelProto) -> bytes:
 
 
 def load_export(run: artifacts.Run | artifacts.PathLike | None, export: str) -> onnx.ModelProto:
-    """Build the `export` graph from the run's artifacts, each checked against the manifest.
-
-    Its metadata holds the feature names, the training ranges, the export's quantization
-    settings, the package version and the sha256 of the manifest and of its source artifact.
-    Raises ``ValueError`` for an unknown `export`, and the run's own errors for an artifact
-    that is missing or differs from the manifest.
-    """
+    """The `export` graph of the run's artifacts, each checked against the manifest, with the
+    feature names, training ranges, quantization settings, package version and the sha256 of
+    the manifest and of its source artifact as metadata."""
     check_choice("model", export, EXPORTS)
     run = artifacts.Run.of(run)
     quantized, integer = run.quantized(), run.integer_model()
+    source, build = {  # the artifact each export is built from, and how
+        "float": (artifacts.FLOAT_PARAMS_FILE, lambda: float_graph(run.float_params())),
+        "quantized": (artifacts.QUANTIZED_PARAMS_FILE, lambda: quantized_graph(quantized)),
+        "integer": (artifacts.INTEGER_MODEL_FILE, lambda: integer_graph(integer)),
+    }[export]
     settings = {key: getattr(quantized.coef, key) for key in ("bits", "scheme", "granularity")}
     settings |= {"space": quantized.space, "rounding": quantized.rounding}
     if export == "float":
@@ -198,16 +175,14 @@ def load_export(run: artifacts.Run | artifacts.PathLike | None, export: str) -> 
         "quantization": json.dumps(settings),
         "calhousing_version": package_metadata.version("calhousing"),
         "manifest_sha256": manifest.file_digest(run.folder / artifacts.MANIFEST_FILE)["sha256"],
-        "source_artifact": _SOURCES[export],
-        "source_sha256": run.sha256(_SOURCES[export]),
+        "source_artifact": source,
+        "source_sha256": run.sha256(source),
         "input": f"{INPUT_NAME}: [N, {len(names)}], columns in feature_names order",
         "output": f"{OUTPUT_NAME}: [N], median house value in units of $100,000",
     }
-    if export == "float":
-        return float_graph(run.float_params(), metadata=info)
-    if export == "quantized":
-        return quantized_graph(quantized, metadata=info)
-    return integer_graph(integer, metadata=info)
+    model = build()
+    helper.set_model_props(model, info)
+    return model
 
 
 def score(model: bytes | onnx.ModelProto, X: Any, feature_names: tuple[str, ...]) -> np.ndarray:
@@ -234,7 +209,6 @@ def _model(
     nodes: list[onnx.NodeProto],
     constants: dict[str, np.ndarray],
     model: LinearParams | QuantizedModel | IntegerModel,
-    metadata: _Metadata,
     doc: str,
     dtype: str = "float64",
 ) -> onnx.ModelProto:
@@ -248,12 +222,10 @@ def _model(
         [numpy_helper.from_array(value, name) for name, value in constants.items()],
     )
     opsets = [helper.make_opsetid("", OPSET)]
-    proto = helper.make_model(
+    return helper.make_model(
         graph,
         opset_imports=opsets,
         ir_version=helper.find_min_ir_version_for(opsets),
         producer_name="calhousing",
         doc_string=doc,
     )
-    helper.set_model_props(proto, dict(metadata or {}))
-    return proto
