@@ -143,7 +143,7 @@ def anchor_table(
         except Exception as error:  # onnxruntime's own errors have no common base class
             rows[name] = [np.nan] * 3 + [len(model), f"failed: {_message(error)}"]
             continue
-        reference = references.get(name, np.nan)
+        reference = references.get(name, np.nan)  # NaN: no relative difference
         rows[name] = [
             regression_metrics(split.y_test, predicted)["r2"],
             float(np.max(np.abs(predicted - float_predictions))),

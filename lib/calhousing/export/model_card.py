@@ -15,6 +15,7 @@ from calhousing.run.artifacts import CHOICE_FILE, SPLIT_FILE, Run
 
 CARD_FILE = "MODEL_CARD.md"
 DATASET = "California Housing (scikit-learn)"
+_QUANTIZED_BASE = {"base_model": "calhousing-float", "base_model_relation": "quantized"}
 # metric: (its label in the table, its loss against float64, the card's name of that loss)
 _METRICS = {
     "r2": ("R²", "r2_loss", "test R² lost"),
@@ -78,11 +79,7 @@ def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -
         "pipeline_tag": "tabular-regression",
         "tags": ["tabular-regression", "linear-regression", library, *quantized * ["quantized"]],
         "datasets": ["california_housing"],
-        **(
-            {"base_model": "calhousing-float", "base_model_relation": "quantized"}
-            if quantized
-            else {}
-        ),
+        **(_QUANTIZED_BASE if quantized else {}),
         "model-index": [
             {
                 "name": name,

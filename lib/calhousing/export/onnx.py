@@ -19,7 +19,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from calhousing.core.inference import feature_matrix
-from calhousing.core.integer_inference import IntegerModel
+from calhousing.core.integer_inference import WEIGHT_SCHEME, IntegerModel
 from calhousing.core.linear import LinearParams
 from calhousing.core.quantization import QuantizedModel, code_dtype
 from calhousing.params import MODELS, check_choice
@@ -91,7 +91,7 @@ def integer_graph(model: IntegerModel) -> onnx.ModelProto:
     input codes rounded half to even in float64, an integer product and bias (``MatMul`` in the
     accumulator type where ``MatMulInteger`` cannot give it), one float64 rescale."""
     accumulator = np.dtype(model.accumulator_dtype)
-    input_type = helper.np_dtype_to_tensor_dtype(code_dtype(model.input_bits, "asymmetric"))
+    input_type = helper.np_dtype_to_tensor_dtype(code_dtype(model.input_bits))
     constants = {
         "input_offset": np.asarray(model.input_offset, np.float64),
         "input_scale": np.asarray(model.input_scale, np.float64),
@@ -132,7 +132,7 @@ def integer_graph(model: IntegerModel) -> onnx.ModelProto:
 def uses_matmul_integer(model: IntegerModel) -> bool:
     """Whether the weight and input codes are 8-bit and the accumulator int32, the only output
     type of ``MatMulInteger``."""
-    codes = (model.weight_codes.dtype, code_dtype(model.input_bits, "asymmetric"))
+    codes = (model.weight_codes.dtype, code_dtype(model.input_bits))
     return codes == (np.int8, np.uint8) and model.accumulator_dtype == "int32"
 
 
@@ -161,7 +161,7 @@ def load_export(run: artifacts.Run | artifacts.PathLike | None, export: str) -> 
     elif export == "integer":
         settings = {
             "weight_bits": integer.bits,
-            "weight_scheme": "symmetric",
+            "weight_scheme": WEIGHT_SCHEME,
             "weight_granularity": "per_tensor",
             "input_bits": integer.input_bits,
             "input_granularity": "per_feature",
