@@ -41,7 +41,7 @@ def float_graph(params: LinearParams, *, dtype: str = "float64") -> onnx.ModelPr
         "intercept": np.asarray([params.intercept], dtype),
     }
     doc = f"calhousing float model: MatMul + Add in {dtype}"
-    return _model(_linear(INPUT_NAME), constants, params, doc, dtype)
+    return _model(_linear(INPUT_NAME), constants, params, doc, dtype=dtype)
 
 
 def quantized_graph(model: QuantizedModel) -> onnx.ModelProto:
@@ -210,6 +210,7 @@ def _model(
     constants: dict[str, np.ndarray],
     model: LinearParams | QuantizedModel | IntegerModel,
     doc: str,
+    *,
     dtype: str = "float64",
 ) -> onnx.ModelProto:
     """The graph of `nodes` from ``features`` ``[N, len(model.feature_names)]`` in `dtype`."""
