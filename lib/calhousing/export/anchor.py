@@ -158,7 +158,8 @@ def anchor_table(
 def why_they_differ(static_model: bytes | str, split: Split, integer: IntegerModel) -> str:
     """One sentence, with the run's numbers, on why onnxruntime's quantizers lose the model."""
     x = inference.feature_matrix(split.X_train, integer.feature_names)
-    own, first = float(integer.input_scale[0]), integer.feature_names[0]
+    own = float(integer.input_scale[0])
+    first = integer.feature_names[0]
     quantize = None
     if isinstance(static_model, str):
         reason = f"quantize_static failed here ({static_model})"

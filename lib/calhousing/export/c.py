@@ -55,7 +55,8 @@ def c_sources(
     """``{file name: text}`` of the C export of `model` and its training `ranges`; `source`
     names it in the header. Raises ``ValueError`` if an accumulator sum is not exact in a
     double (2^53) or the ranges' minima are not the input offsets."""
-    bound, (minima, maxima) = model.accumulator_bound, zip(*ranges.values(), strict=True)
+    bound = model.accumulator_bound
+    minima, maxima = zip(*ranges.values(), strict=True)
     if list(ranges) != list(model.feature_names) or list(minima) != list(model.input_offset):
         raise ValueError("the training ranges do not match the integer model's input offsets")
     if bound >= 2**53:
@@ -64,7 +65,8 @@ def c_sources(
     multiplier = round(mantissa * 2**31)
     if multiplier == 2**31:
         multiplier, exponent = 2**30, exponent + 1
-    int64, weight_qmax = model.accumulator_dtype == "int64", 2 ** (model.bits - 1) - 1
+    int64 = model.accumulator_dtype == "int64"
+    weight_qmax = 2 ** (model.bits - 1) - 1
     values = {
         "source": source,
         "n_features": len(model.feature_names),

@@ -39,9 +39,9 @@ def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -
     intervals = paired_bootstrap(split.y_test, float_pred, pred) if quantized else None
     slices = slice_table(slice_masks(split), split.y_test, float_pred, pred)
     recorded = run.record(SPLIT_FILE)
-    choice, budget = None, "This run has no budgeted choice: 04_sweep has not run on its artifacts."
-    if (run.folder / CHOICE_FILE).is_file():
-        choice = run.choice()
+    choice = run.choice() if (run.folder / CHOICE_FILE).is_file() else None
+    budget = "This run has no budgeted choice: 04_sweep has not run on its artifacts."
+    if choice is not None:
         budget = (
             f"{choice_sentence(choice)} This file exports the run's own model, which need not be "
             "that configuration."

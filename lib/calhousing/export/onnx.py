@@ -48,7 +48,8 @@ def quantized_graph(model: QuantizedModel) -> onnx.ModelProto:
     """The quantized model, its codes stored in their own integer type: ``DequantizeLinear`` with
     a unit scale gives ``codes - zero_point`` exactly, then a float64 ``Mul`` applies the scale,
     as :meth:`calhousing.core.quantization.QuantizedTensor.dequantize` does."""
-    nodes, constants, features = [], {}, INPUT_NAME
+    nodes, constants = [], {}
+    features = INPUT_NAME
     if model.space == "standardized":
         constants = {
             "feature_mean": np.asarray(model.feature_mean, np.float64),
