@@ -1,3 +1,1 @@
-"""The run's models as ONNX graphs, and onnxruntime's own quantizers as the anchor they are
-measured against.
-"""
+"""The run's models as ONNX graphs and C99, their model card, and onnxruntime's own quantizers."""

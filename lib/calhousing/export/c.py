@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import math
+import re
 import shutil
 import subprocess
 import tempfile
@@ -46,7 +47,6 @@ _SIZE_UNIT = '#include "calhousing_model.h"\n' + (
     "double calhousing_score_row(const double *x) { return calhousing_predict(x); }\n"
 )
 _SOURCES = Path(__file__).with_name("c_sources")
-_EXACT_IN_DOUBLE = 2**53
 
 
 def c_sources(
@@ -56,24 +56,25 @@ def c_sources(
     names it in the header. Raises ``ValueError`` if an accumulator sum is not exact in a
     double (2^53) or the ranges' minima are not the input offsets."""
     bound = model.accumulator_bound
-    minima = [low for low, _ in ranges.values()]
-    if list(ranges) != list(model.feature_names) or minima != list(model.input_offset):
+    minima, maxima = zip(*ranges.values(), strict=True)
+    if list(ranges) != list(model.feature_names) or list(minima) != list(model.input_offset):
         raise ValueError("the training ranges do not match the integer model's input offsets")
-    if bound >= _EXACT_IN_DOUBLE:
+    if bound >= 2**53:
         raise ValueError(f"the accumulator bound {bound} is not exact in a double (2^53)")
     mantissa, exponent = math.frexp(model.accumulator_scale)
     multiplier = round(mantissa * 2**31)
     if multiplier == 2**31:
         multiplier, exponent = 2**30, exponent + 1
     int64 = model.accumulator_dtype == "int64"
+    weight_qmax = 2 ** (model.bits - 1) - 1
     values = {
         "source": source,
         "n_features": len(model.feature_names),
         "input_bits": model.input_bits,
         "input_qmax": model.input_qmax,
         "bits": model.bits,
-        "weight_qmax": 2 ** (model.bits - 1) - 1,
-        "term_bound": (2 ** (model.bits - 1) - 1) * model.input_qmax,
+        "weight_qmax": weight_qmax,
+        "term_bound": weight_qmax * model.input_qmax,
         "abs_weight_sum": int(np.abs(model.weight_codes.astype(np.int64)).sum()),
         "abs_bias": abs(model.bias_code),
         "bound": bound,
@@ -84,8 +85,8 @@ def c_sources(
         "multiplier": multiplier,
         "shift": 31 - exponent,
         "feature_names": _rows(f'"{name}"' for name in model.feature_names),
-        "training_min": _rows(float(low).hex() for low, _ in ranges.values()),
-        "training_max": _rows(float(high).hex() for _, high in ranges.values()),
+        "training_min": _rows(float(low).hex() for low in minima),
+        "training_max": _rows(float(high).hex() for high in maxima),
         "input_scale": _rows(float(scale).hex() for scale in model.input_scale),
         "weight_codes": _rows(str(int(code)) for code in model.weight_codes),
         "bias_code": f"INT64_C({model.bias_code})" if int64 else model.bias_code,
@@ -106,9 +107,8 @@ def load_c_export(run: artifacts.Run | artifacts.PathLike | None) -> dict[str, s
 
 
 def write_folder(folder: artifacts.PathLike, files: dict[str, str]) -> Path:
-    """Write `files` into `folder` (created if its parent exists), each atomically as
-    :func:`~calhousing.run.artifacts.write_bytes` does; on an error `folder` is removed if
-    this call created it."""
+    """Write `files` into `folder` (created if its parent exists), each atomically; on an error
+    `folder` is removed if this call created it."""
     target = Path(folder)
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(
@@ -157,46 +157,33 @@ def run_scorer(binary: Path, X, feature_names, target: str = "x86-64") -> np.nda
     return np.array([float(line) for line in result.stdout.split()], dtype=np.float64)
 
 
-def section_sizes(folder: Path, target: str = "x86-64") -> dict[str, int]:
-    """Bytes of ``.text`` and of ``.rodata`` (every ``.rodata*`` section) of a unit holding only
-    the scoring function, as `target`'s ``size -A`` reports them."""
-    compiler, size, _, _ = TARGETS[target]
-    (folder / "unit.c").write_text(_SIZE_UNIT, encoding="utf-8")
-    obj = folder / f"unit-{target}.o"
-    _check([compiler, *C_FLAGS, "-c", str(folder / "unit.c"), "-o", str(obj)])
-    sizes = {".text": 0, ".rodata": 0}
-    for line in _check([size, "-A", str(obj)]).splitlines():
-        name, *rest = line.split() or [""]
-        for section in sizes:
-            if name == section or name.startswith(section + "."):
-                sizes[section] += int(rest[0])
-    return sizes
-
-
 def measure(run: artifacts.Run | artifacts.PathLike | None, split: Split) -> pd.DataFrame:
-    """Per target: the compiler, the model's bytes, and how many test rows the C scorer
-    predicts equal to :func:`~calhousing.core.integer_inference.predict_integer`."""
+    """Per target: the compiler, the model's bytes (``.text`` and every ``.rodata*`` section of a
+    unit holding only the scoring function, as ``size -A`` reports them), and how many test rows
+    the C scorer predicts equal to :func:`~calhousing.core.integer_inference.predict_integer`."""
     run = artifacts.Run.of(run)
     model = run.integer_model()
     expected = integer_inference.predict_integer(model, split.X_test)
     table = {}
     with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        for name, text in load_c_export(run).items():
-            (folder / name).write_text(text, encoding="utf-8")
-        for target, (compiler, *_) in TARGETS.items():
+        folder = write_folder(scratch, load_c_export(run) | {"unit.c": _SIZE_UNIT})
+        for target, (compiler, size, _, emulator) in TARGETS.items():
             reason = missing_tools(target)
             if reason:
                 table[target] = {"compiler": compiler, "rows equal": f"skipped: {reason}"}
                 continue
-            sizes = section_sizes(folder, target)
+            unit = str(folder / f"unit-{target}.o")
+            _check([compiler, *C_FLAGS, "-c", str(folder / "unit.c"), "-o", unit])
+            sizes = re.findall(
+                r"^(\.text|\.rodata)(?:\.\S*)?\s+(\d+)", _check([size, "-A", unit]), re.M
+            )
             binary = build_scorer(folder, target)
             actual = run_scorer(binary, split.X_test, model.feature_names, target)
             same = int(np.sum(actual == expected)) if actual.shape == expected.shape else 0
             table[target] = {
-                "compiler": compiler + (", qemu-arm" if target == "ARM" else ""),
-                ".rodata bytes": sizes[".rodata"],
-                ".text bytes": sizes[".text"],
+                "compiler": ", ".join((compiler, *emulator)),
+                ".rodata bytes": sum(int(n) for name, n in sizes if name == ".rodata"),
+                ".text bytes": sum(int(n) for name, n in sizes if name == ".text"),
                 "rows equal": f"{same:,} of {len(expected):,}",
             }
     return pd.DataFrame.from_dict(table, orient="index").reindex(columns=list(COLUMNS))

@@ -3,8 +3,6 @@ artifacts only: YAML front matter in Hugging Face's model-card form, then the te
 
 from __future__ import annotations
 
-from typing import Any
-
 import yaml
 
 from calhousing.core.bootstrap import paired_bootstrap
@@ -17,54 +15,71 @@ from calhousing.run.artifacts import CHOICE_FILE, SPLIT_FILE, Run
 
 CARD_FILE = "MODEL_CARD.md"
 DATASET = "California Housing (scikit-learn)"
-_LABELS = {"r2": "R²", "mae": "MAE ($100k)", "mse": "MSE ($100k)²"}
-_LOSSES = {
-    "r2_loss": "test R² lost",
-    "mae_increase": "test MAE added",
-    "mse_increase": "test MSE added",
+_QUANTIZED_BASE = {"base_model": "calhousing-float", "base_model_relation": "quantized"}
+# metric: (its label in the table, its loss against float64, the card's name of that loss)
+_METRICS = {
+    "r2": ("R²", "r2_loss", "test R² lost"),
+    "mae": ("MAE ($100k)", "mae_increase", "test MAE added"),
+    "mse": ("MSE ($100k)²", "mse_increase", "test MSE added"),
 }
 
 
 def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -> str:
     """The card of the run's `model` (``float``, ``quantized`` or ``integer``), exported as
     `file_name` for `library` (``onnx``, or ``c`` for the C99 header)."""
-    split, params, parameters = run.split(), run.float_params(), run.parameters()
-    float_pred = predict(params, split.X_test)
+    split, parameters = run.split(), run.parameters()
+    float_pred = predict(run.float_params(), split.X_test)
     pred = {
         "float": lambda: float_pred,
         "quantized": lambda: predict(run.quantized(), split.X_test),
         "integer": lambda: predict_integer(run.integer_model(), split.X_test),
     }[model]()
-    metrics = regression_metrics(split.y_test, pred)
-    intervals = None if model == "float" else paired_bootstrap(split.y_test, float_pred, pred)
+    float_metrics, metrics = (regression_metrics(split.y_test, p) for p in (float_pred, pred))
+    name, quantized = f"calhousing-{model}", model != "float"
+    intervals = paired_bootstrap(split.y_test, float_pred, pred) if quantized else None
     slices = slice_table(slice_masks(split), split.y_test, float_pred, pred)
     recorded = run.record(SPLIT_FILE)
     choice = run.choice() if (run.folder / CHOICE_FILE).is_file() else None
-    name, quantized = f"calhousing-{model}", model != "float"
+    budget = "This run has no budgeted choice: 04_sweep has not run on its artifacts."
+    if choice is not None:
+        budget = (
+            f"{choice_sentence(choice)} This file exports the run's own model, which need not be "
+            "that configuration."
+        )
+    settings = "float64 coefficients, not quantized"
+    if quantized:
+        keys = ("bits", "scheme", "granularity", "space", "rounding")
+        settings = ", ".join(f"{k}={parameters[k]}" for k in keys) + f"; the {model} model"
     entries = [
         {"type": key, "value": round(value, 6), "name": f"test {key.upper()}"}
         for key, value in metrics.items()
     ]
-    for key, label in _LOSSES.items():
+    rows = [
+        "| measure | float64 | this model | 95% interval of the loss (paired bootstrap) |",
+        "|---|---:|---:|---|",
+    ]
+    for key, (label, loss, loss_name) in _METRICS.items():
+        shown = "—"
         if intervals is not None:
-            low, high = intervals[key]["low"], intervals[key]["high"]
+            estimate, low, high = (intervals[loss][end] for end in ("estimate", "low", "high"))
             entries.append(
                 {
-                    "type": key,
-                    "value": round(intervals[key]["estimate"], 6),
-                    "name": f"{label} against float64, 95% interval {low:.6f} to {high:.6f}",
+                    "type": loss,
+                    "value": round(estimate, 6),
+                    "name": f"{loss_name} against float64, 95% interval {low:.6f} to {high:.6f}",
                 }
             )
+            shown = (
+                f"{loss_name}: {small_change(estimate)} "
+                f"({small_change(low)} to {small_change(high)})"
+            )
+        rows.append(f"| test {label} | {float_metrics[key]:.4f} | {metrics[key]:.4f} | {shown} |")
     front = {
         "library_name": library,
         "pipeline_tag": "tabular-regression",
         "tags": ["tabular-regression", "linear-regression", library, *quantized * ["quantized"]],
         "datasets": ["california_housing"],
-        **(
-            {"base_model": "calhousing-float", "base_model_relation": "quantized"}
-            if quantized
-            else {}
-        ),
+        **(_QUANTIZED_BASE if quantized else {}),
         "model-index": [
             {
                 "name": name,
@@ -81,88 +96,40 @@ def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -
     }
     ranges = run.feature_ranges()
     capped = slices["quantized_mae"].get(f"target capped at {CAPPED_TARGET}", float("nan"))
-    lines = [
-        "---",
-        yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=100).rstrip(),
-        "---",
-        "",
+    slice_rows = [
+        "| slice | rows | float64 MAE | this model's MAE | mean abs. prediction change |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {r.Index} | {r.rows:,} | {r.float_mae:.4f} | {r.quantized_mae:.4f} "
+            f"| {r.mean_abs_pred_diff:.4f} |"
+            for r in slices.itertuples()
+        ),
+    ]
+    blocks = [  # Markdown blocks, a blank line between each two
+        "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=100) + "---",
         f"# {name}: {file_name}",
-        "",
         f"A least-squares linear regression of the median house value of a California block "
-        f"group on 8 features, exported from a `calhousing run` ({_settings(parameters, model)}).",
-        "",
+        f"group on 8 features, exported from a `calhousing run` ({settings}).",
         "## Data",
-        "",
         f"scikit-learn's California Housing ({recorded['rows']:,} rows), split with "
         f"test_size={parameters['test_size']} and random_state={parameters['random_state']}: "
         f"{len(split.y_train):,} training rows (sha256 {recorded['training_data_sha256'][:12]}…) "
         f"and {len(split.y_test):,} test rows. Prices are in $100,000.",
-        "",
         "## Metrics on the test rows",
-        "",
-        "| measure | float64 | this model | 95% interval of the loss (paired bootstrap) |",
-        "|---|---:|---:|---|",
-        *_metric_rows(regression_metrics(split.y_test, float_pred), metrics, intervals),
-        "",
+        "\n".join(rows),
         "## The accuracy budget",
-        "",
-        _budget(choice),
-        "",
+        budget,
         "## Slices of the test rows",
-        "",
-        "| slice | rows | float64 MAE | this model's MAE | mean abs. prediction change |",
-        "|---|---:|---:|---:|---:|",
-        *(
-            f"| {s} | {r.rows:,} | {r.float_mae:.4f} | {r.quantized_mae:.4f} "
-            f"| {r.mean_abs_pred_diff:.4f} |"
-            for s, r in zip(slices.index, slices.itertuples(), strict=True)
-        ),
-        "",
+        "\n".join(slice_rows),
         "## Known limits",
-        "",
         f"- A linear model of 8 features (test R² {metrics['r2']:.4f}); its errors are "
         f"largest where the target is capped at {CAPPED_TARGET} (the data's top code): "
-        f"MAE {capped:.4f} there.",
+        f"MAE {capped:.4f} there.\n"
         "- Outside the training range the float and quantized models extrapolate linearly; the "
         "integer model clamps each feature to it before it scores a row ("
         + ", ".join(f"{f} {lo:g}..{hi:g}" for f, (lo, hi) in ranges.items())
-        + "), so such a row gets the prediction of the nearest point inside.",
+        + "), so such a row gets the prediction of the nearest point inside.\n"
         "- Intervals resample the test rows of one split; they do not cover another split or "
-        "other data. The sweep measured per-tensor configurations only.",
-        "",
+        "other data. The sweep measured per-tensor configurations only.\n",
     ]
-    return "\n".join(lines)
-
-
-def _budget(choice: dict[str, Any] | None) -> str:
-    """The budgeted choice of ``choice.json`` in one paragraph, as the report says it."""
-    if choice is None:
-        return "This run has no budgeted choice: 04_sweep has not run on its artifacts."
-    return (
-        f"{choice_sentence(choice)} This file exports the run's own model, which need not be "
-        "that configuration."
-    )
-
-
-def _settings(parameters: dict[str, Any], model: str) -> str:
-    if model == "float":
-        return "float64 coefficients, not quantized"
-    keys = ("bits", "scheme", "granularity", "space", "rounding")
-    return ", ".join(f"{k}={parameters[k]}" for k in keys) + f"; the {model} model"
-
-
-def _metric_rows(
-    float_metrics: dict[str, float], metrics: dict[str, float], intervals: dict[str, Any] | None
-) -> list[str]:
-    rows = []
-    for key, loss in (("r2", "r2_loss"), ("mae", "mae_increase"), ("mse", "mse_increase")):
-        shown = "—"
-        if intervals is not None:
-            low, high = (small_change(intervals[loss][end]) for end in ("low", "high"))
-            shown = (
-                f"{_LOSSES[loss]}: {small_change(intervals[loss]['estimate'])} ({low} to {high})"
-            )
-        rows.append(
-            f"| test {_LABELS[key]} | {float_metrics[key]:.4f} | {metrics[key]:.4f} | {shown} |"
-        )
-    return rows
+    return "\n\n".join(blocks)

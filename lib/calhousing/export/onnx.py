@@ -1,17 +1,16 @@
 """ONNX graphs of the float, quantized and integer-only models, for onnxruntime.
 
-Each graph maps ``features`` ``[N, 8]`` (in ``feature_names`` order) to ``prediction``
-``[N]`` in the default domain at opset :data:`OPSET`, computing what the library computes to
-float64 rounding. Unlike textbook QDQ, the input codes are computed in float64 (``Sub``,
-``Div``, ``Round`` half to even, ``Clip``) and the scales multiply in float64 after
-``DequantizeLinear``: both ops compute in float32 at best, which moves 16 of the 4,128 test
-rows to another input code and predictions near zero by up to 5e-5 (docs/deploy.md).
+Each graph maps ``features`` ``[N, 8]`` (in ``feature_names`` order) to ``prediction`` ``[N]``
+in the default domain at opset :data:`OPSET`, computing what the library computes to float64
+rounding. Unlike textbook QDQ, the input codes are computed in float64 and the scales multiply
+in float64 after ``DequantizeLinear``: ``QuantizeLinear`` and ``DequantizeLinear`` compute in
+float32 at best, which moves 16 of the 4,128 test rows to another input code and predictions
+near zero by up to 5e-5 (docs/deploy.md).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from importlib import metadata as package_metadata
 from typing import Any
 
@@ -20,9 +19,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from calhousing.core.inference import feature_matrix
-from calhousing.core.integer_inference import IntegerModel
+from calhousing.core.integer_inference import WEIGHT_SCHEME, IntegerModel
 from calhousing.core.linear import LinearParams
-from calhousing.core.quantization import QuantizedModel, QuantizedTensor, code_dtype
+from calhousing.core.quantization import QuantizedModel, code_dtype
 from calhousing.params import MODELS, check_choice
 from calhousing.run import artifacts, manifest
 
@@ -30,102 +29,90 @@ OPSET = 21  # DequantizeLinear of int16/uint16 codes (bits 9..16) needs opset 21
 INPUT_NAME = "features"
 OUTPUT_NAME = "prediction"
 EXPORTS: tuple[str, ...] = MODELS  # every model of a run exports
-FLOAT_DTYPES: tuple[str, ...] = ("float64", "float32")
 EXPORT_FILES: dict[str, str] = artifacts.ONNX_FILES
-# The artifact each export is built from (its sha256 goes into the metadata).
-_SOURCES: dict[str, str] = {
-    "float": artifacts.FLOAT_PARAMS_FILE,
-    "quantized": artifacts.QUANTIZED_PARAMS_FILE,
-    "integer": artifacts.INTEGER_MODEL_FILE,
-}
 
 
-def float_graph(
-    params: LinearParams, *, dtype: str = "float64", metadata: Mapping[str, str] | None = None
-) -> onnx.ModelProto:
-    """``features @ coef + intercept`` as ``MatMul`` + ``Add`` in `dtype`.
-
-    float64 gives :func:`calhousing.core.inference.predict`'s predictions to float64
-    rounding; float32 is the input onnxruntime's own quantizers take. `metadata` becomes
-    the model's ``metadata_props``.
-    """
-    check_choice("dtype", dtype, FLOAT_DTYPES)
-    coef = np.asarray(params.coef, dtype=dtype)
-    initializers = [
-        numpy_helper.from_array(coef, "coef"),
-        numpy_helper.from_array(np.asarray([params.intercept], dtype=dtype), "intercept"),
-    ]
+def float_graph(params: LinearParams, *, dtype: str = "float64") -> onnx.ModelProto:
+    """``features @ coef + intercept`` in `dtype`: float64 as
+    :func:`calhousing.core.inference.predict` computes it, float32 for onnxruntime's quantizers."""
+    check_choice("dtype", dtype, ("float64", "float32"))
+    constants = {
+        "coef": np.asarray(params.coef, dtype),
+        "intercept": np.asarray([params.intercept], dtype),
+    }
     doc = f"calhousing float model: MatMul + Add in {dtype}"
-    return _model(_linear(INPUT_NAME), initializers, len(coef), _onnx_type(dtype), metadata, doc)
+    return _model(_linear(INPUT_NAME), constants, params, doc, dtype=dtype)
 
 
-def quantized_graph(
-    model: QuantizedModel, *, metadata: Mapping[str, str] | None = None
-) -> onnx.ModelProto:
-    """The quantized model with its codes stored in their own integer type.
-
-    ``DequantizeLinear`` with a unit scale gives ``codes - zero_point`` exactly (per tensor
-    or, with ``axis=0``, per channel), and a float64 ``Mul`` applies the scale, as
-    :meth:`calhousing.core.quantization.QuantizedTensor.dequantize` does. A
-    ``standardized`` model first computes ``(features - mean) / std``.
-    """
-    nodes, initializers = [], []
+def quantized_graph(model: QuantizedModel) -> onnx.ModelProto:
+    """The quantized model, its codes stored in their own integer type: ``DequantizeLinear`` with
+    a unit scale gives ``codes - zero_point`` exactly, then a float64 ``Mul`` applies the scale,
+    as :meth:`calhousing.core.quantization.QuantizedTensor.dequantize` does."""
+    nodes, constants = [], {}
     features = INPUT_NAME
     if model.space == "standardized":
-        initializers += [
-            numpy_helper.from_array(np.asarray(model.feature_mean, np.float64), "feature_mean"),
-            numpy_helper.from_array(np.asarray(model.feature_std, np.float64), "feature_std"),
-        ]
-        nodes += [
+        constants = {
+            "feature_mean": np.asarray(model.feature_mean, np.float64),
+            "feature_std": np.asarray(model.feature_std, np.float64),
+        }
+        nodes = [
             helper.make_node("Sub", [INPUT_NAME, "feature_mean"], ["centered"]),
             helper.make_node("Div", ["centered", "feature_std"], ["standardized"]),
         ]
         features = "standardized"
     for name, tensor in (("coef", model.coef), ("intercept", model.intercept)):
-        dequantize, constants = _dequantize(name, tensor)
-        nodes += dequantize
-        initializers += constants
+        per_channel = np.ndim(tensor.scale) > 0
+        shape = np.shape(tensor.codes) if per_channel else ()
+        constants |= {
+            f"{name}_codes": np.asarray(tensor.codes),
+            f"{name}_unit": np.ones(shape, np.float32),
+            f"{name}_zero_point": np.asarray(tensor.zero_point).reshape(shape),
+            f"{name}_scale": np.asarray(tensor.scale, np.float64),
+        }
+        nodes += [
+            helper.make_node(
+                "DequantizeLinear",
+                [f"{name}_codes", f"{name}_unit", f"{name}_zero_point"],
+                [f"{name}_offsets"],
+                **({"axis": 0} if per_channel else {}),
+            ),
+            helper.make_node("Cast", [f"{name}_offsets"], [f"{name}_steps"], to=TensorProto.DOUBLE),
+            helper.make_node("Mul", [f"{name}_steps", f"{name}_scale"], [name]),
+        ]
     doc = (
         f"calhousing {model.coef.bits}-bit quantized model ({model.coef.scheme}, "
         f"{model.coef.granularity}, {model.space} space, {model.rounding} rounding): "
         "DequantizeLinear, float64 scale, MatMul + Add"
     )
-    nodes += _linear(features)
-    return _model(nodes, initializers, len(model.feature_names), TensorProto.DOUBLE, metadata, doc)
+    return _model(nodes + _linear(features), constants, model, doc)
 
 
-def integer_graph(
-    model: IntegerModel, *, metadata: Mapping[str, str] | None = None
-) -> onnx.ModelProto:
-    """Integer-only inference as :func:`calhousing.core.integer_inference.predict_integer` does it.
-
-    The input codes are ``clip(round((features - input_offset) / input_scale), 0,
-    2**input_bits - 1)`` in float64, cast to uint8 (uint16 above 8 input bits); the
-    product is ``MatMulInteger`` when :func:`uses_matmul_integer`, else ``MatMul`` in the
-    accumulator type; then the integer bias and one float64 rescale.
-    """
+def integer_graph(model: IntegerModel) -> onnx.ModelProto:
+    """Integer-only inference as :func:`calhousing.core.integer_inference.predict_integer` does it:
+    input codes rounded half to even in float64, an integer product and bias (``MatMul`` in the
+    accumulator type where ``MatMulInteger`` cannot give it), one float64 rescale."""
     accumulator = np.dtype(model.accumulator_dtype)
-    input_dtype = code_dtype(model.input_bits, "asymmetric")
-    initializers = [
-        numpy_helper.from_array(np.asarray(model.input_offset, np.float64), "input_offset"),
-        numpy_helper.from_array(np.asarray(model.input_scale, np.float64), "input_scale"),
-        numpy_helper.from_array(np.asarray(0.0), "code_min"),
-        numpy_helper.from_array(np.asarray(float(model.input_qmax)), "code_max"),
-        numpy_helper.from_array(model.weight_codes, "weight_codes"),
-        numpy_helper.from_array(np.asarray([model.bias_code], accumulator), "bias_code"),
-        numpy_helper.from_array(np.asarray([model.accumulator_scale], np.float64), "scale"),
-    ]
+    input_type = helper.np_dtype_to_tensor_dtype(code_dtype(model.input_bits))
+    constants = {
+        "input_offset": np.asarray(model.input_offset, np.float64),
+        "input_scale": np.asarray(model.input_scale, np.float64),
+        "code_min": np.asarray(0.0),
+        "code_max": np.asarray(float(model.input_qmax)),
+        "weight_codes": model.weight_codes,
+        "bias_code": np.asarray([model.bias_code], accumulator),
+        "scale": np.asarray([model.accumulator_scale], np.float64),
+    }
     nodes = [
         helper.make_node("Sub", [INPUT_NAME, "input_offset"], ["shifted"]),
         helper.make_node("Div", ["shifted", "input_scale"], ["steps"]),
         helper.make_node("Round", ["steps"], ["rounded_steps"]),
         helper.make_node("Clip", ["rounded_steps", "code_min", "code_max"], ["clipped_steps"]),
-        helper.make_node("Cast", ["clipped_steps"], ["input_codes"], to=_onnx_type(input_dtype)),
+        helper.make_node("Cast", ["clipped_steps"], ["input_codes"], to=input_type),
     ]
     if uses_matmul_integer(model):
         nodes += [helper.make_node("MatMulInteger", ["input_codes", "weight_codes"], ["products"])]
     else:
-        wide = _onnx_type(accumulator)
+        wide = helper.np_dtype_to_tensor_dtype(accumulator)
         nodes += [
             helper.make_node("Cast", ["input_codes"], ["wide_input_codes"], to=wide),
             helper.make_node("Cast", ["weight_codes"], ["wide_weight_codes"], to=wide),
@@ -140,17 +127,14 @@ def integer_graph(
         f"calhousing integer-only model: {model.input_bits}-bit input codes per feature, "
         f"{model.bits}-bit weights, {model.accumulator_dtype} accumulator, one float rescale"
     )
-    return _model(nodes, initializers, len(model.feature_names), TensorProto.DOUBLE, metadata, doc)
+    return _model(nodes, constants, model, doc)
 
 
 def uses_matmul_integer(model: IntegerModel) -> bool:
     """Whether the weight and input codes are 8-bit and the accumulator int32, the only output
     type of ``MatMulInteger``."""
-    return (
-        model.weight_codes.dtype == np.int8
-        and code_dtype(model.input_bits, "asymmetric") == np.uint8
-        and model.accumulator_dtype == "int32"
-    )
+    codes = (model.weight_codes.dtype, code_dtype(model.input_bits))
+    return codes == (np.int8, np.uint8) and model.accumulator_dtype == "int32"
 
 
 def model_bytes(model: onnx.ModelProto) -> bytes:
@@ -160,34 +144,25 @@ def model_bytes(model: onnx.ModelProto) -> bytes:
 
 
 def load_export(run: artifacts.Run | artifacts.PathLike | None, export: str) -> onnx.ModelProto:
-    """Build the `export` graph from the run's artifacts, each checked against the manifest.
-
-    Its metadata holds the feature names, the training ranges, the export's quantization
-    settings, the package version and the sha256 of the manifest and of its source artifact.
-
-    Raises
-    ------
-    ValueError
-        If `export` is not one of :data:`EXPORTS`.
-    calhousing.errors.ArtifactError, calhousing.errors.ManifestError
-        If an artifact is missing or differs from the manifest.
-    """
+    """The `export` graph of the run's artifacts, each checked against the manifest, with the
+    feature names, training ranges, quantization settings, package version and the sha256 of
+    the manifest and of its source artifact as metadata."""
     check_choice("model", export, EXPORTS)
     run = artifacts.Run.of(run)
     quantized, integer = run.quantized(), run.integer_model()
-    settings = {
-        "bits": quantized.coef.bits,
-        "scheme": quantized.coef.scheme,
-        "granularity": quantized.coef.granularity,
-        "space": quantized.space,
-        "rounding": quantized.rounding,
-    }
+    source, build = {  # the artifact each export is built from, and how
+        "float": (artifacts.FLOAT_PARAMS_FILE, lambda: float_graph(run.float_params())),
+        "quantized": (artifacts.QUANTIZED_PARAMS_FILE, lambda: quantized_graph(quantized)),
+        "integer": (artifacts.INTEGER_MODEL_FILE, lambda: integer_graph(integer)),
+    }[export]
+    settings = {key: getattr(quantized.coef, key) for key in ("bits", "scheme", "granularity")}
+    settings |= {"space": quantized.space, "rounding": quantized.rounding}
     if export == "float":
         settings = {"quantized": False, "run": settings}
     elif export == "integer":
         settings = {
             "weight_bits": integer.bits,
-            "weight_scheme": "symmetric",
+            "weight_scheme": WEIGHT_SCHEME,
             "weight_granularity": "per_tensor",
             "input_bits": integer.input_bits,
             "input_granularity": "per_feature",
@@ -201,23 +176,18 @@ def load_export(run: artifacts.Run | artifacts.PathLike | None, export: str) -> 
         "quantization": json.dumps(settings),
         "calhousing_version": package_metadata.version("calhousing"),
         "manifest_sha256": manifest.file_digest(run.folder / artifacts.MANIFEST_FILE)["sha256"],
-        "source_artifact": _SOURCES[export],
-        "source_sha256": run.sha256(_SOURCES[export]),
+        "source_artifact": source,
+        "source_sha256": run.sha256(source),
         "input": f"{INPUT_NAME}: [N, {len(names)}], columns in feature_names order",
         "output": f"{OUTPUT_NAME}: [N], median house value in units of $100,000",
     }
-    if export == "float":
-        return float_graph(run.float_params(), metadata=info)
-    if export == "quantized":
-        return quantized_graph(quantized, metadata=info)
-    return integer_graph(integer, metadata=info)
+    model = build()
+    helper.set_model_props(model, info)
+    return model
 
 
 def score(model: bytes | onnx.ModelProto, X: Any, feature_names: tuple[str, ...]) -> np.ndarray:
-    """Predictions of `model` in onnxruntime (CPU) for the rows of `X`, as float64.
-
-    `X` is read by :func:`calhousing.core.inference.feature_matrix`, cast to the input's type.
-    """
+    """Predictions of `model` in onnxruntime (CPU) for the rows of `X`, as float64."""
     import onnxruntime  # only here: building a graph needs onnx alone
 
     serialized = model if isinstance(model, bytes) else model.SerializeToString()
@@ -236,57 +206,28 @@ def _linear(features: str) -> list[onnx.NodeProto]:
     ]
 
 
-def _dequantize(
-    name: str, tensor: QuantizedTensor
-) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
-    """Nodes giving ``(codes - zero_point) * scale`` in float64 under `name`."""
-    per_channel = np.ndim(tensor.scale) > 0
-    shape = np.shape(tensor.codes) if per_channel else ()
-    initializers = [
-        numpy_helper.from_array(np.asarray(tensor.codes), f"{name}_codes"),
-        numpy_helper.from_array(np.ones(shape, np.float32), f"{name}_unit"),
-        numpy_helper.from_array(np.asarray(tensor.zero_point).reshape(shape), f"{name}_zero_point"),
-        numpy_helper.from_array(np.asarray(tensor.scale, np.float64), f"{name}_scale"),
-    ]
-    nodes = [
-        helper.make_node(
-            "DequantizeLinear",
-            [f"{name}_codes", f"{name}_unit", f"{name}_zero_point"],
-            [f"{name}_offsets"],
-            **({"axis": 0} if per_channel else {}),
-        ),
-        helper.make_node("Cast", [f"{name}_offsets"], [f"{name}_steps"], to=TensorProto.DOUBLE),
-        helper.make_node("Mul", [f"{name}_steps", f"{name}_scale"], [name]),
-    ]
-    return nodes, initializers
-
-
 def _model(
     nodes: list[onnx.NodeProto],
-    initializers: list[onnx.TensorProto],
-    n_features: int,
-    input_type: int,
-    metadata: Mapping[str, str] | None,
+    constants: dict[str, np.ndarray],
+    model: LinearParams | QuantizedModel | IntegerModel,
     doc: str,
+    *,
+    dtype: str = "float64",
 ) -> onnx.ModelProto:
+    """The graph of `nodes` from ``features`` ``[N, len(model.feature_names)]`` in `dtype`."""
+    io_type = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     graph = helper.make_graph(
         nodes,
         "calhousing",
-        [helper.make_tensor_value_info(INPUT_NAME, input_type, ["N", n_features])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, input_type, ["N"])],
-        initializers,
+        [helper.make_tensor_value_info(INPUT_NAME, io_type, ["N", len(model.feature_names)])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, io_type, ["N"])],
+        [numpy_helper.from_array(value, name) for name, value in constants.items()],
     )
     opsets = [helper.make_opsetid("", OPSET)]
-    model = helper.make_model(
+    return helper.make_model(
         graph,
         opset_imports=opsets,
         ir_version=helper.find_min_ir_version_for(opsets),
         producer_name="calhousing",
         doc_string=doc,
     )
-    helper.set_model_props(model, dict(metadata or {}))
-    return model
-
-
-def _onnx_type(dtype: np.dtype | type | str) -> int:
-    return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
