@@ -198,7 +198,7 @@ def test_float_params_round_trip_exactly(tmp_path):
     )
     path = tmp_path / "p.json"
     artifacts.write_json(path, serialization.params_to_dict(params))
-    loaded = serialization.params_from_dict(artifacts.read_json(path))
+    loaded = serialization.params_from_dict(json.loads(path.read_text()))
     assert loaded.coef.tolist() == params.coef.tolist()
     assert loaded.intercept == params.intercept
 
