@@ -1,10 +1,8 @@
-"""Saving and loading what the notebooks hand each other.
+"""Saving and loading what the notebooks hand each other. See ``docs/run-state.md``.
 
 Everything but the fitted estimator travels as JSON or CSV, so no reader has to unpickle
-anything. Every file is written to a temporary name and renamed into place (no half files),
-and recorded in ``manifest.json`` with its step, parameters and inputs' sha256 (:data:`STEPS`).
-A :class:`Run` checks each artifact against the manifest, its lineage and its schema
-(:data:`SCHEMAS`) before handing it out. See ``docs/run-state.md``.
+anything. Every file is written atomically and recorded in ``manifest.json`` (:data:`STEPS`);
+a :class:`Run` checks it against the manifest, its lineage and :data:`SCHEMAS` when read.
 """
 
 from __future__ import annotations
@@ -231,28 +229,11 @@ def resolve_dir(path: PathLike | None, default_name: str) -> Path:
     return Path(path).expanduser().resolve()
 
 
-def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """The folder's manifest, or ``None`` if there is none; ManifestError if it is not JSON
-    or not a manifest (:func:`manifest.check_manifest`)."""
-    path = folder / MANIFEST_FILE
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ManifestError(
-            f"{path} cannot be read as JSON ({error}): it is damaged; re-run the pipeline "
-            "(`calhousing run`) to rewrite it"
-        ) from None
-    return manifest.check_manifest(data, path)
-
-
 class Run:
     """A run's artifacts folder, opened once, handing out its artifacts typed and verified.
 
     A file is verified (:meth:`require`) when first handed out, and again only when it or
     the manifest has changed on disk since (a step run meanwhile from another notebook, say).
-    Each ``save_*`` method writes one step's outputs and records the step in the manifest.
     """
 
     def __init__(self, folder: Path) -> None:
@@ -282,25 +263,13 @@ class Run:
         """The folder's manifest (``None`` if there is none), read again when it has changed."""
         stamp = _stamp(self.folder / MANIFEST_FILE)
         if self._manifest is None or stamp != self._manifest_stamp:
-            self._manifest, self._manifest_stamp = read_manifest(self.folder), stamp
+            self._manifest, self._manifest_stamp = manifest.read(self.folder), stamp
             self._verified.clear()
         return self._manifest
 
     def require(self, *names: str) -> Path:
-        """Check that the folder holds `names`, as current as the manifest says; return it.
-
-        Each file must match its sha256 in the manifest, and every input of the step that
-        wrote it (and of the steps before) must still be the file it was made from.
-
-        Raises
-        ------
-        ArtifactError
-            Naming the folder and the missing files, and saying which step writes them.
-        calhousing.errors.ManifestError
-            When the manifest is missing or malformed, or a file differs from it.
-        calhousing.errors.StaleArtifactError
-            When a file was made from an input that has changed since.
-        """
+        """The folder, once it holds `names` as the manifest records them, each made from
+        inputs still current; else an ArtifactError, ManifestError or StaleArtifactError."""
         missing = [name for name in names if not (self.folder / name).is_file()]
         if missing:
             steps = sorted({_step_of(name) for name in missing})
@@ -339,14 +308,8 @@ class Run:
         return self._load(FLOAT_PARAMS_FILE, serialization.params_from_dict)
 
     def split(self) -> Split:
-        """The train/test split 01_train made, rebuilt from the raw data by row number.
-
-        Raises
-        ------
-        ArtifactError
-            When ``split.json`` is missing, stale or malformed, or the training rows no
-            longer hash to the sha256 01_train recorded (the data changed since).
-        """
+        """The train/test split 01_train made, rebuilt from the raw data by row number; an
+        ArtifactError if the training rows no longer hash as 01_train recorded."""
         from calhousing.core import data
 
         recorded = self.record(SPLIT_FILE)
@@ -377,11 +340,13 @@ class Run:
     def record(self, name: str) -> dict[str, Any]:
         """The verified content of the JSON artifact `name`, for readers that build their own
         objects from it (``calhousing predict`` builds polars expressions, without numpy)."""
-        return self._load(name, dict)
+        return self._load(name)
 
     def feature_ranges(self) -> dict[str, tuple[float, float]]:
         """Each feature's training (min, max), in the model's feature order."""
-        return self._load(FEATURE_RANGES_FILE, serialization.feature_ranges_from_dict)
+        ranges = self.record(FEATURE_RANGES_FILE)
+        pairs = zip(ranges["feature_names"], ranges["min"], ranges["max"], strict=True)
+        return {name: (float(low), float(high)) for name, low, high in pairs}
 
     def quantized(self) -> QuantizedModel:
         return self._load(QUANTIZED_PARAMS_FILE, serialization.quantized_from_dict)
@@ -399,7 +364,7 @@ class Run:
     def comparison(self, n_rows: int | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
         """``comparison.json`` and the first `n_rows` (all for ``None``) of the predictions CSV."""
         self.require(COMPARISON_FILE, PREDICTIONS_FILE)
-        predictions = self._load(PREDICTIONS_FILE, n_rows=n_rows)
+        predictions = self._load(PREDICTIONS_FILE, nrows=n_rows)
         return self.record(COMPARISON_FILE), predictions
 
     def file_sizes(self, names: Iterable[str]) -> pd.DataFrame:
@@ -440,39 +405,31 @@ class Run:
             raise ValueError(f"save_onnx writes exactly {', '.join(ONNX_FILES.values())}")
         return self._save("06_deploy", {}, models)
 
-    def _load(
-        self, name: str, convert: Callable[[Any], Any] = dict, n_rows: int | None = None
-    ) -> Any:
-        """`name` verified, read, checked against its schema and converted (a CSV: read only)."""
-        path = self.require(name) / name
+    def _load(self, name: str, convert: Callable[[Any], Any] | None = None, **read: Any) -> Any:
+        """`name` verified, read (a CSV with pandas' `read` options), checked against its
+        schema and converted."""
+        path, table = self.require(name) / name, name.endswith(".csv")
         hint = f"re-run {_step_of(name)} (or `calhousing run`) to rewrite it"
         try:
-            if name.endswith(".csv"):
+            if table:
                 import pandas as pd
 
-                table = pd.read_csv(path, nrows=n_rows)
-                validate_table(table, SCHEMAS[name])
-                return table
-            content = json.loads(path.read_text(encoding="utf-8"))
-        except SchemaError as error:
-            raise ArtifactError(f"{path}: {error}; {hint}") from None
+                content = pd.read_csv(path, **read)
+            else:
+                content = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise ArtifactError(f"cannot read artifact {str(path)!r}: {error}; {hint}") from None
         try:
-            validate(content, SCHEMAS[name])
-            return convert(content)
-        except SchemaError as error:
-            raise ArtifactError(f"{path}: {error.where()}; {hint}") from None
+            (validate_table if table else validate)(content, SCHEMAS[name])
+            return content if convert is None else convert(content)
         except (KeyError, TypeError, ValueError, OverflowError) as error:
-            raise ArtifactError(f"{path}: {error}; {hint}") from None
+            # a table's SchemaError names the column and the row
+            where = error.where() if isinstance(error, SchemaError) and not table else error
+            raise ArtifactError(f"{path}: {where}; {hint}") from None
 
     def _save(self, step: str, parameters: dict[str, Any], contents: dict[str, Any]) -> list[Path]:
-        """Write `contents` (file name: JSON data, a table or bytes), the outputs of `step`
-        (:data:`STEPS`), then record the step in the manifest.
-
-        A step that reads no artifact (01_train) starts from a damaged manifest afresh:
-        the files it listed are then unlisted, and refused until rewritten.
-        """
+        """Write `contents` (file: JSON data, a table or bytes), then record `step` in the
+        manifest; 01_train, which reads no artifact, starts a damaged manifest afresh."""
         inputs, outputs = STEPS[step]
         if inputs:
             self.require(*inputs)
@@ -505,25 +462,38 @@ def save_training(
 ) -> Run:
     """Start a run: write 01_train's outputs.
 
-    The split is stored as each part's row numbers with the sha256 of the training rows, so
-    later steps take exactly these rows (:meth:`Run.split`). Files of later steps left in the
-    folder stay listed, and are refused as stale until their steps run again.
+    The split is stored as each part's row numbers (positions in the frame
+    :func:`~calhousing.core.data.load_housing` returns) with the sha256 of the training rows,
+    so later steps take exactly these rows (:meth:`Run.split`). Files of later steps left in
+    the folder stay listed, and are refused as stale until their steps run again.
     """
     checked = check_parameters({"test_size": test_size, "random_state": random_state})
     folder = resolve_dir(artifacts_dir, "artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     import joblib
 
+    from calhousing.core import data
+
     pickled = io.BytesIO()
     joblib.dump(model, pickled)
-    run = Run(folder)
+    rows = {"train_rows": split.y_train.index, "test_rows": split.y_test.index}
     contents = {
         MODEL_FILE: pickled.getvalue(),
         FLOAT_PARAMS_FILE: serialization.params_to_dict(params),
         METRICS_FILE: metrics,
-        SPLIT_FILE: serialization.split_to_dict(split, **checked),
-        FEATURE_RANGES_FILE: serialization.feature_ranges_to_dict(split.X_train),
+        SPLIT_FILE: {
+            **checked,
+            "rows": len(split.y_train) + len(split.y_test),
+            **{part: [int(row) for row in index] for part, index in rows.items()},
+            "training_data_sha256": data.training_data_digest(split),
+        },
+        FEATURE_RANGES_FILE: {
+            "feature_names": [str(name) for name in split.X_train.columns],
+            "min": split.X_train.min().tolist(),
+            "max": split.X_train.max().tolist(),
+        },
     }
+    run = Run(folder)
     run._save("01_train", checked, contents)
     return run
 
@@ -549,10 +519,8 @@ def _step_of(name: str) -> str:
 
 
 def _stamp(path: Path) -> tuple[int, ...] | None:
-    """What tells one version of the file at `path` from the next (``None``: no file).
-
-    Every write renames a new file into place, so a new version has a new inode.
-    """
+    """What tells one version of the file at `path` from the next: each write renames a new
+    file (a new inode) into place. ``None``: no file."""
     try:
         status = path.stat()
     except OSError:

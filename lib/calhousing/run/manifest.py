@@ -18,7 +18,7 @@ from typing import Any
 
 from calhousing import params
 from calhousing.errors import ManifestError, SchemaError, StaleArtifactError
-from calhousing.run.schema import SHA256, TEXT, integer, list_of, record, validate
+from calhousing.run.schema import SHA256, TEXT, integer, list_of, map_of, record, validate
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 2
@@ -38,21 +38,17 @@ _REFRESH = "re-run the pipeline (`calhousing run`) to rewrite it"
 MANIFEST_SCHEMA = record(
     {
         "manifest_version": integer(),
-        "files": {
-            "type": "object",
-            "additionalProperties": record({"sha256": SHA256, "size": integer(0)}),
-        },
-        "steps": {
-            "type": "object",
-            "additionalProperties": record(
+        "files": map_of(record({"sha256": SHA256, "size": integer(0)})),
+        "steps": map_of(
+            record(
                 {
                     "parameters": {"type": "object"},
-                    "inputs": {"type": "object", "additionalProperties": SHA256},
+                    "inputs": map_of(SHA256),
                     "outputs": list_of(TEXT, min_items=1),
                 }
-            ),
-        },
-        "versions": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+            )
+        ),
+        "versions": map_of({"type": ["string", "null"]}),
         "git_commit": {"type": ["string", "null"]},
         "manifest_sha256": SHA256,
     }
@@ -108,9 +104,19 @@ def empty() -> dict[str, Any]:
     return {"manifest_version": MANIFEST_VERSION, "files": {}, "steps": {}}
 
 
-def check_manifest(data: Any, path: Path) -> dict[str, Any]:
-    """`data` if it has the manifest's version and shape and its seal matches; else a
-    :class:`ManifestError` naming the first field that does not fit."""
+def read(folder: Path) -> dict[str, Any] | None:
+    """The manifest in `folder`, ``None`` if there is none; a :class:`ManifestError` if it is
+    not JSON, not of this version and shape (naming the first field that does not fit), or
+    its seal does not match."""
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ManifestError(
+            f"{path} cannot be read as JSON ({error}): it is damaged; {_REFRESH}"
+        ) from None
     version = data.get("manifest_version") if isinstance(data, Mapping) else None
     if isinstance(version, int) and version != MANIFEST_VERSION:
         raise ManifestError(

@@ -47,6 +47,10 @@ def list_of(item: Schema, *, min_items: int = 0, length_of: str | None = None) -
     return {"type": "array", "minItems": min_items, "items": item, "lengthOf": length_of}
 
 
+def map_of(value: Schema) -> Schema:
+    return {"type": "object", "additionalProperties": value}
+
+
 def record(required: Mapping[str, Schema], optional: Mapping[str, Schema] | None = None) -> Schema:
     properties = {**required, **(optional or {})}
     return {"type": "object", "required": list(required), "properties": properties}
