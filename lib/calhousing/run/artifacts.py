@@ -11,7 +11,7 @@ import errno
 import io
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -539,16 +539,13 @@ def write_bytes(path: PathLike, data: bytes) -> Path:
         raise IsADirectoryError(
             errno.EISDIR, "it is a folder; name a file such as model.onnx", str(target)
         )
-    descriptor, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    # a name of our own rather than mkstemp's private 0600 file: open() gives the usual mode
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
     try:
-        with os.fdopen(descriptor, "wb") as stream:
+        with tmp.open("xb") as stream:
             stream.write(data)
-        # mkstemp makes the file private (0600); give it the mode open() would have
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return target
