@@ -226,6 +226,21 @@ def test_artifacts_get_the_usual_file_mode_not_mkstemps_private_one(tmp_path):
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
+def test_an_interrupted_write_leaves_the_old_file_and_no_temporary_one(tmp_path, monkeypatch):
+    import os
+
+    artifacts.write_json(tmp_path / "x.json", {"a": 1})
+
+    def interrupted(source, target):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        artifacts.write_json(tmp_path / "x.json", {"a": 2})
+    assert [path.name for path in tmp_path.iterdir()] == ["x.json"]
+    assert json.loads((tmp_path / "x.json").read_text()) == {"a": 1}
+
+
 # --- malformed artifacts: hash re-recorded, so the structure check is what fires ---------
 
 

@@ -110,6 +110,12 @@ _INTERVALS = record(
 )
 _SLICE_MEASURES = "float_mae quantized_mae mae_change mean_abs_pred_diff max_abs_pred_diff"
 _SLICE = record({"slice": TEXT, "rows": integer(1), **{m: NUMBER for m in _SLICE_MEASURES.split()}})
+_CONFIGURATION = {
+    "bits": integer(2),
+    "scheme": one_of(SCHEMES),
+    "space": one_of(SPACES),
+    "rounding": one_of(ROUNDINGS),
+}
 _TENSOR = record(
     {
         "bits": integer(2),
@@ -172,19 +178,14 @@ SCHEMAS: dict[str, Schema] = {
     ),
     CHOICE_FILE: record(
         {
-            "max_r2_loss": NUMBER,
             "met": {"type": "boolean"},
-            "bits": integer(2),
-            "scheme": one_of(SCHEMES),
-            "space": one_of(SPACES),
-            "rounding": one_of(ROUNDINGS),
+            **_CONFIGURATION,
             "granularity": one_of(GRANULARITIES),
             "payload_bytes": integer(1),
             "float_payload_bytes": integer(1),
-            "train_r2_loss": NUMBER,
-            "test_r2_loss": NUMBER,
-            "test": _METRICS,
+            **{n: NUMBER for n in ("max_r2_loss", "train_r2_loss", "test_r2_loss")},
             "max_abs_pred_diff": NUMBER,
+            "test": _METRICS,
             "intervals": _INTERVALS,
         }
     ),
@@ -194,10 +195,7 @@ SCHEMAS: dict[str, Schema] = {
         "abs_pred_diff".split()
     },
     SWEEP_FILE: {
-        "bits": integer(2),
-        "scheme": one_of(SCHEMES),
-        "space": one_of(SPACES),
-        "rounding": one_of(ROUNDINGS),
+        **_CONFIGURATION,
         **{
             name: NUMBER
             for name in "test_r2 delta_test_r2 max_abs_pred_diff delta_test_r2_in_range "
@@ -436,11 +434,11 @@ class Run:
         for name, content in contents.items():
             write_bytes(self.folder / name, _encoded(name, content))
         try:
-            current = self.manifest or manifest.empty()
+            current = self.manifest
         except ManifestError:
             if inputs:
                 raise
-            current = manifest.empty()
+            current = None
         updated = manifest.record_step(
             current, self.folder, step, list(outputs), list(inputs), parameters
         )

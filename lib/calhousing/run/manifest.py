@@ -99,11 +99,6 @@ def _git(folder: Path | None, *args: str) -> str:
     return result.stdout.strip()
 
 
-def empty() -> dict[str, Any]:
-    """A manifest with no files and no steps, for a folder's first step."""
-    return {"manifest_version": MANIFEST_VERSION, "files": {}, "steps": {}}
-
-
 def read(folder: Path) -> dict[str, Any] | None:
     """The manifest in `folder`, ``None`` if there is none; a :class:`ManifestError` if it is
     not JSON, not of this version and shape (naming the first field that does not fit), or
@@ -147,17 +142,17 @@ def seal(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def record_step(
-    manifest: Mapping[str, Any],
+    manifest: Mapping[str, Any] | None,
     folder: Path,
     step: str,
     outputs: list[str],
     inputs: list[str],
     parameters: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """A sealed copy of `manifest` recording that `step` wrote `outputs` from `inputs`.
-
-    The inputs' digests come from `manifest`, where the step's loaders verified them.
+    """A sealed copy of `manifest` (``None``: a new one) recording that `step` wrote `outputs`
+    from `inputs`, whose digests come from `manifest`, where the step's loaders verified them.
     """
+    manifest = manifest or {"manifest_version": MANIFEST_VERSION, "files": {}, "steps": {}}
     files = {**manifest["files"], **{name: file_digest(folder / name) for name in outputs}}
     entry = {
         "parameters": dict(parameters),
