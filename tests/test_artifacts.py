@@ -198,7 +198,7 @@ def test_float_params_round_trip_exactly(tmp_path):
     )
     path = tmp_path / "p.json"
     artifacts.write_json(path, serialization.params_to_dict(params))
-    loaded = serialization.params_from_dict(artifacts.read_json(path))
+    loaded = serialization.params_from_dict(json.loads(path.read_text()))
     assert loaded.coef.tolist() == params.coef.tolist()
     assert loaded.intercept == params.intercept
 
@@ -224,6 +224,21 @@ def test_artifacts_get_the_usual_file_mode_not_mkstemps_private_one(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_an_interrupted_write_leaves_the_old_file_and_no_temporary_one(tmp_path, monkeypatch):
+    import os
+
+    artifacts.write_json(tmp_path / "x.json", {"a": 1})
+
+    def interrupted(source, target):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        artifacts.write_json(tmp_path / "x.json", {"a": 2})
+    assert [path.name for path in tmp_path.iterdir()] == ["x.json"]
+    assert json.loads((tmp_path / "x.json").read_text()) == {"a": 1}
 
 
 # --- malformed artifacts: hash re-recorded, so the structure check is what fires ---------

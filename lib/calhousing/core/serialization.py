@@ -1,4 +1,4 @@
-"""The artifacts as JSON: exact dicts (floats keep every digit) and the text they hold.
+"""The models as JSON: exact dicts (floats keep every digit) and the text a file holds.
 
 The sweep measures a configuration's bytes with the same text the run writes.
 """
@@ -9,18 +9,27 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # numpy and the models load when a model is read: `predict` reads JSON only
-    import pandas as pd
-
-    from calhousing.core.data import Split
     from calhousing.core.integer_inference import IntegerModel
     from calhousing.core.linear import LinearParams
     from calhousing.core.quantization import QuantizedModel, QuantizedTensor
+
+_STATISTICS = ("feature_mean", "feature_std")  # standardized space only
+
+
+def json_text(data: Any) -> str:
+    """The JSON text of an artifact: indented, every float digit kept, no NaN."""
+    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+
+
+def json_bytes(data: Any) -> int:
+    """The exact size in bytes of the artifact file holding `data`."""
+    return len(json_text(data).encode("utf-8"))
 
 
 def params_to_dict(params: LinearParams) -> dict[str, Any]:
     return {
         "feature_names": list(params.feature_names),
-        "coef": [float(value) for value in params.coef],
+        "coef": params.coef.tolist(),
         "intercept": float(params.intercept),
     }
 
@@ -39,23 +48,18 @@ def params_from_dict(data: dict[str, Any]) -> LinearParams:
 
 def quantized_to_dict(quantized: QuantizedModel) -> dict[str, Any]:
     dequantized = quantized.dequantized_params()
-    statistics = {}
-    if quantized.feature_mean is not None and quantized.feature_std is not None:
-        statistics = {
-            "feature_mean": quantized.feature_mean.tolist(),
-            "feature_std": quantized.feature_std.tolist(),
-        }
     return {
         "feature_names": list(quantized.feature_names),
         "space": quantized.space,
         "rounding": quantized.rounding,
-        **statistics,
-        "coef": tensor_to_dict(quantized.coef),
-        "intercept": tensor_to_dict(quantized.intercept),
-        "dequantized": {
-            "coef": [float(value) for value in dequantized.coef],
-            "intercept": dequantized.intercept,
+        **{
+            name: getattr(quantized, name).tolist()
+            for name in _STATISTICS
+            if getattr(quantized, name) is not None
         },
+        "coef": _tensor_to_dict(quantized.coef),
+        "intercept": _tensor_to_dict(quantized.intercept),
+        "dequantized": {"coef": dequantized.coef.tolist(), "intercept": dequantized.intercept},
     }
 
 
@@ -65,30 +69,20 @@ def quantized_from_dict(data: dict[str, Any]) -> QuantizedModel:
     from calhousing.core.quantization import QuantizedModel
 
     return QuantizedModel(
-        coef=tensor_from_dict(data["coef"]),
-        intercept=tensor_from_dict(data["intercept"]),
+        coef=_tensor_from_dict(data["coef"]),
+        intercept=_tensor_from_dict(data["intercept"]),
         feature_names=tuple(data["feature_names"]),
         space=str(data.get("space", "raw")),
         rounding=str(data.get("rounding", "nearest")),
         **{
             name: np.asarray(data[name], dtype=np.float64)
-            for name in ("feature_mean", "feature_std")
+            for name in _STATISTICS
             if data.get(name) is not None
         },
     )
 
 
-def json_bytes(data: Any) -> int:
-    """The exact size in bytes of the artifact file holding `data`."""
-    return len(json_text(data).encode("utf-8"))
-
-
-def json_text(data: Any) -> str:
-    """The JSON text of an artifact: indented, every float digit kept, no NaN."""
-    return json.dumps(data, indent=2, allow_nan=False) + "\n"
-
-
-def tensor_to_dict(tensor: QuantizedTensor) -> dict[str, Any]:
+def _tensor_to_dict(tensor: QuantizedTensor) -> dict[str, Any]:
     return {
         "bits": tensor.bits,
         "scheme": tensor.scheme,
@@ -99,7 +93,7 @@ def tensor_to_dict(tensor: QuantizedTensor) -> dict[str, Any]:
     }
 
 
-def tensor_from_dict(data: dict[str, Any]) -> QuantizedTensor:
+def _tensor_from_dict(data: dict[str, Any]) -> QuantizedTensor:
     import numpy as np
 
     from calhousing.core.quantization import QuantizedTensor
@@ -145,34 +139,3 @@ def integer_model_from_dict(data: dict[str, Any]) -> IntegerModel:
         bits=int(data["bits"]),
         accumulator_dtype=str(data["accumulator_dtype"]),
     )
-
-
-def split_to_dict(split: Split, *, test_size: float, random_state: int) -> dict[str, Any]:
-    """``split.json``: the settings, each part's row numbers (positions in the frame
-    :func:`calhousing.core.data.load_housing` returns) and the training rows' sha256."""
-    from calhousing.core import data
-
-    return {
-        "test_size": test_size,
-        "random_state": random_state,
-        "rows": len(split.y_train) + len(split.y_test),
-        "train_rows": [int(row) for row in split.y_train.index],
-        "test_rows": [int(row) for row in split.y_test.index],
-        "training_data_sha256": data.training_data_digest(split),
-    }
-
-
-def feature_ranges_to_dict(features: pd.DataFrame) -> dict[str, Any]:
-    """``feature_ranges.json``: each feature's training minimum and maximum, in column order."""
-    return {
-        "feature_names": [str(name) for name in features.columns],
-        "min": [float(value) for value in features.min()],
-        "max": [float(value) for value in features.max()],
-    }
-
-
-def feature_ranges_from_dict(data: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    return {
-        name: (float(low), float(high))
-        for name, low, high in zip(data["feature_names"], data["min"], data["max"], strict=True)
-    }

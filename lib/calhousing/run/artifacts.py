@@ -1,46 +1,36 @@
-"""Saving and loading what the notebooks hand each other.
+"""Saving and loading what the notebooks hand each other. See ``docs/run-state.md``.
 
 Everything but the fitted estimator travels as JSON or CSV, so no reader has to unpickle
-anything. Every file is written to a temporary name and renamed into place (no half files),
-and recorded in ``manifest.json`` with its step, parameters and inputs' sha256 (:data:`STEPS`).
-A :class:`Run` checks each artifact against the manifest, its lineage and its schema
-(:data:`SCHEMAS`) before handing it out. See ``docs/run-state.md``.
+anything. Every file is written atomically and recorded in ``manifest.json`` (:data:`STEPS`);
+a :class:`Run` checks it against the manifest, its lineage and :data:`SCHEMAS` when read.
 """
 
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from calhousing.core import serialization
 from calhousing.errors import ArtifactError, ManifestError, SchemaError
-from calhousing.params import (
-    GRANULARITIES,
-    MODELS,
-    ROUNDINGS,
-    SCHEMES,
-    SPACES,
-    check_parameters,
-)
+from calhousing.params import GRANULARITIES, MODELS, ROUNDINGS, SCHEMES, SPACES, check_parameters
 from calhousing.run import manifest
 from calhousing.run.schema import (
-    Boolean,
-    Columns,
-    Integer,
-    ListOf,
-    Number,
-    Record,
-    ScalarOrList,
-    Sha256,
-    Spec,
-    Text,
+    NUMBER,
+    SHA256,
+    TEXT,
+    Schema,
+    integer,
+    list_of,
+    one_of,
+    record,
     validate,
+    validate_table,
 )
 
 if TYPE_CHECKING:
@@ -67,8 +57,7 @@ ONNX_FILES: dict[str, str] = {model: f"model-{model}.onnx" for model in MODELS}
 MANIFEST_FILE = manifest.MANIFEST_FILE
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """A notebook that writes artifacts: the files it reads and the files it writes."""
 
     inputs: tuple[str, ...]
@@ -106,122 +95,114 @@ STEPS: dict[str, Step] = {
 }
 ARTIFACT_FILES = (*(name for step in STEPS.values() for name in step.outputs), MANIFEST_FILE)
 
-_FEATURES = {"feature_names": ListOf(Text(), min_length=1)}
-_PER_FEATURE = ListOf(Number(), length="feature_names")
-_METRICS = Record({name: Number() for name in ("r2", "mse", "mae")})
-_SPLIT_METRICS = Record({"train": _METRICS, "test": _METRICS})
-_INTERVAL = Record({"estimate": Number(), "low": Number(), "high": Number()})
-_INTERVALS = Record(
+_FEATURES = {"feature_names": list_of(TEXT, min_items=1)}
+_PER_FEATURE = list_of(NUMBER, length_of="feature_names")
+_METRICS = record({name: NUMBER for name in ("r2", "mse", "mae")})
+_SPLIT_METRICS = record({"train": _METRICS, "test": _METRICS})
+_INTERVAL = record({"estimate": NUMBER, "low": NUMBER, "high": NUMBER})
+_INTERVALS = record(
     {
-        "resamples": Integer(low=1),
-        "seed": Integer(low=0),
-        "confidence": Number(),
+        "resamples": integer(1),
+        "seed": integer(0),
+        "confidence": NUMBER,
         **{name: _INTERVAL for name in ("r2_loss", "mae_increase", "mse_increase")},
     }
 )
 _SLICE_MEASURES = "float_mae quantized_mae mae_change mean_abs_pred_diff max_abs_pred_diff"
-_SLICE = Record(
-    {"slice": Text(), "rows": Integer(low=1), **{m: Number() for m in _SLICE_MEASURES.split()}}
-)
-_TENSOR = Record(
+_SLICE = record({"slice": TEXT, "rows": integer(1), **{m: NUMBER for m in _SLICE_MEASURES.split()}})
+_CONFIGURATION = {
+    "bits": integer(2),
+    "scheme": one_of(SCHEMES),
+    "space": one_of(SPACES),
+    "rounding": one_of(ROUNDINGS),
+}
+_TENSOR = record(
     {
-        "bits": Integer(low=2),
-        "scheme": Text(SCHEMES),
-        "dtype": Text(),
-        "codes": ListOf(Integer(), min_length=1),
-        "scale": ScalarOrList(Number()),
-        "zero_point": ScalarOrList(Integer()),
+        "bits": integer(2),
+        "scheme": one_of(SCHEMES),
+        "dtype": TEXT,
+        "codes": list_of(integer(), min_items=1),
+        "scale": {"type": ["number", "array"], "minItems": 1, "items": NUMBER},
+        "zero_point": {"type": ["integer", "array"], "minItems": 1, "items": integer()},
     }
 )
-# The shape of each artifact's content, checked on every read.
-SCHEMAS: dict[str, Spec] = {
-    FLOAT_PARAMS_FILE: Record({**_FEATURES, "coef": _PER_FEATURE, "intercept": Number()}),
+# The shape of each artifact's content, checked on every read (a CSV's: its columns).
+SCHEMAS: dict[str, Schema] = {
+    FLOAT_PARAMS_FILE: record({**_FEATURES, "coef": _PER_FEATURE, "intercept": NUMBER}),
     METRICS_FILE: _SPLIT_METRICS,
-    SPLIT_FILE: Record(
+    SPLIT_FILE: record(
         {
-            "test_size": Number(),
-            "random_state": Integer(low=0),
-            "rows": Integer(low=1),
-            "train_rows": ListOf(Integer(low=0), min_length=1),
-            "test_rows": ListOf(Integer(low=0), min_length=1),
-            "training_data_sha256": Sha256(),
+            "test_size": NUMBER,
+            "random_state": integer(0),
+            "rows": integer(1),
+            "train_rows": list_of(integer(0), min_items=1),
+            "test_rows": list_of(integer(0), min_items=1),
+            "training_data_sha256": SHA256,
         }
     ),
-    FEATURE_RANGES_FILE: Record({**_FEATURES, "min": _PER_FEATURE, "max": _PER_FEATURE}),
-    QUANTIZED_PARAMS_FILE: Record(
+    FEATURE_RANGES_FILE: record({**_FEATURES, "min": _PER_FEATURE, "max": _PER_FEATURE}),
+    QUANTIZED_PARAMS_FILE: record(
         {
             **_FEATURES,
-            "space": Text(SPACES),
-            "rounding": Text(ROUNDINGS),
+            "space": one_of(SPACES),
+            "rounding": one_of(ROUNDINGS),
             "coef": _TENSOR,
             "intercept": _TENSOR,
-            "dequantized": Record({"coef": ListOf(Number()), "intercept": Number()}),
+            "dequantized": record({"coef": list_of(NUMBER), "intercept": NUMBER}),
         },
-        optional={"feature_mean": _PER_FEATURE, "feature_std": _PER_FEATURE},
+        {"feature_mean": _PER_FEATURE, "feature_std": _PER_FEATURE},
     ),
-    INTEGER_MODEL_FILE: Record(
+    INTEGER_MODEL_FILE: record(
         {
             **_FEATURES,
-            "input_bits": Integer(low=2),
+            "input_bits": integer(2),
             "input_offset": _PER_FEATURE,
             "input_scale": _PER_FEATURE,
-            "bits": Integer(low=2),
-            "weight_dtype": Text(),
-            "weight_codes": ListOf(Integer(), length="feature_names"),
-            "bias_code": Integer(),
-            "accumulator_scale": Number(),
-            "accumulator_dtype": Text(("int32", "int64")),
+            "bits": integer(2),
+            "weight_dtype": TEXT,
+            "weight_codes": list_of(integer(), length_of="feature_names"),
+            "bias_code": integer(),
+            "accumulator_scale": NUMBER,
+            "accumulator_dtype": one_of(("int32", "int64")),
         }
     ),
-    COMPARISON_FILE: Record(
+    COMPARISON_FILE: record(
         {
             "float": _SPLIT_METRICS,
             "quantized": _SPLIT_METRICS,
-            "max_abs_prediction_diff": Number(),
-            "bits": Integer(low=2),
+            "max_abs_prediction_diff": NUMBER,
+            "bits": integer(2),
             "intervals": _INTERVALS,
-            "slices": ListOf(_SLICE, min_length=1),
+            "slices": list_of(_SLICE, min_items=1),
         }
     ),
-    CHOICE_FILE: Record(
+    CHOICE_FILE: record(
         {
-            "max_r2_loss": Number(),
-            "met": Boolean(),
-            "bits": Integer(low=2),
-            "scheme": Text(SCHEMES),
-            "space": Text(SPACES),
-            "rounding": Text(ROUNDINGS),
-            "granularity": Text(GRANULARITIES),
-            "payload_bytes": Integer(low=1),
-            "float_payload_bytes": Integer(low=1),
-            "train_r2_loss": Number(),
-            "test_r2_loss": Number(),
+            "met": {"type": "boolean"},
+            **_CONFIGURATION,
+            "granularity": one_of(GRANULARITIES),
+            "payload_bytes": integer(1),
+            "float_payload_bytes": integer(1),
+            **{n: NUMBER for n in ("max_r2_loss", "train_r2_loss", "test_r2_loss")},
+            "max_abs_pred_diff": NUMBER,
             "test": _METRICS,
-            "max_abs_pred_diff": Number(),
             "intervals": _INTERVALS,
         }
     ),
-    PREDICTIONS_FILE: Columns(
-        {
-            name: Number()
-            for name in "true float_pred quantized_pred float_abs_error quantized_abs_error "
-            "abs_pred_diff".split()
-        }
-    ),
-    SWEEP_FILE: Columns(
-        {
-            "bits": Integer(low=2),
-            "scheme": Text(SCHEMES),
-            "space": Text(SPACES),
-            "rounding": Text(ROUNDINGS),
-            **{
-                name: Number()
-                for name in "test_r2 delta_test_r2 max_abs_pred_diff delta_test_r2_in_range "
-                "max_abs_pred_diff_in_range delta_train_r2 train_mse excess_train_mse".split()
-            },
-            "payload_bytes": Integer(low=1),
-        }
-    ),
+    PREDICTIONS_FILE: {
+        name: NUMBER
+        for name in "true float_pred quantized_pred float_abs_error quantized_abs_error "
+        "abs_pred_diff".split()
+    },
+    SWEEP_FILE: {
+        **_CONFIGURATION,
+        **{
+            name: NUMBER
+            for name in "test_r2 delta_test_r2 max_abs_pred_diff delta_test_r2_in_range "
+            "max_abs_pred_diff_in_range delta_train_r2 train_mse excess_train_mse".split()
+        },
+        "payload_bytes": integer(1),
+    },
 }
 
 PathLike = str | os.PathLike[str]
@@ -246,28 +227,11 @@ def resolve_dir(path: PathLike | None, default_name: str) -> Path:
     return Path(path).expanduser().resolve()
 
 
-def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """The folder's manifest, or ``None`` if there is none; ManifestError if it is not JSON
-    or not of the manifest's shape, version or seal (:func:`manifest.check_manifest`)."""
-    path = folder / MANIFEST_FILE
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ManifestError(
-            f"{path} cannot be read as JSON ({error}): it is damaged; re-run the pipeline "
-            "(`calhousing run`) to rewrite it"
-        ) from None
-    return manifest.check_manifest(data, path)
-
-
 class Run:
     """A run's artifacts folder, opened once, handing out its artifacts typed and verified.
 
     A file is verified (:meth:`require`) when first handed out, and again only when it or
     the manifest has changed on disk since (a step run meanwhile from another notebook, say).
-    Each ``save_*`` method writes one step's outputs and records the step in the manifest.
     """
 
     def __init__(self, folder: Path) -> None:
@@ -297,25 +261,13 @@ class Run:
         """The folder's manifest (``None`` if there is none), read again when it has changed."""
         stamp = _stamp(self.folder / MANIFEST_FILE)
         if self._manifest is None or stamp != self._manifest_stamp:
-            self._manifest, self._manifest_stamp = read_manifest(self.folder), stamp
+            self._manifest, self._manifest_stamp = manifest.read(self.folder), stamp
             self._verified.clear()
         return self._manifest
 
     def require(self, *names: str) -> Path:
-        """Check that the folder holds `names`, as current as the manifest says; return it.
-
-        Each file must match its sha256 in the manifest, and every input of the step that
-        wrote it (and of the steps before) must still be the file it was made from.
-
-        Raises
-        ------
-        ArtifactError
-            Naming the folder and the missing files, and saying which step writes them.
-        calhousing.errors.ManifestError
-            When the manifest is missing or malformed, or a file differs from it.
-        calhousing.errors.StaleArtifactError
-            When a file was made from an input that has changed since.
-        """
+        """The folder, once it holds `names` as the manifest records them, each made from
+        inputs still current; else an ArtifactError, ManifestError or StaleArtifactError."""
         missing = [name for name in names if not (self.folder / name).is_file()]
         if missing:
             steps = sorted({_step_of(name) for name in missing})
@@ -354,14 +306,8 @@ class Run:
         return self._load(FLOAT_PARAMS_FILE, serialization.params_from_dict)
 
     def split(self) -> Split:
-        """The train/test split 01_train made, rebuilt from the raw data by row number.
-
-        Raises
-        ------
-        ArtifactError
-            When ``split.json`` is missing, stale or malformed, or the training rows no
-            longer hash to the sha256 01_train recorded (the data changed since).
-        """
+        """The train/test split 01_train made, rebuilt from the raw data by row number; an
+        ArtifactError if the training rows no longer hash as 01_train recorded."""
         from calhousing.core import data
 
         recorded = self.record(SPLIT_FILE)
@@ -392,11 +338,13 @@ class Run:
     def record(self, name: str) -> dict[str, Any]:
         """The verified content of the JSON artifact `name`, for readers that build their own
         objects from it (``calhousing predict`` builds polars expressions, without numpy)."""
-        return self._load(name, dict)
+        return self._load(name)
 
     def feature_ranges(self) -> dict[str, tuple[float, float]]:
         """Each feature's training (min, max), in the model's feature order."""
-        return self._load(FEATURE_RANGES_FILE, serialization.feature_ranges_from_dict)
+        ranges = self.record(FEATURE_RANGES_FILE)
+        pairs = zip(ranges["feature_names"], ranges["min"], ranges["max"], strict=True)
+        return {name: (float(low), float(high)) for name, low, high in pairs}
 
     def quantized(self) -> QuantizedModel:
         return self._load(QUANTIZED_PARAMS_FILE, serialization.quantized_from_dict)
@@ -405,8 +353,7 @@ class Run:
         return self._load(INTEGER_MODEL_FILE, serialization.integer_model_from_dict)
 
     def sweep(self) -> pd.DataFrame:
-        self.require(SWEEP_FILE)
-        return _read_table(self.folder, SWEEP_FILE)
+        return self._load(SWEEP_FILE)
 
     def choice(self) -> dict[str, Any]:
         """The budgeted choice 04_sweep made (``choice.json``)."""
@@ -415,7 +362,7 @@ class Run:
     def comparison(self, n_rows: int | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
         """``comparison.json`` and the first `n_rows` (all for ``None``) of the predictions CSV."""
         self.require(COMPARISON_FILE, PREDICTIONS_FILE)
-        predictions = _read_table(self.folder, PREDICTIONS_FILE, n_rows=n_rows)
+        predictions = self._load(PREDICTIONS_FILE, nrows=n_rows)
         return self.record(COMPARISON_FILE), predictions
 
     def file_sizes(self, names: Iterable[str]) -> pd.DataFrame:
@@ -428,66 +375,77 @@ class Run:
 
     def save_quantized(self, quantized: QuantizedModel, integer_model: IntegerModel) -> Path:
         """Write 02_quantize's outputs, the quantized and the integer-only model."""
-        self.require(*STEPS["02_quantize"].inputs)
-        write_json(self.folder / QUANTIZED_PARAMS_FILE, serialization.quantized_to_dict(quantized))
-        write_json(
-            self.folder / INTEGER_MODEL_FILE, serialization.integer_model_to_dict(integer_model)
-        )
         coef = quantized.coef
         choices = {"bits": coef.bits, "scheme": coef.scheme, "granularity": coef.granularity}
         choices.update(space=quantized.space, rounding=quantized.rounding)
-        self._record_step("02_quantize", choices)
-        return self.folder / QUANTIZED_PARAMS_FILE
+        contents = {
+            QUANTIZED_PARAMS_FILE: serialization.quantized_to_dict(quantized),
+            INTEGER_MODEL_FILE: serialization.integer_model_to_dict(integer_model),
+        }
+        return self._save("02_quantize", choices, contents)[0]
 
     def save_comparison(
         self, predictions: pd.DataFrame, summary: dict[str, Any], *, n_samples: int
     ) -> None:
         """Write every test row's predictions (CSV) and the summary (``comparison.json``)."""
         checked = check_parameters({"n_samples": n_samples})
-        self.require(*STEPS["03_compare"].inputs)
-        _write_csv(self.folder / PREDICTIONS_FILE, predictions)
-        write_json(self.folder / COMPARISON_FILE, summary)
-        self._record_step("03_compare", checked)
+        self._save("03_compare", checked, {PREDICTIONS_FILE: predictions, COMPARISON_FILE: summary})
 
     def save_sweep(self, table: pd.DataFrame, choice: dict[str, Any]) -> Path:
         """Write the sweep (CSV) and its budgeted choice (``choice.json``), made with the
         choice's ``max_r2_loss``."""
         checked = check_parameters({"max_r2_loss": choice["max_r2_loss"]})
-        self.require(*STEPS["04_sweep"].inputs)
-        _write_csv(self.folder / SWEEP_FILE, table)
-        write_json(self.folder / CHOICE_FILE, choice)
-        self._record_step("04_sweep", checked)
-        return self.folder / SWEEP_FILE
+        return self._save("04_sweep", checked, {SWEEP_FILE: table, CHOICE_FILE: choice})[0]
 
     def save_onnx(self, models: dict[str, bytes]) -> list[Path]:
         """Write each serialized ONNX model of :data:`ONNX_FILES` (all of them) under its name."""
         if sorted(models) != sorted(ONNX_FILES.values()):
             raise ValueError(f"save_onnx writes exactly {', '.join(ONNX_FILES.values())}")
-        self.require(*STEPS["06_deploy"].inputs)
-        for name, serialized in models.items():
-            write_bytes(self.folder / name, serialized)
-        self._record_step("06_deploy", {})
-        return [self.folder / name for name in models]
+        return self._save("06_deploy", {}, models)
 
-    def _load(self, name: str, convert: Callable[[Any], Any]) -> Any:
-        self.require(name)
-        content = read_json(self.folder / name)
-        _validate(self.folder / name, content)
+    def _load(self, name: str, convert: Callable[[Any], Any] | None = None, **read: Any) -> Any:
+        """`name` verified, read (a CSV with pandas' `read` options), checked against its
+        schema and converted."""
+        path, table = self.require(name) / name, name.endswith(".csv")
+        hint = f"re-run {_step_of(name)} (or `calhousing run`) to rewrite it"
         try:
-            return convert(content)
-        except (KeyError, TypeError, ValueError, OverflowError) as error:
-            raise ArtifactError(f"{self.folder / name}: {error}; {_rewrite_hint(name)}") from None
+            if table:
+                import pandas as pd
 
-    def _record_step(
-        self, step: str, parameters: dict[str, Any], previous: dict[str, Any] | None = None
-    ) -> None:
-        """Record `step` (:data:`STEPS`) in the manifest, once all its outputs are written."""
-        current = previous if previous is not None else self.manifest or manifest.empty()
-        outputs, inputs = list(STEPS[step].outputs), list(STEPS[step].inputs)
-        updated = manifest.record_step(current, self.folder, step, outputs, inputs, parameters)
+                content = pd.read_csv(path, **read)
+            else:
+                content = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ArtifactError(f"cannot read artifact {str(path)!r}: {error}; {hint}") from None
+        try:
+            (validate_table if table else validate)(content, SCHEMAS[name])
+            return content if convert is None else convert(content)
+        except (KeyError, TypeError, ValueError, OverflowError) as error:
+            # a table's SchemaError names the column and the row
+            where = error.where() if isinstance(error, SchemaError) and not table else error
+            raise ArtifactError(f"{path}: {where}; {hint}") from None
+
+    def _save(self, step: str, parameters: dict[str, Any], contents: dict[str, Any]) -> list[Path]:
+        """Write `contents` (file: JSON data, a table or bytes), then record `step` in the
+        manifest; 01_train, which reads no artifact, starts a damaged manifest afresh."""
+        inputs, outputs = STEPS[step]
+        if inputs:
+            self.require(*inputs)
+        for name, content in contents.items():
+            write_bytes(self.folder / name, _encoded(name, content))
+        try:
+            current = self.manifest
+        except ManifestError:
+            if inputs:
+                raise
+            current = None
+        updated = manifest.record_step(
+            current, self.folder, step, list(outputs), list(inputs), parameters
+        )
         write_json(self.folder / MANIFEST_FILE, updated)
         self._manifest, self._manifest_stamp = updated, _stamp(self.folder / MANIFEST_FILE)
         self._verified.clear()
+        return [self.folder / name for name in contents]
 
 
 def save_training(
@@ -502,63 +460,54 @@ def save_training(
 ) -> Run:
     """Start a run: write 01_train's outputs.
 
-    The split is stored as each part's row numbers with the sha256 of the training rows, so
-    later steps take exactly these rows (:meth:`Run.split`). Files of later steps left in the
-    folder stay listed, and are refused as stale until their steps run again.
+    The split is stored as each part's row numbers (positions in the frame
+    :func:`~calhousing.core.data.load_housing` returns) with the sha256 of the training rows,
+    so later steps take exactly these rows (:meth:`Run.split`). Files of later steps left in
+    the folder stay listed, and are refused as stale until their steps run again.
     """
     checked = check_parameters({"test_size": test_size, "random_state": random_state})
     folder = resolve_dir(artifacts_dir, "artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     import joblib
 
-    _write_atomic(folder / MODEL_FILE, lambda path: joblib.dump(model, path))
-    write_json(folder / FLOAT_PARAMS_FILE, serialization.params_to_dict(params))
-    write_json(folder / METRICS_FILE, metrics)
-    write_json(folder / SPLIT_FILE, serialization.split_to_dict(split, **checked))
-    write_json(folder / FEATURE_RANGES_FILE, serialization.feature_ranges_to_dict(split.X_train))
+    from calhousing.core import data
+
+    pickled = io.BytesIO()
+    joblib.dump(model, pickled)
+    rows = {"train_rows": split.y_train.index, "test_rows": split.y_test.index}
+    contents = {
+        MODEL_FILE: pickled.getvalue(),
+        FLOAT_PARAMS_FILE: serialization.params_to_dict(params),
+        METRICS_FILE: metrics,
+        SPLIT_FILE: {
+            **checked,
+            "rows": len(split.y_train) + len(split.y_test),
+            **{part: [int(row) for row in index] for part, index in rows.items()},
+            "training_data_sha256": data.training_data_digest(split),
+        },
+        FEATURE_RANGES_FILE: {
+            "feature_names": [str(name) for name in split.X_train.columns],
+            "min": split.X_train.min().tolist(),
+            "max": split.X_train.max().tolist(),
+        },
+    }
     run = Run(folder)
-    run._record_step("01_train", checked, previous=_manifest_or_empty(folder))
+    run._save("01_train", checked, contents)
     return run
 
 
 def write_json(path: Path, data: Any) -> None:
     """Write `data` as indented JSON, atomically; floats keep every digit."""
-    text = serialization.json_text(data)
-    _write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    write_bytes(path, _encoded(path.name, data))
 
 
-def _write_csv(path: Path, table: pd.DataFrame) -> None:
-    """Write `table` atomically, floats with every digit."""
-    _write_atomic(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.17g"))
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ArtifactError(f"cannot read artifact {str(path)!r}: {error}") from None
-
-
-def _read_table(folder: Path, name: str, n_rows: int | None = None) -> pd.DataFrame:
-    import pandas as pd
-
-    try:
-        table = pd.read_csv(folder / name, nrows=n_rows)
-    except (OSError, ValueError) as error:
-        raise ArtifactError(
-            f"cannot read artifact {str(folder / name)!r}: {error}; {_rewrite_hint(name)}"
-        ) from None
-    _validate(folder / name, table)
-    return table
-
-
-def _validate(path: Path, content: Any) -> None:
-    try:
-        validate(content, SCHEMAS[path.name])
-    except SchemaError as error:
-        # a table's error names the column and the row
-        where = str(error) if isinstance(SCHEMAS[path.name], Columns) else error.where()
-        raise ArtifactError(f"{path}: {where}; {_rewrite_hint(path.name)}") from None
+def _encoded(name: str, content: Any) -> bytes:
+    """The bytes of the file `name` holding `content`: JSON, CSV (every float digit) or bytes."""
+    if name.endswith(".json"):
+        return serialization.json_text(content).encode("utf-8")
+    if name.endswith(".csv"):
+        return content.to_csv(index=False, float_format="%.17g").encode("utf-8")
+    return content
 
 
 def _step_of(name: str) -> str:
@@ -567,47 +516,14 @@ def _step_of(name: str) -> str:
     )
 
 
-def _rewrite_hint(name: str) -> str:
-    return f"re-run {_step_of(name)} (or `calhousing run`) to rewrite it"
-
-
-def _manifest_or_empty(folder: Path) -> dict[str, Any]:
-    """The folder's manifest, or a new one when there is none or it cannot be used.
-
-    Only 01_train, which reads no artifact, starts from here: files a damaged manifest
-    listed are then unlisted, and refused until rewritten.
-    """
-    try:
-        return read_manifest(folder) or manifest.empty()
-    except ManifestError:
-        return manifest.empty()
-
-
 def _stamp(path: Path) -> tuple[int, ...] | None:
-    """What tells one version of the file at `path` from the next (``None``: no file).
-
-    Every write renames a new file into place, so a new version has a new inode.
-    """
+    """What tells one version of the file at `path` from the next: each write renames a new
+    file (a new inode) into place. ``None``: no file."""
     try:
         status = path.stat()
     except OSError:
         return None
     return (status.st_ino, status.st_mtime_ns, status.st_size)
-
-
-def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
-    descriptor, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(descriptor)
-    try:
-        write(tmp)
-        # mkstemp makes the file private (0600); give it the mode open() would have
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_bytes(path: PathLike, data: bytes) -> Path:
@@ -621,5 +537,13 @@ def write_bytes(path: PathLike, data: bytes) -> Path:
         raise IsADirectoryError(
             errno.EISDIR, "it is a folder; name a file such as model.onnx", str(target)
         )
-    _write_atomic(target, lambda tmp: Path(tmp).write_bytes(data))
+    # a name of our own rather than mkstemp's private 0600 file: open() gives the usual mode
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        with tmp.open("xb") as stream:
+            stream.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return target

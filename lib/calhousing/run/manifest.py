@@ -1,9 +1,7 @@
-"""The artifacts manifest: what each file must hash to, and where it came from.
+"""The artifacts manifest: what each file must hash to, and which step made it from what.
 
-``manifest.json`` records each artifact's sha256 and size; each step's parameters, inputs'
-sha256 and outputs; and the library versions and git commit. Loaders check a file against it
-before reading anything, and refuse an output made from an input that has changed since
-(:func:`check_lineage`). See ``docs/run-state.md``.
+Readers check a file against it (:func:`verify_files`) and refuse one made from an input
+that has changed since (:func:`check_lineage`). See ``docs/run-state.md``.
 """
 
 from __future__ import annotations
@@ -20,17 +18,7 @@ from typing import Any
 
 from calhousing import params
 from calhousing.errors import ManifestError, SchemaError, StaleArtifactError
-from calhousing.run.schema import (
-    Anything,
-    Integer,
-    ListOf,
-    MapOf,
-    Nullable,
-    Record,
-    Sha256,
-    Text,
-    validate,
-)
+from calhousing.run.schema import SHA256, TEXT, integer, list_of, map_of, record, validate
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 2
@@ -47,22 +35,22 @@ VERSIONED_PACKAGES = (
 )
 _REFRESH = "re-run the pipeline (`calhousing run`) to rewrite it"
 
-MANIFEST_SCHEMA = Record(
+MANIFEST_SCHEMA = record(
     {
-        "manifest_version": Integer(),
-        "files": MapOf(Record({"sha256": Sha256(), "size": Integer(low=0)})),
-        "steps": MapOf(
-            Record(
+        "manifest_version": integer(),
+        "files": map_of(record({"sha256": SHA256, "size": integer(0)})),
+        "steps": map_of(
+            record(
                 {
-                    "parameters": MapOf(Anything()),
-                    "inputs": MapOf(Sha256()),
-                    "outputs": ListOf(Text(), min_length=1),
+                    "parameters": {"type": "object"},
+                    "inputs": map_of(SHA256),
+                    "outputs": list_of(TEXT, min_items=1),
                 }
             )
         ),
-        "versions": MapOf(Nullable(Text())),
-        "git_commit": Nullable(Text()),
-        "manifest_sha256": Sha256(),
+        "versions": map_of({"type": ["string", "null"]}),
+        "git_commit": {"type": ["string", "null"]},
+        "manifest_sha256": SHA256,
     }
 )
 
@@ -83,10 +71,6 @@ def library_versions(packages: tuple[str, ...] = VERSIONED_PACKAGES) -> dict[str
         except metadata.PackageNotFoundError:
             versions[package] = None
     return versions
-
-
-def environment() -> dict[str, Any]:
-    return {"versions": library_versions(), "git_commit": git_commit()}
 
 
 def git_commit(folder: Path | None = None) -> str | None:
@@ -115,14 +99,19 @@ def _git(folder: Path | None, *args: str) -> str:
     return result.stdout.strip()
 
 
-def empty() -> dict[str, Any]:
-    """A manifest with no files and no steps, for a folder's first step."""
-    return {"manifest_version": MANIFEST_VERSION, "files": {}, "steps": {}, **environment()}
-
-
-def check_manifest(data: Any, path: Path) -> dict[str, Any]:
-    """`data` if it has the manifest's shape (:data:`MANIFEST_SCHEMA`) and version, and its
-    seal matches; else a :class:`ManifestError` naming the first field that does not fit."""
+def read(folder: Path) -> dict[str, Any] | None:
+    """The manifest in `folder`, ``None`` if there is none; a :class:`ManifestError` if it is
+    not JSON, not of this version and shape (naming the first field that does not fit), or
+    its seal does not match."""
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ManifestError(
+            f"{path} cannot be read as JSON ({error}): it is damaged; {_REFRESH}"
+        ) from None
     version = data.get("manifest_version") if isinstance(data, Mapping) else None
     if isinstance(version, int) and version != MANIFEST_VERSION:
         raise ManifestError(
@@ -145,29 +134,25 @@ def check_manifest(data: Any, path: Path) -> dict[str, Any]:
 
 
 def seal(data: Mapping[str, Any]) -> dict[str, Any]:
-    """`data` with ``manifest_sha256``: the sha256 of the rest of its content.
-
-    A changed byte in the manifest then blames the manifest, not the artifact whose
-    recorded digest it happened to change.
-    """
+    """`data` with ``manifest_sha256``, the sha256 of the rest of it: a changed byte then
+    blames the manifest, not the artifact whose recorded digest it happened to change."""
     body = {key: value for key, value in data.items() if key != "manifest_sha256"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return {**body, "manifest_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
 
 def record_step(
-    manifest: Mapping[str, Any],
+    manifest: Mapping[str, Any] | None,
     folder: Path,
     step: str,
     outputs: list[str],
     inputs: list[str],
     parameters: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """A copy of `manifest` recording that `step` wrote `outputs` from `inputs`, sealed.
-
-    The outputs' digests are taken from the files; the inputs' from `manifest`, where the
-    step's loaders verified them before it read them.
+    """A sealed copy of `manifest` (``None``: a new one) recording that `step` wrote `outputs`
+    from `inputs`, whose digests come from `manifest`, where the step's loaders verified them.
     """
+    manifest = manifest or {"manifest_version": MANIFEST_VERSION, "files": {}, "steps": {}}
     files = {**manifest["files"], **{name: file_digest(folder / name) for name in outputs}}
     entry = {
         "parameters": dict(parameters),
@@ -177,7 +162,8 @@ def record_step(
     return seal(
         {
             **manifest,
-            **environment(),
+            "versions": library_versions(),
+            "git_commit": git_commit(),
             "files": dict(sorted(files.items())),
             "steps": {**manifest["steps"], step: entry},
         }
@@ -202,23 +188,12 @@ def producer(manifest: Mapping[str, Any], name: str) -> str | None:
 def check_lineage(
     manifest: Mapping[str, Any], names: list[str], folder: Path, *, default_folder: bool = False
 ) -> None:
-    """Refuse any of `names` made (directly or further up) from an input that changed since.
+    """Raise :class:`StaleArtifactError` for the first of `names` made (directly or further
+    up) from an input that changed since, naming the commands that make it current again.
 
-    Parameters
-    ----------
-    manifest : mapping
-        The folder's manifest, already checked by :func:`check_manifest`.
-    default_folder : bool, default=False
-        Whether `folder` is ``calhousing run``'s default (then the refresh command omits it).
-
-    Raises
-    ------
-    StaleArtifactError
-        Naming the stale file, the changed input, which step rewrote it and with what
-        parameters, and the commands that make the file current again.
+    `default_folder` says `folder` is ``calhousing run``'s default, so the command omits it.
     """
-    problems = (_stale(manifest, wanted, set()) for wanted in names)
-    problem = next((found for found in problems if found is not None), None)
+    problem = next(filter(None, (_stale(manifest, name, set()) for name in names)), None)
     if problem is None:
         return
     name, step, source, recorded, current = problem
@@ -263,11 +238,12 @@ def _stale(
 
 def _non_default(parameters: Mapping[str, Any]) -> dict[str, Any]:
     """The settable `parameters` whose values differ from their declared defaults."""
-    declared = {key: params.BY_NAME.get(key) for key in parameters}
     return {
         key: value
         for key, value in parameters.items()
-        if declared[key] is not None and declared[key].settable and value != declared[key].default
+        if (declared := params.BY_NAME.get(key)) is not None
+        and declared.settable
+        and value != declared.default
     }
 
 
@@ -278,10 +254,8 @@ def verify_files(manifest: dict[str, Any] | None, folder: Path, names: list[str]
             f"{folder / MANIFEST_FILE} is missing, so the artifacts in {folder} cannot be "
             "verified; re-run the pipeline (calhousing run) to recreate them"
         )
-    files = manifest["files"]
     for name in names:
-        path = folder / name
-        expected = files.get(name)
+        path, expected = folder / name, manifest["files"].get(name)
         if expected is None:
             raise ManifestError(
                 f"{path} is not listed in {MANIFEST_FILE}; re-run the step that writes it"
