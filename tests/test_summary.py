@@ -155,3 +155,10 @@ def test_summary_command_without_a_report_exits_non_zero(pipeline_run, tmp_path,
     )
     assert code == 1
     assert "no report at" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n_rows", ["0", "-3"])
+def test_summary_command_refuses_fewer_than_one_row_as_bad_usage(n_rows, tmp_path, capsys):
+    code = main(["summary", "--artifacts-dir", str(tmp_path), "--n-rows", n_rows])
+    assert code == 2
+    assert f"--n-rows must be 1 or more, got {n_rows}" in capsys.readouterr().err

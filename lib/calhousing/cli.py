@@ -194,10 +194,10 @@ def _summary(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from calhousing.report.summary import report_shows, run_summary
 
     rows = args.n_rows
-    if rows < 0:
-        raise errors.UsageError(f"--n-rows must be 0 or more, got {rows}")
+    if rows < 1:
+        raise errors.UsageError(f"--n-rows must be 1 or more, got {rows}")
     run = Run.open(args.artifacts_dir)
-    comparison, predictions = run.comparison(n_rows=max(rows, 1))
+    comparison, predictions = run.comparison(n_rows=rows)
     report = resolve_dir(args.reports_dir, "reports") / REPORT_FILE
     if not report.is_file():
         raise errors.ArtifactError(
