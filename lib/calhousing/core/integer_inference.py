@@ -16,18 +16,22 @@ the accumulator is int32 when that bound fits, else int64 (beyond int64 is refus
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from numbers import Integral
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from calhousing.core import rounding as _rounding
-from calhousing.core.inference import feature_matrix
 from calhousing.core.linear import LinearParams
-from calhousing.core.quantization import code_dtype, quantize, training_features
+from calhousing.core.quantization import (
+    code_dtype,
+    feature_matrix,
+    quantize,
+    standardize,
+    training_features,
+)
 from calhousing.core.rounding import ROUNDINGS
-from calhousing.params import MAX_BITS, MIN_BITS, check_bits, check_choice
+from calhousing.params import MAX_BITS, MIN_BITS, Integers, check_bits, check_choice
 
 if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
     import pandas as pd
@@ -89,14 +93,7 @@ def build_integer_model(
     malformed `X_train`, or a bias too large for an int64 accumulator.
     """
     check_bits(bits)
-    if (
-        isinstance(input_bits, bool)
-        or not isinstance(input_bits, Integral)
-        or not MIN_BITS <= input_bits <= MAX_BITS
-    ):
-        raise ValueError(
-            f"input_bits must be an integer from {MIN_BITS} to {MAX_BITS}, got {input_bits!r}"
-        )
+    Integers(MIN_BITS, MAX_BITS).check("input_bits", input_bits)
     check_choice("rounding", rounding, ROUNDINGS)
     x = training_features(X_train, params.feature_names, rounding=rounding)
     input_qmax = 2**input_bits - 1
@@ -107,11 +104,9 @@ def build_integer_model(
     coef = np.asarray(params.coef, dtype=np.float64)
     folded = coef * input_scale
     grid = quantize(folded, bits, WEIGHT_SCHEME, "per_tensor")
-    weight_codes = grid.codes.astype(np.int64)
-    if rounding != "nearest":
-        choose = _rounding.gptq_codes if rounding == "gptq" else _rounding.optimal_codes
-        hessian = _rounding.centered_hessian(codes)
-        weight_codes = choose(folded, hessian, grid.scale, 0, grid.qmin, grid.qmax)
+    weight_codes = _rounding.chosen_codes(
+        rounding, folded, codes, grid.scale, 0, grid.qmin, grid.qmax
+    )
     scale = float(grid.scale)
     # Least-squares bias for the rounded weights: the mean training prediction
     # equals the float model's, b + mean(x) @ w (= mean(y) for an OLS fit).
@@ -123,23 +118,24 @@ def build_integer_model(
             f"the bias {bias!r} at the weight scale {scale!r} does not fit an int64 "
             "accumulator; rescale the target or the features"
         )
-    bias_code = int(np.rint(code))
-    bound = int(np.abs(weight_codes).sum()) * input_qmax + abs(bias_code)
-    if bound > INT64_MAX:
-        raise ValueError(
-            f"the accumulator bound {bound} exceeds int64: the bias {bias!r} is too "
-            f"large for the weight scale {scale!r}; rescale the target or the features"
-        )
-    return IntegerModel(
+    model = IntegerModel(
         feature_names=params.feature_names,
         input_offset=offset,
         input_scale=input_scale,
         input_bits=input_bits,
         weight_codes=weight_codes.astype(code_dtype(bits, WEIGHT_SCHEME)),
-        bias_code=bias_code,
+        bias_code=int(np.rint(code)),
         accumulator_scale=scale,
         bits=bits,
-        accumulator_dtype="int32" if bound <= INT32_MAX else "int64",
+        accumulator_dtype="int64",
+    )
+    if model.accumulator_bound > INT64_MAX:
+        raise ValueError(
+            f"the accumulator bound {model.accumulator_bound} exceeds int64: the bias {bias!r} "
+            f"is too large for the weight scale {scale!r}; rescale the target or the features"
+        )
+    return replace(
+        model, accumulator_dtype="int32" if model.accumulator_bound <= INT32_MAX else "int64"
     )
 
 
@@ -171,4 +167,4 @@ def predict_integer(model: IntegerModel, X: pd.DataFrame | np.ndarray) -> np.nda
 def _input_codes(
     x: np.ndarray, offset: np.ndarray, scale: np.ndarray, input_qmax: int
 ) -> np.ndarray:
-    return np.clip(np.rint((x - offset) / scale), 0, input_qmax)
+    return np.clip(np.rint(standardize(x, offset, scale)), 0, input_qmax)

@@ -9,7 +9,7 @@ of it, so its code dequantizes to it (to float64 rounding).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,8 +52,7 @@ class QuantizedTensor:
         return "per_tensor" if self.scale.ndim == 0 else "per_channel"
 
     def dequantize(self) -> np.ndarray:
-        """Return ``(codes - zero_point) * scale`` as float64."""
-        return (self.codes.astype(np.int64) - self.zero_point.astype(np.int64)) * self.scale
+        return _rounding.grid_values(self.codes, self.scale, self.zero_point)
 
     @property
     def payload_bytes(self) -> int:
@@ -66,9 +65,8 @@ class QuantizedTensor:
 class QuantizedModel:
     """A linear model whose coefficients and intercept are each quantized.
 
-    In ``"standardized"`` space it computes ``((X - feature_mean) / feature_std) @ coef +
-    intercept``, with the float64 training statistics stored (and counted); in ``"raw"``
-    space ``X @ coef + intercept``.
+    In ``"standardized"`` space it computes on standardized features, with the float64
+    training means and stds stored (and counted).
     """
 
     coef: QuantizedTensor
@@ -79,12 +77,19 @@ class QuantizedModel:
     feature_mean: np.ndarray | None = None
     feature_std: np.ndarray | None = None
 
-    def dequantized_params(self) -> LinearParams:
-        """The float parameters the quantized model computes with, on raw features."""
-        coef = self.coef.dequantize()
-        intercept = float(self.intercept.dequantize()[0])
+    def predict_features(self, features: np.ndarray) -> np.ndarray:
+        """Predictions from a float64 matrix in the model's column order, computed with the
+        dequantized parameters in the model's own space, as a device would."""
         if self.space == "standardized":
-            coef, intercept = raw_space(coef, intercept, self.feature_mean, self.feature_std)
+            features = standardize(features, self.feature_mean, self.feature_std)
+        return features @ self.coef.dequantize() + float(self.intercept.dequantize()[0])
+
+    def dequantized_params(self) -> LinearParams:
+        """The float parameters of the same model on raw features."""
+        coef, intercept = self.coef.dequantize(), float(self.intercept.dequantize()[0])
+        if self.space == "standardized":
+            coef = coef / self.feature_std
+            intercept = intercept - float(self.feature_mean @ coef)
         return LinearParams(coef=coef, intercept=intercept, feature_names=self.feature_names)
 
     @property
@@ -100,8 +105,6 @@ class QuantizedModel:
 
 def code_range(bits: int, scheme: str = "asymmetric") -> tuple[int, int]:
     """The smallest and largest code of a `bits`-bit `scheme`."""
-    check_bits(bits)
-    check_choice("scheme", scheme, SCHEMES)
     if scheme == "symmetric":
         return -(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1
     return 0, 2**bits - 1
@@ -109,8 +112,7 @@ def code_range(bits: int, scheme: str = "asymmetric") -> tuple[int, int]:
 
 def code_dtype(bits: int, scheme: str = "asymmetric") -> np.dtype:
     """The smallest integer dtype that holds every code of `bits` bits."""
-    qmin, _ = code_range(bits, scheme)
-    return np.dtype(f"{'' if qmin < 0 else 'u'}int{8 if bits <= 8 else 16}")
+    return np.dtype(f"{'u' if scheme == 'asymmetric' else ''}int{8 if bits <= 8 else 16}")
 
 
 def quantize(
@@ -123,14 +125,11 @@ def quantize(
     choice.
     """
     x = finite_array(values, name="values")
-    check_bits(bits)
-    check_choice("scheme", scheme, SCHEMES)
-    check_choice("granularity", granularity, GRANULARITIES)
+    check_model_choices(bits, scheme, granularity)
     low, high = (np.min(x), np.max(x)) if granularity == "per_tensor" else (x, x)
     scale, zero_point = _affine_params(np.asarray(low), np.asarray(high), bits, scheme)
-    qmin, qmax = code_range(bits, scheme)
-    codes = np.clip(np.rint(x / scale) + zero_point, qmin, qmax).astype(code_dtype(bits, scheme))
-    return QuantizedTensor(codes, scale, zero_point, bits, scheme)
+    codes = _rounding.nearest_codes(x, scale, zero_point, *code_range(bits, scheme))
+    return QuantizedTensor(codes.astype(code_dtype(bits, scheme)), scale, zero_point, bits, scheme)
 
 
 def quantize_model(
@@ -166,24 +165,15 @@ def quantize_model(
             )
         weights, intercept = standardized_space(weights, intercept, mean, std)
         features = standardize(features, mean, std)
-    grid = quantize(weights, bits, scheme, granularity)
-    codes = grid.codes
+    coef = quantize(weights, bits, scheme, granularity)
     if rounding != "nearest":
-        choose = _rounding.gptq_codes if rounding == "gptq" else _rounding.optimal_codes
-        hessian = _rounding.centered_hessian(features)
-        chosen = choose(weights, hessian, grid.scale, grid.zero_point, grid.qmin, grid.qmax)
-        codes = chosen.astype(grid.codes.dtype)
-        rounded = _rounding.grid_values(codes, grid.scale, grid.zero_point)
-        intercept = intercept + float(features.mean(axis=0) @ (weights - rounded))
-    return QuantizedModel(
-        coef=QuantizedTensor(codes, grid.scale, grid.zero_point, bits, scheme),
-        intercept=quantize([intercept], bits, scheme, granularity),
-        feature_names=params.feature_names,
-        space=space,
-        rounding=rounding,
-        feature_mean=mean,
-        feature_std=std,
-    )
+        codes = _rounding.chosen_codes(
+            rounding, weights, features, coef.scale, coef.zero_point, coef.qmin, coef.qmax
+        )
+        coef = replace(coef, codes=codes.astype(coef.codes.dtype))
+        intercept += float(features.mean(axis=0) @ (weights - coef.dequantize()))
+    intercept_grid = quantize([intercept], bits, scheme, granularity)
+    return QuantizedModel(coef, intercept_grid, params.feature_names, space, rounding, mean, std)
 
 
 def check_model_choices(
@@ -195,10 +185,13 @@ def check_model_choices(
 ) -> None:
     """Check every choice of :func:`quantize_model` before any work (or I/O) is done."""
     check_bits(bits)
-    check_choice("scheme", scheme, SCHEMES)
-    check_choice("granularity", granularity, GRANULARITIES)
-    check_choice("space", space, SPACES)
-    check_choice("rounding", rounding, ROUNDINGS)
+    for name, value, allowed in (
+        ("scheme", scheme, SCHEMES),
+        ("granularity", granularity, GRANULARITIES),
+        ("space", space, SPACES),
+        ("rounding", rounding, ROUNDINGS),
+    ):
+        check_choice(name, value, allowed)
 
 
 def standardize(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -212,12 +205,30 @@ def standardized_space(
     return coef * std, intercept + float(mean @ coef)
 
 
-def raw_space(
-    coef: np.ndarray, intercept: float, mean: np.ndarray, std: np.ndarray
-) -> tuple[np.ndarray, float]:
-    """The inverse of :func:`standardized_space`."""
-    raw = coef / std
-    return raw, intercept - float(mean @ raw)
+def feature_matrix(
+    X: pd.DataFrame | np.ndarray, feature_names: tuple[str, ...], *, training: bool = False
+) -> np.ndarray:
+    """`X` as a float64 matrix with the columns in `feature_names` order (a DataFrame's by name).
+
+    Training data (named ``X_train`` in messages) must also be finite and hold at least 2 rows.
+    Raises ``ValueError`` if a named column is missing or the shape does not fit.
+    """
+    import pandas as pd
+
+    name, min_rows = ("X_train", 2) if training else ("X", 0)
+    if isinstance(X, pd.DataFrame):
+        missing = [column for column in feature_names if column not in X.columns]
+        if missing:
+            raise ValueError(f"{name} lacks the feature columns {missing}")
+        X = X[list(feature_names)]
+    features = finite_array(X, name) if training else np.asarray(X, dtype=np.float64)
+    if features.ndim != 2 or features.shape[1] != len(feature_names) or len(features) < min_rows:
+        rows = "at least 2 rows and " if training else ""
+        raise ValueError(
+            f"{name} must have {rows}{len(feature_names)} feature columns, "
+            f"got shape {features.shape}"
+        )
+    return features
 
 
 def training_features(
@@ -226,31 +237,14 @@ def training_features(
     space: str = "raw",
     rounding: str = "nearest",
 ) -> np.ndarray:
-    """`X_train` as a finite float64 matrix of at least 2 rows, in the model's column order."""
+    """`X_train` as :func:`feature_matrix` reads training data; it is required unless the model
+    is raw with nearest rounding."""
     if X_train is None:
         raise ValueError(
             f"X_train is required for space={space!r} and rounding={rounding!r}: pass the "
             "training features (only space='raw' with rounding='nearest' needs no data)"
         )
-    x = finite_array(select_columns(X_train, feature_names, "X_train"), name="X_train")
-    if x.ndim != 2 or x.shape[1] != len(feature_names) or len(x) < 2:
-        raise ValueError(
-            f"X_train must have at least 2 rows and {len(feature_names)} feature columns, "
-            f"got shape {x.shape}"
-        )
-    return x
-
-
-def select_columns(X: ArrayLike, feature_names: tuple[str, ...], name: str) -> ArrayLike:
-    """A DataFrame's `feature_names` columns in that order; any other `X` as it is."""
-    import pandas as pd
-
-    if not isinstance(X, pd.DataFrame):
-        return X
-    missing = [column for column in feature_names if column not in X.columns]
-    if missing:
-        raise ValueError(f"{name} lacks the feature columns {missing}")
-    return X[list(feature_names)]
+    return feature_matrix(X_train, feature_names, training=True)
 
 
 def finite_array(values: ArrayLike, name: str) -> np.ndarray:
@@ -272,7 +266,6 @@ def _affine_params(
     qmin, qmax = code_range(bits, scheme)
     if scheme == "symmetric":
         scale = np.maximum(np.abs(low), np.abs(high)) / qmax
-        zero_point = np.zeros_like(scale)
     else:
         low, high = np.minimum(low, 0.0), np.maximum(high, 0.0)
         with np.errstate(over="ignore"):  # an overflowing range is refused just below
@@ -284,6 +277,7 @@ def _affine_params(
         )
     # All-zero input: any positive scale represents it exactly; 1.0 keeps codes readable.
     scale = np.where(scale > 0, scale, 1.0)
+    zero_point = np.zeros_like(scale)
     if scheme == "asymmetric":
         zero_point = np.clip(np.rint(qmin - low / scale), qmin, qmax)
     return scale.astype(np.float64), zero_point.astype(code_dtype(bits, scheme))

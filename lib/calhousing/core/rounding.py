@@ -49,6 +49,23 @@ def nearest_codes(
     return np.clip(codes, qmin, qmax).astype(np.int64)
 
 
+def chosen_codes(
+    rounding: str,
+    weights: np.ndarray,
+    features: np.ndarray | None,
+    scale: ArrayLike,
+    zero_point: ArrayLike,
+    qmin: int,
+    qmax: int,
+) -> np.ndarray:
+    """The int64 codes `rounding` picks for `weights`; ``gptq`` and ``optimal`` weigh the
+    errors by the Hessian of the training `features` (``nearest`` needs none)."""
+    if rounding == "nearest":
+        return nearest_codes(weights, scale, zero_point, qmin, qmax)
+    choose = gptq_codes if rounding == "gptq" else optimal_codes
+    return choose(weights, centered_hessian(features), scale, zero_point, qmin, qmax)
+
+
 def gptq_codes(
     weights: ArrayLike,
     hessian: ArrayLike,
@@ -64,8 +81,7 @@ def gptq_codes(
     and can end worse than plain rounding, so three passes are made (the given order, GPTQ's
     "act order" of decreasing Hessian diagonal, and decreasing conditional precision) and the
     codes with the smallest :func:`excess_loss` among them and ``nearest`` are returned
-    (``nearest`` on a tie). `hessian` must be symmetric positive definite; `scale` and
-    `zero_point` are scalars or one per weight. Returns int64 codes.
+    (``nearest`` on a tie). `hessian` must be symmetric positive definite.
     """
     w, h, scale, zero_point = _problem(weights, hessian, scale, zero_point)
     gram = h * np.outer(scale, scale)
