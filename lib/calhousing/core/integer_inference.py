@@ -10,8 +10,8 @@ Unlike TFLite, the input range is not widened to include 0: a linear model never
 exact input 0, and widening Longitude's -124..-114 to -124..0 would make its step twelve times
 coarser. The offset folds into the bias exactly, so no integer zero point is needed.
 
-No partial sum of ``acc`` exceeds :attr:`IntegerModel.accumulator_bound` in absolute value;
-the accumulator is int32 when that bound fits, else int64 (beyond int64 is refused).
+The accumulator is int32 when :attr:`IntegerModel.accumulator_bound`, the largest partial
+sum, fits, else int64 (beyond int64 is refused).
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from calhousing.core.quantization import (
     standardize,
     training_features,
 )
-from calhousing.core.rounding import ROUNDINGS
-from calhousing.params import MAX_BITS, MIN_BITS, Integers, check_bits, check_choice
+from calhousing.params import MAX_BITS, MIN_BITS, ROUNDINGS, Integers, check_bits, check_choice
 
 if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
     import pandas as pd
@@ -85,20 +84,13 @@ def build_integer_model(
     input_bits: int = 8,
     rounding: str = "nearest",
 ) -> IntegerModel:
-    """Calibrate the input ranges on `X_train` and quantize `params` for integer inference.
-
-    `bits` (signed weight codes) and `input_bits` (unsigned input codes) are 2..16; `rounding`
-    chooses the weight codes (:mod:`calhousing.core.rounding`) with the Hessian of the
-    training least squares on the input codes. Raises ``ValueError`` for a bad setting, a
-    malformed `X_train`, or a bias too large for an int64 accumulator.
-    """
+    """Calibrate the input ranges on `X_train` and quantize `params` for integer inference;
+    `rounding` weighs the weight codes' errors by the training least squares on input codes."""
     check_bits(bits)
     Integers(MIN_BITS, MAX_BITS).check("input_bits", input_bits)
     check_choice("rounding", rounding, ROUNDINGS)
     x = training_features(X_train, params.feature_names, rounding=rounding)
-    input_qmax = 2**input_bits - 1
-    offset = x.min(axis=0)
-    span = x.max(axis=0) - offset
+    input_qmax, offset, span = 2**input_bits - 1, x.min(axis=0), np.ptp(x, axis=0)
     input_scale = np.where(span > 0, span / input_qmax, 1.0)
     codes = _input_codes(x, offset, input_scale, input_qmax).astype(np.float64)
     coef = np.asarray(params.coef, dtype=np.float64)
@@ -140,10 +132,7 @@ def build_integer_model(
 
 
 def quantize_inputs(model: IntegerModel, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """The unsigned input codes of `X`, saturating outside the calibrated range.
-
-    Raises ``ValueError`` if `X` has the wrong columns or holds NaN or inf.
-    """
+    """The unsigned input codes of `X`, saturating outside the calibrated range."""
     features = feature_matrix(X, model.feature_names)
     if not np.all(np.isfinite(features)):
         raise ValueError("X must be finite numbers; got NaN or inf in the features")
@@ -164,7 +153,5 @@ def predict_integer(model: IntegerModel, X: pd.DataFrame | np.ndarray) -> np.nda
     return model.accumulator_scale * accumulator.astype(np.float64)
 
 
-def _input_codes(
-    x: np.ndarray, offset: np.ndarray, scale: np.ndarray, input_qmax: int
-) -> np.ndarray:
-    return np.clip(np.rint(standardize(x, offset, scale)), 0, input_qmax)
+def _input_codes(x: np.ndarray, offset: np.ndarray, scale: np.ndarray, qmax: int) -> np.ndarray:
+    return np.clip(np.rint(standardize(x, offset, scale)), 0, qmax)

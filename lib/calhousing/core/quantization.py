@@ -78,8 +78,8 @@ class QuantizedModel:
     feature_std: np.ndarray | None = None
 
     def predict_features(self, features: np.ndarray) -> np.ndarray:
-        """Predictions from a float64 matrix in the model's column order, computed with the
-        dequantized parameters in the model's own space, as a device would."""
+        """Predictions from features in the model's column order, computed as a device would:
+        with the dequantized parameters, in the model's own space."""
         if self.space == "standardized":
             features = standardize(features, self.feature_mean, self.feature_std)
         return features @ self.coef.dequantize() + float(self.intercept.dequantize()[0])
@@ -118,12 +118,8 @@ def code_dtype(bits: int, scheme: str = "asymmetric") -> np.dtype:
 def quantize(
     values: ArrayLike, bits: int = 8, scheme: str = "asymmetric", granularity: str = "per_tensor"
 ) -> QuantizedTensor:
-    """Affine-quantize finite `values` to `bits`-bit (2..16) integer codes.
-
-    ``"symmetric"`` codes are signed with zero point 0; ``"per_channel"`` gives each value its
-    own scale and zero point. Raises ``ValueError`` for empty or non-finite `values` or a bad
-    choice.
-    """
+    """Affine-quantize finite `values` to `bits`-bit (2..16) integer codes; ``"per_channel"``
+    gives each value its own scale and zero point."""
     x = finite_array(values, name="values")
     check_model_choices(bits, scheme, granularity)
     low, high = (np.min(x), np.max(x)) if granularity == "per_tensor" else (x, x)
@@ -144,12 +140,10 @@ def quantize_model(
     """Quantize a linear model's coefficients and intercept, each with its own grid.
 
     ``space="standardized"`` quantizes ``coef × std`` and stores the training means and stds.
-    ``rounding="nearest"`` rounds each coefficient to :func:`quantize`'s grid and keeps the
-    float intercept; ``"gptq"`` and ``"optimal"`` pick the grid points that keep the training
-    MSE low (:mod:`calhousing.core.rounding`) and re-fit the intercept to them
-    (``b + mean(X) @ (w - w_hat)``, the least-squares intercept). Both need `X_train`; the
-    defaults, the pipeline's baseline, need no data. Raises ``ValueError`` for a bad choice,
-    missing or malformed `X_train`, or a constant feature in standardized space.
+    ``"gptq"`` and ``"optimal"`` rounding keep the training MSE low
+    (:mod:`calhousing.core.rounding`) and re-fit the intercept to the rounded coefficients
+    (``b + mean(X) @ (w - w_hat)``, the least-squares intercept). Only the defaults, the
+    pipeline's baseline, need no `X_train`.
     """
     check_model_choices(bits, scheme, granularity, space, rounding)
     mean = std = features = None
@@ -185,13 +179,10 @@ def check_model_choices(
 ) -> None:
     """Check every choice of :func:`quantize_model` before any work (or I/O) is done."""
     check_bits(bits)
-    for name, value, allowed in (
-        ("scheme", scheme, SCHEMES),
-        ("granularity", granularity, GRANULARITIES),
-        ("space", space, SPACES),
-        ("rounding", rounding, ROUNDINGS),
-    ):
-        check_choice(name, value, allowed)
+    check_choice("scheme", scheme, SCHEMES)
+    check_choice("granularity", granularity, GRANULARITIES)
+    check_choice("space", space, SPACES)
+    check_choice("rounding", rounding, ROUNDINGS)
 
 
 def standardize(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -208,11 +199,8 @@ def standardized_space(
 def feature_matrix(
     X: pd.DataFrame | np.ndarray, feature_names: tuple[str, ...], *, training: bool = False
 ) -> np.ndarray:
-    """`X` as a float64 matrix with the columns in `feature_names` order (a DataFrame's by name).
-
-    Training data (named ``X_train`` in messages) must also be finite and hold at least 2 rows.
-    Raises ``ValueError`` if a named column is missing or the shape does not fit.
-    """
+    """`X` as a float64 matrix with the columns in `feature_names` order (a DataFrame's by
+    name); `training` data (``X_train``) must also be finite and hold at least 2 rows."""
     import pandas as pd
 
     name, min_rows = ("X_train", 2) if training else ("X", 0)
@@ -237,8 +225,7 @@ def training_features(
     space: str = "raw",
     rounding: str = "nearest",
 ) -> np.ndarray:
-    """`X_train` as :func:`feature_matrix` reads training data; it is required unless the model
-    is raw with nearest rounding."""
+    """`X_train` as :func:`feature_matrix` reads training data, required but for the defaults."""
     if X_train is None:
         raise ValueError(
             f"X_train is required for space={space!r} and rounding={rounding!r}: pass the "
@@ -248,7 +235,7 @@ def training_features(
 
 
 def finite_array(values: ArrayLike, name: str) -> np.ndarray:
-    """`values` as a non-empty float64 array of finite numbers, else ``ValueError``."""
+    """`values` as a non-empty float64 array of finite numbers."""
     try:
         x = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):

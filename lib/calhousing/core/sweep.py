@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import mean_squared_error, r2_score
 
 from calhousing.core import serialization
 from calhousing.core.data import Split
@@ -25,7 +26,7 @@ from calhousing.core.quantization import (
     quantize_model,
 )
 from calhousing.core.rounding import ROUNDINGS
-from calhousing.core.training import LinearParams, regression_metrics
+from calhousing.core.training import LinearParams
 from calhousing.params import MAX_BITS, MIN_BITS
 
 SWEEP_BITS: tuple[int, ...] = tuple(range(MIN_BITS, MAX_BITS + 1))
@@ -46,47 +47,55 @@ def sweep(
     Returns one row per configuration: ``bits, scheme, space, rounding``, ``test_r2``,
     ``delta_test_r2`` (quantized − float), ``max_abs_pred_diff`` (largest |quantized − float|
     test prediction, $100k), the same two on the test rows inside the training range
-    (``*_in_range``), ``delta_train_r2`` (quantized − float, what the budgeted choice reads),
-    ``train_mse``, ``excess_train_mse`` (quantized − float training MSE, what
-    the roundings minimize) and ``payload_bytes``.
+    (``*_in_range``), ``delta_train_r2`` (what the budgeted choice reads), ``train_mse``,
+    ``excess_train_mse`` (quantized − float, what the roundings minimize) and ``payload_bytes``.
     """
-    float_train = regression_metrics(split.y_train, predict(params, split.X_train))
-    float_test_pred = predict(params, split.X_test)
-    float_test = regression_metrics(split.y_test, float_test_pred)
     in_range = inside_training_range(split)
-    y_in_range = np.asarray(split.y_test)[in_range]
-    float_r2_in_range = regression_metrics(y_in_range, float_test_pred[in_range])["r2"]
+    float_pred, reference = _measures(params, split, in_range)
     rows = []
     for config in itertools.product(bits, schemes, spaces, roundings):
         b, scheme, space, rounding = config
         model = quantize_model(params, b, scheme, granularity, space, rounding, split.X_train)
-        test_pred = predict(model, split.X_test)
-        train_mse = regression_metrics(split.y_train, predict(model, split.X_train))
-        test_r2 = regression_metrics(split.y_test, test_pred)["r2"]
-        r2_in_range = regression_metrics(y_in_range, test_pred[in_range])["r2"]
-        diff = np.abs(test_pred - float_test_pred)
+        pred, measures = _measures(model, split, in_range)
+        diff = np.abs(pred - float_pred)
+        delta = {name: measures[name] - reference[name] for name in reference}
         rows.append(
             {
                 **dict(zip(CONFIG_COLUMNS, config, strict=True)),
-                "test_r2": test_r2,
-                "delta_test_r2": test_r2 - float_test["r2"],
+                "test_r2": measures["test_r2"],
+                "delta_test_r2": delta["test_r2"],
                 "max_abs_pred_diff": float(np.max(diff)),
-                "delta_test_r2_in_range": r2_in_range - float_r2_in_range,
+                "delta_test_r2_in_range": delta["test_r2_in_range"],
                 "max_abs_pred_diff_in_range": float(np.max(diff[in_range])),
-                "delta_train_r2": train_mse["r2"] - float_train["r2"],
-                "train_mse": train_mse["mse"],
-                "excess_train_mse": train_mse["mse"] - float_train["mse"],
+                "delta_train_r2": delta["train_r2"],
+                "train_mse": measures["train_mse"],
+                "excess_train_mse": delta["train_mse"],
                 "payload_bytes": model.payload_bytes,
             }
         )
     return pd.DataFrame(rows)
 
 
+def _measures(
+    model: LinearParams | QuantizedModel, split: Split, in_range: np.ndarray
+) -> tuple[np.ndarray, dict[str, float]]:
+    """`model`'s test predictions, and its R² and training MSE that the sweep compares."""
+    pred, train_pred = predict(model, split.X_test), predict(model, split.X_train)
+    y = np.asarray(split.y_test)
+    return pred, {
+        "test_r2": r2_score(split.y_test, pred),
+        "test_r2_in_range": r2_score(y[in_range], pred[in_range]),
+        "train_r2": r2_score(split.y_train, train_pred),
+        "train_mse": mean_squared_error(split.y_train, train_pred),
+    }
+
+
 def float_reference(params: LinearParams, split: Split) -> dict[str, float]:
     """The float model's test R², training MSE and parameter bytes: the sweep's references."""
+    measures = _measures(params, split, inside_training_range(split))[1]
     return {
-        "test_r2": regression_metrics(split.y_test, predict(params, split.X_test))["r2"],
-        "train_mse": regression_metrics(split.y_train, predict(params, split.X_train))["mse"],
+        "test_r2": measures["test_r2"],
+        "train_mse": measures["train_mse"],
         "payload_bytes": float(params.payload_bytes),
     }
 
@@ -163,17 +172,15 @@ def integer_comparison(
     }
     in_range = inside_training_range(split)
     y = np.asarray(split.y_test, dtype=np.float64)
-    float_r2 = regression_metrics(y, float_pred)["r2"]
-    float_r2_in = regression_metrics(y[in_range], float_pred[in_range])["r2"]
+    float_r2, float_r2_in = r2_score(y, float_pred), r2_score(y[in_range], float_pred[in_range])
     rows = {}
     for name, pred in predictions.items():
-        r2 = regression_metrics(y, pred)["r2"]
+        r2 = r2_score(y, pred)
         rows[name] = {
             "test_r2": r2,
             "delta_test_r2": r2 - float_r2,
             "max_abs_pred_diff": float(np.max(np.abs(pred - float_pred))),
-            "in_range_delta_test_r2": regression_metrics(y[in_range], pred[in_range])["r2"]
-            - float_r2_in,
+            "in_range_delta_test_r2": r2_score(y[in_range], pred[in_range]) - float_r2_in,
             "rows_out_of_range": int(np.sum(~in_range)),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
@@ -243,16 +250,15 @@ def out_of_range_rows(params: LinearParams, split: Split) -> pd.DataFrame:
     drive max |Δ prediction|. The last column is each row's share of the test total sum of
     squares taken by its float residual: the R² a change to that one prediction can move.
     """
-    inside = inside_training_range(split)
+    beyond = (split.X_test < split.X_train.min()) | (split.X_test > split.X_train.max())
+    outside = beyond.any(axis=1).to_numpy()
     y = np.asarray(split.y_test, dtype=np.float64)
     float_pred = predict(params, split.X_test)
-    total = float(np.sum((y - y.mean()) ** 2))
-    beyond = (split.X_test < split.X_train.min()) | (split.X_test > split.X_train.max())
-    return split.X_test[~inside].assign(
-        outside_training_range=beyond[~inside].apply(lambda row: ", ".join(row.index[row]), axis=1),
-        true=y[~inside],
-        float_pred=float_pred[~inside],
-        residual_share_of_test_sst=(y[~inside] - float_pred[~inside]) ** 2 / total,
+    return split.X_test[outside].assign(
+        outside_training_range=beyond[outside].apply(lambda row: ", ".join(row.index[row]), axis=1),
+        true=y[outside],
+        float_pred=float_pred[outside],
+        residual_share_of_test_sst=(y - float_pred)[outside] ** 2 / np.sum((y - y.mean()) ** 2),
     )
 
 
