@@ -73,12 +73,10 @@ def housing_frame(table: np.ndarray) -> pd.DataFrame:
 
 
 def table_sha256(table: np.ndarray) -> str:
-    """sha256 of a table's values as row-major little-endian float64."""
     return hashlib.sha256(np.ascontiguousarray(table, dtype="<f8").tobytes()).hexdigest()
 
 
 def split_data(frame: pd.DataFrame, test_size: float = 0.2, random_state: int = 42) -> Split:
-    """Split a frame from :func:`load_housing` with scikit-learn's ``train_test_split``."""
     check_test_size(test_size)
     check_random_state(random_state)
     parts = train_test_split(
@@ -156,7 +154,6 @@ def _download(home: Path, source: str) -> None:
 
 
 def _checked_table(cache: Path, source: str) -> np.ndarray:
-    """The cached table, once it loads without running code and has the published hash."""
     try:
         with cache.open("rb") as file:
             raw = file.read(datacache.MAX_DECOMPRESSED_BYTES + 1)
@@ -164,14 +161,13 @@ def _checked_table(cache: Path, source: str) -> np.ndarray:
             raise CacheFormatError(f"it is larger than {datacache.MAX_DECOMPRESSED_BYTES:,} bytes")
         table = datacache.load_joblib_arrays(raw)
         if not isinstance(table, np.ndarray):
-            raise CacheFormatError(
-                f"it holds a {type(table).__name__}, not the float64 table of shape {TABLE_SHAPE}"
-            )
-        if table.dtype != np.float64 or table.shape != TABLE_SHAPE:
-            raise CacheFormatError(
-                f"it holds a {table.dtype} array of shape {table.shape}, not the float64 table "
-                f"of shape {TABLE_SHAPE}"
-            )
+            held = f"a {type(table).__name__}"
+        elif table.dtype != np.float64 or table.shape != TABLE_SHAPE:
+            held = f"a {table.dtype} array of shape {table.shape}"
+        else:
+            held = None
+        if held:
+            raise CacheFormatError(f"it holds {held}, not the float64 table of shape {TABLE_SHAPE}")
         if table_sha256(table) != PUBLISHED_TABLE_SHA256:
             raise CacheFormatError(
                 "its table differs from the published California Housing data (sha256 mismatch)"

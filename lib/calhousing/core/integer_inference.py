@@ -28,7 +28,6 @@ from calhousing.core.quantization import (
     feature_matrix,
     quantize,
     standardize,
-    training_features,
 )
 from calhousing.params import MAX_BITS, MIN_BITS, ROUNDINGS, Integers, check_bits, check_choice
 
@@ -89,7 +88,7 @@ def build_integer_model(
     check_bits(bits)
     Integers(MIN_BITS, MAX_BITS).check("input_bits", input_bits)
     check_choice("rounding", rounding, ROUNDINGS)
-    x = training_features(X_train, params.feature_names, rounding=rounding)
+    x = feature_matrix(X_train, params.feature_names, training=True)
     input_qmax, offset, span = 2**input_bits - 1, x.min(axis=0), np.ptp(x, axis=0)
     input_scale = np.where(span > 0, span / input_qmax, 1.0)
     codes = _input_codes(x, offset, input_scale, input_qmax).astype(np.float64)

@@ -122,10 +122,28 @@ def quantize(
     gives each value its own scale and zero point."""
     x = finite_array(values, name="values")
     check_model_choices(bits, scheme, granularity)
+    (qmin, qmax), dtype = code_range(bits, scheme), code_dtype(bits, scheme)
     low, high = (np.min(x), np.max(x)) if granularity == "per_tensor" else (x, x)
-    scale, zero_point = _affine_params(np.asarray(low), np.asarray(high), bits, scheme)
-    codes = _rounding.nearest_codes(x, scale, zero_point, *code_range(bits, scheme))
-    return QuantizedTensor(codes.astype(code_dtype(bits, scheme)), scale, zero_point, bits, scheme)
+    low, high = np.asarray(low), np.asarray(high)
+    if scheme == "symmetric":
+        scale = np.maximum(np.abs(low), np.abs(high)) / qmax
+    else:
+        low, high = np.minimum(low, 0.0), np.maximum(high, 0.0)
+        with np.errstate(over="ignore"):  # an overflowing range is refused just below
+            scale = (high - low) / (qmax - qmin)
+    if not np.all(np.isfinite(scale)):
+        raise ValueError(
+            f"values span a range too wide for float64 ({low!r} to {high!r}); "
+            "scale them before quantizing"
+        )
+    # All-zero input: any positive scale represents it exactly; 1.0 keeps codes readable.
+    scale = np.where(scale > 0, scale, 1.0)
+    zero_point = np.zeros_like(scale)
+    if scheme == "asymmetric":
+        zero_point = np.clip(np.rint(qmin - low / scale), qmin, qmax)
+    scale, zero_point = scale.astype(np.float64), zero_point.astype(dtype)
+    codes = _rounding.nearest_codes(x, scale, zero_point, qmin, qmax).astype(dtype)
+    return QuantizedTensor(codes, scale, zero_point, bits, scheme)
 
 
 def quantize_model(
@@ -149,7 +167,12 @@ def quantize_model(
     mean = std = features = None
     weights, intercept = np.asarray(params.coef, dtype=np.float64), float(params.intercept)
     if space == "standardized" or rounding != "nearest":
-        features = training_features(X_train, params.feature_names, space, rounding)
+        if X_train is None:
+            raise ValueError(
+                f"X_train is required for space={space!r} and rounding={rounding!r}: pass the "
+                "training features (only space='raw' with rounding='nearest' needs no data)"
+            )
+        features = feature_matrix(X_train, params.feature_names, training=True)
     if space == "standardized":
         mean, std = features.mean(axis=0), features.std(axis=0)
         if np.any(std == 0):
@@ -219,21 +242,6 @@ def feature_matrix(
     return features
 
 
-def training_features(
-    X_train: pd.DataFrame | np.ndarray | None,
-    feature_names: tuple[str, ...],
-    space: str = "raw",
-    rounding: str = "nearest",
-) -> np.ndarray:
-    """`X_train` as :func:`feature_matrix` reads training data, required but for the defaults."""
-    if X_train is None:
-        raise ValueError(
-            f"X_train is required for space={space!r} and rounding={rounding!r}: pass the "
-            "training features (only space='raw' with rounding='nearest' needs no data)"
-        )
-    return feature_matrix(X_train, feature_names, training=True)
-
-
 def finite_array(values: ArrayLike, name: str) -> np.ndarray:
     """`values` as a non-empty float64 array of finite numbers."""
     try:
@@ -245,26 +253,3 @@ def finite_array(values: ArrayLike, name: str) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} must be finite numbers; got NaN or inf in {x!r}")
     return x
-
-
-def _affine_params(
-    low: np.ndarray, high: np.ndarray, bits: int, scheme: str
-) -> tuple[np.ndarray, np.ndarray]:
-    qmin, qmax = code_range(bits, scheme)
-    if scheme == "symmetric":
-        scale = np.maximum(np.abs(low), np.abs(high)) / qmax
-    else:
-        low, high = np.minimum(low, 0.0), np.maximum(high, 0.0)
-        with np.errstate(over="ignore"):  # an overflowing range is refused just below
-            scale = (high - low) / (qmax - qmin)
-    if not np.all(np.isfinite(scale)):
-        raise ValueError(
-            f"values span a range too wide for float64 ({low!r} to {high!r}); "
-            "scale them before quantizing"
-        )
-    # All-zero input: any positive scale represents it exactly; 1.0 keeps codes readable.
-    scale = np.where(scale > 0, scale, 1.0)
-    zero_point = np.zeros_like(scale)
-    if scheme == "asymmetric":
-        zero_point = np.clip(np.rint(qmin - low / scale), qmin, qmax)
-    return scale.astype(np.float64), zero_point.astype(code_dtype(bits, scheme))

@@ -19,10 +19,8 @@ DEFAULT_MAX_NODES = 5_000_000
 
 
 def centered_hessian(features: ArrayLike) -> np.ndarray:
-    """``Xcᵀ Xc / n`` for the column-centred `features`: the least-squares Hessian.
-
-    Centring is the intercept column eliminated from ``[X 1]ᵀ [X 1]`` (its Schur complement).
-    """
+    """``Xcᵀ Xc / n`` for the column-centred `features`: the least-squares Hessian with the
+    intercept column eliminated from ``[X 1]ᵀ [X 1]`` (its Schur complement)."""
     x = np.asarray(features, dtype=np.float64)
     centred = x - x.mean(axis=0)
     return centred.T @ centred / len(x)
@@ -84,11 +82,23 @@ def gptq_codes(
     (``nearest`` on a tie). `hessian` must be symmetric positive definite.
     """
     w, h, scale, zero_point = _problem(weights, hessian, scale, zero_point)
+
+    def greedy(order: np.ndarray) -> np.ndarray:
+        remaining, h_inv, codes = w.copy(), np.linalg.inv(h), np.zeros(w.size, dtype=np.int64)
+        for i in order:
+            codes[i] = nearest_codes(remaining[i], scale[i], zero_point[i], qmin, qmax)
+            error = (remaining[i] - grid_values(codes[i], scale[i], zero_point[i])) / h_inv[i, i]
+            remaining -= error * h_inv[:, i]
+            h_inv -= np.outer(h_inv[:, i], h_inv[i, :]) / h_inv[i, i]
+        return codes
+
     gram = h * np.outer(scale, scale)
-    act_order = np.argsort(-np.diag(gram), kind="stable")
-    orders = (np.arange(w.size), act_order, _search_order(gram)[::-1])
-    candidates = [nearest_codes(w, scale, zero_point, qmin, qmax)]
-    candidates += [_gptq_pass(w, h, scale, zero_point, qmin, qmax, o) for o in orders]
+    orders = (
+        np.arange(w.size),
+        np.argsort(-np.diag(gram), kind="stable"),
+        _search_order(gram)[::-1],
+    )
+    candidates = [nearest_codes(w, scale, zero_point, qmin, qmax), *map(greedy, orders)]
     losses = [excess_loss(w, grid_values(c, scale, zero_point), h) for c in candidates]
     return candidates[int(np.argmin(losses))]
 
@@ -108,14 +118,9 @@ def optimal_codes(
     ``[qmin, qmax]ⁿ``, with ``u = w / scale + zero_point`` and ``G = S H S``. In the Cholesky
     basis of ``G`` the loss is a sum of per-level squares, so a depth-first enumeration can
     stop a level once its partial sum reaches the best loss so far; the incumbent starts at
-    :func:`gptq_codes` and the best determined levels are searched first. Every pruned branch
-    provably holds no better point; on ties the earlier incumbent is kept.
-
-    Raises
-    ------
-    SearchBudgetError
-        If optimality is not proven within `max_nodes` search nodes (a non-optimal point is
-        never returned silently).
+    :func:`gptq_codes` and the best determined levels are searched first. On ties the earlier
+    incumbent is kept. ``SearchBudgetError`` if optimality is not proven within `max_nodes`
+    search nodes: a non-optimal point is never returned silently.
     """
     w, h, scale, zero_point = _problem(weights, hessian, scale, zero_point)
     incumbent = gptq_codes(w, h, scale, zero_point, qmin, qmax)
@@ -176,26 +181,6 @@ def _problem(
     scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), w.shape)
     zero_point = np.broadcast_to(np.asarray(zero_point, dtype=np.float64), w.shape)
     return w, h, scale, zero_point
-
-
-def _gptq_pass(
-    w: np.ndarray,
-    h: np.ndarray,
-    scale: np.ndarray,
-    zero_point: np.ndarray,
-    qmin: int,
-    qmax: int,
-    order: np.ndarray,
-) -> np.ndarray:
-    remaining = w.copy()
-    h_inv = np.linalg.inv(h)
-    codes = np.zeros(w.size, dtype=np.int64)
-    for i in order:
-        codes[i] = nearest_codes(remaining[i], scale[i], zero_point[i], qmin, qmax)
-        error = (remaining[i] - grid_values(codes[i], scale[i], zero_point[i])) / h_inv[i, i]
-        remaining -= error * h_inv[:, i]
-        h_inv -= np.outer(h_inv[:, i], h_inv[i, :]) / h_inv[i, i]
-    return codes
 
 
 def _search_order(gram: np.ndarray) -> np.ndarray:
