@@ -1,8 +1,7 @@
 """The budgeted choice: the sweep's smallest configuration within a loss of R², confirmed.
 
 It is chosen on the training rows, so the test rows stay untouched until the confirmation:
-their R² loss, with paired-bootstrap intervals against the float model. The sweep measures
-per-tensor configurations only, so the choice is per tensor.
+their R² loss, with paired-bootstrap intervals against the float model.
 """
 
 from __future__ import annotations
@@ -36,8 +35,7 @@ def choose(table: pd.DataFrame, max_r2_loss: float) -> pd.Series:
 def budgeted_choice(
     params: LinearParams, split: Split, table: pd.DataFrame, max_r2_loss: float
 ) -> dict[str, Any]:
-    """:func:`choose`'s configuration, quantized again and confirmed on the test rows: what
-    ``choice.json`` holds (``met`` says whether the training loss is within the budget)."""
+    """:func:`choose`'s configuration confirmed on the test rows, as ``choice.json`` holds it."""
     budget = BY_NAME["max_r2_loss"].check(max_r2_loss)
     row = choose(table, budget)
     bits, scheme, space, rounding = int(row["bits"]), *(str(row[c]) for c in CONFIG_COLUMNS[1:])
@@ -46,7 +44,7 @@ def budgeted_choice(
     return {
         "max_r2_loss": budget,
         "met": bool(row["_loss"] <= budget),
-        **dict(zip(CONFIG_COLUMNS, (bits, scheme, space, rounding), strict=True)),
+        **{"bits": bits, "scheme": scheme, "space": space, "rounding": rounding},
         "granularity": GRANULARITY,
         "payload_bytes": int(model.payload_bytes),
         "float_payload_bytes": int(params.payload_bytes),

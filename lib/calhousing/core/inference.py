@@ -16,11 +16,8 @@ __all__ = ["feature_matrix", "predict"]
 
 
 def predict(model: LinearParams | QuantizedModel, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """The model's predictions in float64, with the columns taken in the model's order.
-
-    A quantized model computes as :meth:`QuantizedModel.predict_features` says; every
-    comparison, the sweep and ``calhousing predict`` compute it this way.
-    """
+    """The model's predictions in float64, with the columns taken in the model's order; a
+    quantized model's as :meth:`QuantizedModel.predict_features` computes them."""
     features = feature_matrix(X, model.feature_names)
     if isinstance(model, QuantizedModel):
         return model.predict_features(features)

@@ -95,9 +95,7 @@ def build_integer_model(
     coef = np.asarray(params.coef, dtype=np.float64)
     folded = coef * input_scale
     grid = quantize(folded, bits, WEIGHT_SCHEME, "per_tensor")
-    weight_codes = _rounding.chosen_codes(
-        rounding, folded, codes, grid.scale, 0, grid.qmin, grid.qmax
-    )
+    weight_codes = _rounding.chosen_codes(rounding, folded, codes, grid)
     scale = float(grid.scale)
     # Least-squares bias for the rounded weights: the mean training prediction
     # equals the float model's, b + mean(x) @ w (= mean(y) for an OLS fit).

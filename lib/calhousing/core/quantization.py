@@ -184,9 +184,7 @@ def quantize_model(
         features = standardize(features, mean, std)
     coef = quantize(weights, bits, scheme, granularity)
     if rounding != "nearest":
-        codes = _rounding.chosen_codes(
-            rounding, weights, features, coef.scale, coef.zero_point, coef.qmin, coef.qmax
-        )
+        codes = _rounding.chosen_codes(rounding, weights, features, coef)
         coef = replace(coef, codes=codes.astype(coef.codes.dtype))
         intercept += float(features.mean(axis=0) @ (weights - coef.dequantize()))
     intercept_grid = quantize([intercept], bits, scheme, granularity)

@@ -1,8 +1,7 @@
 """What each quantization choice costs: a sweep over bits × scheme × space × rounding.
 
 Every configuration comes from the same float model and is measured on the same split, so
-differences are the quantization's alone. :func:`target_checks` checks the project's accuracy
-targets (``benchmarks/quantization.py``).
+differences are the quantization's alone.
 """
 
 from __future__ import annotations
@@ -116,13 +115,9 @@ def excess_ratio_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def size_table(params: LinearParams, split: Split, bits: int = 8) -> pd.DataFrame:
-    """Payload and on-disk bytes of the float model and of each `bits`-bit configuration.
-
-    Payload: the exact bytes inference needs (codes at their dtype's width, scales, zero
-    points, the intercept's own grid, the feature statistics in standardized space). On disk:
-    the bytes of the JSON artifact ``save_quantized`` writes, which also carries names and the
-    dequantized values. Rounding changes no size, so it is left out.
-    """
+    """Payload (the exact bytes inference needs) and on-disk (JSON artifact, with names and
+    dequantized values) bytes of the float model and each `bits`-bit configuration; rounding
+    changes no size."""
     rows = {
         "float64": {
             "payload_bytes": params.payload_bytes,
@@ -154,24 +149,16 @@ def size_table(params: LinearParams, split: Split, bits: int = 8) -> pd.DataFram
 def integer_comparison(
     params: LinearParams, split: Split, quantized: QuantizedModel, integer_model: IntegerModel
 ) -> pd.DataFrame:
-    """Test R² of the float model and of the run's quantized and integer-only models.
-
-    ``in_range_delta_test_r2`` is the difference from float on the test rows inside the
-    training range the inputs were calibrated on; ``rows_out_of_range`` counts the others
-    (their inputs saturate in integer-only inference).
-    """
-    float_pred = predict(params, split.X_test)
+    """Test R² of the float model and of the run's quantized and integer-only models, also
+    on the test rows inside the training range (the others saturate in integer inference)."""
+    X, y = split.X_test, np.asarray(split.y_test, dtype=np.float64)
+    float_pred = predict(params, X)
     predictions = {
         "float64": float_pred,
-        f"this run's {quantized.coef.bits}-bit model, dequantized weights": predict(
-            quantized, split.X_test
-        ),
-        f"this run's {integer_model.bits}-bit integer-only": predict_integer(
-            integer_model, split.X_test
-        ),
+        f"this run's {quantized.coef.bits}-bit model, dequantized weights": predict(quantized, X),
+        f"this run's {integer_model.bits}-bit integer-only": predict_integer(integer_model, X),
     }
     in_range = inside_training_range(split)
-    y = np.asarray(split.y_test, dtype=np.float64)
     float_r2, float_r2_in = r2_score(y, float_pred), r2_score(y[in_range], float_pred[in_range])
     rows = {}
     for name, pred in predictions.items():
@@ -187,11 +174,8 @@ def integer_comparison(
 
 
 def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
-    """The project's accuracy targets, each measured, with its target and PASS/FAIL.
-
-    `table` comes from :func:`sweep` (with bits 3, 4 and 8 and every choice), `integer` from
-    :func:`integer_comparison`.
-    """
+    """The project's accuracy targets, each measured, with its target and PASS/FAIL, from
+    :func:`sweep` (bits 3, 4 and 8 and every choice) and :func:`integer_comparison`."""
     rows = []
 
     def check(
@@ -244,12 +228,9 @@ def _row(table: pd.DataFrame, bits: int, scheme: str, space: str, rounding: str)
 
 
 def out_of_range_rows(params: LinearParams, split: Split) -> pd.DataFrame:
-    """The test rows with a feature outside its training min..max.
-
-    Integer-only inference saturates their inputs and they have the largest z-scores, so they
-    drive max |Δ prediction|. The last column is each row's share of the test total sum of
-    squares taken by its float residual: the R² a change to that one prediction can move.
-    """
+    """The test rows with a feature outside its training min..max: saturated in integer
+    inference, with the largest z-scores, they drive max |Δ prediction|. The last column is
+    the R² a change to that one prediction can move: its float residual's share of the SST."""
     beyond = (split.X_test < split.X_train.min()) | (split.X_test > split.X_train.max())
     outside = beyond.any(axis=1).to_numpy()
     y = np.asarray(split.y_test, dtype=np.float64)
