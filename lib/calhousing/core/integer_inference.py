@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from calhousing.core import rounding as _rounding
 from calhousing.core.linear import LinearParams
 from calhousing.core.quantization import (
+    chosen_codes,
     code_dtype,
     feature_matrix,
     quantize,
@@ -95,7 +95,7 @@ def build_integer_model(
     coef = np.asarray(params.coef, dtype=np.float64)
     folded = coef * input_scale
     grid = quantize(folded, bits, WEIGHT_SCHEME, "per_tensor")
-    weight_codes = _rounding.chosen_codes(rounding, folded, codes, grid)
+    weight_codes = chosen_codes(rounding, folded, codes, grid)
     scale = float(grid.scale)
     # Least-squares bias for the rounded weights: the mean training prediction
     # equals the float model's, b + mean(x) @ w (= mean(y) for an OLS fit).

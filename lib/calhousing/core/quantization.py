@@ -104,14 +104,12 @@ class QuantizedModel:
 
 
 def code_range(bits: int, scheme: str = "asymmetric") -> tuple[int, int]:
-    """The smallest and largest code of a `bits`-bit `scheme`."""
     if scheme == "symmetric":
         return -(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1
     return 0, 2**bits - 1
 
 
 def code_dtype(bits: int, scheme: str = "asymmetric") -> np.dtype:
-    """The smallest integer dtype that holds every code of `bits` bits."""
     return np.dtype(f"{'u' if scheme == 'asymmetric' else ''}int{8 if bits <= 8 else 16}")
 
 
@@ -184,11 +182,23 @@ def quantize_model(
         features = standardize(features, mean, std)
     coef = quantize(weights, bits, scheme, granularity)
     if rounding != "nearest":
-        codes = _rounding.chosen_codes(rounding, weights, features, coef)
+        codes = chosen_codes(rounding, weights, features, coef)
         coef = replace(coef, codes=codes.astype(coef.codes.dtype))
         intercept += float(features.mean(axis=0) @ (weights - coef.dequantize()))
     intercept_grid = quantize([intercept], bits, scheme, granularity)
     return QuantizedModel(coef, intercept_grid, params.feature_names, space, rounding, mean, std)
+
+
+def chosen_codes(
+    rounding: str, weights: np.ndarray, features: np.ndarray | None, grid: QuantizedTensor
+) -> np.ndarray:
+    """The int64 codes `rounding` picks for `weights` on `grid`; ``gptq`` and ``optimal`` weigh
+    the errors by the Hessian of the training `features` (``nearest`` needs none)."""
+    args = (grid.scale, grid.zero_point, grid.qmin, grid.qmax)
+    if rounding == "nearest":
+        return _rounding.nearest_codes(weights, *args)
+    choose = _rounding.gptq_codes if rounding == "gptq" else _rounding.optimal_codes
+    return choose(weights, _rounding.centered_hessian(features), *args)
 
 
 def check_model_choices(
@@ -241,7 +251,6 @@ def feature_matrix(
 
 
 def finite_array(values: ArrayLike, name: str) -> np.ndarray:
-    """`values` as a non-empty float64 array of finite numbers."""
     try:
         x = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):

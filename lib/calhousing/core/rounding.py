@@ -9,16 +9,11 @@ minimizes it exactly by Schnorr–Euchner branch and bound.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from numpy.typing import ArrayLike
 
 from calhousing.errors import SearchBudgetError
 from calhousing.params import ROUNDINGS  # noqa: F401 (declared once, as a Literal, in params)
-
-if TYPE_CHECKING:
-    from calhousing.core.quantization import QuantizedTensor
 
 DEFAULT_MAX_NODES = 5_000_000
 
@@ -50,18 +45,6 @@ def nearest_codes(
     w = np.asarray(weights, dtype=np.float64)
     codes = np.rint(w / np.asarray(scale, dtype=np.float64)) + np.asarray(zero_point)
     return np.clip(codes, qmin, qmax).astype(np.int64)
-
-
-def chosen_codes(
-    rounding: str, weights: np.ndarray, features: np.ndarray | None, grid: QuantizedTensor
-) -> np.ndarray:
-    """The int64 codes `rounding` picks for `weights` on `grid`; ``gptq`` and ``optimal`` weigh
-    the errors by the Hessian of the training `features` (``nearest`` needs none)."""
-    args = (grid.scale, grid.zero_point, grid.qmin, grid.qmax)
-    if rounding == "nearest":
-        return nearest_codes(weights, *args)
-    choose = gptq_codes if rounding == "gptq" else optimal_codes
-    return choose(weights, centered_hessian(features), *args)
 
 
 def gptq_codes(
