@@ -5,10 +5,8 @@ Each feature is quantized to an unsigned ``input_bits``-bit code ``a_j`` on its 
 then one float rescale, ``y = S × acc``. The input scales are folded into the weights
 (``w_j × input_scale_j``, quantized symmetric per tensor), so every product shares the one
 scale ``S``; the bias is re-fitted to the rounded weights and stored as ``B = round(c / S)``.
-
-Unlike TFLite, the input range is not widened to include 0: a linear model never needs an
-exact input 0, and widening Longitude's -124..-114 to -124..0 would make its step twelve times
-coarser. The offset folds into the bias exactly, so no integer zero point is needed.
+Unlike TFLite's, the input range is not widened to include 0: Longitude's -124..-114 widened
+to -124..0 would make its step twelve times coarser, and the offset folds into the bias.
 
 The accumulator is int32 when :attr:`IntegerModel.accumulator_bound`, the largest partial
 sum, fits, else int64 (beyond int64 is refused).

@@ -9,6 +9,10 @@ minimizes it exactly by Schnorr–Euchner branch and bound.
 
 from __future__ import annotations
 
+import heapq
+import itertools
+from collections.abc import Iterator
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -178,15 +182,10 @@ def _search_order(gram: np.ndarray) -> np.ndarray:
     return np.array(reversed_order[::-1])
 
 
-def _zigzag(centre: float, low: int, high: int):
-    """The integers in ``low..high`` in order of distance from `centre`."""
+def _zigzag(centre: float, low: int, high: int) -> Iterator[float]:
+    """The integers in ``low..high`` by distance from `centre`, ties to the lower after the
+    nearest."""
     start = min(max(round(centre), low), high)
-    yield float(start)
-    below, above = start - 1, start + 1
-    while below >= low or above <= high:
-        if above > high or (below >= low and centre - below <= above - centre):
-            yield float(below)
-            below -= 1
-        else:
-            yield float(above)
-            above += 1
+    below, above = range(start - 1, low - 1, -1), range(start + 1, high + 1)
+    rest = heapq.merge(below, above, key=lambda k: abs(k - centre))  # stable: below first
+    return map(float, itertools.chain([start], rest))
