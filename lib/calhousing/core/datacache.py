@@ -155,19 +155,13 @@ def _checked_header(state: object) -> dict[str, Any]:
         raise CacheFormatError("its array header is not a dict of attributes")
     if not _HEADER_KEYS <= state.keys() <= _HEADER_KEYS | _OPTIONAL_HEADER_KEYS:
         raise CacheFormatError(f"its array header has the attributes {sorted(state)}")
-    shape, dtype, alignment = (
-        state["shape"],
-        state["dtype"],
-        state.get("numpy_array_alignment_bytes"),
-    )
+    shape, dtype = state["shape"], state["dtype"]
+    alignment = state.get("numpy_array_alignment_bytes")
+    dims = shape if isinstance(shape, tuple) and len(shape) <= 32 else (-1,)  # else refused
     problem = None
     if state["subclass"] is not np.ndarray:
         problem = "names a class other than numpy.ndarray"
-    elif not (
-        isinstance(shape, tuple)
-        and len(shape) <= 32
-        and all(type(n) is int and n >= 0 for n in shape)
-    ):
+    elif not all(type(n) is int and n >= 0 for n in dims):
         problem = f"has the shape {shape!r}"
     elif state["order"] not in ("C", "F"):
         problem = f"has the order {state['order']!r}"

@@ -184,22 +184,23 @@ def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
         result = "PASS" if measured <= target else "FAIL"
         rows.append((name, config, measured, f"≤ {target:g}", result, in_range))
 
+    def check_row(
+        name: str, target: float, row: pd.Series, config: str, measure: str = "delta_test_r2"
+    ) -> None:
+        check(name, config, target, abs(row[measure]), abs(row[f"{measure}_in_range"]))
+
     for scheme, rounding in itertools.product(SCHEMES, ROUNDINGS):
         row = _row(table, 8, scheme, "standardized", rounding)
-        config = f"8-bit {scheme} standardized {rounding}"
-        check("|ΔR²| at 8 bits, standardized", config, 0.001, *_abs(row))
-        name = "max |Δ prediction| at 8 bits, standardized"
-        check(name, config, 0.05, *_abs(row, "max_abs_pred_diff"))
-    default = _row(table, 8, "asymmetric", "raw", "nearest")
-    check("|ΔR²| at 8 bits, default", "8-bit asymmetric raw nearest", 0.002, *_abs(default))
+        check_row("|ΔR²| at 8 bits, standardized", 0.001, *row)
+        check_row("max |Δ prediction| at 8 bits, standardized", 0.05, *row, "max_abs_pred_diff")
+    check_row("|ΔR²| at 8 bits, default", 0.002, *_row(table, 8, "asymmetric", "raw", "nearest"))
     for scheme in SCHEMES:
         row = _row(table, 4, scheme, "standardized", "gptq")
-        config = f"4-bit {scheme} standardized gptq"
-        check("|ΔR²| at 4 bits, standardized gptq", config, 0.002, *_abs(row))
+        check_row("|ΔR²| at 4 bits, standardized gptq", 0.002, *row)
     three = table[table["bits"] == 3]
     best = three.loc[three["excess_train_mse"].idxmin()]  # chosen without the test split
     config = f"3-bit {best['scheme']} {best['space']} {best['rounding']} (lowest training MSE)"
-    check("|ΔR²| at 3 bits, best configuration", config, 0.01, *_abs(best))
+    check_row("|ΔR²| at 3 bits, best configuration", 0.01, best, config)
     ratios = excess_ratio_table(table).loc[4:8]
     for scheme in SCHEMES:
         worst = ratios[("standardized", scheme, "gptq")]
@@ -212,19 +213,16 @@ def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*columns, "measured_on_in_range_rows"])
 
 
-def _abs(row: pd.Series, measure: str = "delta_test_r2") -> tuple[float, float]:
-    """|`measure`| on all test rows and on those inside the training range."""
-    return abs(row[measure]), abs(row[f"{measure}_in_range"])
-
-
-def _row(table: pd.DataFrame, bits: int, scheme: str, space: str, rounding: str) -> pd.Series:
+def _row(
+    table: pd.DataFrame, bits: int, scheme: str, space: str, rounding: str
+) -> tuple[pd.Series, str]:
     mask = (table[CONFIG_COLUMNS] == [bits, scheme, space, rounding]).all(axis=1)
     if mask.sum() != 1:
         raise ValueError(
             f"the sweep table holds {int(mask.sum())} rows for {bits}-bit {scheme} {space} "
             f"{rounding}; run sweep() with that configuration"
         )
-    return table[mask].iloc[0]
+    return table[mask].iloc[0], f"{bits}-bit {scheme} {space} {rounding}"
 
 
 def out_of_range_rows(params: LinearParams, split: Split) -> pd.DataFrame:
