@@ -1,8 +1,5 @@
-"""Loading and splitting the California Housing data from scikit-learn's cache file.
-
-The cache is read without running any code it may carry and must hold the published table
-(docs/data.md).
-"""
+"""Loading and splitting the California Housing data from scikit-learn's cache file, read
+without running any code it may carry (docs/data.md)."""
 
 from __future__ import annotations
 
@@ -44,15 +41,10 @@ class Split:
 
 
 def load_housing(data_home: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """``fetch_california_housing(as_frame=True).frame``, read safely: 8 features and
-    ``MedHouseVal`` in $100k.
-
-    The cache (in `data_home`, else ``SCIKIT_LEARN_DATA``, else ``~/scikit_learn_data``) is read
-    by :mod:`calhousing.core.datacache`, which runs no code a pickle carries, and must hold
+    """``fetch_california_housing(as_frame=True).frame``, from a cache (in `data_home`, else
+    ``SCIKIT_LEARN_DATA``, else ``~/scikit_learn_data``) read by :mod:`~.datacache` and holding
     :data:`PUBLISHED_TABLE_SHA256`, else ``DataCacheError``. A missing cache is downloaded into
-    a fresh folder and moved into place whole, so an interrupted download leaves no partial
-    cache; ``DataUnavailableError`` when that fails.
-    """
+    a fresh folder and moved into place whole, or ``DataUnavailableError``."""
     home, source = _data_home(data_home)
     cache = home / CACHE_FILE
     if not cache.exists():

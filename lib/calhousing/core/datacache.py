@@ -40,14 +40,8 @@ _ADMITTED_GLOBALS: Final[dict[tuple[str, str], type]] = {
 
 def load_joblib_arrays(raw: bytes) -> Any:
     """Load what ``joblib.dump(..., compress=...)`` wrote: native-endian, writable arrays of
-    numbers, possibly inside tuples, lists or dicts.
-
-    Raises
-    ------
-    CacheFormatError
-        When the bytes are not such a file, or its pickle names any other global (such as
-        ``posix.system``): nothing it names is called.
-    """
+    numbers, possibly in tuples, lists or dicts; else ``CacheFormatError``, with nothing called
+    that the pickle names (such as ``posix.system``)."""
     stream = io.BytesIO(_decompress(raw))
     try:
         loaded = _ArrayUnpickler(stream).load()
@@ -94,11 +88,8 @@ class _OpcodeTable(dict[int, Any]):
 
 
 class _ArrayUnpickler(pickle._Unpickler):
-    """The pure-Python unpickler (as joblib uses), restricted to array globals.
-
-    Only its dispatch table lets BUILD read the array bytes that follow the wrapper in the
-    stream, so the C unpickler's ``find_class`` cannot be used.
-    """
+    """The pure-Python unpickler (as joblib uses), restricted to array globals: only its
+    dispatch table lets BUILD read the array bytes that follow the wrapper in the stream."""
 
     dispatch = _OpcodeTable(pickle._Unpickler.dispatch)
 

@@ -63,10 +63,8 @@ def gptq_codes(
 
     After coefficient ``i`` is rounded, the ones not yet quantized absorb its error through
     the inverse Hessian (the Optimal Brain Surgeon update). A greedy pass depends on its order
-    and can end worse than plain rounding, so three passes are made (the given order, GPTQ's
-    "act order" of decreasing Hessian diagonal, and decreasing conditional precision) and the
-    codes with the smallest :func:`excess_loss` among them and ``nearest`` are returned
-    (``nearest`` on a tie). `hessian` must be symmetric positive definite.
+    and can end worse than nearest, so the best of nearest and three orders is returned: the
+    given one, GPTQ's "act order" (decreasing Hessian diagonal), decreasing precision.
     """
     w, h, scale, zero_point = _problem(weights, hessian, scale, zero_point)
 

@@ -41,14 +41,10 @@ def sweep(
     roundings: Iterable[str] = ROUNDINGS,
     granularity: str = "per_tensor",
 ) -> pd.DataFrame:
-    """Quantize `params` in every configuration and measure each on `split`.
-
-    Returns one row per configuration: ``bits, scheme, space, rounding``, ``test_r2``,
-    ``delta_test_r2`` (quantized − float), ``max_abs_pred_diff`` (largest |quantized − float|
-    test prediction, $100k), the same two on the test rows inside the training range
-    (``*_in_range``), ``delta_train_r2`` (what the budgeted choice reads), ``train_mse``,
-    ``excess_train_mse`` (quantized − float, what the roundings minimize) and ``payload_bytes``.
-    """
+    """One row per configuration of `params`, measured on `split`: ``delta_*`` and ``excess_*``
+    are quantized − float, ``*_in_range`` on the test rows inside the training range;
+    ``delta_train_r2`` is what the budgeted choice reads, ``excess_train_mse`` what the
+    roundings minimize."""
     in_range = inside_training_range(split)
     float_pred, reference = _measures(params, split, in_range)
     rows = []
