@@ -10,12 +10,11 @@ from typing import Any
 
 import pandas as pd
 
-from calhousing.core.bootstrap import paired_bootstrap
 from calhousing.core.data import Split
-from calhousing.core.inference import predict
+from calhousing.core.evaluation import compare_models
 from calhousing.core.quantization import quantize_model
 from calhousing.core.sweep import CONFIG_COLUMNS
-from calhousing.core.training import LinearParams, regression_metrics
+from calhousing.core.training import LinearParams
 from calhousing.params import BY_NAME
 
 GRANULARITY = "per_tensor"  # the only granularity the sweep measures
@@ -40,7 +39,7 @@ def budgeted_choice(
     row = choose(table, budget)
     bits, scheme, space, rounding = int(row["bits"]), *(str(row[c]) for c in CONFIG_COLUMNS[1:])
     model = quantize_model(params, bits, scheme, GRANULARITY, space, rounding, split.X_train)
-    float_pred, pred = predict(params, split.X_test), predict(model, split.X_test)
+    confirmed = compare_models(params, model, split)
     return {
         "max_r2_loss": budget,
         "met": bool(row["_loss"] <= budget),
@@ -50,7 +49,7 @@ def budgeted_choice(
         "float_payload_bytes": int(params.payload_bytes),
         "train_r2_loss": float(row["_loss"]),
         "test_r2_loss": float(-row["delta_test_r2"]),
-        "test": regression_metrics(split.y_test, pred),
+        "test": confirmed.quantized_metrics["test"],
         "max_abs_pred_diff": float(row["max_abs_pred_diff"]),
-        "intervals": paired_bootstrap(split.y_test, float_pred, pred),
+        "intervals": confirmed.intervals,
     }
