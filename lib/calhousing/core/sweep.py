@@ -88,11 +88,8 @@ def _measures(
 def float_reference(params: LinearParams, split: Split) -> dict[str, float]:
     """The float model's test R², training MSE and parameter bytes: the sweep's references."""
     measures = _measures(params, split, inside_training_range(split))[1]
-    return {
-        "test_r2": measures["test_r2"],
-        "train_mse": measures["train_mse"],
-        "payload_bytes": float(params.payload_bytes),
-    }
+    references = {name: measures[name] for name in ("test_r2", "train_mse")}
+    return {**references, "payload_bytes": float(params.payload_bytes)}
 
 
 def metric_table(table: pd.DataFrame, metric: str) -> pd.DataFrame:
