@@ -90,7 +90,6 @@ def load_split(
 
 
 def training_data_digest(split: Split) -> str:
-    """sha256 over the dtype, shape and bytes of the training features and target."""
     digest = hashlib.sha256()
     for array in (split.X_train.to_numpy(), split.y_train.to_numpy()):
         contiguous = np.ascontiguousarray(array)

@@ -12,8 +12,6 @@ from calhousing.core.quantization import QuantizedModel, feature_matrix
 if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
     import pandas as pd
 
-__all__ = ["feature_matrix", "predict"]
-
 
 def predict(model: LinearParams | QuantizedModel, X: pd.DataFrame | np.ndarray) -> np.ndarray:
     """The model's predictions in float64, with the columns taken in the model's order; a

@@ -68,7 +68,6 @@ class IntegerModel:
 
     @property
     def payload_bytes(self) -> int:
-        """Weight codes, bias, accumulator scale, and the input offsets and scales."""
         bias_bytes = np.dtype(self.accumulator_dtype).itemsize
         floats = self.input_offset.nbytes + self.input_scale.nbytes + np.float64().nbytes
         return int(self.weight_codes.nbytes + bias_bytes + floats)
@@ -136,7 +135,6 @@ def quantize_inputs(model: IntegerModel, X: pd.DataFrame | np.ndarray) -> np.nda
 
 
 def accumulate(model: IntegerModel, input_codes: np.ndarray) -> np.ndarray:
-    """``Σ_j q_j a_j + B`` per row, in the model's integer accumulator dtype."""
     dtype = np.dtype(model.accumulator_dtype)
     products = input_codes.astype(dtype) @ model.weight_codes.astype(dtype)
     return products + dtype.type(model.bias_code)

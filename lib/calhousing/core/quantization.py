@@ -17,8 +17,6 @@ from numpy.typing import ArrayLike
 
 from calhousing.core import rounding as _rounding
 from calhousing.core.linear import LinearParams
-
-# the choices are declared once, as Literals, in params
 from calhousing.params import GRANULARITIES, ROUNDINGS, SCHEMES, SPACES, check_bits, check_choice
 
 if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
@@ -94,7 +92,6 @@ class QuantizedModel:
 
     @property
     def statistics_bytes(self) -> int:
-        """Bytes of the stored feature means and stds (0 in raw space)."""
         stats = (self.feature_mean, self.feature_std)
         return sum(int(array.nbytes) for array in stats if array is not None)
 

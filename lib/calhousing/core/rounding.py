@@ -37,7 +37,6 @@ def excess_loss(weights: ArrayLike, rounded: ArrayLike, hessian: ArrayLike) -> f
 
 
 def grid_values(codes: ArrayLike, scale: ArrayLike, zero_point: ArrayLike) -> np.ndarray:
-    """``(codes - zero_point) * scale`` as float64, the values the codes stand for."""
     offsets = np.asarray(codes, dtype=np.int64) - np.asarray(zero_point, dtype=np.int64)
     return offsets * np.asarray(scale, dtype=np.float64)
 
@@ -45,7 +44,6 @@ def grid_values(codes: ArrayLike, scale: ArrayLike, zero_point: ArrayLike) -> np
 def nearest_codes(
     weights: ArrayLike, scale: ArrayLike, zero_point: ArrayLike, qmin: int, qmax: int
 ) -> np.ndarray:
-    """``clip(round_half_even(w / scale) + zero_point, qmin, qmax)`` as int64."""
     w = np.asarray(weights, dtype=np.float64)
     codes = np.rint(w / np.asarray(scale, dtype=np.float64)) + np.asarray(zero_point)
     return np.clip(codes, qmin, qmax).astype(np.int64)

@@ -74,7 +74,6 @@ def sweep(
 def _measures(
     model: LinearParams | QuantizedModel, split: Split, in_range: np.ndarray
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """`model`'s test predictions, and its R² and training MSE that the sweep compares."""
     pred, train_pred = predict(model, split.X_test), predict(model, split.X_train)
     y = np.asarray(split.y_test)
     return pred, {
@@ -235,7 +234,6 @@ def out_of_range_rows(params: LinearParams, split: Split) -> pd.DataFrame:
 
 
 def inside_training_range(split: Split) -> np.ndarray:
-    """Which test rows have every feature inside the training min..max."""
     train = np.asarray(split.X_train, dtype=np.float64)
     test = np.asarray(split.X_test, dtype=np.float64)
     return np.all((test >= train.min(axis=0)) & (test <= train.max(axis=0)), axis=1)

@@ -27,7 +27,6 @@ def linear_params(model: LinearRegression) -> LinearParams:
 
 
 def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
-    """R², mean squared error and mean absolute error, from :mod:`sklearn.metrics`."""
     return {
         "r2": float(r2_score(y_true, y_pred)),
         "mse": float(mean_squared_error(y_true, y_pred)),
