@@ -16,6 +16,7 @@ from calhousing.core.quantization import (
     GRANULARITIES,
     SCHEMES,
     SPACES,
+    QuantizedTensor,
     check_model_choices,
     code_range,
     quantize,
@@ -340,9 +341,18 @@ def test_the_standardized_space_scales_by_std_and_moves_the_mean_into_the_interc
     standardized, shifted = quantization.standardized_space(coef, intercept, mean, std)
     np.testing.assert_array_equal(standardized, [1.0, -4.0])
     assert shifted == 2.0  # 3 + (1 × 2 + 3 × -1)
-    raw, back = quantization.raw_space(standardized, shifted, mean, std)
-    np.testing.assert_array_equal(raw, coef)
-    assert back == intercept
-    np.testing.assert_array_equal(
-        quantization.standardize(np.array([[1.5, 7.0]]), mean, std), [[1.0, 1.0]]
+    one, zero = np.array(1.0), np.array(0, dtype=np.int8)
+    model = quantization.QuantizedModel(
+        coef=QuantizedTensor(np.array([1, -4], dtype=np.int8), one, zero, 4, "symmetric"),
+        intercept=QuantizedTensor(np.array([2], dtype=np.int8), one, zero, 4, "symmetric"),
+        feature_names=("a", "b"),
+        space="standardized",
+        feature_mean=mean,
+        feature_std=std,
     )
+    raw = model.dequantized_params()
+    np.testing.assert_array_equal(raw.coef, coef)
+    assert raw.intercept == intercept
+    x = np.array([[1.5, 7.0]])
+    np.testing.assert_array_equal(quantization.standardize(x, mean, std), [[1.0, 1.0]])
+    assert model.predict_features(x).tolist() == [-1.0]  # 1 - 4 + 2, as 1.5 × 2 + 7 × -1 + 3

@@ -20,11 +20,8 @@ def paired_bootstrap(
     seed: int = SEED,
 ) -> dict[str, object]:
     """Percentile intervals (:data:`CONFIDENCE`) of `candidate`'s R² lost and MAE and MSE added
-    against `reference`, each resample drawing the same rows for both models.
-
-    Returns ``resamples``, ``seed``, ``confidence`` and, for each of :data:`LOSSES`, its
-    ``estimate`` on all rows with its ``low`` and ``high`` ends.
-    """
+    against `reference` (:data:`LOSSES`, each an ``estimate`` on all rows, ``low`` and ``high``),
+    each resample drawing the same rows for both models."""
     y, a, b = (np.asarray(v, dtype=np.float64) for v in (y_true, reference, candidate))
     rng = np.random.default_rng(seed)
     draws = [

@@ -1,8 +1,7 @@
 """The budgeted choice: the sweep's smallest configuration within a loss of R², confirmed.
 
 It is chosen on the training rows, so the test rows stay untouched until the confirmation:
-their R² loss, with paired-bootstrap intervals against the float model. The sweep measures
-per-tensor configurations only, so the choice is per tensor.
+their R² loss, with paired-bootstrap intervals against the float model.
 """
 
 from __future__ import annotations
@@ -11,12 +10,11 @@ from typing import Any
 
 import pandas as pd
 
-from calhousing.core.bootstrap import paired_bootstrap
 from calhousing.core.data import Split
-from calhousing.core.inference import predict
+from calhousing.core.evaluation import compare_models
 from calhousing.core.quantization import quantize_model
 from calhousing.core.sweep import CONFIG_COLUMNS
-from calhousing.core.training import LinearParams, regression_metrics
+from calhousing.core.training import LinearParams
 from calhousing.params import BY_NAME
 
 GRANULARITY = "per_tensor"  # the only granularity the sweep measures
@@ -36,23 +34,22 @@ def choose(table: pd.DataFrame, max_r2_loss: float) -> pd.Series:
 def budgeted_choice(
     params: LinearParams, split: Split, table: pd.DataFrame, max_r2_loss: float
 ) -> dict[str, Any]:
-    """:func:`choose`'s configuration, quantized again and confirmed on the test rows: what
-    ``choice.json`` holds (``met`` says whether the training loss is within the budget)."""
+    """:func:`choose`'s configuration confirmed on the test rows, as ``choice.json`` holds it."""
     budget = BY_NAME["max_r2_loss"].check(max_r2_loss)
     row = choose(table, budget)
     bits, scheme, space, rounding = int(row["bits"]), *(str(row[c]) for c in CONFIG_COLUMNS[1:])
     model = quantize_model(params, bits, scheme, GRANULARITY, space, rounding, split.X_train)
-    float_pred, pred = predict(params, split.X_test), predict(model, split.X_test)
+    confirmed = compare_models(params, model, split)
     return {
         "max_r2_loss": budget,
         "met": bool(row["_loss"] <= budget),
-        **dict(zip(CONFIG_COLUMNS, (bits, scheme, space, rounding), strict=True)),
+        **{"bits": bits, "scheme": scheme, "space": space, "rounding": rounding},
         "granularity": GRANULARITY,
         "payload_bytes": int(model.payload_bytes),
         "float_payload_bytes": int(params.payload_bytes),
         "train_r2_loss": float(row["_loss"]),
         "test_r2_loss": float(-row["delta_test_r2"]),
-        "test": regression_metrics(split.y_test, pred),
+        "test": confirmed.quantized_metrics["test"],
         "max_abs_pred_diff": float(row["max_abs_pred_diff"]),
-        "intervals": paired_bootstrap(split.y_test, float_pred, pred),
+        "intervals": confirmed.intervals,
     }

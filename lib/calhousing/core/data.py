@@ -1,8 +1,5 @@
-"""Loading and splitting the California Housing data from scikit-learn's cache file.
-
-The cache is read without running any code it may carry and must hold the published table
-(docs/data.md).
-"""
+"""Loading and splitting the California Housing data from scikit-learn's cache file, read
+without running any code it may carry (docs/data.md)."""
 
 from __future__ import annotations
 
@@ -11,8 +8,6 @@ import os
 import socket
 import tempfile
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,11 +26,9 @@ FEATURE_NAMES: tuple[str, ...] = tuple(
 TARGET_NAME = "MedHouseVal"
 CACHE_FILE = "cal_housing_py3.pkz"
 TABLE_SHAPE: tuple[int, int] = (DATA_ROWS, 9)
+# sha256 of the table scikit-learn caches from cal_housing.tgz; joblib versions write the
+# cache with different bytes, the table stays the same.
 PUBLISHED_TABLE_SHA256 = "898f39f9b96274ded9a9f5a3b1b9f1dc032ab86955ac0f86b1c17330ba30cb25"
-"""sha256 (:func:`table_sha256`) of the table scikit-learn caches from ``cal_housing.tgz``.
-
-joblib versions write the cache with different bytes; the table stays the same.
-"""
 _DOWNLOAD_TIMEOUT_SECONDS = 20.0
 
 
@@ -48,28 +41,10 @@ class Split:
 
 
 def load_housing(data_home: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """Load California Housing as one frame: the 8 features and ``MedHouseVal`` in $100k.
-
-    The frame is ``fetch_california_housing(as_frame=True).frame``, but the cache is read by
-    :mod:`calhousing.core.datacache`, which runs none of the code a pickle can carry, and
-    must hold :data:`PUBLISHED_TABLE_SHA256`. A missing cache is downloaded into a fresh
-    folder and moved into place whole, so an interrupted download leaves no partial cache.
-
-    Parameters
-    ----------
-    data_home : path-like, optional
-        Folder holding scikit-learn's cache. ``None`` uses ``SCIKIT_LEARN_DATA`` or
-        ``~/scikit_learn_data``; an empty ``SCIKIT_LEARN_DATA`` is refused rather than read
-        as the current folder.
-
-    Raises
-    ------
-    DataUnavailableError
-        When the cache is missing and the download fails, or the folder cannot hold it.
-    DataCacheError
-        When the cache is not the California Housing data: truncated, damaged, a hostile
-        pickle, or another data set.
-    """
+    """``fetch_california_housing(as_frame=True).frame``, from a cache (in `data_home`, else
+    ``SCIKIT_LEARN_DATA``, else ``~/scikit_learn_data``) read by :mod:`~.datacache` and holding
+    :data:`PUBLISHED_TABLE_SHA256`, else ``DataCacheError``. A missing cache is downloaded into
+    a fresh folder and moved into place whole, or ``DataUnavailableError``."""
     home, source = _data_home(data_home)
     cache = home / CACHE_FILE
     if not cache.exists():
@@ -90,21 +65,19 @@ def housing_frame(table: np.ndarray) -> pd.DataFrame:
 
 
 def table_sha256(table: np.ndarray) -> str:
-    """sha256 of a table's values as row-major little-endian float64."""
     return hashlib.sha256(np.ascontiguousarray(table, dtype="<f8").tobytes()).hexdigest()
 
 
 def split_data(frame: pd.DataFrame, test_size: float = 0.2, random_state: int = 42) -> Split:
-    """Split a frame from :func:`load_housing` with scikit-learn's ``train_test_split``."""
     check_test_size(test_size)
     check_random_state(random_state)
-    X_train, X_test, y_train, y_test = train_test_split(
+    parts = train_test_split(
         frame[list(FEATURE_NAMES)],
         frame[TARGET_NAME],
         test_size=test_size,
         random_state=random_state,
     )
-    return Split(X_train, X_test, y_train, y_test)
+    return Split(*parts)  # X_train, X_test, y_train, y_test
 
 
 def load_split(
@@ -117,7 +90,6 @@ def load_split(
 
 
 def training_data_digest(split: Split) -> str:
-    """sha256 over the dtype, shape and bytes of the training features and target."""
     digest = hashlib.sha256()
     for array in (split.X_train.to_numpy(), split.y_train.to_numpy()):
         contiguous = np.ascontiguousarray(array)
@@ -151,11 +123,13 @@ def _data_home(data_home: str | os.PathLike[str] | None) -> tuple[Path, str]:
 
 def _download(home: Path, source: str) -> None:
     """Let scikit-learn download the cache into a fresh folder, then move it into `home`."""
+    timeout = socket.getdefaulttimeout()
     try:
         home.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".calhousing-download-", dir=home) as fresh:
-            with warnings.catch_warnings(), _socket_timeout(_DOWNLOAD_TIMEOUT_SECONDS):
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # scikit-learn's "Retry downloading"
+                socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT_SECONDS)  # scikit-learn sets none
                 fetch_california_housing(data_home=fresh, n_retries=1, delay=0.1)
             os.replace(Path(fresh) / CACHE_FILE, home / CACHE_FILE)
     except OSError as error:
@@ -166,10 +140,11 @@ def _download(home: Path, source: str) -> None:
             f"scikit-learn's cache file {CACHE_FILE}, e.g. export "
             f"SCIKIT_LEARN_DATA=/path/to/scikit_learn_data"
         ) from None
+    finally:
+        socket.setdefaulttimeout(timeout)
 
 
 def _checked_table(cache: Path, source: str) -> np.ndarray:
-    """The cached table, once it loads without running code and has the published hash."""
     try:
         with cache.open("rb") as file:
             raw = file.read(datacache.MAX_DECOMPRESSED_BYTES + 1)
@@ -177,14 +152,13 @@ def _checked_table(cache: Path, source: str) -> np.ndarray:
             raise CacheFormatError(f"it is larger than {datacache.MAX_DECOMPRESSED_BYTES:,} bytes")
         table = datacache.load_joblib_arrays(raw)
         if not isinstance(table, np.ndarray):
-            raise CacheFormatError(
-                f"it holds a {type(table).__name__}, not the float64 table of shape {TABLE_SHAPE}"
-            )
-        if table.dtype != np.float64 or table.shape != TABLE_SHAPE:
-            raise CacheFormatError(
-                f"it holds a {table.dtype} array of shape {table.shape}, not the float64 table "
-                f"of shape {TABLE_SHAPE}"
-            )
+            held = f"a {type(table).__name__}"
+        elif table.dtype != np.float64 or table.shape != TABLE_SHAPE:
+            held = f"a {table.dtype} array of shape {table.shape}"
+        else:
+            held = None
+        if held:
+            raise CacheFormatError(f"it holds {held}, not the float64 table of shape {TABLE_SHAPE}")
         if table_sha256(table) != PUBLISHED_TABLE_SHA256:
             raise CacheFormatError(
                 "its table differs from the published California Housing data (sha256 mismatch)"
@@ -199,14 +173,3 @@ def _checked_table(cache: Path, source: str) -> np.ndarray:
         f"{problem}. Delete it so scikit-learn downloads it again, or point SCIKIT_LEARN_DATA "
         f"at a folder holding a good copy of {CACHE_FILE}"
     )
-
-
-@contextmanager
-def _socket_timeout(seconds: float) -> Iterator[None]:
-    """Bound how long a stalled download may hang (scikit-learn sets no timeout)."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)

@@ -1,12 +1,11 @@
 """Reading scikit-learn's data cache without running the code a pickle may carry.
 
 scikit-learn caches a data set with ``joblib.dump(array, path, compress=6)``: a zlib stream
-holding a pickle of joblib's ``NumpyArrayWrapper`` followed by the array's raw bytes, which
-``joblib.load`` unpickles with the full pickle machinery. :func:`load_joblib_arrays` reads
-the same format the way skops reads models: only the wrapper, ``numpy.ndarray`` and
-``numpy.dtype`` are admitted; only ``numpy.dtype`` may be called and only the wrapper
-created; state is set only on the wrapper and on dtypes; and the wrapper is checked before
-any array byte is read.
+holding a pickle of joblib's ``NumpyArrayWrapper`` followed by the array's raw bytes.
+:func:`load_joblib_arrays` reads it the way skops reads models: only the wrapper,
+``numpy.ndarray`` and ``numpy.dtype`` are admitted; only ``numpy.dtype`` may be called and only
+the wrapper created; state is set only on the wrapper and on dtypes; and the wrapper is checked
+before any array byte is read.
 """
 
 from __future__ import annotations
@@ -24,10 +23,7 @@ from calhousing.errors import CacheFormatError
 MAX_DECOMPRESSED_BYTES: Final = 16 * 2**20
 """Largest pickle accepted after decompression; a cached data set of ours is ~1.5 MB."""
 
-# zlib's window bits plus 32: accept a zlib or a gzip header, as joblib writes either.
-_ZLIB_OR_GZIP: Final = zlib.MAX_WBITS | 32
-_ARRAY_KINDS: Final = "biuf"  # bool, signed and unsigned integers, floats: no objects
-_REQUIRED_HEADER_KEYS: Final = frozenset({"subclass", "shape", "order", "dtype"})
+_HEADER_KEYS: Final = frozenset({"subclass", "shape", "order", "dtype"})
 _OPTIONAL_HEADER_KEYS: Final = frozenset({"allow_mmap", "numpy_array_alignment_bytes"})
 
 
@@ -43,18 +39,9 @@ _ADMITTED_GLOBALS: Final[dict[tuple[str, str], type]] = {
 
 
 def load_joblib_arrays(raw: bytes) -> Any:
-    """Load what ``joblib.dump(..., compress=...)`` wrote, admitting arrays only.
-
-    Returns numpy arrays of numbers (native-endian, writable), possibly inside tuples, lists
-    or dicts.
-
-    Raises
-    ------
-    CacheFormatError
-        When the bytes are empty, truncated, damaged, larger than
-        :data:`MAX_DECOMPRESSED_BYTES` once decompressed, not a pickle, or a pickle that
-        names any other global (such as ``posix.system``): nothing it names is called.
-    """
+    """Load what ``joblib.dump(..., compress=...)`` wrote: native-endian, writable arrays of
+    numbers, possibly in tuples, lists or dicts; else ``CacheFormatError``, with nothing called
+    that the pickle names (such as ``posix.system``)."""
     stream = io.BytesIO(_decompress(raw))
     try:
         loaded = _ArrayUnpickler(stream).load()
@@ -76,7 +63,7 @@ def _decompress(raw: bytes) -> bytes:
         raise CacheFormatError("it is empty")
     if raw[:1] != b"\x78" and raw[:2] != b"\x1f\x8b":
         raise CacheFormatError("it is not zlib-compressed, as scikit-learn writes its cache")
-    decompressor = zlib.decompressobj(_ZLIB_OR_GZIP)
+    decompressor = zlib.decompressobj(zlib.MAX_WBITS | 32)  # a zlib or a gzip header
     try:
         data = decompressor.decompress(raw, MAX_DECOMPRESSED_BYTES)
     except zlib.error as error:
@@ -94,8 +81,6 @@ def _decompress(raw: bytes) -> bytes:
 
 
 class _OpcodeTable(dict[int, Any]):
-    """The unpickler's dispatch table, naming an opcode it does not know."""
-
     def __missing__(self, opcode: int) -> Any:
         raise CacheFormatError(
             f"it is not a pickle, or a damaged one (unknown opcode {opcode:#04x})"
@@ -103,11 +88,8 @@ class _OpcodeTable(dict[int, Any]):
 
 
 class _ArrayUnpickler(pickle._Unpickler):
-    """The pure-Python unpickler (as joblib uses), restricted to array globals.
-
-    Only the Python unpickler's dispatch table lets BUILD read the array bytes that follow
-    the wrapper in the stream, so the C unpickler's ``find_class`` cannot be used.
-    """
+    """The pure-Python unpickler (as joblib uses), restricted to array globals: only its
+    dispatch table lets BUILD read the array bytes that follow the wrapper in the stream."""
 
     dispatch = _OpcodeTable(pickle._Unpickler.dispatch)
 
@@ -141,7 +123,7 @@ class _ArrayUnpickler(pickle._Unpickler):
     def load_newobj(self) -> None:
         cls, args = self.stack[-2], self.stack[-1]
         if cls is not _ArrayHeader or type(args) is not tuple or args:
-            raise CacheFormatError(_call_refused(self.stack[-2]))
+            raise CacheFormatError(_call_refused(cls))
         super().load_newobj()
 
     def load_refused(self) -> None:
@@ -162,27 +144,26 @@ def _checked_header(state: object) -> dict[str, Any]:
     """The wrapper's attributes, once each is one an array of numbers can have."""
     if not isinstance(state, dict) or not all(isinstance(key, str) for key in state):
         raise CacheFormatError("its array header is not a dict of attributes")
-    keys = set(state)
-    if not _REQUIRED_HEADER_KEYS <= keys <= _REQUIRED_HEADER_KEYS | _OPTIONAL_HEADER_KEYS:
-        raise CacheFormatError(f"its array header has the attributes {sorted(keys)}")
+    if not _HEADER_KEYS <= state.keys() <= _HEADER_KEYS | _OPTIONAL_HEADER_KEYS:
+        raise CacheFormatError(f"its array header has the attributes {sorted(state)}")
     shape, dtype = state["shape"], state["dtype"]
-    if state["subclass"] is not np.ndarray:
-        raise CacheFormatError("its array header names a class other than numpy.ndarray")
-    if not (
-        isinstance(shape, tuple)
-        and len(shape) <= 32
-        and all(type(n) is int and n >= 0 for n in shape)
-    ):
-        raise CacheFormatError(f"its array header has the shape {shape!r}")
-    if state["order"] not in ("C", "F"):
-        raise CacheFormatError(f"its array header has the order {state['order']!r}")
-    if not isinstance(dtype, np.dtype) or dtype.kind not in _ARRAY_KINDS or dtype.hasobject:
-        raise CacheFormatError(f"its array header has the dtype {dtype!r}, not a number type")
-    if math.prod(shape) * dtype.itemsize > MAX_DECOMPRESSED_BYTES:
-        raise CacheFormatError(f"its array header announces an array of shape {shape}, too big")
     alignment = state.get("numpy_array_alignment_bytes")
-    if alignment is not None and type(alignment) is not int:
-        raise CacheFormatError(f"its array header has the alignment {alignment!r}")
+    dims = shape if isinstance(shape, tuple) and len(shape) <= 32 else (-1,)  # else refused
+    problem = None
+    if state["subclass"] is not np.ndarray:
+        problem = "names a class other than numpy.ndarray"
+    elif not all(type(n) is int and n >= 0 for n in dims):
+        problem = f"has the shape {shape!r}"
+    elif state["order"] not in ("C", "F"):
+        problem = f"has the order {state['order']!r}"
+    elif not isinstance(dtype, np.dtype) or dtype.kind not in "biuf" or dtype.hasobject:
+        problem = f"has the dtype {dtype!r}, not a number type"  # bool, integers, floats only
+    elif math.prod(shape) * dtype.itemsize > MAX_DECOMPRESSED_BYTES:
+        problem = f"announces an array of shape {shape}, too big"
+    elif alignment is not None and type(alignment) is not int:
+        problem = f"has the alignment {alignment!r}"
+    if problem:
+        raise CacheFormatError(f"its array header {problem}")
     return state
 
 

@@ -61,8 +61,6 @@ class Comparison:
 
 
 def compare_models(params: LinearParams, quantized: QuantizedModel, split: Split) -> Comparison:
-    """Metrics of both models on train and test, every test row's predictions, the test
-    losses' intervals and the slices."""
     float_pred, pred = predict(params, split.X_test), predict(quantized, split.X_test)
     return Comparison(
         float_metrics=split_metrics(params, split),
@@ -77,7 +75,6 @@ def compare_models(params: LinearParams, quantized: QuantizedModel, split: Split
 def split_metrics(
     model: LinearParams | QuantizedModel, split: Split
 ) -> dict[str, dict[str, float]]:
-    """R², MSE and MAE of `model` on the train and the test part."""
     return {
         "train": regression_metrics(split.y_train, predict(model, split.X_train)),
         "test": regression_metrics(split.y_test, predict(model, split.X_test)),
@@ -103,7 +100,6 @@ def prediction_frame(
 
 
 def first_rows(predictions: pd.DataFrame, n_samples: int = 10) -> pd.DataFrame:
-    """The first `n_samples` rows of :func:`prediction_frame`."""
     check_n_samples(n_samples)
     return predictions.head(n_samples)
 

@@ -5,29 +5,29 @@ Each feature is quantized to an unsigned ``input_bits``-bit code ``a_j`` on its 
 then one float rescale, ``y = S × acc``. The input scales are folded into the weights
 (``w_j × input_scale_j``, quantized symmetric per tensor), so every product shares the one
 scale ``S``; the bias is re-fitted to the rounded weights and stored as ``B = round(c / S)``.
+Unlike TFLite's, the input range is not widened to include 0: Longitude's -124..-114 widened
+to -124..0 would make its step twelve times coarser, and the offset folds into the bias.
 
-Unlike TFLite, the input range is not widened to include 0: a linear model never needs an
-exact input 0, and widening Longitude's -124..-114 to -124..0 would make its step twelve times
-coarser. The offset folds into the bias exactly, so no integer zero point is needed.
-
-No partial sum of ``acc`` exceeds :attr:`IntegerModel.accumulator_bound` in absolute value;
-the accumulator is int32 when that bound fits, else int64 (beyond int64 is refused).
+The accumulator is int32 when :attr:`IntegerModel.accumulator_bound`, the largest partial
+sum, fits, else int64 (beyond int64 is refused).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from numbers import Integral
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from calhousing.core import rounding as _rounding
-from calhousing.core.inference import feature_matrix
 from calhousing.core.linear import LinearParams
-from calhousing.core.quantization import code_dtype, quantize, training_features
-from calhousing.core.rounding import ROUNDINGS
-from calhousing.params import MAX_BITS, MIN_BITS, check_bits, check_choice
+from calhousing.core.quantization import (
+    chosen_codes,
+    code_dtype,
+    feature_matrix,
+    quantize,
+    standardize,
+)
+from calhousing.params import MAX_BITS, MIN_BITS, ROUNDINGS, Integers, check_bits, check_choice
 
 if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
     import pandas as pd
@@ -68,7 +68,6 @@ class IntegerModel:
 
     @property
     def payload_bytes(self) -> int:
-        """Weight codes, bias, accumulator scale, and the input offsets and scales."""
         bias_bytes = np.dtype(self.accumulator_dtype).itemsize
         floats = self.input_offset.nbytes + self.input_scale.nbytes + np.float64().nbytes
         return int(self.weight_codes.nbytes + bias_bytes + floats)
@@ -81,37 +80,19 @@ def build_integer_model(
     input_bits: int = 8,
     rounding: str = "nearest",
 ) -> IntegerModel:
-    """Calibrate the input ranges on `X_train` and quantize `params` for integer inference.
-
-    `bits` (signed weight codes) and `input_bits` (unsigned input codes) are 2..16; `rounding`
-    chooses the weight codes (:mod:`calhousing.core.rounding`) with the Hessian of the
-    training least squares on the input codes. Raises ``ValueError`` for a bad setting, a
-    malformed `X_train`, or a bias too large for an int64 accumulator.
-    """
+    """Calibrate the input ranges on `X_train` and quantize `params` for integer inference;
+    `rounding` weighs the weight codes' errors by the training least squares on input codes."""
     check_bits(bits)
-    if (
-        isinstance(input_bits, bool)
-        or not isinstance(input_bits, Integral)
-        or not MIN_BITS <= input_bits <= MAX_BITS
-    ):
-        raise ValueError(
-            f"input_bits must be an integer from {MIN_BITS} to {MAX_BITS}, got {input_bits!r}"
-        )
+    Integers(MIN_BITS, MAX_BITS).check("input_bits", input_bits)
     check_choice("rounding", rounding, ROUNDINGS)
-    x = training_features(X_train, params.feature_names, rounding=rounding)
-    input_qmax = 2**input_bits - 1
-    offset = x.min(axis=0)
-    span = x.max(axis=0) - offset
+    x = feature_matrix(X_train, params.feature_names, training=True)
+    input_qmax, offset, span = 2**input_bits - 1, x.min(axis=0), np.ptp(x, axis=0)
     input_scale = np.where(span > 0, span / input_qmax, 1.0)
     codes = _input_codes(x, offset, input_scale, input_qmax).astype(np.float64)
     coef = np.asarray(params.coef, dtype=np.float64)
     folded = coef * input_scale
     grid = quantize(folded, bits, WEIGHT_SCHEME, "per_tensor")
-    weight_codes = grid.codes.astype(np.int64)
-    if rounding != "nearest":
-        choose = _rounding.gptq_codes if rounding == "gptq" else _rounding.optimal_codes
-        hessian = _rounding.centered_hessian(codes)
-        weight_codes = choose(folded, hessian, grid.scale, 0, grid.qmin, grid.qmax)
+    weight_codes = chosen_codes(rounding, folded, codes, grid)
     scale = float(grid.scale)
     # Least-squares bias for the rounded weights: the mean training prediction
     # equals the float model's, b + mean(x) @ w (= mean(y) for an OLS fit).
@@ -123,31 +104,29 @@ def build_integer_model(
             f"the bias {bias!r} at the weight scale {scale!r} does not fit an int64 "
             "accumulator; rescale the target or the features"
         )
-    bias_code = int(np.rint(code))
-    bound = int(np.abs(weight_codes).sum()) * input_qmax + abs(bias_code)
-    if bound > INT64_MAX:
-        raise ValueError(
-            f"the accumulator bound {bound} exceeds int64: the bias {bias!r} is too "
-            f"large for the weight scale {scale!r}; rescale the target or the features"
-        )
-    return IntegerModel(
+    model = IntegerModel(
         feature_names=params.feature_names,
         input_offset=offset,
         input_scale=input_scale,
         input_bits=input_bits,
         weight_codes=weight_codes.astype(code_dtype(bits, WEIGHT_SCHEME)),
-        bias_code=bias_code,
+        bias_code=int(np.rint(code)),
         accumulator_scale=scale,
         bits=bits,
-        accumulator_dtype="int32" if bound <= INT32_MAX else "int64",
+        accumulator_dtype="int64",
+    )
+    if model.accumulator_bound > INT64_MAX:
+        raise ValueError(
+            f"the accumulator bound {model.accumulator_bound} exceeds int64: the bias {bias!r} "
+            f"is too large for the weight scale {scale!r}; rescale the target or the features"
+        )
+    return replace(
+        model, accumulator_dtype="int32" if model.accumulator_bound <= INT32_MAX else "int64"
     )
 
 
 def quantize_inputs(model: IntegerModel, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """The unsigned input codes of `X`, saturating outside the calibrated range.
-
-    Raises ``ValueError`` if `X` has the wrong columns or holds NaN or inf.
-    """
+    """The unsigned input codes of `X`, saturating outside the calibrated range."""
     features = feature_matrix(X, model.feature_names)
     if not np.all(np.isfinite(features)):
         raise ValueError("X must be finite numbers; got NaN or inf in the features")
@@ -156,7 +135,6 @@ def quantize_inputs(model: IntegerModel, X: pd.DataFrame | np.ndarray) -> np.nda
 
 
 def accumulate(model: IntegerModel, input_codes: np.ndarray) -> np.ndarray:
-    """``Σ_j q_j a_j + B`` per row, in the model's integer accumulator dtype."""
     dtype = np.dtype(model.accumulator_dtype)
     products = input_codes.astype(dtype) @ model.weight_codes.astype(dtype)
     return products + dtype.type(model.bias_code)
@@ -168,7 +146,5 @@ def predict_integer(model: IntegerModel, X: pd.DataFrame | np.ndarray) -> np.nda
     return model.accumulator_scale * accumulator.astype(np.float64)
 
 
-def _input_codes(
-    x: np.ndarray, offset: np.ndarray, scale: np.ndarray, input_qmax: int
-) -> np.ndarray:
-    return np.clip(np.rint((x - offset) / scale), 0, input_qmax)
+def _input_codes(x: np.ndarray, offset: np.ndarray, scale: np.ndarray, qmax: int) -> np.ndarray:
+    return np.clip(np.rint(standardize(x, offset, scale)), 0, qmax)

@@ -1,8 +1,5 @@
-"""The parameters of a linear model, with no dependency beyond numpy.
-
-Quantization and evaluation import this module rather than :mod:`calhousing.core.training`,
-which brings scikit-learn with it.
-"""
+"""The parameters of a linear model, with no dependency beyond numpy (unlike
+:mod:`calhousing.core.training`, which brings scikit-learn)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ of it, so its code dequantizes to it (to float64 rounding).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,8 +17,6 @@ from numpy.typing import ArrayLike
 
 from calhousing.core import rounding as _rounding
 from calhousing.core.linear import LinearParams
-
-# the choices are declared once, as Literals, in params
 from calhousing.params import GRANULARITIES, ROUNDINGS, SCHEMES, SPACES, check_bits, check_choice
 
 if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
@@ -52,8 +50,7 @@ class QuantizedTensor:
         return "per_tensor" if self.scale.ndim == 0 else "per_channel"
 
     def dequantize(self) -> np.ndarray:
-        """Return ``(codes - zero_point) * scale`` as float64."""
-        return (self.codes.astype(np.int64) - self.zero_point.astype(np.int64)) * self.scale
+        return _rounding.grid_values(self.codes, self.scale, self.zero_point)
 
     @property
     def payload_bytes(self) -> int:
@@ -66,9 +63,8 @@ class QuantizedTensor:
 class QuantizedModel:
     """A linear model whose coefficients and intercept are each quantized.
 
-    In ``"standardized"`` space it computes ``((X - feature_mean) / feature_std) @ coef +
-    intercept``, with the float64 training statistics stored (and counted); in ``"raw"``
-    space ``X @ coef + intercept``.
+    In ``"standardized"`` space it computes on standardized features, with the float64
+    training means and stds stored (and counted).
     """
 
     coef: QuantizedTensor
@@ -79,17 +75,23 @@ class QuantizedModel:
     feature_mean: np.ndarray | None = None
     feature_std: np.ndarray | None = None
 
-    def dequantized_params(self) -> LinearParams:
-        """The float parameters the quantized model computes with, on raw features."""
-        coef = self.coef.dequantize()
-        intercept = float(self.intercept.dequantize()[0])
+    def predict_features(self, features: np.ndarray) -> np.ndarray:
+        """Predictions from features in the model's column order, computed as a device would:
+        with the dequantized parameters, in the model's own space."""
         if self.space == "standardized":
-            coef, intercept = raw_space(coef, intercept, self.feature_mean, self.feature_std)
+            features = standardize(features, self.feature_mean, self.feature_std)
+        return features @ self.coef.dequantize() + float(self.intercept.dequantize()[0])
+
+    def dequantized_params(self) -> LinearParams:
+        """The float parameters of the same model on raw features."""
+        coef, intercept = self.coef.dequantize(), float(self.intercept.dequantize()[0])
+        if self.space == "standardized":
+            coef = coef / self.feature_std
+            intercept = intercept - float(self.feature_mean @ coef)
         return LinearParams(coef=coef, intercept=intercept, feature_names=self.feature_names)
 
     @property
     def statistics_bytes(self) -> int:
-        """Bytes of the stored feature means and stds (0 in raw space)."""
         stats = (self.feature_mean, self.feature_std)
         return sum(int(array.nbytes) for array in stats if array is not None)
 
@@ -99,37 +101,43 @@ class QuantizedModel:
 
 
 def code_range(bits: int, scheme: str = "asymmetric") -> tuple[int, int]:
-    """The smallest and largest code of a `bits`-bit `scheme`."""
-    check_bits(bits)
-    check_choice("scheme", scheme, SCHEMES)
     if scheme == "symmetric":
         return -(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1
     return 0, 2**bits - 1
 
 
 def code_dtype(bits: int, scheme: str = "asymmetric") -> np.dtype:
-    """The smallest integer dtype that holds every code of `bits` bits."""
-    qmin, _ = code_range(bits, scheme)
-    return np.dtype(f"{'' if qmin < 0 else 'u'}int{8 if bits <= 8 else 16}")
+    return np.dtype(f"{'u' if scheme == 'asymmetric' else ''}int{8 if bits <= 8 else 16}")
 
 
 def quantize(
     values: ArrayLike, bits: int = 8, scheme: str = "asymmetric", granularity: str = "per_tensor"
 ) -> QuantizedTensor:
-    """Affine-quantize finite `values` to `bits`-bit (2..16) integer codes.
-
-    ``"symmetric"`` codes are signed with zero point 0; ``"per_channel"`` gives each value its
-    own scale and zero point. Raises ``ValueError`` for empty or non-finite `values` or a bad
-    choice.
-    """
+    """Affine-quantize finite `values` to `bits`-bit (2..16) integer codes; ``"per_channel"``
+    gives each value its own scale and zero point."""
     x = finite_array(values, name="values")
-    check_bits(bits)
-    check_choice("scheme", scheme, SCHEMES)
-    check_choice("granularity", granularity, GRANULARITIES)
+    check_model_choices(bits, scheme, granularity)
+    (qmin, qmax), dtype = code_range(bits, scheme), code_dtype(bits, scheme)
     low, high = (np.min(x), np.max(x)) if granularity == "per_tensor" else (x, x)
-    scale, zero_point = _affine_params(np.asarray(low), np.asarray(high), bits, scheme)
-    qmin, qmax = code_range(bits, scheme)
-    codes = np.clip(np.rint(x / scale) + zero_point, qmin, qmax).astype(code_dtype(bits, scheme))
+    low, high = np.asarray(low), np.asarray(high)
+    if scheme == "symmetric":
+        scale = np.maximum(np.abs(low), np.abs(high)) / qmax
+    else:
+        low, high = np.minimum(low, 0.0), np.maximum(high, 0.0)
+        with np.errstate(over="ignore"):  # an overflowing range is refused just below
+            scale = (high - low) / (qmax - qmin)
+    if not np.all(np.isfinite(scale)):
+        raise ValueError(
+            f"values span a range too wide for float64 ({low!r} to {high!r}); "
+            "scale them before quantizing"
+        )
+    # All-zero input: any positive scale represents it exactly; 1.0 keeps codes readable.
+    scale = np.where(scale > 0, scale, 1.0)
+    zero_point = np.zeros_like(scale)
+    if scheme == "asymmetric":
+        zero_point = np.clip(np.rint(qmin - low / scale), qmin, qmax)
+    scale, zero_point = scale.astype(np.float64), zero_point.astype(dtype)
+    codes = _rounding.nearest_codes(x, scale, zero_point, qmin, qmax).astype(dtype)
     return QuantizedTensor(codes, scale, zero_point, bits, scheme)
 
 
@@ -145,18 +153,21 @@ def quantize_model(
     """Quantize a linear model's coefficients and intercept, each with its own grid.
 
     ``space="standardized"`` quantizes ``coef × std`` and stores the training means and stds.
-    ``rounding="nearest"`` rounds each coefficient to :func:`quantize`'s grid and keeps the
-    float intercept; ``"gptq"`` and ``"optimal"`` pick the grid points that keep the training
-    MSE low (:mod:`calhousing.core.rounding`) and re-fit the intercept to them
-    (``b + mean(X) @ (w - w_hat)``, the least-squares intercept). Both need `X_train`; the
-    defaults, the pipeline's baseline, need no data. Raises ``ValueError`` for a bad choice,
-    missing or malformed `X_train`, or a constant feature in standardized space.
+    ``"gptq"`` and ``"optimal"`` rounding keep the training MSE low
+    (:mod:`calhousing.core.rounding`) and re-fit the intercept to the rounded coefficients
+    (``b + mean(X) @ (w - w_hat)``, the least-squares intercept). Only the defaults, the
+    pipeline's baseline, need no `X_train`.
     """
     check_model_choices(bits, scheme, granularity, space, rounding)
     mean = std = features = None
     weights, intercept = np.asarray(params.coef, dtype=np.float64), float(params.intercept)
     if space == "standardized" or rounding != "nearest":
-        features = training_features(X_train, params.feature_names, space, rounding)
+        if X_train is None:
+            raise ValueError(
+                f"X_train is required for space={space!r} and rounding={rounding!r}: pass the "
+                "training features (only space='raw' with rounding='nearest' needs no data)"
+            )
+        features = feature_matrix(X_train, params.feature_names, training=True)
     if space == "standardized":
         mean, std = features.mean(axis=0), features.std(axis=0)
         if np.any(std == 0):
@@ -166,24 +177,25 @@ def quantize_model(
             )
         weights, intercept = standardized_space(weights, intercept, mean, std)
         features = standardize(features, mean, std)
-    grid = quantize(weights, bits, scheme, granularity)
-    codes = grid.codes
+    coef = quantize(weights, bits, scheme, granularity)
     if rounding != "nearest":
-        choose = _rounding.gptq_codes if rounding == "gptq" else _rounding.optimal_codes
-        hessian = _rounding.centered_hessian(features)
-        chosen = choose(weights, hessian, grid.scale, grid.zero_point, grid.qmin, grid.qmax)
-        codes = chosen.astype(grid.codes.dtype)
-        rounded = _rounding.grid_values(codes, grid.scale, grid.zero_point)
-        intercept = intercept + float(features.mean(axis=0) @ (weights - rounded))
-    return QuantizedModel(
-        coef=QuantizedTensor(codes, grid.scale, grid.zero_point, bits, scheme),
-        intercept=quantize([intercept], bits, scheme, granularity),
-        feature_names=params.feature_names,
-        space=space,
-        rounding=rounding,
-        feature_mean=mean,
-        feature_std=std,
-    )
+        codes = chosen_codes(rounding, weights, features, coef)
+        coef = replace(coef, codes=codes.astype(coef.codes.dtype))
+        intercept += float(features.mean(axis=0) @ (weights - coef.dequantize()))
+    intercept_grid = quantize([intercept], bits, scheme, granularity)
+    return QuantizedModel(coef, intercept_grid, params.feature_names, space, rounding, mean, std)
+
+
+def chosen_codes(
+    rounding: str, weights: np.ndarray, features: np.ndarray | None, grid: QuantizedTensor
+) -> np.ndarray:
+    """The int64 codes `rounding` picks for `weights` on `grid`; ``gptq`` and ``optimal`` weigh
+    the errors by the Hessian of the training `features` (``nearest`` needs none)."""
+    args = (grid.scale, grid.zero_point, grid.qmin, grid.qmax)
+    if rounding == "nearest":
+        return _rounding.nearest_codes(weights, *args)
+    choose = _rounding.gptq_codes if rounding == "gptq" else _rounding.optimal_codes
+    return choose(weights, _rounding.centered_hessian(features), *args)
 
 
 def check_model_choices(
@@ -212,49 +224,30 @@ def standardized_space(
     return coef * std, intercept + float(mean @ coef)
 
 
-def raw_space(
-    coef: np.ndarray, intercept: float, mean: np.ndarray, std: np.ndarray
-) -> tuple[np.ndarray, float]:
-    """The inverse of :func:`standardized_space`."""
-    raw = coef / std
-    return raw, intercept - float(mean @ raw)
-
-
-def training_features(
-    X_train: pd.DataFrame | np.ndarray | None,
-    feature_names: tuple[str, ...],
-    space: str = "raw",
-    rounding: str = "nearest",
+def feature_matrix(
+    X: pd.DataFrame | np.ndarray, feature_names: tuple[str, ...], *, training: bool = False
 ) -> np.ndarray:
-    """`X_train` as a finite float64 matrix of at least 2 rows, in the model's column order."""
-    if X_train is None:
-        raise ValueError(
-            f"X_train is required for space={space!r} and rounding={rounding!r}: pass the "
-            "training features (only space='raw' with rounding='nearest' needs no data)"
-        )
-    x = finite_array(select_columns(X_train, feature_names, "X_train"), name="X_train")
-    if x.ndim != 2 or x.shape[1] != len(feature_names) or len(x) < 2:
-        raise ValueError(
-            f"X_train must have at least 2 rows and {len(feature_names)} feature columns, "
-            f"got shape {x.shape}"
-        )
-    return x
-
-
-def select_columns(X: ArrayLike, feature_names: tuple[str, ...], name: str) -> ArrayLike:
-    """A DataFrame's `feature_names` columns in that order; any other `X` as it is."""
+    """`X` as a float64 matrix with the columns in `feature_names` order (a DataFrame's by
+    name); `training` data (``X_train``) must also be finite and hold at least 2 rows."""
     import pandas as pd
 
-    if not isinstance(X, pd.DataFrame):
-        return X
-    missing = [column for column in feature_names if column not in X.columns]
-    if missing:
-        raise ValueError(f"{name} lacks the feature columns {missing}")
-    return X[list(feature_names)]
+    name, min_rows = ("X_train", 2) if training else ("X", 0)
+    if isinstance(X, pd.DataFrame):
+        missing = [column for column in feature_names if column not in X.columns]
+        if missing:
+            raise ValueError(f"{name} lacks the feature columns {missing}")
+        X = X[list(feature_names)]
+    features = finite_array(X, name) if training else np.asarray(X, dtype=np.float64)
+    if features.ndim != 2 or features.shape[1] != len(feature_names) or len(features) < min_rows:
+        rows = "at least 2 rows and " if training else ""
+        raise ValueError(
+            f"{name} must have {rows}{len(feature_names)} feature columns, "
+            f"got shape {features.shape}"
+        )
+    return features
 
 
 def finite_array(values: ArrayLike, name: str) -> np.ndarray:
-    """`values` as a non-empty float64 array of finite numbers, else ``ValueError``."""
     try:
         x = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
@@ -264,26 +257,3 @@ def finite_array(values: ArrayLike, name: str) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} must be finite numbers; got NaN or inf in {x!r}")
     return x
-
-
-def _affine_params(
-    low: np.ndarray, high: np.ndarray, bits: int, scheme: str
-) -> tuple[np.ndarray, np.ndarray]:
-    qmin, qmax = code_range(bits, scheme)
-    if scheme == "symmetric":
-        scale = np.maximum(np.abs(low), np.abs(high)) / qmax
-        zero_point = np.zeros_like(scale)
-    else:
-        low, high = np.minimum(low, 0.0), np.maximum(high, 0.0)
-        with np.errstate(over="ignore"):  # an overflowing range is refused just below
-            scale = (high - low) / (qmax - qmin)
-    if not np.all(np.isfinite(scale)):
-        raise ValueError(
-            f"values span a range too wide for float64 ({low!r} to {high!r}); "
-            "scale them before quantizing"
-        )
-    # All-zero input: any positive scale represents it exactly; 1.0 keeps codes readable.
-    scale = np.where(scale > 0, scale, 1.0)
-    if scheme == "asymmetric":
-        zero_point = np.clip(np.rint(qmin - low / scale), qmin, qmax)
-    return scale.astype(np.float64), zero_point.astype(code_dtype(bits, scheme))

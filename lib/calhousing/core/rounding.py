@@ -9,6 +9,10 @@ minimizes it exactly by Schnorr–Euchner branch and bound.
 
 from __future__ import annotations
 
+import heapq
+import itertools
+from collections.abc import Iterator
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -19,10 +23,8 @@ DEFAULT_MAX_NODES = 5_000_000
 
 
 def centered_hessian(features: ArrayLike) -> np.ndarray:
-    """``Xcᵀ Xc / n`` for the column-centred `features`: the least-squares Hessian.
-
-    Centring is the intercept column eliminated from ``[X 1]ᵀ [X 1]`` (its Schur complement).
-    """
+    """``Xcᵀ Xc / n`` for the column-centred `features`: the least-squares Hessian with the
+    intercept column eliminated from ``[X 1]ᵀ [X 1]`` (its Schur complement)."""
     x = np.asarray(features, dtype=np.float64)
     centred = x - x.mean(axis=0)
     return centred.T @ centred / len(x)
@@ -35,7 +37,6 @@ def excess_loss(weights: ArrayLike, rounded: ArrayLike, hessian: ArrayLike) -> f
 
 
 def grid_values(codes: ArrayLike, scale: ArrayLike, zero_point: ArrayLike) -> np.ndarray:
-    """``(codes - zero_point) * scale`` as float64, the values the codes stand for."""
     offsets = np.asarray(codes, dtype=np.int64) - np.asarray(zero_point, dtype=np.int64)
     return offsets * np.asarray(scale, dtype=np.float64)
 
@@ -43,7 +44,6 @@ def grid_values(codes: ArrayLike, scale: ArrayLike, zero_point: ArrayLike) -> np
 def nearest_codes(
     weights: ArrayLike, scale: ArrayLike, zero_point: ArrayLike, qmin: int, qmax: int
 ) -> np.ndarray:
-    """``clip(round_half_even(w / scale) + zero_point, qmin, qmax)`` as int64."""
     w = np.asarray(weights, dtype=np.float64)
     codes = np.rint(w / np.asarray(scale, dtype=np.float64)) + np.asarray(zero_point)
     return np.clip(codes, qmin, qmax).astype(np.int64)
@@ -61,18 +61,27 @@ def gptq_codes(
 
     After coefficient ``i`` is rounded, the ones not yet quantized absorb its error through
     the inverse Hessian (the Optimal Brain Surgeon update). A greedy pass depends on its order
-    and can end worse than plain rounding, so three passes are made (the given order, GPTQ's
-    "act order" of decreasing Hessian diagonal, and decreasing conditional precision) and the
-    codes with the smallest :func:`excess_loss` among them and ``nearest`` are returned
-    (``nearest`` on a tie). `hessian` must be symmetric positive definite; `scale` and
-    `zero_point` are scalars or one per weight. Returns int64 codes.
+    and can end worse than nearest, so the best of nearest and three orders is returned: the
+    given one, GPTQ's "act order" (decreasing Hessian diagonal), decreasing precision.
     """
     w, h, scale, zero_point = _problem(weights, hessian, scale, zero_point)
+
+    def greedy(order: np.ndarray) -> np.ndarray:
+        remaining, h_inv, codes = w.copy(), np.linalg.inv(h), np.zeros(w.size, dtype=np.int64)
+        for i in order:
+            codes[i] = nearest_codes(remaining[i], scale[i], zero_point[i], qmin, qmax)
+            error = (remaining[i] - grid_values(codes[i], scale[i], zero_point[i])) / h_inv[i, i]
+            remaining -= error * h_inv[:, i]
+            h_inv -= np.outer(h_inv[:, i], h_inv[i, :]) / h_inv[i, i]
+        return codes
+
     gram = h * np.outer(scale, scale)
-    act_order = np.argsort(-np.diag(gram), kind="stable")
-    orders = (np.arange(w.size), act_order, _search_order(gram)[::-1])
-    candidates = [nearest_codes(w, scale, zero_point, qmin, qmax)]
-    candidates += [_gptq_pass(w, h, scale, zero_point, qmin, qmax, o) for o in orders]
+    orders = (
+        np.arange(w.size),
+        np.argsort(-np.diag(gram), kind="stable"),
+        _search_order(gram)[::-1],
+    )
+    candidates = [nearest_codes(w, scale, zero_point, qmin, qmax), *map(greedy, orders)]
     losses = [excess_loss(w, grid_values(c, scale, zero_point), h) for c in candidates]
     return candidates[int(np.argmin(losses))]
 
@@ -92,14 +101,9 @@ def optimal_codes(
     ``[qmin, qmax]ⁿ``, with ``u = w / scale + zero_point`` and ``G = S H S``. In the Cholesky
     basis of ``G`` the loss is a sum of per-level squares, so a depth-first enumeration can
     stop a level once its partial sum reaches the best loss so far; the incumbent starts at
-    :func:`gptq_codes` and the best determined levels are searched first. Every pruned branch
-    provably holds no better point; on ties the earlier incumbent is kept.
-
-    Raises
-    ------
-    SearchBudgetError
-        If optimality is not proven within `max_nodes` search nodes (a non-optimal point is
-        never returned silently).
+    :func:`gptq_codes` and the best determined levels are searched first. On ties the earlier
+    incumbent is kept. ``SearchBudgetError`` if optimality is not proven within `max_nodes`
+    search nodes: a non-optimal point is never returned silently.
     """
     w, h, scale, zero_point = _problem(weights, hessian, scale, zero_point)
     incumbent = gptq_codes(w, h, scale, zero_point, qmin, qmax)
@@ -162,26 +166,6 @@ def _problem(
     return w, h, scale, zero_point
 
 
-def _gptq_pass(
-    w: np.ndarray,
-    h: np.ndarray,
-    scale: np.ndarray,
-    zero_point: np.ndarray,
-    qmin: int,
-    qmax: int,
-    order: np.ndarray,
-) -> np.ndarray:
-    remaining = w.copy()
-    h_inv = np.linalg.inv(h)
-    codes = np.zeros(w.size, dtype=np.int64)
-    for i in order:
-        codes[i] = nearest_codes(remaining[i], scale[i], zero_point[i], qmin, qmax)
-        error = (remaining[i] - grid_values(codes[i], scale[i], zero_point[i])) / h_inv[i, i]
-        remaining -= error * h_inv[:, i]
-        h_inv -= np.outer(h_inv[:, i], h_inv[i, :]) / h_inv[i, i]
-    return codes
-
-
 def _search_order(gram: np.ndarray) -> np.ndarray:
     """Variables in search order, last searched first, by largest conditional precision."""
     remaining = list(range(len(gram)))
@@ -194,15 +178,10 @@ def _search_order(gram: np.ndarray) -> np.ndarray:
     return np.array(reversed_order[::-1])
 
 
-def _zigzag(centre: float, low: int, high: int):
-    """The integers in ``low..high`` in order of distance from `centre`."""
+def _zigzag(centre: float, low: int, high: int) -> Iterator[float]:
+    """The integers in ``low..high`` by distance from `centre`, ties to the lower after the
+    nearest."""
     start = min(max(round(centre), low), high)
-    yield float(start)
-    below, above = start - 1, start + 1
-    while below >= low or above <= high:
-        if above > high or (below >= low and centre - below <= above - centre):
-            yield float(below)
-            below -= 1
-        else:
-            yield float(above)
-            above += 1
+    below, above = range(start - 1, low - 1, -1), range(start + 1, high + 1)
+    rest = heapq.merge(below, above, key=lambda k: abs(k - centre))  # stable: below first
+    return map(float, itertools.chain([start], rest))

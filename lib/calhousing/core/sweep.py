@@ -1,8 +1,7 @@
 """What each quantization choice costs: a sweep over bits × scheme × space × rounding.
 
 Every configuration comes from the same float model and is measured on the same split, so
-differences are the quantization's alone. :func:`target_checks` checks the project's accuracy
-targets (``benchmarks/quantization.py``).
+differences are the quantization's alone.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import mean_squared_error, r2_score
 
 from calhousing.core import serialization
 from calhousing.core.data import Split
@@ -25,7 +25,7 @@ from calhousing.core.quantization import (
     quantize_model,
 )
 from calhousing.core.rounding import ROUNDINGS
-from calhousing.core.training import LinearParams, regression_metrics
+from calhousing.core.training import LinearParams
 from calhousing.params import MAX_BITS, MIN_BITS
 
 SWEEP_BITS: tuple[int, ...] = tuple(range(MIN_BITS, MAX_BITS + 1))
@@ -41,54 +41,54 @@ def sweep(
     roundings: Iterable[str] = ROUNDINGS,
     granularity: str = "per_tensor",
 ) -> pd.DataFrame:
-    """Quantize `params` in every configuration and measure each on `split`.
-
-    Returns one row per configuration: ``bits, scheme, space, rounding``, ``test_r2``,
-    ``delta_test_r2`` (quantized − float), ``max_abs_pred_diff`` (largest |quantized − float|
-    test prediction, $100k), the same two on the test rows inside the training range
-    (``*_in_range``), ``delta_train_r2`` (quantized − float, what the budgeted choice reads),
-    ``train_mse``, ``excess_train_mse`` (quantized − float training MSE, what
-    the roundings minimize) and ``payload_bytes``.
-    """
-    float_train = regression_metrics(split.y_train, predict(params, split.X_train))
-    float_test_pred = predict(params, split.X_test)
-    float_test = regression_metrics(split.y_test, float_test_pred)
+    """One row per configuration of `params`, measured on `split`: ``delta_*`` and ``excess_*``
+    are quantized − float, ``*_in_range`` on the test rows inside the training range;
+    ``delta_train_r2`` is what the budgeted choice reads, ``excess_train_mse`` what the
+    roundings minimize."""
     in_range = inside_training_range(split)
-    y_in_range = np.asarray(split.y_test)[in_range]
-    float_r2_in_range = regression_metrics(y_in_range, float_test_pred[in_range])["r2"]
+    float_pred, reference = _measures(params, split, in_range)
     rows = []
     for config in itertools.product(bits, schemes, spaces, roundings):
         b, scheme, space, rounding = config
         model = quantize_model(params, b, scheme, granularity, space, rounding, split.X_train)
-        test_pred = predict(model, split.X_test)
-        train_mse = regression_metrics(split.y_train, predict(model, split.X_train))
-        test_r2 = regression_metrics(split.y_test, test_pred)["r2"]
-        r2_in_range = regression_metrics(y_in_range, test_pred[in_range])["r2"]
-        diff = np.abs(test_pred - float_test_pred)
+        pred, measures = _measures(model, split, in_range)
+        diff = np.abs(pred - float_pred)
+        delta = {name: measures[name] - reference[name] for name in reference}
         rows.append(
             {
                 **dict(zip(CONFIG_COLUMNS, config, strict=True)),
-                "test_r2": test_r2,
-                "delta_test_r2": test_r2 - float_test["r2"],
+                "test_r2": measures["test_r2"],
+                "delta_test_r2": delta["test_r2"],
                 "max_abs_pred_diff": float(np.max(diff)),
-                "delta_test_r2_in_range": r2_in_range - float_r2_in_range,
+                "delta_test_r2_in_range": delta["test_r2_in_range"],
                 "max_abs_pred_diff_in_range": float(np.max(diff[in_range])),
-                "delta_train_r2": train_mse["r2"] - float_train["r2"],
-                "train_mse": train_mse["mse"],
-                "excess_train_mse": train_mse["mse"] - float_train["mse"],
+                "delta_train_r2": delta["train_r2"],
+                "train_mse": measures["train_mse"],
+                "excess_train_mse": delta["train_mse"],
                 "payload_bytes": model.payload_bytes,
             }
         )
     return pd.DataFrame(rows)
 
 
+def _measures(
+    model: LinearParams | QuantizedModel, split: Split, in_range: np.ndarray
+) -> tuple[np.ndarray, dict[str, float]]:
+    pred, train_pred = predict(model, split.X_test), predict(model, split.X_train)
+    y = np.asarray(split.y_test)
+    return pred, {
+        "test_r2": r2_score(split.y_test, pred),
+        "test_r2_in_range": r2_score(y[in_range], pred[in_range]),
+        "train_r2": r2_score(split.y_train, train_pred),
+        "train_mse": mean_squared_error(split.y_train, train_pred),
+    }
+
+
 def float_reference(params: LinearParams, split: Split) -> dict[str, float]:
     """The float model's test R², training MSE and parameter bytes: the sweep's references."""
-    return {
-        "test_r2": regression_metrics(split.y_test, predict(params, split.X_test))["r2"],
-        "train_mse": regression_metrics(split.y_train, predict(params, split.X_train))["mse"],
-        "payload_bytes": float(params.payload_bytes),
-    }
+    measures = _measures(params, split, inside_training_range(split))[1]
+    references = {name: measures[name] for name in ("test_r2", "train_mse")}
+    return {**references, "payload_bytes": float(params.payload_bytes)}
 
 
 def metric_table(table: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -107,13 +107,9 @@ def excess_ratio_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def size_table(params: LinearParams, split: Split, bits: int = 8) -> pd.DataFrame:
-    """Payload and on-disk bytes of the float model and of each `bits`-bit configuration.
-
-    Payload: the exact bytes inference needs (codes at their dtype's width, scales, zero
-    points, the intercept's own grid, the feature statistics in standardized space). On disk:
-    the bytes of the JSON artifact ``save_quantized`` writes, which also carries names and the
-    dequantized values. Rounding changes no size, so it is left out.
-    """
+    """Payload (the exact bytes inference needs) and on-disk (JSON artifact, with names and
+    dequantized values) bytes of the float model and each `bits`-bit configuration; rounding
+    changes no size."""
     rows = {
         "float64": {
             "payload_bytes": params.payload_bytes,
@@ -145,46 +141,33 @@ def size_table(params: LinearParams, split: Split, bits: int = 8) -> pd.DataFram
 def integer_comparison(
     params: LinearParams, split: Split, quantized: QuantizedModel, integer_model: IntegerModel
 ) -> pd.DataFrame:
-    """Test R² of the float model and of the run's quantized and integer-only models.
-
-    ``in_range_delta_test_r2`` is the difference from float on the test rows inside the
-    training range the inputs were calibrated on; ``rows_out_of_range`` counts the others
-    (their inputs saturate in integer-only inference).
-    """
-    float_pred = predict(params, split.X_test)
+    """Test R² of the float model and of the run's quantized and integer-only models, also
+    on the test rows inside the training range (the others saturate in integer inference)."""
+    X, y = split.X_test, np.asarray(split.y_test, dtype=np.float64)
+    float_pred = predict(params, X)
     predictions = {
         "float64": float_pred,
-        f"this run's {quantized.coef.bits}-bit model, dequantized weights": predict(
-            quantized, split.X_test
-        ),
-        f"this run's {integer_model.bits}-bit integer-only": predict_integer(
-            integer_model, split.X_test
-        ),
+        f"this run's {quantized.coef.bits}-bit model, dequantized weights": predict(quantized, X),
+        f"this run's {integer_model.bits}-bit integer-only": predict_integer(integer_model, X),
     }
     in_range = inside_training_range(split)
-    y = np.asarray(split.y_test, dtype=np.float64)
-    float_r2 = regression_metrics(y, float_pred)["r2"]
-    float_r2_in = regression_metrics(y[in_range], float_pred[in_range])["r2"]
+    float_r2, float_r2_in = r2_score(y, float_pred), r2_score(y[in_range], float_pred[in_range])
     rows = {}
     for name, pred in predictions.items():
-        r2 = regression_metrics(y, pred)["r2"]
+        r2 = r2_score(y, pred)
         rows[name] = {
             "test_r2": r2,
             "delta_test_r2": r2 - float_r2,
             "max_abs_pred_diff": float(np.max(np.abs(pred - float_pred))),
-            "in_range_delta_test_r2": regression_metrics(y[in_range], pred[in_range])["r2"]
-            - float_r2_in,
+            "in_range_delta_test_r2": r2_score(y[in_range], pred[in_range]) - float_r2_in,
             "rows_out_of_range": int(np.sum(~in_range)),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
 
 
 def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
-    """The project's accuracy targets, each measured, with its target and PASS/FAIL.
-
-    `table` comes from :func:`sweep` (with bits 3, 4 and 8 and every choice), `integer` from
-    :func:`integer_comparison`.
-    """
+    """The project's accuracy targets, each measured, with its target and PASS/FAIL, from
+    :func:`sweep` (bits 3, 4 and 8 and every choice) and :func:`integer_comparison`."""
     rows = []
 
     def check(
@@ -193,22 +176,23 @@ def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
         result = "PASS" if measured <= target else "FAIL"
         rows.append((name, config, measured, f"≤ {target:g}", result, in_range))
 
+    def check_row(
+        name: str, target: float, row: pd.Series, config: str, measure: str = "delta_test_r2"
+    ) -> None:
+        check(name, config, target, abs(row[measure]), abs(row[f"{measure}_in_range"]))
+
     for scheme, rounding in itertools.product(SCHEMES, ROUNDINGS):
         row = _row(table, 8, scheme, "standardized", rounding)
-        config = f"8-bit {scheme} standardized {rounding}"
-        check("|ΔR²| at 8 bits, standardized", config, 0.001, *_abs(row))
-        name = "max |Δ prediction| at 8 bits, standardized"
-        check(name, config, 0.05, *_abs(row, "max_abs_pred_diff"))
-    default = _row(table, 8, "asymmetric", "raw", "nearest")
-    check("|ΔR²| at 8 bits, default", "8-bit asymmetric raw nearest", 0.002, *_abs(default))
+        check_row("|ΔR²| at 8 bits, standardized", 0.001, *row)
+        check_row("max |Δ prediction| at 8 bits, standardized", 0.05, *row, "max_abs_pred_diff")
+    check_row("|ΔR²| at 8 bits, default", 0.002, *_row(table, 8, "asymmetric", "raw", "nearest"))
     for scheme in SCHEMES:
         row = _row(table, 4, scheme, "standardized", "gptq")
-        config = f"4-bit {scheme} standardized gptq"
-        check("|ΔR²| at 4 bits, standardized gptq", config, 0.002, *_abs(row))
+        check_row("|ΔR²| at 4 bits, standardized gptq", 0.002, *row)
     three = table[table["bits"] == 3]
     best = three.loc[three["excess_train_mse"].idxmin()]  # chosen without the test split
     config = f"3-bit {best['scheme']} {best['space']} {best['rounding']} (lowest training MSE)"
-    check("|ΔR²| at 3 bits, best configuration", config, 0.01, *_abs(best))
+    check_row("|ΔR²| at 3 bits, best configuration", 0.01, best, config)
     ratios = excess_ratio_table(table).loc[4:8]
     for scheme in SCHEMES:
         worst = ratios[("standardized", scheme, "gptq")]
@@ -221,43 +205,35 @@ def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*columns, "measured_on_in_range_rows"])
 
 
-def _abs(row: pd.Series, measure: str = "delta_test_r2") -> tuple[float, float]:
-    """|`measure`| on all test rows and on those inside the training range."""
-    return abs(row[measure]), abs(row[f"{measure}_in_range"])
-
-
-def _row(table: pd.DataFrame, bits: int, scheme: str, space: str, rounding: str) -> pd.Series:
+def _row(
+    table: pd.DataFrame, bits: int, scheme: str, space: str, rounding: str
+) -> tuple[pd.Series, str]:
     mask = (table[CONFIG_COLUMNS] == [bits, scheme, space, rounding]).all(axis=1)
     if mask.sum() != 1:
         raise ValueError(
             f"the sweep table holds {int(mask.sum())} rows for {bits}-bit {scheme} {space} "
             f"{rounding}; run sweep() with that configuration"
         )
-    return table[mask].iloc[0]
+    return table[mask].iloc[0], f"{bits}-bit {scheme} {space} {rounding}"
 
 
 def out_of_range_rows(params: LinearParams, split: Split) -> pd.DataFrame:
-    """The test rows with a feature outside its training min..max.
-
-    Integer-only inference saturates their inputs and they have the largest z-scores, so they
-    drive max |Δ prediction|. The last column is each row's share of the test total sum of
-    squares taken by its float residual: the R² a change to that one prediction can move.
-    """
-    inside = inside_training_range(split)
+    """The test rows with a feature outside its training min..max: saturated in integer
+    inference, with the largest z-scores, they drive max |Δ prediction|. The last column is
+    the R² a change to that one prediction can move: its float residual's share of the SST."""
+    beyond = (split.X_test < split.X_train.min()) | (split.X_test > split.X_train.max())
+    outside = beyond.any(axis=1).to_numpy()
     y = np.asarray(split.y_test, dtype=np.float64)
     float_pred = predict(params, split.X_test)
-    total = float(np.sum((y - y.mean()) ** 2))
-    beyond = (split.X_test < split.X_train.min()) | (split.X_test > split.X_train.max())
-    return split.X_test[~inside].assign(
-        outside_training_range=beyond[~inside].apply(lambda row: ", ".join(row.index[row]), axis=1),
-        true=y[~inside],
-        float_pred=float_pred[~inside],
-        residual_share_of_test_sst=(y[~inside] - float_pred[~inside]) ** 2 / total,
+    return split.X_test[outside].assign(
+        outside_training_range=beyond[outside].apply(lambda row: ", ".join(row.index[row]), axis=1),
+        true=y[outside],
+        float_pred=float_pred[outside],
+        residual_share_of_test_sst=(y - float_pred)[outside] ** 2 / np.sum((y - y.mean()) ** 2),
     )
 
 
 def inside_training_range(split: Split) -> np.ndarray:
-    """Which test rows have every feature inside the training min..max."""
     train = np.asarray(split.X_train, dtype=np.float64)
     test = np.asarray(split.X_test, dtype=np.float64)
     return np.all((test >= train.min(axis=0)) & (test <= train.max(axis=0)), axis=1)

@@ -19,7 +19,6 @@ def fit_linear_regression(X: pd.DataFrame, y: pd.Series) -> LinearRegression:
 
 
 def linear_params(model: LinearRegression) -> LinearParams:
-    """The coefficients, intercept and feature names of a fitted model."""
     return LinearParams(
         coef=np.asarray(model.coef_, dtype=np.float64),
         intercept=float(model.intercept_),
@@ -28,7 +27,6 @@ def linear_params(model: LinearRegression) -> LinearParams:
 
 
 def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
-    """R², mean squared error and mean absolute error, from :mod:`sklearn.metrics`."""
     return {
         "r2": float(r2_score(y_true, y_pred)),
         "mse": float(mean_squared_error(y_true, y_pred)),
@@ -37,8 +35,7 @@ def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]
 
 
 def metrics_frame(metrics: dict[str, dict[str, float]], decimals: int = 4) -> pd.DataFrame:
-    """Metrics by split for reading: one row per split, units in the headers, rounded to
-    `decimals` (the published figures have 4)."""
+    """Metrics by split for reading: units in the headers, rounded to `decimals`."""
     table = pd.DataFrame(metrics).T[list(METRIC_NAMES)].rename(columns=METRIC_LABELS)
     return table.astype(float).round(decimals).rename_axis("split")
 
