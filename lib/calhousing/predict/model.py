@@ -35,21 +35,20 @@ def load_model(run: artifacts.Run | artifacts.PathLike | None, model: str = "flo
     check_choice("model", model, MODELS)
     run = artifacts.Run.of(run)
     ranges = run.feature_ranges()
+    files = {
+        "float": artifacts.FLOAT_PARAMS_FILE,
+        "quantized": artifacts.QUANTIZED_PARAMS_FILE,
+        "integer": artifacts.INTEGER_MODEL_FILE,
+    }
+    found = run.record(files[model])
+    names = tuple(found["feature_names"])
     if model == "float":
-        found = run.record(artifacts.FLOAT_PARAMS_FILE)
-        names = tuple(found["feature_names"])
         return Model(model, names, affine_sum(names, found["coef"], found["intercept"]), ranges)
     if model == "quantized":
-        found = run.record(artifacts.QUANTIZED_PARAMS_FILE)
-        names = tuple(found["feature_names"])
         weights, bias = dequantize(found["coef"]), dequantize(found["intercept"])[0]
-        if found.get("space", "raw") == "standardized":
-            standardize = {"mean": found["feature_mean"], "std": found["feature_std"]}
-        else:
-            standardize = {}
-        return Model(model, names, affine_sum(names, weights, bias, **standardize), ranges)
-    found = run.record(artifacts.INTEGER_MODEL_FILE)
-    names = tuple(found["feature_names"])
+        standardized = found.get("space", "raw") == "standardized"
+        mean, std = (found["feature_mean"], found["feature_std"]) if standardized else (None, None)
+        return Model(model, names, affine_sum(names, weights, bias, mean=mean, std=std), ranges)
     qmax = 2 ** int(found["input_bits"]) - 1  # an unsigned input code's largest value
     # the unclipped input codes, rint((x - offset) / scale) with ties to even
     codes = [

@@ -76,21 +76,13 @@ def predict_file(
     block_bytes: int | None = None,
 ) -> Summary:
     """Score `input_path` (CSV, Parquet by its suffix, ``"-"``: CSV on stdin) into `output_path`
-    (CSV, Parquet by its suffix, ``None`` or ``"-"``: CSV on stdout).
+    (CSV, Parquet by its suffix, ``None`` or ``"-"``: CSV on stdout), all or nothing.
 
     `skip_invalid` scores the good rows and lists the others in ``OUTPUT.rejects.csv`` instead
-    of stopping at the first; `flag_out_of_range` adds the ``out_of_range`` column;
-    `block_bytes` forces the careful CSV path with blocks of that size (for tests).
-
-    Raises
-    ------
-    InputError
-        For bad input; the message names the line (or row) and the column.
-    OutputError
-        If the output is a folder, the input itself (or a link to it), or cannot be written.
-        Nothing is written in either case.
-    ValueError
-        If `skip_invalid` is set with no output file, or the output name is empty.
+    of stopping at the first (InputError naming its line or row and column); `flag_out_of_range`
+    adds the ``out_of_range`` column; `block_bytes` forces the careful CSV path with blocks of
+    that size (for tests). OutputError if the output is a folder, the input itself (or a link to
+    it), or cannot be written.
     """
     source = "<stdin>" if str(input_path) == STDIO else str(input_path)
     if output_path is not None and str(output_path) == "":
@@ -145,11 +137,8 @@ def predict_file(
 def _score_fast(
     path: Path, layout: Layout, model: Model, output: Path, parquet: bool
 ) -> tuple[int, int, int, int] | None:
-    """The fast path every clean CSV file takes: polars reads, scores and writes it whole.
-
-    ``None`` if a row could not be read or scored, or holds a line break: `output` is then
-    incomplete and the careful path must run.
-    """
+    """Every clean CSV file's path: polars reads, scores and writes it whole. ``None`` if a row
+    could not be read or scored, or holds a line break: the careful path must then run."""
     os.environ.setdefault(
         "POLARS_CSV_CHUNK_SIZE", str(config.csv_chunk_bytes(pl.thread_pool_size()))
     )
@@ -223,18 +212,9 @@ def _score_parquet(
 def _parquet_scored(
     frame: pl.LazyFrame, schema: pl.Schema, layout: Layout, model: Model, *, for_rejects: bool
 ) -> pl.LazyFrame:
-    """`frame` with Float64 features and the verdicts, where an integer beyond 2^53 (which
-    float64 would round) cannot be scored; for rejects (they cost time), each row's number,
-    first bad feature, why, and its features as stored, too."""
+    """`frame` with Float64 features and the verdicts; for rejects (they cost time), each row's
+    number, first bad feature, why, and its features as stored, too."""
     features = list(layout.features)
-    exact = [
-        pl.col(name).is_between(-MAX_EXACT_INTEGER, MAX_EXACT_INTEGER)
-        for name in features
-        if schema[name].is_integer()
-    ]
-    extra = [
-        (pl.all_horizontal(exact).fill_null(False) if exact else pl.lit(True)).alias("__exact")
-    ]
     if for_rejects:
         columns, reasons = [], []
         for name in (name for name in layout.names if name in layout.features):
@@ -252,12 +232,19 @@ def _parquet_scored(
             columns.append(pl.when(bad).then(pl.lit(name)))
             missing = pl.lit("missing value (null)" + NOT_A_NUMBER)
             reasons.append(pl.when(raw.is_null()).then(missing).when(bad).then(why))
-        frame = frame.with_row_index("__row", offset=1)
-        extra += [pl.coalesce(columns).alias("__column"), pl.coalesce(reasons).alias("__reason")]
-        extra += [pl.col(name).alias(_RAW + name) for name in features]
-    typed = frame.with_columns(extra)
-    typed = typed.with_columns(pl.col(name).cast(pl.Float64) for name in features)
-    return with_scores(typed, model).with_columns((pl.col(OK) & pl.col("__exact")).alias(OK))
+        frame = frame.with_row_index("__row", offset=1).with_columns(
+            pl.coalesce(columns).alias("__column"),
+            pl.coalesce(reasons).alias("__reason"),
+            *(pl.col(name).alias(_RAW + name) for name in features),
+        )
+    # an integer beyond 2^53, which float64 would round, becomes null: it cannot be scored
+    typed = [
+        pl.when(pl.col(name).is_between(-MAX_EXACT_INTEGER, MAX_EXACT_INTEGER)).then(pl.col(name))
+        if schema[name].is_integer()
+        else pl.col(name)
+        for name in features
+    ]
+    return with_scores(frame.with_columns(column.cast(pl.Float64) for column in typed), model)
 
 
 def _parquet_rejects(scored: pl.LazyFrame, layout: Layout) -> pl.LazyFrame:
