@@ -66,15 +66,11 @@ class Records:
         return self.data[self.starts[index] : self.ends[index]].decode("utf-8", "backslashreplace")
 
     def texts(self, indices: np.ndarray) -> list[str]:
-        """The records at `indices` as text (bytes that are not UTF-8 shown as ``\\xff``)."""
+        if not self.data.isascii():
+            return [self.text(index) for index in indices]
+        text = self.data.decode("ascii")  # one decode: byte offsets are character offsets
         starts, ends = self.starts[indices].tolist(), self.ends[indices].tolist()
-        if self.data.isascii():  # one decode, then byte offsets are character offsets
-            text = self.data.decode("ascii")
-            return [text[start:end] for start, end in zip(starts, ends, strict=True)]
-        return [
-            self.data[start:end].decode("utf-8", "backslashreplace")
-            for start, end in zip(starts, ends, strict=True)
-        ]
+        return [text[start:end] for start, end in zip(starts, ends, strict=True)]
 
 
 def iter_records(
@@ -188,24 +184,10 @@ def _score_block(
     unclosed[-1:] = block.unclosed
     multi = (block.last_lines > block.first_lines) & ~unclosed
     wrong = (block.fields != expected) & ~blank & ~multi & ~unclosed
-    structural = []  # line, column, reason, text of each reject
-    for index in np.flatnonzero(multi | wrong | unclosed):
-        first, text = int(block.first_lines[index]), block.text(index)
-        if unclosed[index]:
-            reason = (
-                f"a quoted value opened on line {first} is never closed before the end of the file"
-            )
-        elif multi[index]:
-            reason = (
-                f"a quoted value runs from line {first} to line {block.last_lines[index]}; "
-                "values may not hold line breaks (one record, rejected whole)"
-            )
-        else:
-            reason = (
-                f"expected {expected} comma-separated fields as in the header, found "
-                f"{block.fields[index]}" + (delimiter_hint([text]) if "," not in text else "")
-            )
-        structural.append((first, "", reason, text))
+    structural = [  # line, column, reason, text of each reject
+        _broken(block, index, expected, unclosed=bool(unclosed[index]))
+        for index in np.flatnonzero(multi | wrong | unclosed)
+    ]
     indices = np.flatnonzero(~(blank | multi | wrong | unclosed))
     frame = _parse(block, indices, layout)
     if frame is None:  # polars split them differently: parse each record alone
@@ -226,24 +208,46 @@ def _score_block(
         )
     frame = frame.with_columns(pl.Series(_INDEX, indices))
     if not block.data.isascii():  # polars read bytes that are not UTF-8 as U+FFFD
-        contains = [pl.col(name).str.contains("\ufffd", literal=True) for name in layout.names]
-        suspects = frame.filter(pl.any_horizontal(contains))[_INDEX]
-        undecodable = []
-        for index in suspects:
-            raw = block.data[block.starts[index] : block.ends[index]]
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                field = raw[: error.start].count(b",")  # the column of the bad bytes
-                column = layout.names[field] if field < len(layout.names) else ""
-                first = int(block.first_lines[index])
-                structural.append((first, column, not_utf8(raw, error), block.text(index)))
-                undecodable.append(index)
-        if undecodable:
-            frame = frame.filter(~pl.col(_INDEX).is_in(undecodable))
+        undecodable = _utf8_rejects(block, frame, layout)
+        structural += undecodable.values()
+        frame = frame.filter(~pl.col(_INDEX).is_in(list(undecodable)))
     good, bad, stats = _score_parsed(block, layout, model, frame)
     extra = pl.DataFrame(structural, schema=reject_schema(layout.unit), orient="row")
     return good, pl.concat([extra, bad]).sort(layout.unit), stats
+
+
+def _broken(block: Records, index: int, expected: int, *, unclosed: bool) -> tuple:
+    """The reject of a record that is not `expected` fields on one line."""
+    first, text = int(block.first_lines[index]), block.text(index)
+    if unclosed:
+        reason = f"a quoted value opened on line {first} is never closed before the end of the file"
+    elif block.last_lines[index] > first:
+        reason = (
+            f"a quoted value runs from line {first} to line {block.last_lines[index]}; "
+            "values may not hold line breaks (one record, rejected whole)"
+        )
+    else:
+        reason = (
+            f"expected {expected} comma-separated fields as in the header, found "
+            f"{block.fields[index]}" + (delimiter_hint([text]) if "," not in text else "")
+        )
+    return first, "", reason, text
+
+
+def _utf8_rejects(block: Records, frame: pl.DataFrame, layout: Layout) -> dict[int, tuple]:
+    """The rejects of the records whose bytes are not UTF-8, naming the column of those bytes."""
+    contains = [pl.col(name).str.contains("\ufffd", literal=True) for name in layout.names]
+    found = {}
+    for index in frame.filter(pl.any_horizontal(contains))[_INDEX]:
+        raw = block.data[block.starts[index] : block.ends[index]]
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            field = raw[: error.start].count(b",")
+            column = layout.names[field] if field < len(layout.names) else ""
+            reject = int(block.first_lines[index]), column, not_utf8(raw, error), block.text(index)
+            found[index] = reject
+    return found
 
 
 def _parse(block: Records, indices: np.ndarray, layout: Layout) -> pl.DataFrame | None:
