@@ -335,16 +335,15 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _spool(stream: IO[bytes], source: str, stack: ExitStack, suffix: str = "") -> Path:
     """`stream` copied to a temporary file, so both paths can read it as a file; InputError if
-    the first ``MAX_LINE_BYTES`` hold no line end (``/dev/zero``, say), so no header."""
+    its first line is longer than ``MAX_LINE_BYTES`` (``/dev/zero``, say), before copying more."""
     handle = stack.enter_context(
         tempfile.NamedTemporaryFile(prefix="calhousing-input-", suffix=suffix)
     )
-    line_end_seen = False
-    while chunk := stream.read(2**20):
-        handle.write(chunk)
-        line_end_seen = line_end_seen or b"\n" in chunk
-        if not line_end_seen and handle.tell() > MAX_LINE_BYTES:
-            raise header_too_long(source, 1)
+    first = stream.readline(MAX_LINE_BYTES + 1)
+    if len(first) > MAX_LINE_BYTES and not first.endswith(b"\n"):
+        raise header_too_long(source, 1)
+    handle.write(first)
+    shutil.copyfileobj(stream, handle)
     handle.flush()
     return Path(handle.name)
 
