@@ -85,14 +85,9 @@ class Layout:
 def read_csv_header(
     stream: IO[bytes], source: str, feature_names: tuple[str, ...], *, flag: bool = False
 ) -> Layout:
-    """Read and check the header of a CSV `stream`, skipping (and counting) blank lines before it.
-
-    Raises
-    ------
-    InputError
-        If the input is empty, or the header is longer than ``MAX_LINE_BYTES``, is not UTF-8,
-        has lone CR line ends or an unclosed quote, or its columns do not fit the model.
-    """
+    """Read and check the header of a CSV `stream`, skipping (and counting) blank lines before it;
+    InputError if there is none, or it is longer than ``MAX_LINE_BYTES``, is not UTF-8, has lone
+    CR line ends or an unclosed quote, or its columns do not fit the model."""
     line, offset = 1, 0
     text = stream.readline(MAX_LINE_BYTES + 1)
     if text.startswith(_BOM):
