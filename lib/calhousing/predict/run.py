@@ -274,7 +274,11 @@ def _check_target(target: Path | None, input_path: str | os.PathLike[str]) -> No
     if target.is_dir():
         example = _describe(target / "scored.csv")
         raise OutputError(f"output {shown} is a folder; give a file name, such as {example}")
-    if str(input_path) != STDIO and _same_file(target, Path(input_path)):
+    try:  # only a regular file would be destroyed by writing it
+        same = target.is_file() and os.path.samefile(target, input_path)
+    except OSError:  # one of them does not exist
+        same = False
+    if same and str(input_path) != STDIO:
         raise OutputError(
             f"output {shown} is the input file (or a link to it); writing it would destroy the "
             "input: choose another output name"
@@ -324,13 +328,6 @@ def _staged(target: Path | None, suffix: str) -> Iterator[Path]:
 
 def _describe(path: Path | None) -> str:
     return "stdout" if path is None else repr(str(path))
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.is_file() and os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _spool(stream: IO[bytes], source: str, stack: ExitStack, suffix: str = "") -> Path:
