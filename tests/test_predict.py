@@ -26,8 +26,7 @@ from calhousing import cli, errors, predict
 from calhousing.core import data, inference, integer_inference, quantization, serialization
 from calhousing.errors import InputError
 from calhousing.params import GRANULARITIES, SCHEMES
-from calhousing.predict import PREDICTION_COLUMN, predict_file, writers
-from calhousing.predict import records as records_module
+from calhousing.predict import PREDICTION_COLUMN, careful, predict_file
 from calhousing.predict import run as run_module
 from calhousing.run import artifacts
 
@@ -297,9 +296,11 @@ def test_a_parquet_file_on_stdin_is_named_as_such(
     assert "this is a Parquet file, not CSV; give it by a name ending" in capsys.readouterr().err
 
 
-def test_an_output_folder_is_refused_with_a_file_name_to_use_instead(tmp_path):
+def test_an_output_folder_is_refused_with_a_file_name_to_use_instead(
+    tmp_path, valid_csv, float_model
+):
     with pytest.raises(errors.OutputError) as refused:
-        writers.check_target(tmp_path, None)
+        predict_file(write(tmp_path, valid_csv), tmp_path, float_model)
     assert str(refused.value).endswith(f"give a file name, such as '{tmp_path}/scored.csv'")
 
 
@@ -487,15 +488,15 @@ def test_skip_invalid_scores_the_valid_rows_and_lists_each_reject(
 def test_a_record_over_the_limit_is_refused_even_when_its_block_ends_later(monkeypatch, length):
     # the limit was checked only when a whole block held no line end, so a record up to
     # one block over it got through
-    monkeypatch.setattr(records_module, "MAX_LINE_BYTES", 1000)
+    monkeypatch.setattr(careful, "MAX_LINE_BYTES", 1000)
     content = b"a,1\n" + b"b," + b"x" * (length - 2) + b"\nc,2\n"
     stream = io.BytesIO(content)
     if length == 1000:
-        found = list(records_module.iter_records(stream, "in.csv", 2, block_bytes=4096))
+        found = list(careful.iter_records(stream, "in.csv", 2, block_bytes=4096))
         assert [len(block) for block in found] == [3]
         return
     with pytest.raises(InputError, match=r"^in\.csv, line 3: a record longer than 0 MiB"):
-        list(records_module.iter_records(stream, "in.csv", 2, block_bytes=4096))
+        list(careful.iter_records(stream, "in.csv", 2, block_bytes=4096))
 
 
 def test_a_quote_inside_a_field_rejects_that_row_alone(tmp_path, rows, valid_csv, float_model):

@@ -1,9 +1,5 @@
-"""Scoring new data with the float, quantized or integer model (``calhousing predict``).
-
-The features are found by name, every other column is passed through, and
-``MedHouseVal_pred`` is added; polars does the work (``docs/scoring.md`` says why, measured),
-from the JSON artifacts only, so nothing is unpickled. Dask is imported only for datasets.
-"""
+"""Scoring files and Parquet datasets with the float, quantized or integer model
+(``calhousing predict``, described in ``docs/scoring.md``)."""
 
 from __future__ import annotations
 

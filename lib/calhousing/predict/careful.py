@@ -1,20 +1,25 @@
 """Scoring a CSV file record by record, when polars' fast path found a problem.
 
-The file is read again in blocks of whole records, each knowing its line, so a rejected one
-is named by its line and column, and the valid rows are scored with the very same expression
-as on the fast path.
+The file is read again in blocks of whole records, split by a vectorized numpy scan that knows
+quotes (a ``"`` opens or closes a quoted value; a line end or comma counts only outside one), so
+a quoted value that runs over a line end is one record, rejected whole. Each record knows its
+lines, so a rejected one is named by its line and column; the valid ones are scored with the
+very same expression as on the fast path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import polars as pl
 
-from calhousing.predict import records as _records
-from calhousing.predict.header import Layout, delimiter_hint, not_utf8, open_input
+from calhousing.errors import InputError
+from calhousing.predict.header import MAX_LINE_BYTES, Layout, delimiter_hint, not_utf8, open_input
 from calhousing.predict.model import Model
 from calhousing.predict.scoring import (
     NOT_A_NUMBER,
@@ -22,17 +27,106 @@ from calhousing.predict.scoring import (
     OK,
     OUT_OF_RANGE_COLUMN,
     OVERFLOW,
+    PARQUET_COMPRESSION,
     PREDICTION_COLUMN,
-    Counts,
     counts,
     output_columns,
+    reject_schema,
     with_scores,
 )
-from calhousing.predict.writers import PARQUET_COMPRESSION, reject_schema, rejects_header
 
+BLOCK_BYTES = 4 * 2**20  # bytes scanned at once: bounds the careful path's memory
 _INDEX = "__index"
 _RAW = "__raw_"  # a feature's text, kept beside its parsed value for the rejects
 _UNREADABLE = "cannot read this record as CSV fields (check its quotes)"
+
+
+@dataclass(frozen=True)
+class Records:
+    """Whole CSV records: record i is ``data[starts[i]:ends[i]]``, without its line end.
+
+    It runs from line `first_lines[i]` to `last_lines[i]` (they differ when a quoted value holds
+    a line end) and has `fields[i]` fields. `unclosed`: the last record opens a quote that the
+    file never closes.
+    """
+
+    data: bytes
+    starts: np.ndarray
+    ends: np.ndarray
+    first_lines: np.ndarray
+    last_lines: np.ndarray
+    fields: np.ndarray
+    unclosed: bool = False
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def text(self, index: int) -> str:
+        """Record `index` as text (bytes that are not UTF-8 shown as ``\\xff``)."""
+        return self.data[self.starts[index] : self.ends[index]].decode("utf-8", "backslashreplace")
+
+    def texts(self, indices: np.ndarray) -> list[str]:
+        if not self.data.isascii():
+            return [self.text(index) for index in indices]
+        text = self.data.decode("ascii")  # one decode: byte offsets are character offsets
+        starts, ends = self.starts[indices].tolist(), self.ends[indices].tolist()
+        return [text[start:end] for start, end in zip(starts, ends, strict=True)]
+
+
+def iter_records(
+    stream: IO[bytes], source: str, first_line: int, block_bytes: int = BLOCK_BYTES
+) -> Iterator[Records]:
+    """Read `stream` to its end as blocks of whole records; InputError for a record longer than
+    ``MAX_LINE_BYTES``."""
+    pending, line = b"", first_line
+    while True:
+        chunk = stream.read(block_bytes)
+        data = pending + chunk
+        records = split_records(data, line, final=not chunk)
+        too_long = np.flatnonzero(records.ends - records.starts > MAX_LINE_BYTES)
+        if len(too_long) or (len(records) == 0 and len(data) > MAX_LINE_BYTES):
+            at = int(records.first_lines[too_long[0]]) if len(too_long) else line
+            raise InputError(
+                f"{source}, line {at}: a record longer than {MAX_LINE_BYTES // 2**20} MiB (a "
+                "line, or a quoted value that is never closed); a CSV file holds one row per line",
+                at,
+            )
+        if len(records):
+            line = int(records.last_lines[-1]) + 1
+            yield records
+        if not chunk:
+            return
+        pending = data[len(records.data) :]
+
+
+def split_records(data: bytes, first_line: int, *, final: bool) -> Records:
+    """The whole records at the start of `data` (all of it when `final`)."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(arr == ord("\n"))
+    quotes = arr == ord('"')
+    parity = np.cumsum(quotes, dtype=np.int32) & 1 if quotes.any() else None
+    ends = newlines[parity[newlines] == 0] if parity is not None else newlines
+    used = int(ends[-1]) + 1 if len(ends) else 0
+    unclosed = False
+    if final and used < len(data):
+        ends = np.append(ends, len(data))
+        unclosed = parity is not None and bool(parity[-1])
+        used = len(data)
+    starts = np.empty(len(ends), dtype=np.int64)
+    starts[:1] = 0
+    starts[1:] = ends[:-1] + 1
+    # a byte's line is first_line plus the line ends before it
+    first_lines = first_line + np.searchsorted(newlines, starts, side="left")
+    last_lines = first_line + np.searchsorted(newlines, ends, side="left")
+    content_ends = ends.copy()
+    has_cr = (content_ends > starts) & (arr[np.maximum(content_ends - 1, 0)] == ord("\r"))
+    content_ends[has_cr] -= 1
+    commas = np.flatnonzero(arr == ord(","))  # sparse: counting by position beats a cumsum
+    if parity is not None:
+        commas = commas[parity[commas] == 0]
+    fields = np.searchsorted(commas, content_ends) - np.searchsorted(commas, starts) + 1
+    lines = first_lines.astype(np.int64), last_lines.astype(np.int64)
+    return Records(data[:used], starts, content_ends, *lines, fields.astype(np.int64), unclosed)
 
 
 def score_careful(
@@ -43,27 +137,26 @@ def score_careful(
     rejects: Path | None,
     parquet: bool,
     block_bytes: int | None = None,
-) -> Counts:
-    """Score the records after the header, block by block, naming each bad one by its line.
-
-    The scored rows go to `output` (through a CSV stage when `parquet`), the rejected ones to
-    `rejects`; `rejects` ``None`` stops at the first bad record with an InputError
-    (``skippable`` set).
-    """
-    total = Counts()
+) -> tuple[int, int, int, int]:
+    """Score the records after the header into `output` (through a CSV stage when `parquet`)
+    and the rejected ones into `rejects`; with no `rejects`, the first bad record stops it
+    (InputError, ``skippable``). Returns the rows scored, rejected, outside and clamped."""
+    totals = np.zeros(4, dtype=np.int64)
     csv_out = output.with_suffix(".csv.part") if parquet else output
+    schema = dict.fromkeys(layout.passthrough, pl.String) | {PREDICTION_COLUMN: pl.Float64}
+    schema |= {OUT_OF_RANGE_COLUMN: pl.Boolean} if layout.flag else {}
     try:
         with ExitStack() as stack:
             stream = stack.enter_context(open_input(path, layout.source))
             stream.seek(layout.data_offset)
             sink = stack.enter_context(open(csv_out, "wb"))
             listing = stack.enter_context(open(rejects, "wb")) if rejects else None
-            pl.DataFrame(schema=_output_schema(layout)).write_csv(sink)
+            pl.DataFrame(schema=schema).write_csv(sink)
             if listing is not None:
-                listing.write(rejects_header(layout.unit))
+                pl.DataFrame(schema=reject_schema(layout.unit)).write_csv(listing)
             first_line = layout.header_line + 1
-            blocks = block_bytes or _records.BLOCK_BYTES
-            for block in _records.iter_records(stream, layout.source, first_line, blocks):
+            blocks = block_bytes or BLOCK_BYTES
+            for block in iter_records(stream, layout.source, first_line, blocks):
                 good, bad, found = _score_block(block, layout, model)
                 if bad.height and listing is None:
                     raise layout.rejected(bad.row(0, named=True))
@@ -71,44 +164,30 @@ def score_careful(
                     good.write_csv(sink, include_header=False)
                 if bad.height and listing is not None:
                     bad.write_csv(listing, include_header=False)
-                total += found
+                totals += (good.height, bad.height, found["outside"], found["clamped"])
         if parquet:
-            frame = pl.scan_csv(csv_out, schema=_output_schema(layout), empty_string_is_null=False)
+            frame = pl.scan_csv(csv_out, schema=schema, empty_string_is_null=False)
             frame.sink_parquet(output, **PARQUET_COMPRESSION)
     finally:
         if parquet:  # the scored rows' CSV stage; the output's own temporary file is the caller's
             csv_out.unlink(missing_ok=True)
-    return total
+    return tuple(totals.tolist())
 
 
 def _score_block(
-    block: _records.Records, layout: Layout, model: Model
-) -> tuple[pl.DataFrame, pl.DataFrame, Counts]:
-    """The scored rows of `block`, its rejects sorted by line, and its counts."""
+    block: Records, layout: Layout, model: Model
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """The scored rows of `block`, its rejects sorted by line, and the counts of the former."""
     expected = len(layout.names)
     blank = block.starts == block.ends
     unclosed = np.zeros(len(block), dtype=bool)
     unclosed[-1:] = block.unclosed
     multi = (block.last_lines > block.first_lines) & ~unclosed
     wrong = (block.fields != expected) & ~blank & ~multi & ~unclosed
-    structural = []  # line, column, reason, text of each reject
-    for index in np.flatnonzero(multi | wrong | unclosed):
-        first, text = int(block.first_lines[index]), block.text(index)
-        if unclosed[index]:
-            reason = (
-                f"a quoted value opened on line {first} is never closed before the end of the file"
-            )
-        elif multi[index]:
-            reason = (
-                f"a quoted value runs from line {first} to line {block.last_lines[index]}; "
-                "values may not hold line breaks (one record, rejected whole)"
-            )
-        else:
-            reason = (
-                f"expected {expected} comma-separated fields as in the header, found "
-                f"{block.fields[index]}" + (delimiter_hint([text]) if "," not in text else "")
-            )
-        structural.append((first, "", reason, text))
+    structural = [  # line, column, reason, text of each reject
+        _broken(block, index, expected, unclosed=bool(unclosed[index]))
+        for index in np.flatnonzero(multi | wrong | unclosed)
+    ]
     indices = np.flatnonzero(~(blank | multi | wrong | unclosed))
     frame = _parse(block, indices, layout)
     if frame is None:  # polars split them differently: parse each record alone
@@ -127,15 +206,59 @@ def _score_block(
             [pl.DataFrame(schema=dict.fromkeys(layout.names, pl.String)), *parsed.values()],
             rechunk=True,
         )
-    good, bad, stats = _score_parsed(block, layout, model, frame, indices)
+    frame = frame.with_columns(pl.Series(_INDEX, indices))
+    if not block.data.isascii():  # polars read bytes that are not UTF-8 as U+FFFD
+        undecodable = _utf8_rejects(block, frame, layout)
+        structural += undecodable.values()
+        frame = frame.filter(~pl.col(_INDEX).is_in(list(undecodable)))
+    good, bad, stats = _score_parsed(block, layout, model, frame)
     extra = pl.DataFrame(structural, schema=reject_schema(layout.unit), orient="row")
-    bad = pl.concat([extra, bad]).sort(layout.unit)
-    return good, bad, Counts(good.height, bad.height, stats["outside"], stats["clamped"])
+    return good, pl.concat([extra, bad]).sort(layout.unit), stats
 
 
-def _parse(block: _records.Records, indices: np.ndarray, layout: Layout) -> pl.DataFrame | None:
+def _broken(block: Records, index: int, expected: int, *, unclosed: bool) -> tuple:
+    """The reject of a record that is not `expected` fields on one line."""
+    first, text = int(block.first_lines[index]), block.text(index)
+    if unclosed:
+        reason = f"a quoted value opened on line {first} is never closed before the end of the file"
+    elif block.last_lines[index] > first:
+        reason = (
+            f"a quoted value runs from line {first} to line {block.last_lines[index]}; "
+            "values may not hold line breaks (one record, rejected whole)"
+        )
+    else:
+        reason = (
+            f"expected {expected} comma-separated fields as in the header, found "
+            f"{block.fields[index]}" + (delimiter_hint([text]) if "," not in text else "")
+        )
+    return first, "", reason, text
+
+
+def _utf8_rejects(block: Records, frame: pl.DataFrame, layout: Layout) -> dict[int, tuple]:
+    """The rejects of the records whose bytes are not UTF-8, naming the column of those bytes."""
+    contains = [pl.col(name).str.contains("\ufffd", literal=True) for name in layout.names]
+    found = {}
+    for index in frame.filter(pl.any_horizontal(contains))[_INDEX]:
+        raw = block.data[block.starts[index] : block.ends[index]]
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            field = raw[: error.start].count(b",")
+            column = layout.names[field] if field < len(layout.names) else ""
+            reject = int(block.first_lines[index]), column, not_utf8(raw, error), block.text(index)
+            found[index] = reject
+    return found
+
+
+def _parse(block: Records, indices: np.ndarray, layout: Layout) -> pl.DataFrame | None:
     """The records at `indices` as text columns, or None if polars does not split them so."""
-    data = _records.select_bytes(block, indices)
+    data = block.data
+    if len(indices) < len(block) or b"\r" in data:  # only those records, each ended by \n
+        starts, ends = block.starts[indices].tolist(), block.ends[indices].tolist()
+        slices = [data[start:end] for start, end in zip(starts, ends, strict=True)]
+        data = b"\n".join(slices) + b"\n" if slices else b""
+    elif not data.endswith(b"\n"):
+        data += b"\n"
     schema = dict.fromkeys(layout.names, pl.String)
     if not data:
         return pl.DataFrame(schema=schema)
@@ -154,27 +277,31 @@ def _parse(block: _records.Records, indices: np.ndarray, layout: Layout) -> pl.D
 
 
 def _score_parsed(
-    block: _records.Records,
-    layout: Layout,
-    model: Model,
-    frame: pl.DataFrame,
-    indices: np.ndarray,
+    block: Records, layout: Layout, model: Model, frame: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
     """The scored rows, the rejects and the counts of the parsed records `frame`."""
-    frame = frame.with_columns(pl.Series(_INDEX, indices))
-    utf8 = {} if block.data.isascii() else _utf8_rejects(frame, block, layout)
     raw = {name: _RAW + name for name in layout.names if name in layout.features}
     typed = frame.lazy().with_columns(
         *(pl.col(name).alias(text) for name, text in raw.items()),
         *(pl.col(name).cast(pl.Float64, strict=False) for name in raw),
     )
     scored = with_scores(typed, model)
-    if utf8:
-        scored = scored.with_columns((pl.col(OK) & ~pl.col(_INDEX).is_in(list(utf8))).alias(OK))
     good_rows = scored.filter(pl.col(OK))
-    # the reasons are worked out for the bad rows only, from their text
-    column, reason = _verdicts(raw)
-    good, found, bad = pl.collect_all(
+    # the reasons are worked out for the bad rows only, from their text: the first bad feature
+    # in file order (null where the text is not a number) and why
+    bad = {name: pl.col(name).is_null() | ~pl.col(name).is_finite() for name in raw}
+    column = pl.coalesce([pl.when(bad[name]).then(pl.lit(name)) for name in raw])
+    value = pl.coalesce([pl.when(bad[name]).then(pl.col(text)) for name, text in raw.items()])
+    reason = (
+        pl.when(value.is_null())
+        .then(None)
+        .when(value == "")
+        .then(pl.lit("empty value" + NOT_A_NUMBER))
+        .when(value.cast(pl.Float64, strict=False).is_null())
+        .then(pl.format("non-numeric value '{}'" + NOT_A_NUMBER, value))
+        .otherwise(pl.format("value '{}' " + NOT_FINITE, value))
+    )
+    good, found, rejected = pl.collect_all(
         [
             good_rows.select(output_columns(layout.passthrough, layout.flag)),
             good_rows.select(counts(model)),
@@ -185,67 +312,11 @@ def _score_parsed(
             ),
         ]
     )
-    if utf8:  # the column of the bytes that are not UTF-8, and why
-        bad = bad.with_columns(
-            pl.col(_INDEX)
-            .replace_strict(
-                {index: why[place] for index, why in utf8.items()},
-                default=pl.col(name),
-                return_dtype=pl.String,
-            )
-            .alias(name)
-            for place, name in enumerate(["column", "reason"])
-        )
-    rows = bad[_INDEX].to_numpy()
-    text = pl.Series("text", _records.texts(block, rows), dtype=pl.String)
-    bad = bad.select(pl.Series(layout.unit, block.first_lines[rows]), "column", "reason", text)
-    return good, bad, found.row(0, named=True)
-
-
-def _utf8_rejects(
-    frame: pl.DataFrame, block: _records.Records, layout: Layout
-) -> dict[int, tuple[str, str]]:
-    """Records whose bytes are not UTF-8: the column where the bad bytes are, and why."""
-    suspects = frame.filter(
-        pl.any_horizontal(
-            pl.col(name).str.contains("\ufffd", literal=True) for name in layout.names
-        )
-    )[_INDEX].to_list()
-    found = {}
-    for index in suspects:
-        raw = block.raw(index)
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            field = raw[: error.start].count(b",")
-            column = layout.names[field] if field < len(layout.names) else ""
-            found[index] = (column, not_utf8(raw, error))
-    return found
-
-
-def _output_schema(layout: Layout) -> dict[str, type[pl.DataType]]:
-    """The columns of the scored rows, as this path writes them."""
-    schema = dict.fromkeys(layout.passthrough, pl.String) | {PREDICTION_COLUMN: pl.Float64}
-    return schema | ({OUT_OF_RANGE_COLUMN: pl.Boolean} if layout.flag else {})
-
-
-def _verdicts(features: dict[str, str]) -> tuple[pl.Expr, pl.Expr]:
-    """The first bad feature column (in the order given) of a text row, and why.
-
-    `features` maps each feature's Float64 column (parsed with ``strict=False``, so null
-    where the text is not a number) to the column holding its text. A value is bad if it is
-    empty, not a number, NaN or inf. Both are null for a good row.
-    """
-    bad = {name: pl.col(name).is_null() | ~pl.col(name).is_finite() for name in features}
-    column = pl.coalesce([pl.when(bad[name]).then(pl.lit(name)) for name in features])
-    raw = pl.coalesce([pl.when(bad[name]).then(pl.col(text)) for name, text in features.items()])
-    reason = (
-        pl.when(raw.is_null())
-        .then(None)
-        .when(raw == "")
-        .then(pl.lit("empty value" + NOT_A_NUMBER))
-        .when(raw.cast(pl.Float64, strict=False).is_null())
-        .then(pl.format("non-numeric value '{}'" + NOT_A_NUMBER, raw))
-        .otherwise(pl.format("value '{}' " + NOT_FINITE, raw))
+    rows = rejected[_INDEX].to_numpy()
+    rejected = rejected.select(
+        pl.Series(layout.unit, block.first_lines[rows]),
+        "column",
+        "reason",
+        pl.Series("text", block.texts(rows), dtype=pl.String),
     )
-    return column, reason
+    return good, rejected, found.row(0, named=True)

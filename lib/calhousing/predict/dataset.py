@@ -1,10 +1,9 @@
-"""A partitioned Parquet dataset scored on a Dask cluster, one task per file.
+"""A partitioned Parquet dataset scored on a Dask cluster, one :func:`predict_file` task per file.
 
-Each task runs :func:`calhousing.predict.predict_file` on one partition with the same model,
-so the output holds, file by file, exactly what scoring each file alone writes. The workers
-read and write by path (a cluster needs a shared filesystem). The output folder is built
-under a temporary name beside it and appears only when every partition is done. Dask is
-imported here only, so scoring a single file never loads it.
+So the output holds, file by file, exactly what scoring each file alone writes. The workers
+read and write by path (a cluster needs a shared filesystem). The output folder is built under
+a temporary name beside it and appears only when every partition is done. Dask is imported
+here only, so scoring a single file never loads it.
 """
 
 from __future__ import annotations
@@ -16,35 +15,27 @@ import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import ExitStack, closing
 from pathlib import Path
+from typing import Any
 
 from calhousing.errors import InputError, OutputError
 from calhousing.predict.model import Model
-from calhousing.predict.run import Summary, predict_file
-from calhousing.predict.writers import STDIO, is_parquet
+from calhousing.predict.run import STDIO, Summary, is_parquet, predict_file
 from calhousing.run import signals
 
-GLOB_CHARACTERS = "*?["
-REJECTS_SUFFIX = ".rejects"
 NEEDS_OUTPUT_FOLDER = "a dataset is scored into a folder of Parquet files: give -o OUTPUT_FOLDER"
 
 
 def is_dataset(input_path: str) -> bool:
     """True for a folder or a glob pattern (scored as a dataset), false for a file or ``-``."""
-    glob_characters = any(char in input_path for char in GLOB_CHARACTERS)
+    glob_characters = any(char in input_path for char in "*?[")
     return input_path != STDIO and (Path(input_path).is_dir() or glob_characters)
 
 
 def dataset_files(input_path: str) -> list[tuple[Path, Path]]:
-    """The Parquet files of a folder (recursively) or glob, each with its path relative to the root.
-
-    Raises
-    ------
-    InputError
-        If there is none, or two have the same relative path.
-    """
+    """The Parquet files of a folder (recursively) or glob, each with its path relative to the
+    root; InputError if there is none, or two have the same relative path."""
     if Path(input_path).is_dir():
         root = Path(input_path)
         files = [path for path in sorted(root.rglob("*")) if path.is_file() and is_parquet(path)]
@@ -98,46 +89,36 @@ def predict_dataset(
     skip_invalid: bool = False,
     flag_out_of_range: bool = False,
 ) -> Summary:
-    """Score every Parquet file of a dataset into the folder `output_path`, on Dask; the Summary
-    totals the partitions.
+    """Score the Parquet files of a folder (recursively) or glob into the new folder
+    `output_path`, each to the same relative path, on the Dask `scheduler` (``tcp://HOST:PORT``)
+    or a local cluster of `workers` processes; the Summary totals the partitions.
 
-    Parameters
-    ----------
-    input_path : str
-        A folder (searched recursively) or a glob of Parquet files.
-    output_path : str
-        The output folder, which must not exist yet: each input file gives the file of the
-        same relative path in it. With `skip_invalid`, rejects go to
-        ``<output_path>.rejects/<relative path>.rejects.csv``.
-    scheduler : str, optional
-        ``tcp://HOST:PORT`` of a running ``dask scheduler``; by default a local cluster of
-        `workers` processes is started and stopped.
-    skip_invalid, flag_out_of_range : bool
-        As for :func:`~calhousing.predict.predict_file`.
-
-    Raises
-    ------
-    InputError
-        At the first bad row of any partition (without `skip_invalid`), naming its file.
-    OutputError
-        If `output_path` is missing, exists, or lies inside the input folder.
+    With `skip_invalid`, rejects go to ``<output_path>.rejects/<relative path>.rejects.csv``.
+    InputError at the first bad row of any partition (without `skip_invalid`); OutputError if
+    `output_path` is missing, exists, or lies inside the input folder.
     """
     files = dataset_files(input_path)
     target = _check_output_folder(input_path, output_path)
-    rejects_target = target.with_name(target.name + REJECTS_SUFFIX) if skip_invalid else None
+    rejects_target = target.with_name(target.name + ".rejects") if skip_invalid else None
     if rejects_target is not None and rejects_target.exists():
         raise OutputError(f"{str(rejects_target)!r} exists; remove it or choose another output")
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
-        tasks = [
-            (
-                str(path),
-                str(staging / "out" / relative),
-                str(staging / "rejects" / f"{relative}.rejects.csv") if skip_invalid else None,
+        with ExitStack() as stack:
+            client = _client(stack, scheduler, workers)
+            futures = client.map(
+                score_partition,
+                [str(path) for path, _ in files],
+                [str(staging / "out" / relative) for _, relative in files],
+                [
+                    str(staging / "rejects" / f"{relative}.rejects.csv") if skip_invalid else None
+                    for _, relative in files
+                ],
+                model=model,
+                flag=flag_out_of_range,
+                pure=False,
             )
-            for path, relative in files
-        ]
-        results = _run_tasks(tasks, model, flag_out_of_range, scheduler, workers)
+            results = client.gather(futures)
         (staging / "out").mkdir(exist_ok=True)
         os.replace(staging / "out", target)
         if rejects_target is not None:
@@ -149,58 +130,37 @@ def predict_dataset(
     return Summary(totals[0], totals[1], target, rejects_target, totals[2], totals[3])
 
 
-def _run_tasks(
-    tasks: list[tuple[str, str, str | None]],
-    model: Model,
-    flag: bool,
-    scheduler: str | None,
-    workers: int,
-) -> list[tuple[int, int, int, int]]:
+def _client(stack: ExitStack, scheduler: str | None, workers: int) -> Any:
+    """A client of the Dask `scheduler`, or of a local cluster of `workers`, closed by `stack`."""
     from distributed import Client, LocalCluster
 
-    with ExitStack() as stack:
-        if scheduler is None:
-            # SIGTERM waits until the cluster is up (a half-started one cannot be closed
-            # cleanly); SIGINT is ignored meanwhile, so that the workers inherit it ignored
-            with signals.deferred(), _sigint_ignored_by_workers():
-                cluster = LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=":0",  # any free port: never collides with another cluster
-                    silence_logs=logging.CRITICAL,  # a failed task is reported here, in one line
-                )
-                stack.callback(cluster.close)
-                client = stack.enter_context(closing(Client(cluster)))
-        else:
-            try:
-                client = stack.enter_context(closing(Client(scheduler, timeout="10s")))
-            except OSError as error:
-                raise OutputError(f"cannot reach the Dask scheduler {scheduler}: {error}") from None
-        sources, outputs, rejects = zip(*tasks, strict=True)
-        futures = client.map(
-            score_partition, sources, outputs, rejects, model=model, flag=flag, pure=False
-        )
-        return client.gather(futures)
-
-
-@contextmanager
-def _sigint_ignored_by_workers() -> Iterator[None]:
-    """SIGINT ignored while the worker processes start, so that they inherit it ignored.
-
-    Ctrl-C in a terminal signals the whole process group: workers that had not finished
-    starting printed a KeyboardInterrupt traceback each. A Ctrl-C while the cluster starts
-    (about a second) is ignored; the next one stops the command, which closes the cluster.
-    """
-    if threading.current_thread() is not threading.main_thread():  # no handlers there
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    if scheduler is not None:
+        try:
+            return stack.enter_context(closing(Client(scheduler, timeout="10s")))
+        except OSError as error:
+            raise OutputError(f"cannot reach the Dask scheduler {scheduler}: {error}") from None
+    # SIGTERM waits until the cluster is up (a half-started one cannot be closed cleanly).
+    # Ctrl-C in a terminal signals the whole process group, and workers that had not finished
+    # starting printed a traceback each: SIGINT is ignored while they start (about a second),
+    # so that they inherit it ignored; the next one stops the command, which closes the
+    # cluster. Only the main thread can set handlers.
+    with signals.deferred():
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=":0",  # any free port: never collides with another cluster
+                silence_logs=logging.CRITICAL,  # a failed task is reported here, in one line
+            )
+            stack.callback(cluster.close)
+            return stack.enter_context(closing(Client(cluster)))
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
 
 
 def _check_output_folder(input_path: str, output_path: str | None) -> Path:

@@ -1,8 +1,8 @@
 """The input's columns, checked against the model before any row is read.
 
-A CSV header is read here, not by the engine, so that every problem with it (not UTF-8, a
-column named twice, a missing feature, a wrong delimiter, lone CR line ends) is named in the
-user's terms; a Parquet file's schema likewise.
+The CSV header is read here, not by polars, so that every problem with it (not UTF-8, a column
+named twice, a missing feature, a wrong delimiter, lone CR line ends) is named in the user's
+terms; a Parquet file's schema likewise.
 """
 
 from __future__ import annotations
@@ -17,22 +17,18 @@ import polars as pl
 from calhousing.errors import InputError
 from calhousing.predict.scoring import OUT_OF_RANGE_COLUMN, PREDICTION_COLUMN
 
-_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which some tools write first
-_PARQUET_MAGIC = b"PAR1"  # how every Parquet file starts
 MAX_LINE_BYTES = 64 * 2**20  # a longer CSV line (or quoted record) is refused, not buffered
 SHOWN_CHARS = 60  # a longer column name is cut short in messages
-_OTHER_DELIMITERS: tuple[str, ...] = (";", "\t", "|")
-_READ_BYTES = 2**16
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which some tools write first
 
 
 @dataclass(frozen=True)
 class Layout:
-    """The columns of one input (`names`, in file order), checked against the model's `features`.
+    """The columns of one input (`names`, in file order) and the model's `features`.
 
-    `source` names the input in messages (its path, or ``<stdin>``); `unit` is ``"line"`` for
-    CSV, ``"row"`` for Parquet; `flag`: the output adds the out-of-range column. CSV only:
-    `header_line` is the header's line number (blank lines before it count), `data_offset`
-    the byte just past it.
+    `source` names the input in messages; `unit` is ``"line"`` (CSV) or ``"row"`` (Parquet);
+    `flag` adds the out-of-range column. CSV only: `header_line` is the header's line number
+    (blank lines before it count), `data_offset` the byte just past it.
     """
 
     source: str
@@ -45,7 +41,6 @@ class Layout:
 
     @property
     def passthrough(self) -> tuple[str, ...]:
-        """The columns copied to the output, in file order."""
         return tuple(name for name in self.names if name not in self.features)
 
     def checked(self, where: str, line: int | None) -> Layout:
@@ -79,8 +74,7 @@ class Layout:
         return self
 
     def rejected(self, reject: dict[str, Any]) -> InputError:
-        """The error that stops at `reject` (a row of the rejects file): ``"<source>, line 7,
-        column 'MedInc': <reason>"``."""
+        """The error that stops at `reject`, a row of the rejects file."""
         line, column = reject[self.unit], reject["column"]
         where = f"{self.source}, {self.unit} {line}" + (
             f", column {shown(column)}" if column else ""
@@ -91,49 +85,32 @@ class Layout:
 def read_csv_header(
     stream: IO[bytes], source: str, feature_names: tuple[str, ...], *, flag: bool = False
 ) -> Layout:
-    """Read and check the header of a CSV `stream`, skipping (and counting) blank lines before it.
-
-    Raises
-    ------
-    InputError
-        If the input is empty, or the header is longer than ``MAX_LINE_BYTES``, is not UTF-8,
-        has lone CR line ends or an unclosed quote, names a column twice, already has an
-        output column, or lacks feature columns.
-    """
-    data, line, offset = bytearray(stream.read(_READ_BYTES)), 1, 0
-    if data.startswith(_BOM):
-        data, offset = data[len(_BOM) :], len(_BOM)
-    searched = 0  # data[:searched] holds no line end: each byte is searched once
-    while True:
-        while data.startswith((b"\n", b"\r\n")):
-            step = 1 if data.startswith(b"\n") else 2
-            data, line, offset = data[step:], line + 1, offset + step
-        end = data.find(b"\n", searched)
-        if end >= 0:
-            break
-        if len(data) > MAX_LINE_BYTES:
-            raise header_too_long(source, line)
-        chunk = stream.read(_READ_BYTES)
-        if not chunk:
-            if data.strip(b"\r"):
-                end = len(data)
-                break
-            raise InputError(
-                f"{source} is empty: expected a CSV header line naming the columns "
-                f"{', '.join(feature_names)}, then one row per line",
-                1,
-            )
-        searched = len(data)
-        data += chunk  # a bytearray grows in place; bytes would be copied whole each time
-    if data.startswith(_PARQUET_MAGIC) and b"\0" in data:  # text has no NUL bytes
+    """Read and check the header of a CSV `stream`, skipping (and counting) blank lines before it;
+    InputError if there is none, or it is longer than ``MAX_LINE_BYTES``, is not UTF-8, has lone
+    CR line ends or an unclosed quote, or its columns do not fit the model."""
+    line, offset = 1, 0
+    text = stream.readline(MAX_LINE_BYTES + 1)
+    if text.startswith(_BOM):
+        text, offset = text[len(_BOM) :], len(_BOM)
+    while text in (b"\n", b"\r\n"):
+        line, offset = line + 1, offset + len(text)
+        text = stream.readline(MAX_LINE_BYTES + 1)
+    if not text.endswith(b"\n") and len(text) > MAX_LINE_BYTES:
+        raise header_too_long(source, line)
+    if not text.endswith(b"\n") and not text.strip(b"\r"):
+        raise InputError(
+            f"{source} is empty: expected a CSV header line naming the columns "
+            f"{', '.join(feature_names)}, then one row per line",
+            1,
+        )
+    if text.startswith(b"PAR1") and b"\0" in text + stream.read(2**16):  # text has no NUL
         raise InputError(
             f"{source}: this is a Parquet file, not CSV; give it by a name ending in .parquet "
             "(standard input, a pipe or another name is read as CSV)",
             line,
         )
-    header = bytes(data[:end]).removesuffix(b"\r")
-    names = csv_header_names(header, line, source)
-    layout = Layout(source, "line", names, feature_names, flag, line, offset + end + 1)
+    names = _csv_names(text.removesuffix(b"\n").removesuffix(b"\r"), line, source)
+    layout = Layout(source, "line", names, feature_names, flag, line, offset + len(text))
     return layout.checked(f"{source}, line {line} (the header)", line)
 
 
@@ -153,9 +130,8 @@ def header_too_long(source: str, line: int) -> InputError:
     )
 
 
-def csv_header_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
-    """The column names of a header line (without its line end); InputError if it is not
-    UTF-8, holds a lone CR, or has an unclosed quote."""
+def _csv_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
+    """The column names of a header line without its line end."""
     where = f"{source}, line {line} (the header)"
     try:
         text = header.decode("utf-8")
@@ -172,13 +148,8 @@ def csv_header_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
     if not text:
         return ("",)
     try:
-        frame = pl.read_csv(
-            text.encode("utf-8") + b"\n",
-            has_header=False,
-            infer_schema=False,
-            empty_string_is_null=False,
-            raise_if_empty=False,
-        )
+        options = {"has_header": False, "infer_schema": False, "empty_string_is_null": False}
+        frame = pl.read_csv(text.encode("utf-8") + b"\n", **options)
     except pl.exceptions.PolarsError:  # quotes polars refuses (a"b, "a""b"x): read as Python does
         try:
             return tuple(next(csv.reader([text])))
@@ -192,14 +163,8 @@ def csv_header_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
 def parquet_layout(
     schema: pl.Schema, source: str, feature_names: tuple[str, ...], *, csv_output: bool, flag: bool
 ) -> Layout:
-    """Check a Parquet schema against the model's features (see :func:`read_csv_header`).
-
-    Raises
-    ------
-    InputError
-        If a feature column is missing or not numeric, or, for CSV output, a passed-through
-        column is nested or binary (CSV cannot hold it).
-    """
+    """Check a Parquet schema: its features must be numbers, and for CSV output no passed-through
+    column may be nested or binary (InputError)."""
     where = f"{source} (its columns)"
     layout = Layout(source, "row", tuple(schema.names()), feature_names, flag).checked(where, None)
     for name in feature_names:
@@ -229,7 +194,6 @@ def shown(name: str) -> str:
 
 
 def not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
-    """Why `data` is not UTF-8, for a message."""
     return (
         f"bytes that are not UTF-8 ({data[error.start : error.end]!r} at byte {error.start + 1} "
         "of the line); save the file as UTF-8"
@@ -238,7 +202,7 @@ def not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
 
 def delimiter_hint(fields: tuple[str, ...] | list[str]) -> str:
     """A hint when a line's only field holds another delimiter ('' otherwise)."""
-    for delimiter in _OTHER_DELIMITERS if len(fields) == 1 else ():
+    for delimiter in (";", "\t", "|") if len(fields) == 1 else ():
         if delimiter in fields[0]:
             return f". The line has no comma but has {delimiter!r}: separate fields with commas"
     return ""

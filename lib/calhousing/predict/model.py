@@ -1,4 +1,4 @@
-"""The three models as polars expressions: one scoring function for every reader and worker.
+"""The three models as polars expressions, read from the run's JSON artifacts (no pickle).
 
 Each prediction is an explicit sum over the features in the model's order,
 ``((w_0 x_0 + w_1 x_1) + ...) + b``, evaluated row by row: unlike a BLAS dot product over a
@@ -19,11 +19,8 @@ from calhousing.run import artifacts
 
 @dataclass(frozen=True)
 class Model:
-    """A model ready to score: `prediction` of a row from its Float64 `feature_names` columns.
-
-    `ranges` holds the training data's min and max of each feature; `clamped` (integer model
-    only) is true where an input code saturates.
-    """
+    """`prediction` of a row from its Float64 `feature_names` columns; `ranges`: the training
+    data's min and max of each; `clamped` (integer model only): an input code saturates."""
 
     name: str
     feature_names: tuple[str, ...]
@@ -33,41 +30,25 @@ class Model:
 
 
 def load_model(run: artifacts.Run | artifacts.PathLike | None, model: str = "float") -> Model:
-    """Load a model from a run's JSON parameters; nothing is unpickled.
-
-    Parameters
-    ----------
-    run : Run, path-like or None
-        The run, or the folder where ``calhousing run`` wrote its artifacts; ``None`` for the
-        project's.
-    model : {"float", "quantized", "integer"}, default="float"
-        The float parameters, the dequantized 8-bit parameters, or the integer-only model.
-
-    Raises
-    ------
-    ValueError
-        If `model` is not one of these.
-    calhousing.errors.ArtifactError
-        If the artifacts it needs are missing.
-    """
+    """The float parameters, the dequantized ones, or the integer-only model of `run` (a Run,
+    its artifacts folder, or ``None`` for the project's); ArtifactError if they are missing."""
     check_choice("model", model, MODELS)
     run = artifacts.Run.of(run)
     ranges = run.feature_ranges()
+    files = {
+        "float": artifacts.FLOAT_PARAMS_FILE,
+        "quantized": artifacts.QUANTIZED_PARAMS_FILE,
+        "integer": artifacts.INTEGER_MODEL_FILE,
+    }
+    found = run.record(files[model])
+    names = tuple(found["feature_names"])
     if model == "float":
-        found = run.record(artifacts.FLOAT_PARAMS_FILE)
-        names = tuple(found["feature_names"])
         return Model(model, names, affine_sum(names, found["coef"], found["intercept"]), ranges)
     if model == "quantized":
-        found = run.record(artifacts.QUANTIZED_PARAMS_FILE)
-        names = tuple(found["feature_names"])
         weights, bias = dequantize(found["coef"]), dequantize(found["intercept"])[0]
-        if found.get("space", "raw") == "standardized":
-            standardize = {"mean": found["feature_mean"], "std": found["feature_std"]}
-        else:
-            standardize = {}
-        return Model(model, names, affine_sum(names, weights, bias, **standardize), ranges)
-    found = run.record(artifacts.INTEGER_MODEL_FILE)
-    names = tuple(found["feature_names"])
+        standardized = found.get("space", "raw") == "standardized"
+        mean, std = (found["feature_mean"], found["feature_std"]) if standardized else (None, None)
+        return Model(model, names, affine_sum(names, weights, bias, mean=mean, std=std), ranges)
     qmax = 2 ** int(found["input_bits"]) - 1  # an unsigned input code's largest value
     # the unclipped input codes, rint((x - offset) / scale) with ties to even
     codes = [
@@ -102,24 +83,20 @@ def affine_sum(
     mean: list[Any] | None = None,
     std: list[Any] | None = None,
 ) -> pl.Expr:
-    """``Σ_j w_j x_j + b`` as Float64, summed in feature order; each ``x_j`` is first
-    standardized, ``(x_j - mean_j) / std_j``, when `mean` and `std` are given."""
-    total: pl.Expr | None = None
+    """``Σ_j w_j x_j + b`` summed in feature order, each ``x_j`` first standardized,
+    ``(x_j - mean_j) / std_j``, when `mean` and `std` are given."""
+    terms = []
     for index, (name, weight) in enumerate(zip(names, weights, strict=True)):
         value = pl.col(name)
         if mean is not None and std is not None:
             value = (value - float(mean[index])) / float(std[index])
-        total = value * float(weight) if total is None else total + value * float(weight)
-    return pl.lit(float(bias), pl.Float64) if total is None else total + float(bias)
+        terms.append(value * float(weight))
+    return sum(terms[1:], start=terms[0]) + float(bias)
 
 
 def dequantize(tensor: dict[str, Any]) -> list[float]:
-    """``(codes - zero_point) * scale`` of a tensor as ``quantized_params.json`` stores it.
-
-    :meth:`calhousing.core.quantization.QuantizedTensor.dequantize` in Python floats, digit for
-    digit (tested), so scoring needs no numpy. The scale and zero point are one number per
-    tensor, or one per code.
-    """
+    """``(codes - zero_point) * scale`` of a stored tensor (one scale and zero point, or one per
+    code): ``QuantizedTensor.dequantize`` digit for digit (tested), without numpy."""
     codes = [int(code) for code in tensor["codes"]]
     scales, zero_points = (
         value if isinstance(value, list) else [value] * len(codes)

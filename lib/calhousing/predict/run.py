@@ -1,12 +1,18 @@
-"""``calhousing predict`` on one file: check the output, read, score, write all or nothing."""
+"""``calhousing predict`` on one file: check the output, read, score, write all or nothing.
+
+Every output is written under a temporary name and renamed into place (or copied to stdout or
+a device) only once every row was read, so a refused input leaves a previous output as it was.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import sys
 import tempfile
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -14,19 +20,32 @@ from typing import IO
 import polars as pl
 
 from calhousing import config
-from calhousing.errors import OutputError
-from calhousing.predict import parquet_reader, writers
+from calhousing.errors import InputError, OutputError
 from calhousing.predict.header import (
     MAX_LINE_BYTES,
     Layout,
     header_too_long,
     open_input,
+    parquet_layout,
     read_csv_header,
 )
 from calhousing.predict.model import Model
-from calhousing.predict.scoring import Counts, counts, output_columns, with_scores
+from calhousing.predict.scoring import (
+    NOT_A_NUMBER,
+    NOT_FINITE,
+    OK,
+    OVERFLOW,
+    counts,
+    output_columns,
+    reject_schema,
+    sink,
+    with_scores,
+)
 
-_SPOOL_BYTES = 2**20
+STDIO = "-"
+PARQUET_SUFFIXES = (".parquet", ".pq")
+MAX_EXACT_INTEGER = 2**53  # float64 holds every integer up to here, and not all beyond
+_RAW = "__raw_"  # a feature as the input holds it, for the rejects
 
 
 @dataclass(frozen=True)
@@ -56,99 +75,70 @@ def predict_file(
     flag_out_of_range: bool = False,
     block_bytes: int | None = None,
 ) -> Summary:
-    """Score `input_path` with `model` and write the result to `output_path`.
+    """Score `input_path` (CSV, Parquet by its suffix, ``"-"``: CSV on stdin) into `output_path`
+    (CSV, Parquet by its suffix, ``None`` or ``"-"``: CSV on stdout), all or nothing.
 
-    Parameters
-    ----------
-    input_path : path-like
-        A CSV file, a Parquet file (``.parquet``, ``.pq``), or ``"-"`` for CSV on stdin.
-    output_path : path-like or None
-        CSV, or Parquet by its suffix; ``None`` or ``"-"`` writes CSV to stdout.
-    skip_invalid : bool, default=False
-        Score the good rows and list each rejected row, with its reason, in
-        ``<output_path>.rejects.csv``, instead of stopping at the first bad row.
-    flag_out_of_range : bool, default=False
-        Add a boolean ``out_of_range`` column: a feature is outside the training range.
-    block_bytes : int, optional
-        Force the careful CSV path with blocks of this many bytes (for tests).
-
-    Raises
-    ------
-    InputError
-        For bad input; the message names the line (or row) and the column.
-    OutputError
-        If the output is a folder, the input itself (or a link to it), or cannot be written.
-        Nothing is written in either case: outputs appear only when every row was read.
-    ValueError
-        If `skip_invalid` is set with no output file, or the output name is empty.
+    `skip_invalid` scores the good rows and lists the others in ``OUTPUT.rejects.csv`` instead
+    of stopping at the first (InputError naming its line or row and column); `flag_out_of_range`
+    adds the ``out_of_range`` column; `block_bytes` forces the careful CSV path with blocks of
+    that size (for tests). OutputError if the output is a folder, the input itself (or a link to
+    it), or cannot be written.
     """
-    source = "<stdin>" if str(input_path) == writers.STDIO else str(input_path)
+    source = "<stdin>" if str(input_path) == STDIO else str(input_path)
     if output_path is not None and str(output_path) == "":
         raise ValueError("the output name is empty: give -o a file name, or - for stdout")
-    target = None if output_path is None or str(output_path) == writers.STDIO else Path(output_path)
+    target = None if output_path is None or str(output_path) == STDIO else Path(output_path)
     if skip_invalid and target is None:
         raise ValueError(
             "skip_invalid writes the rejected rows to OUTPUT.rejects.csv, so it needs an output "
             "file (-o OUTPUT), not stdout"
         )
-    writers.check_target(target, input_path)
     listed = rejects_path(target) if skip_invalid and target is not None else None
-    writers.check_target(listed, input_path)
+    _check_target(target, input_path)
+    _check_target(listed, input_path)
     if target is None and sys.stdout is None:
         raise OutputError("standard output is closed: give -o OUTPUT")
-    parquet = writers.is_parquet(target)
+    parquet = is_parquet(target)
     with ExitStack() as stack:
-        output = writers.stage(target, ".parquet" if parquet else ".csv")
-        stack.callback(output.discard)
-        rejects = writers.stage(listed, ".csv") if listed is not None else None
-        if rejects is not None:
-            stack.callback(rejects.discard)
+        output = stack.enter_context(_staged(target, ".parquet" if parquet else ".csv"))
+        rejects = stack.enter_context(_staged(listed, ".csv")) if listed is not None else None
         if source == "<stdin>":
             input_path = _spool(sys.stdin.buffer, source, stack)
         elif _is_pipe(input_path):  # as `<(command)` gives: it can be read only once
             with open_input(Path(input_path), source) as stream:
                 input_path = _spool(stream, source, stack, suffix=Path(input_path).suffix)
         path, flag = Path(input_path), flag_out_of_range
-        listing = rejects.temp if rejects else None
         try:
-            if writers.is_parquet(path):
-                found = parquet_reader.score_parquet(
-                    path, source, model, output.temp, listing, parquet, flag
-                )
+            if is_parquet(path):
+                found = _score_parquet(path, source, model, output, rejects, parquet, flag)
             else:
                 with open_input(path, source) as stream:
                     layout = read_csv_header(stream, source, model.feature_names, flag=flag)
                 fast = block_bytes is None
-                found = _score_fast(path, layout, model, output.temp, parquet) if fast else None
+                found = _score_fast(path, layout, model, output, parquet) if fast else None
                 if found is None:
                     # numpy and the record splitter are imported only when needed
                     from calhousing.predict import careful
 
                     found = careful.score_careful(
-                        path, layout, model, output.temp, listing, parquet, block_bytes
+                        path, layout, model, output, rejects, parquet, block_bytes
                     )
-                elif listing is not None:
-                    listing.write_bytes(writers.rejects_header(layout.unit))
+                elif rejects is not None:
+                    pl.DataFrame(schema=reject_schema(layout.unit)).write_csv(rejects)
         except OutputError:
             raise
         except OSError as error:
             raise OutputError(
-                f"cannot write {writers.describe(target)}: {error.strerror or error}"
+                f"cannot write {_describe(target)}: {error.strerror or error}"
             ) from None
-        if rejects is not None:
-            rejects.commit()
-        output.commit()
-    return Summary(found.scored, found.rejected, target, listed, found.outside, found.clamped)
+    return Summary(found[0], found[1], target, listed, found[2], found[3])
 
 
 def _score_fast(
     path: Path, layout: Layout, model: Model, output: Path, parquet: bool
-) -> Counts | None:
-    """The fast path every clean CSV file takes: polars reads, scores and writes it whole.
-
-    ``None`` if a row could not be read or scored, or holds a line break: `output` is then
-    incomplete and the careful path must run.
-    """
+) -> tuple[int, int, int, int] | None:
+    """Every clean CSV file's path: polars reads, scores and writes it whole. ``None`` if a row
+    could not be read or scored, or holds a line break: the careful path must then run."""
     os.environ.setdefault(
         "POLARS_CSV_CHUNK_SIZE", str(config.csv_chunk_bytes(pl.thread_pool_size()))
     )
@@ -166,31 +156,191 @@ def _score_fast(
     stats = scored.select(
         *counts(model), pl.any_horizontal(breaks).sum().alias("breaks") if breaks else pl.lit(0)
     )
-    sink = writers.sink(
+    written = sink(
         scored.select(output_columns(layout.passthrough, layout.flag)), output, parquet=parquet
     )
     try:
-        _, found = pl.collect_all([sink, stats], engine="streaming")
+        _, found = pl.collect_all([written, stats], engine="streaming")
     except (pl.exceptions.PolarsError, OSError):
         return None
     row = found.row(0, named=True)
     if row["bad"] or row.get("breaks"):
         return None
-    return Counts(scored=row["rows"], outside=row["outside"], clamped=row["clamped"])
+    return row["rows"], 0, row["outside"], row["clamped"]
+
+
+def _score_parquet(
+    path: Path,
+    source: str,
+    model: Model,
+    output: Path,
+    rejects: Path | None,
+    parquet_output: bool,
+    flag: bool,
+) -> tuple[int, int, int, int]:
+    """Score a Parquet file with polars' streaming engine; bad rows, numbered from 1, stop it
+    or go to `rejects`."""
+    try:
+        frame = pl.scan_parquet(path)
+        schema = frame.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{source} is not a readable Parquet file: {first}") from None
+    layout = parquet_layout(
+        schema, source, model.feature_names, csv_output=not parquet_output, flag=flag
+    )
+    scored = _parquet_scored(frame, schema, layout, model, for_rejects=rejects is not None)
+    good = scored.filter(pl.col(OK)) if rejects is not None else scored
+    sinks = [
+        sink(good.select(output_columns(layout.passthrough, flag)), output, parquet=parquet_output),
+        scored.select(counts(model)),
+    ]
+    if rejects is not None:
+        sinks.append(sink(_parquet_rejects(scored, layout), rejects, parquet=False))
+    try:
+        found = pl.collect_all(sinks, engine="streaming")[1].row(0, named=True)
+    except (pl.exceptions.PolarsError, OSError) as error:
+        first = str(error).strip().splitlines()[0]
+        raise InputError(f"{layout.source}: cannot read its Parquet data: {first}") from None
+    if found["bad"] and rejects is None:
+        # only now: number the rows and work out why, to name the first bad one
+        named = _parquet_scored(frame, schema, layout, model, for_rejects=True)
+        raise layout.rejected(_parquet_rejects(named, layout).head(1).collect().row(0, named=True))
+    return found["rows"] - found["bad"], found["bad"], found["outside"], found["clamped"]
+
+
+def _parquet_scored(
+    frame: pl.LazyFrame, schema: pl.Schema, layout: Layout, model: Model, *, for_rejects: bool
+) -> pl.LazyFrame:
+    """`frame` with Float64 features and the verdicts; for rejects (they cost time), each row's
+    number, first bad feature, why, and its features as stored, too."""
+    features = list(layout.features)
+    if for_rejects:
+        columns, reasons = [], []
+        for name in (name for name in layout.names if name in layout.features):
+            raw = pl.col(name)
+            if schema[name].is_integer():
+                bad = raw.is_null() | (raw > MAX_EXACT_INTEGER) | (raw < -MAX_EXACT_INTEGER)
+                why = pl.format(
+                    "integer {} is beyond 2^53, which float64 cannot hold exactly; store it as "
+                    "a float",
+                    raw,
+                )
+            else:
+                bad = raw.is_null() | ~raw.cast(pl.Float64).is_finite()
+                why = pl.format("value {} " + NOT_FINITE, raw.cast(pl.Float64))
+            columns.append(pl.when(bad).then(pl.lit(name)))
+            missing = pl.lit("missing value (null)" + NOT_A_NUMBER)
+            reasons.append(pl.when(raw.is_null()).then(missing).when(bad).then(why))
+        frame = frame.with_row_index("__row", offset=1).with_columns(
+            pl.coalesce(columns).alias("__column"),
+            pl.coalesce(reasons).alias("__reason"),
+            *(pl.col(name).alias(_RAW + name) for name in features),
+        )
+    # an integer beyond 2^53, which float64 would round, becomes null: it cannot be scored
+    typed = [
+        pl.when(pl.col(name).is_between(-MAX_EXACT_INTEGER, MAX_EXACT_INTEGER)).then(pl.col(name))
+        if schema[name].is_integer()
+        else pl.col(name)
+        for name in features
+    ]
+    return with_scores(frame.with_columns(column.cast(pl.Float64) for column in typed), model)
+
+
+def _parquet_rejects(scored: pl.LazyFrame, layout: Layout) -> pl.LazyFrame:
+    """The rows that cannot be scored, as rejects: row, column, reason, the row as JSON."""
+    original = [
+        pl.col(_RAW + name).alias(name) if name in layout.features else pl.col(name)
+        for name in layout.names
+    ]
+    return scored.filter(~pl.col(OK)).select(
+        pl.col("__row").cast(pl.Int64).alias("row"),
+        pl.col("__column").fill_null("").alias("column"),
+        pl.col("__reason").fill_null(OVERFLOW).alias("reason"),
+        pl.struct(original).struct.json_encode().alias("text"),
+    )
+
+
+def is_parquet(path: str | os.PathLike[str] | None) -> bool:
+    return path is not None and str(path).lower().endswith(PARQUET_SUFFIXES)
+
+
+def _check_target(target: Path | None, input_path: str | os.PathLike[str]) -> None:
+    """Refuse (OutputError) an output that is a folder, is the input or a link to it, or whose
+    folder does not exist."""
+    if target is None:
+        return
+    shown = _describe(target)
+    if target.is_dir():
+        example = _describe(target / "scored.csv")
+        raise OutputError(f"output {shown} is a folder; give a file name, such as {example}")
+    try:  # only a regular file would be destroyed by writing it
+        same = target.is_file() and os.path.samefile(target, input_path)
+    except OSError:  # one of them does not exist
+        same = False
+    if same and str(input_path) != STDIO:
+        raise OutputError(
+            f"output {shown} is the input file (or a link to it); writing it would destroy the "
+            "input: choose another output name"
+        )
+    if not target.parent.is_dir():
+        raise OutputError(f"output {shown}: folder {str(target.parent)!r} does not exist")
+
+
+@contextmanager
+def _staged(target: Path | None, suffix: str) -> Iterator[Path]:
+    """A temporary file, created now so that an unwritable folder fails before reading, that
+    becomes `target` (``None``: stdout) if the block ends without error, and is gone after it.
+
+    An existing device or pipe (``/dev/null``, ``/dev/full``) cannot be renamed over: it is
+    written in place at the end, like stdout.
+    """
+    in_place = target is not None and target.exists() and not target.is_file()
+    folder = None if target is None or in_place else target.parent
+    prefix = ".calhousing-" if target is None else f".{target.name}."
+    try:
+        descriptor, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix + ".tmp")
+        os.close(descriptor)
+    except OSError as error:
+        where = _describe(target.parent) if folder is not None and target else "a temporary file"
+        raise OutputError(f"cannot write in {where}: {error.strerror}") from None
+    temp = Path(name)
+    try:
+        yield temp
+        try:
+            if target is None or in_place:
+                stdout = nullcontext(sys.stdout.buffer) if target is None else None
+                with open(temp, "rb") as finished, stdout or open(target, "wb") as sink:
+                    shutil.copyfileobj(finished, sink)
+                    sink.flush()
+            else:
+                mask = os.umask(0)
+                os.umask(mask)
+                os.chmod(temp, 0o666 & ~mask)
+                os.replace(temp, target)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise OutputError(f"cannot write {_describe(target)}: {error.strerror}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _describe(path: Path | None) -> str:
+    return "stdout" if path is None else repr(str(path))
 
 
 def _spool(stream: IO[bytes], source: str, stack: ExitStack, suffix: str = "") -> Path:
     """`stream` copied to a temporary file, so both paths can read it as a file; InputError if
-    the first ``MAX_LINE_BYTES`` hold no line end (``/dev/zero``, say), so no header."""
+    its first line is longer than ``MAX_LINE_BYTES`` (``/dev/zero``, say), before copying more."""
     handle = stack.enter_context(
         tempfile.NamedTemporaryFile(prefix="calhousing-input-", suffix=suffix)
     )
-    line_end_seen = False
-    while chunk := stream.read(_SPOOL_BYTES):
-        handle.write(chunk)
-        line_end_seen = line_end_seen or b"\n" in chunk
-        if not line_end_seen and handle.tell() > MAX_LINE_BYTES:
-            raise header_too_long(source, 1)
+    first = stream.readline(MAX_LINE_BYTES + 1)
+    if len(first) > MAX_LINE_BYTES and not first.endswith(b"\n"):
+        raise header_too_long(source, 1)
+    handle.write(first)
+    shutil.copyfileobj(stream, handle)
     handle.flush()
     return Path(handle.name)
 
