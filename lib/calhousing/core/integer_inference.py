@@ -27,7 +27,7 @@ from calhousing.core.quantization import (
     quantize,
     standardize,
 )
-from calhousing.params import MAX_BITS, MIN_BITS, ROUNDINGS, Integers, check_bits, check_choice
+from calhousing.params import MAX_BITS, MIN_BITS, ROUNDINGS, check_bits, check_choice, integers
 
 if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
     import pandas as pd
@@ -83,7 +83,7 @@ def build_integer_model(
     """Calibrate the input ranges on `X_train` and quantize `params` for integer inference;
     `rounding` weighs the weight codes' errors by the training least squares on input codes."""
     check_bits(bits)
-    Integers(MIN_BITS, MAX_BITS).check("input_bits", input_bits)
+    integers(MIN_BITS, MAX_BITS).check("input_bits", input_bits)
     check_choice("rounding", rounding, ROUNDINGS)
     x = feature_matrix(X_train, params.feature_names, training=True)
     input_qmax, offset, span = 2**input_bits - 1, x.min(axis=0), np.ptp(x, axis=0)
