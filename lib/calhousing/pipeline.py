@@ -1,9 +1,7 @@
 """Running the notebooks in order with papermill, then rendering the report.
 
-The parameters and both target folders are checked before any work. A run writes into
-staging folders, moved into place only once every notebook and the report have succeeded
-(:mod:`calhousing.run.promotion`); a failed run's executed notebooks are kept in
-``reports-failed-<time>/``. One run at a time holds the folders (:func:`_exclusive_lock`).
+What a run guarantees when it fails, is interrupted or meets another run is in
+``docs/guarantees.md``; the outputs are moved into place by :mod:`calhousing.run.promotion`.
 """
 
 from __future__ import annotations
@@ -43,16 +41,9 @@ def run_pipeline(
 ) -> Path:
     """Execute the notebooks in order and render the report; return the report's path.
 
-    `artifacts_dir` and `reports_dir` default to the project's (:func:`resolve_dir`); each
-    notebook gets those of the `parameters` it declares.
-
-    Raises
-    ------
-    calhousing.errors.UsageError
-        For a bad parameter or target folder, before anything is written.
-    PipelineError, RunLockedError, PromotionError, Interrupted (of calhousing.errors)
-        When a notebook failed, another run holds a folder, moving the outputs into place
-        failed or a signal stopped the run; the message says what state that left.
+    Each notebook gets those of the `parameters` it declares. Raises UsageError for a bad
+    parameter or target folder, before anything is written; PipelineError, RunLockedError,
+    PromotionError or Interrupted, whose message says what state the run left.
     """
     try:
         checked = params.check_parameters(parameters or {})
@@ -74,11 +65,11 @@ def run_pipeline(
 
 
 def check_target(folder: Path, name: str) -> None:
-    """Refuse a target the run could not write, before any work and leaving nothing behind.
+    """Raise UsageError for a target the run could not write, leaving nothing behind.
 
     A file is created and removed in the folder (or the nearest existing one above it) and in
-    the folder holding it (where the lock goes), so a read-only mount is found whatever the
-    permissions say. Raises UsageError naming the folder, what is wrong and the option.
+    the folder holding it (where the lock goes): a read-only mount is found whatever the
+    permissions say.
     """
     label, hint = f"the {name} folder {str(folder)!r}", f"pass another --{name}-dir"
     existing = folder

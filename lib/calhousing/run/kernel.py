@@ -1,11 +1,8 @@
-"""One Jupyter kernel for all the notebooks of a pipeline run.
+"""One Jupyter kernel for all the notebooks of a pipeline run, passed to papermill as ``km``.
 
-Papermill starts a fresh kernel per notebook, which re-imports pandas, scikit-learn and
-matplotlib: most of a run's time. Given a kernel manager (``execute_notebook(..., km=...)``)
-nbclient reuses its kernel and leaves it running; :func:`clear_namespace` empties the names
-between notebooks, while modules stay imported. The kernel talks over Unix sockets (IPC) in a
-private temporary folder, not TCP on localhost, where it would warn that the connection is not
-encrypted and any local user could try to connect.
+A fresh kernel per notebook would re-import pandas, scikit-learn and matplotlib: most of a
+run's time. The kernel talks over Unix sockets in a private folder, not TCP on localhost,
+where it would warn that the connection is not encrypted and any local user could connect.
 """
 
 from __future__ import annotations
@@ -71,19 +68,17 @@ def shared_kernel(*, cwd: Path) -> Iterator[AsyncKernelManager]:
 
 # Delete every name but IPython's own (`user_ns_hidden`) and dunders. `%reset -f` also
 # collects garbage and rebuilds IPython's aliases: 0.1-0.5 s per notebook, measured.
-_CLEAR_NAMESPACE = """
-[get_ipython().user_ns.pop(name) for name in [
-    name for name in get_ipython().user_ns
-    if name not in get_ipython().user_ns_hidden
-    and not (name.startswith("__") and name.endswith("__"))
-]]
-"""
+_CLEAR_NAMESPACE = (
+    "[ip.user_ns.pop(n) for ip in [get_ipython()] for n in list(ip.user_ns)"
+    " if n not in ip.user_ns_hidden and not (n.startswith('__') and n.endswith('__'))]"
+)
 
 
 def clear_namespace(manager: AsyncKernelManager, *, timeout: float = 60) -> None:
     """Delete every name the previous notebook defined in the kernel (no-op before it starts).
 
-    Raises NamespaceError when the kernel dies, fails or does not answer within `timeout` s.
+    Raises NamespaceError at once when the kernel dies (a signal killed it, say), or when it
+    fails or does not answer within `timeout` seconds.
     """
     if not manager.has_kernel:
         return
@@ -93,7 +88,7 @@ def clear_namespace(manager: AsyncKernelManager, *, timeout: float = 60) -> None
         request = client.execute(_CLEAR_NAMESPACE, silent=True, store_history=False)
         deadline, reply = time.monotonic() + timeout, None
         while reply is None or reply["parent_header"].get("msg_id") != request:
-            if _process(manager) is None or time.monotonic() > deadline:
+            if not client.is_alive() or time.monotonic() > deadline:
                 raise NamespaceError(
                     f"the kernel died or did not clear its namespace in {timeout} s"
                 )
@@ -105,33 +100,27 @@ def clear_namespace(manager: AsyncKernelManager, *, timeout: float = 60) -> None
         raise NamespaceError(f"the kernel could not clear its namespace: {reply['content']}")
 
 
-def _process(manager: AsyncKernelManager | None) -> subprocess.Popen[bytes] | None:
-    """The kernel's process while it runs."""
+def _kill(manager: AsyncKernelManager | None) -> subprocess.Popen[bytes] | None:
+    """Kill the kernel's process if it runs (safe in a signal handler); return the process."""
     process = getattr(getattr(manager, "provisioner", None), "process", None)
-    return process if process is not None and process.poll() is None else None
-
-
-def _kill(manager: AsyncKernelManager | None) -> None:
-    """Kill the kernel's process if it is running (safe in a signal handler)."""
-    if process := _process(manager):
+    if process is not None and process.poll() is None:
         process.kill()
+    return process
 
 
 def _shut_down(manager: _Manager | None) -> None:
-    """Kill the kernel, remove its files and close every client, now: left to the manager's
-    ``__del__`` at interpreter exit, traitlets can fail and print a traceback after a clean stop.
+    """Kill the kernel, remove its files and close every client now, not in the manager's
+    ``__del__`` at interpreter exit, where traitlets can fail and print a traceback.
 
-    Killed and reaped first, the kernel is found dead by ``shutdown_kernel``, which does not
-    poll then every 0.1 s. Cleaning up after a Ctrl-C during start-up can raise
-    (``InvalidStateError``); the error being handled and the interrupt matter more.
+    Reaped first, the kernel is found dead by ``shutdown_kernel``, which then does not poll
+    every 0.1 s. After a Ctrl-C during start-up cleaning up can raise (``InvalidStateError``);
+    the error being handled and the interrupt matter more.
     """
     if manager is None:
         return
     with suppress(Exception):
-        if process := _process(manager):
-            process.kill()
+        if (process := _kill(manager)) is not None:
             process.wait(timeout=10)
-        if manager.provisioner is not None:  # started, if only partly
             run_sync(manager.shutdown_kernel)(now=True)
     with suppress(Exception):
         run_sync(manager.cleanup_resources)()

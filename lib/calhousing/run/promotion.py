@@ -38,20 +38,12 @@ def promote(staged: Sequence[Path]) -> None:
     are the caller's to remove); after, the promotion was finished here, or, if that failed
     too, the journals stay for :func:`recover` (:func:`is_pending`).
     """
-    journal = {
-        "version": 1,
-        "moves": [
-            {
-                "target": str(folder.parent),
-                "staged": folder.name,
-                "backup": BACKUP_PREFIX + folder.name.removeprefix(STAGING_PREFIX),
-                "entries": sorted(os.listdir(folder)),
-            }
-            for folder in staged
-        ],
-    }
-    for folder in staged:  # flushed first, so that a journal never names lost data
-        for root, _, files in os.walk(folder):
+    journal: dict[str, Any] = {"version": 1, "moves": []}
+    for folder in staged:
+        backup = folder.name.replace(STAGING_PREFIX, BACKUP_PREFIX)
+        move = {"target": str(folder.parent), "staged": folder.name, "backup": backup}
+        journal["moves"].append({**move, "entries": sorted(os.listdir(folder))})
+        for root, _, files in os.walk(folder):  # flushed, so that a journal never names lost data
             for path in [root, *(os.path.join(root, name) for name in files)]:
                 if not os.path.islink(path):
                     _fsync(path)
@@ -77,9 +69,7 @@ def recover(target: Path) -> None:
     """
     if not target.is_dir():
         return
-    journal = _read_journal(target)
-    if journal is not None:
-        _finish(journal)
+    _finish(_read_journal(target))
     for entry in target.iterdir():
         if entry.name.startswith((STAGING_PREFIX, BACKUP_PREFIX, f"{JOURNAL_FILE}.")):
             _remove(entry)
@@ -88,60 +78,53 @@ def recover(target: Path) -> None:
 def journal_targets(target: Path) -> list[Path]:
     """The targets an interrupted promotion journaled in `target` moves into (often none)."""
     try:
-        journal = _read_journal(target)
+        return [Path(move["target"]) for move in _read_journal(target)["moves"]]
     except JournalError:
         return []
-    return [] if journal is None else [move[0] for move in _moves(journal)]
 
 
 def _finish(journal: dict[str, Any]) -> None:
-    moves = _moves(journal)
-    for target, staged, backup, entries in moves:
+    moves = [(Path(move["target"]), move) for move in journal["moves"]]
+    for target, move in moves:
+        staged, backup = target / move["staged"], target / move["backup"]
         if not staged.is_dir():
             continue  # this target's entries were all moved already
-        for name in entries:
+        for name in move["entries"]:
             if os.path.lexists(staged / name):
                 if os.path.lexists(target / name):
                     backup.mkdir(exist_ok=True)
                     _rename(target / name, backup / name)
                 _rename(staged / name, target / name)
         _fsync(target)
-    for _, staged, backup, _ in moves:
-        _remove(backup)
-        _remove(staged)
-    for target, *_ in moves:
+    for target, move in moves:
+        _remove(target / move["backup"])
+        _remove(target / move["staged"])
+    for target, _ in moves:
         _remove(target / JOURNAL_FILE)
 
 
-def _read_journal(target: Path) -> dict[str, Any] | None:
+def _read_journal(target: Path) -> dict[str, Any]:
+    """The journal in `target` (no moves if there is none), checked to move only plain names."""
     path = target / JOURNAL_FILE
     try:
         journal = json.loads(path.read_text(encoding="utf-8"))
-        _moves(journal)
+        if journal.get("version") != 1:
+            raise ValueError(f"unknown journal version {journal.get('version')!r}")
+        for move in journal["moves"]:
+            names = [move["staged"], move["backup"], *move["entries"]]
+            if not isinstance(move["target"], str) or any(
+                not isinstance(n, str) or n in ("", ".", "..") or {"/", "\0"} & set(n)
+                for n in names
+            ):
+                raise ValueError("a journal entry is not a plain file name")
     except FileNotFoundError:
-        return None
+        return {"moves": []}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise JournalError(
             f"cannot read {path}, the record of an interrupted run's move of its outputs "
             f"({error}); check the folder's contents, then delete {path.name} and run again"
         ) from None
     return journal
-
-
-def _moves(journal: dict[str, Any]) -> list[tuple[Path, Path, Path, list[str]]]:
-    """The journal's moves as (target, staging, backup, entries); ValueError for a bad one."""
-    if journal.get("version") != 1:
-        raise ValueError(f"unknown journal version {journal.get('version')!r}")
-    moves = []
-    for move in journal["moves"]:
-        names = [move["staged"], move["backup"], *move["entries"]]
-        if any(
-            not isinstance(n, str) or n in ("", ".", "..") or {"/", "\0"} & set(n) for n in names
-        ):
-            raise ValueError("a journal entry is not a plain file name")
-        target = Path(move["target"])
-        moves.append((target, target / move["staged"], target / move["backup"], move["entries"]))
-    return moves
 
 
 # The steps of a promotion, named so that the tests can stop it after any of them.

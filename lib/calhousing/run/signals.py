@@ -1,11 +1,9 @@
 """SIGINT and SIGTERM: how every command stops when asked to, in one place.
 
 The first signal raises :class:`KeyboardInterrupt` where the program is, so every ``finally``
-cleans up; later ones are ignored, so they cannot cut that clean-up short. While a child
-process (the pipeline's kernel) does the work, the signal kills it instead
-(:func:`stop_by_killing`): raising inside the event loop that waits for the kernel could
-leave it waiting forever. Within :func:`deferred` (moving outputs into place), the signal
-waits until the block ends.
+cleans up; later ones are ignored, so they cannot cut that clean-up short. Raising inside the
+event loop that waits for the pipeline's kernel could leave it waiting forever: there the
+signal kills the kernel instead (:func:`stop_by_killing`).
 """
 
 from __future__ import annotations
@@ -45,8 +43,7 @@ def check() -> None:
 def handled() -> Iterator[None]:
     """Within the block, the first SIGINT or SIGTERM stops the work; later ones are ignored.
 
-    Nested use is a no-op, as is use outside the main thread (where Python cannot set
-    handlers). The handlers in place before are restored when the block ends.
+    Nested use is a no-op, as is use outside the main thread (where Python cannot set handlers).
     """
     installed = any(signal.getsignal(signum) is _on_signal for signum in SIGNALS)
     if installed or threading.current_thread() is not threading.main_thread():
