@@ -22,7 +22,6 @@ class _State:
         self.received: list[int] = []
         self.stoppers: list[Callable[[], object]] = []  # the innermost kills the current work
         self.deferring = 0
-        self.held = False  # the first signal came within deferred()
 
 
 _STATE = _State()
@@ -69,12 +68,9 @@ def stop_by_killing(kill: Callable[[], object]) -> Iterator[None]:
         _STATE.stoppers.append(kill)
         try:
             yield
-        except Exception:
-            check()
-            raise
         finally:
             _STATE.stoppers.remove(kill)
-        check()
+            check()
 
 
 @contextmanager
@@ -86,18 +82,13 @@ def deferred() -> Iterator[None]:
             yield
         finally:
             _STATE.deferring -= 1
-        if _STATE.held and not _STATE.deferring:
-            _STATE.held = False
             check()
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     _STATE.received.append(signum)
-    if len(_STATE.received) > 1:
-        return  # already stopping
-    if _STATE.deferring:
-        _STATE.held = True
-    elif _STATE.stoppers:
-        _STATE.stoppers[-1]()
-    else:
-        check()
+    if len(_STATE.received) == 1 and not _STATE.deferring:  # later ones: already stopping
+        if _STATE.stoppers:
+            _STATE.stoppers[-1]()
+        else:
+            check()
