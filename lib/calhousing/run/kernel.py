@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -43,27 +43,23 @@ def shared_kernel(*, cwd: Path) -> Iterator[AsyncKernelManager]:
     papermill, say). Within the block SIGINT and SIGTERM kill it, so a running cell stops at
     once, and the block ends in :class:`KeyboardInterrupt` (:mod:`calhousing.run.signals`).
     """
-    with tempfile.TemporaryDirectory(prefix="calhousing-kernel-") as sockets:
-        manager = None
-        try:
-            # A signal inside __init__ would leave a half-built manager whose __del__ prints a
-            # traceback at interpreter exit; held here, it stops the run just after.
-            with signals.deferred():
-                manager = _Manager(
-                    kernel_name="python3",
-                    transport="ipc",
-                    connection_file=str(Path(sockets) / "kernel.json"),  # sockets beside it
-                )
-            with signals.stop_by_killing(lambda: _kill(manager)):
-                # as nbclient would start it: no history database written
-                run_sync(manager.start_kernel)(
-                    extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=str(cwd)
-                )
-                signals.check()  # a signal before the kernel's process existed killed nothing
-                yield manager
-        finally:
-            with signals.deferred():  # the kernel goes, whatever else arrives
-                _shut_down(manager)
+    with tempfile.TemporaryDirectory(prefix="calhousing-kernel-") as sockets, ExitStack() as stack:
+        # A signal inside __init__ would leave a half-built manager whose __del__ prints a
+        # traceback at interpreter exit; held here, it stops the run once the manager is whole.
+        with signals.deferred():
+            manager = _Manager(
+                kernel_name="python3",
+                transport="ipc",
+                connection_file=str(Path(sockets) / "kernel.json"),  # sockets beside it
+            )
+            stack.callback(_shut_down, manager)
+        with signals.stop_by_killing(lambda: _kill(manager)):
+            # as nbclient would start it: no history database written
+            run_sync(manager.start_kernel)(
+                extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=str(cwd)
+            )
+            signals.check()  # a signal before the kernel's process existed killed nothing
+            yield manager
 
 
 # Delete every name but IPython's own (`user_ns_hidden`) and dunders. `%reset -f` also
@@ -100,29 +96,29 @@ def clear_namespace(manager: AsyncKernelManager, *, timeout: float = 60) -> None
         raise NamespaceError(f"the kernel could not clear its namespace: {reply['content']}")
 
 
-def _kill(manager: AsyncKernelManager | None) -> subprocess.Popen[bytes] | None:
+def _kill(manager: AsyncKernelManager) -> subprocess.Popen[bytes] | None:
     """Kill the kernel's process if it runs (safe in a signal handler); return the process."""
-    process = getattr(getattr(manager, "provisioner", None), "process", None)
+    process = getattr(manager.provisioner, "process", None)
     if process is not None and process.poll() is None:
         process.kill()
     return process
 
 
-def _shut_down(manager: _Manager | None) -> None:
-    """Kill the kernel, remove its files and close every client now, not in the manager's
-    ``__del__`` at interpreter exit, where traitlets can fail and print a traceback.
+def _shut_down(manager: _Manager) -> None:
+    """Kill the kernel, remove its files and close every client, whatever signal arrives: now,
+    not in the manager's ``__del__`` at interpreter exit, where traitlets can fail and print a
+    traceback.
 
     Reaped first, the kernel is found dead by ``shutdown_kernel``, which then does not poll
     every 0.1 s. After a Ctrl-C during start-up cleaning up can raise (``InvalidStateError``);
     the error being handled and the interrupt matter more.
     """
-    if manager is None:
-        return
-    with suppress(Exception):
-        if (process := _kill(manager)) is not None:
-            process.wait(timeout=10)
-            run_sync(manager.shutdown_kernel)(now=True)
-    with suppress(Exception):
-        run_sync(manager.cleanup_resources)()
-    for client in manager.handed_out:
-        client.stop_channels()
+    with signals.deferred():
+        with suppress(Exception):
+            if (process := _kill(manager)) is not None:
+                process.wait(timeout=10)
+                run_sync(manager.shutdown_kernel)(now=True)
+        with suppress(Exception):
+            run_sync(manager.cleanup_resources)()
+        for client in manager.handed_out:
+            client.stop_channels()
