@@ -21,8 +21,6 @@ from calhousing.run import promotion, signals
 from calhousing.run.artifacts import PathLike, Run, project_root, resolve_dir
 from calhousing.run.kernel import clear_namespace, shared_kernel
 
-# papermill and nbconvert are imported while the kernel starts, which takes about as long:
-# a refused parameter or folder waits for neither.
 NOTEBOOK_NAMES: tuple[str, ...] = tuple(f"{name}.ipynb" for name in params.NOTEBOOKS)
 REPORT_FILE = "report.html"
 EXECUTED_DIR = "executed"
@@ -158,22 +156,22 @@ def _execute_all(
     source, executed = notebooks_dir(), reports / EXECUTED_DIR
     executed.mkdir()
     with shared_kernel(cwd=source) as kernel:
+        # imported while the kernel starts, which takes about as long: a refused parameter or
+        # folder waits for neither
         import papermill
 
-        import calhousing.report.render  # noqa: F401  (needed next; imported while the kernel starts)
+        import calhousing.report.render  # noqa: F401
 
         for stem, name in zip(params.NOTEBOOKS, NOTEBOOK_NAMES, strict=True):
             signals.check()
             clear_namespace(kernel)
             declared = {p.name for p in params.notebook_parameters(stem)}
+            values = {k: v for k, v in parameters.items() if k in declared}
             try:
                 papermill.execute_notebook(
                     str(source / name),
                     str(executed / name),
-                    parameters={
-                        **{k: v for k, v in parameters.items() if k in declared},
-                        "artifacts_dir": str(artifacts),
-                    },
+                    parameters={**values, "artifacts_dir": str(artifacts)},
                     progress_bar={"desc": stem} if progress_bar else False,
                     cwd=str(source),
                     request_save_on_cell_execute=False,  # written once, when it has run

@@ -76,11 +76,12 @@ def recover(target: Path) -> None:
 
 
 def journal_targets(target: Path) -> list[Path]:
-    """The targets an interrupted promotion journaled in `target` moves into (often none)."""
+    """The existing targets an interrupted promotion journaled in `target` moves into."""
     try:
-        return [Path(move["target"]) for move in _read_journal(target)["moves"]]
+        moved_into = [Path(move["target"]) for move in _read_journal(target)["moves"]]
     except JournalError:
         return []
+    return [other for other in moved_into if other.parent.is_dir()]
 
 
 def _finish(journal: dict[str, Any]) -> None:
