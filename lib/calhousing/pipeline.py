@@ -70,23 +70,19 @@ def check_target(folder: Path, name: str) -> None:
     permissions say.
     """
     label, hint = f"the {name} folder {str(folder)!r}", f"pass another --{name}-dir"
-    existing = folder
-    while not os.path.lexists(existing):
-        existing = existing.parent
+    existing = next(path for path in (folder, *folder.parents) if os.path.lexists(path))
     if not existing.is_dir():
         what = "is a file" if existing == folder else f"is inside {str(existing)!r}, a file"
         raise errors.UsageError(f"{label} {what}, not a folder: {hint}")
     for place in dict.fromkeys((existing, existing.parent if existing == folder else existing)):
         try:
-            descriptor, probe = tempfile.mkstemp(prefix=".calhousing-probe-", dir=place)
+            tempfile.TemporaryFile(dir=place).close()  # created and removed
         except OSError as error:
             where = "in it" if place == folder else f"in {str(place)!r}"
             raise errors.UsageError(
                 f"{label} cannot be written: creating a file {where} failed "
                 f"({error.strerror or error}): {hint}, or make it writable"
             ) from None
-        os.close(descriptor)
-        os.unlink(probe)
 
 
 @contextmanager
