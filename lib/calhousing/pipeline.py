@@ -52,7 +52,7 @@ def run_pipeline(
     check_target(artifacts, "artifacts")
     check_target(reports, "reports")
     with signals.handled(), ExitStack() as locks:
-        # and any other target an interrupted promotion in these moves into
+        # the targets, and any other one an interrupted promotion in them moves into
         journaled = [other for t in (artifacts, reports) for other in promotion.journal_targets(t)]
         for target in dict.fromkeys((artifacts, reports, *journaled)):
             locks.enter_context(_exclusive_lock(target))
