@@ -233,9 +233,10 @@ def test_recover_removes_staging_and_backups_that_no_journal_names(tmp_path):
     assert sorted(p.name for p in target.iterdir()) == [".hidden", "a.json"]
 
 
-def test_an_unreadable_journal_is_named_not_guessed(tmp_path):
+@pytest.mark.parametrize("journal", ['{"version": 99}', "[]", '{"version": 1', "\xff"])
+def test_an_unreadable_journal_is_named_not_guessed(tmp_path, journal):
     target = tmp_path / "artifacts"
-    _write(target, {"a.json": "a", ".calhousing-promotion.json": json.dumps({"version": 99})})
+    _write(target, {"a.json": "a", ".calhousing-promotion.json": journal})
     with pytest.raises(errors.JournalError, match=r"\.calhousing-promotion\.json"):
         promotion.recover(target)
     assert (target / "a.json").read_text() == "a"
