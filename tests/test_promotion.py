@@ -52,15 +52,10 @@ STEPS = [
     ("remove", "artifacts/NEW"),
     ("remove", "reports/OLD"),
     ("remove", "reports/NEW"),
-    ("remove journal", "artifacts/.calhousing-promotion.json"),
-    ("remove journal", "reports/.calhousing-promotion.json"),
+    ("remove", "artifacts/.calhousing-promotion.json"),
+    ("remove", "reports/.calhousing-promotion.json"),
 ]
-_STEP_FUNCTIONS = {
-    "_write_journal": "write journal",
-    "_rename": "rename",
-    "_remove_tree": "remove",
-    "_remove_file": "remove journal",
-}
+_STEP_FUNCTIONS = {"_write_journal": "write journal", "_rename": "rename", "_remove": "remove"}
 
 
 def _digest_of(files: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
@@ -201,7 +196,7 @@ _KILLED = textwrap.dedent(
 
     after, staged = int(sys.argv[1]), [Path(p) for p in sys.argv[2:]]
     steps = []
-    for function in ("_write_journal", "_rename", "_remove_tree", "_remove_file"):
+    for function in ("_write_journal", "_rename", "_remove"):
         original = getattr(promotion, function)
         def step(*paths, _original=original):
             if len(steps) == after:
@@ -238,9 +233,10 @@ def test_recover_removes_staging_and_backups_that_no_journal_names(tmp_path):
     assert sorted(p.name for p in target.iterdir()) == [".hidden", "a.json"]
 
 
-def test_an_unreadable_journal_is_named_not_guessed(tmp_path):
+@pytest.mark.parametrize("journal", ['{"version": 99}', "[]", '{"version": 1', "\xff"])
+def test_an_unreadable_journal_is_named_not_guessed(tmp_path, journal):
     target = tmp_path / "artifacts"
-    _write(target, {"a.json": "a", ".calhousing-promotion.json": json.dumps({"version": 99})})
+    _write(target, {"a.json": "a", ".calhousing-promotion.json": journal})
     with pytest.raises(errors.JournalError, match=r"\.calhousing-promotion\.json"):
         promotion.recover(target)
     assert (target / "a.json").read_text() == "a"

@@ -1,12 +1,11 @@
 """Moving a finished run's outputs into place so that no crash leaves a mix.
 
-Each target folder gets a staging folder inside it (``.calhousing-new-*``, on the target's
-own file system, so every move is a rename, never a copy, even onto a Docker volume). Promotion
-writes an fsynced journal into every target, renames each old entry into a backup folder and
-the new one into place, then removes the backup, staging folders and journals. Every step can
-be repeated, so once a journal exists the new outputs win: :func:`finish` completes a promotion
-interrupted anywhere (even by SIGKILL), and :func:`recover` does so for the next run. See
-``docs/guarantees.md``. The caller must hold every target's lock.
+Each target gets a staging folder inside it, on its own file system, so every move is a
+rename, even onto a Docker volume. :func:`promote` writes an fsynced journal into every
+target, renames each old entry into a backup folder and the new one into place, then removes
+the backup and staging folders and the journals. Every step can be repeated, so once a journal
+exists the new outputs win: :func:`recover` finishes the promotion, even after a SIGKILL. The
+caller holds every target's lock (``docs/guarantees.md``).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from calhousing.errors import JournalError
 STAGING_PREFIX = ".calhousing-new-"
 BACKUP_PREFIX = ".calhousing-old-"
 JOURNAL_FILE = ".calhousing-promotion.json"
-_JOURNAL_VERSION = 1
 
 
 def stage(target: Path) -> Path:
@@ -34,36 +32,28 @@ def stage(target: Path) -> Path:
 
 
 def promote(staged: Sequence[Path]) -> None:
-    """Move every entry of each complete staging folder (:func:`stage`) into its parent.
+    """Move every entry of each staging folder (:func:`stage`) into its parent.
 
-    Raises
-    ------
-    BaseException
-        Whatever stopped it. Before any journal was written nothing moved (the staging
-        folders are the caller's to remove); after, the promotion was finished here, or,
-        when that failed too, the journals stay for :func:`recover` (see :func:`is_pending`).
+    Whatever stops it is raised. Before any journal exists nothing moved (the staging folders
+    are the caller's to remove); after, the promotion was finished here, or, if that failed
+    too, the journals stay for :func:`recover` (:func:`is_pending`).
     """
-    journal = {
-        "version": _JOURNAL_VERSION,
-        "moves": [
-            {
-                "target": str(folder.parent),
-                "staged": folder.name,
-                "backup": BACKUP_PREFIX + folder.name.removeprefix(STAGING_PREFIX),
-                "entries": sorted(entry.name for entry in folder.iterdir()),
-            }
-            for folder in staged
-        ],
-    }
+    journal: dict[str, Any] = {"version": 1, "moves": []}
     for folder in staged:
-        _fsync_tree(folder)
+        backup = folder.name.replace(STAGING_PREFIX, BACKUP_PREFIX)
+        move = {"target": str(folder.parent), "staged": folder.name, "backup": backup}
+        journal["moves"].append({**move, "entries": sorted(os.listdir(folder))})
+        for root, _, files in os.walk(folder):  # flushed, so that a journal never names lost data
+            for path in [root, *(os.path.join(root, name) for name in files)]:
+                if not os.path.islink(path):
+                    _fsync(path)
     try:
         for folder in staged:
             _write_journal(folder.parent / JOURNAL_FILE, journal)
-        finish(journal)
+        _finish(journal)
     except BaseException:
         if any(is_pending(folder.parent) for folder in staged):
-            finish(journal)  # every step repeats safely; if this fails too, recover() will
+            _finish(journal)  # every step repeats safely; if this fails too, recover() will
         raise
 
 
@@ -72,60 +62,65 @@ def is_pending(target: Path) -> bool:
     return os.path.lexists(target / JOURNAL_FILE)
 
 
-def finish(journal: dict[str, Any]) -> None:
-    """Complete the promotion `journal` describes, from wherever it was interrupted."""
-    moves = _moves(journal)
-    for target, staged, backup, entries in moves:
-        if not staged.is_dir():
-            continue  # this target's entries were all moved already
-        for name in entries:
-            new = staged / name
-            if not os.path.lexists(new):
-                continue
-            old = target / name
-            if os.path.lexists(old):
-                backup.mkdir(exist_ok=True)
-                _rename(old, backup / name)
-            _rename(new, target / name)
-        _fsync(target, os.O_DIRECTORY)
-    for _, staged, backup, _ in moves:
-        _remove_tree(backup)
-        _remove_tree(staged)
-    for target, *_ in moves:
-        _remove_file(target / JOURNAL_FILE)
-
-
 def recover(target: Path) -> None:
-    """Finish a promotion interrupted in `target` (:func:`read_journal` may raise), then
-    remove what killed runs left there."""
+    """Finish a promotion interrupted in `target`, then remove what killed runs left there.
+
+    Raises JournalError, naming the journal, when it cannot be read.
+    """
     if not target.is_dir():
         return
-    journal = read_journal(target)
-    if journal is not None:
-        finish(journal)
+    _finish(_read_journal(target))
     for entry in target.iterdir():
         if entry.name.startswith((STAGING_PREFIX, BACKUP_PREFIX, f"{JOURNAL_FILE}.")):
-            _remove_tree(entry)
+            _remove(entry)
 
 
 def journal_targets(target: Path) -> list[Path]:
-    """The targets an interrupted promotion journaled in `target` moves into (often none)."""
+    """The existing targets an interrupted promotion journaled in `target` moves into."""
     try:
-        journal = read_journal(target)
+        moved_into = [Path(move["target"]) for move in _read_journal(target)["moves"]]
     except JournalError:
         return []
-    return [] if journal is None else [move[0] for move in _moves(journal)]
+    return [other for other in moved_into if other.parent.is_dir()]
 
 
-def read_journal(target: Path) -> dict[str, Any] | None:
-    """The promotion journal in `target`, ``None`` if there is none; JournalError if unreadable."""
+def _finish(journal: dict[str, Any]) -> None:
+    moves = [(Path(move["target"]), move) for move in journal["moves"]]
+    for target, move in moves:
+        staged, backup = target / move["staged"], target / move["backup"]
+        if not staged.is_dir():
+            continue  # this target's entries were all moved already
+        for name in move["entries"]:
+            if os.path.lexists(staged / name):
+                if os.path.lexists(target / name):
+                    backup.mkdir(exist_ok=True)
+                    _rename(target / name, backup / name)
+                _rename(staged / name, target / name)
+        _fsync(target)
+    for target, move in moves:
+        _remove(target / move["backup"])
+        _remove(target / move["staged"])
+    for target, _ in moves:
+        _remove(target / JOURNAL_FILE)
+
+
+def _read_journal(target: Path) -> dict[str, Any]:
+    """The journal in `target` (no moves if there is none), checked to move only plain names."""
     path = target / JOURNAL_FILE
     try:
         journal = json.loads(path.read_text(encoding="utf-8"))
-        _moves(journal)
+        if journal.get("version") != 1:
+            raise ValueError(f"unknown journal version {journal.get('version')!r}")
+        for move in journal["moves"]:
+            names = [move["staged"], move["backup"], *move["entries"]]
+            if not isinstance(move["target"], str) or any(
+                not isinstance(n, str) or n in ("", ".", "..") or {"/", "\0"} & set(n)
+                for n in names
+            ):
+                raise ValueError("a journal entry is not a plain file name")
     except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        return {"moves": []}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise JournalError(
             f"cannot read {path}, the record of an interrupted run's move of its outputs "
             f"({error}); check the folder's contents, then delete {path.name} and run again"
@@ -133,67 +128,33 @@ def read_journal(target: Path) -> dict[str, Any] | None:
     return journal
 
 
-def _moves(journal: dict[str, Any]) -> list[tuple[Path, Path, Path, list[str]]]:
-    if journal.get("version") != _JOURNAL_VERSION:
-        raise ValueError(f"unknown journal version {journal.get('version')!r}")
-    moves = []
-    for move in journal["moves"]:
-        target = Path(move["target"])
-        names = [move["staged"], move["backup"], *move["entries"]]
-        if not all(isinstance(name, str) and _is_plain_name(name) for name in names):
-            raise ValueError("a journal entry is not a plain file name")
-        moves.append(
-            (target, target / move["staged"], target / move["backup"], list(move["entries"]))
-        )
-    return moves
-
-
-def _is_plain_name(name: str) -> bool:
-    return name not in ("", ".", "..") and "/" not in name and "\0" not in name
+# The steps of a promotion, named so that the tests can stop it after any of them.
+_rename = os.rename
 
 
 def _write_journal(path: Path, journal: dict[str, Any]) -> None:
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.")
+    temporary = path.with_name(f"{path.name}.tmp")
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        with temporary.open("w", encoding="utf-8") as stream:
             json.dump(journal, stream, indent=1)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
-    _fsync(path.parent, os.O_DIRECTORY)
+    _fsync(path.parent)
 
 
-def _rename(source: Path, destination: Path) -> None:
-    os.rename(source, destination)
-
-
-def _remove_tree(path: Path) -> None:
+def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
-    elif os.path.lexists(path):
-        path.unlink()
+    else:
+        path.unlink(missing_ok=True)
 
 
-def _remove_file(path: Path) -> None:
-    path.unlink(missing_ok=True)
-
-
-def _fsync_tree(folder: Path) -> None:
-    """Flush the files under `folder` to disk, so a journal never names lost data."""
-    _fsync(folder, os.O_DIRECTORY)
-    for root, dirs, files in os.walk(folder):
-        for path in (Path(root, name) for name in (*dirs, *files)):
-            if path.is_file() and not path.is_symlink():
-                _fsync(path)
-            elif path.is_dir():
-                _fsync(path, os.O_DIRECTORY)
-
-
-def _fsync(path: Path, flags: int = 0) -> None:
-    descriptor = os.open(path, os.O_RDONLY | flags)
+def _fsync(path: str | Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:
