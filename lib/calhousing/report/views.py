@@ -13,6 +13,7 @@ from calhousing.core.evaluation import SPLITS
 from calhousing.core.integer_inference import INT32_MAX
 from calhousing.core.quantization import standardized_space
 from calhousing.core.training import METRIC_NAMES
+from calhousing.report.tables import LOSS_LABELS
 
 if TYPE_CHECKING:
     from calhousing.core.data import Split
@@ -52,9 +53,7 @@ def interval_table(intervals: dict[str, Any]) -> pd.DataFrame:
     """The losses of :func:`calhousing.core.bootstrap.paired_bootstrap`, one row each."""
     return pd.DataFrame(
         {name: intervals[name] for name in LOSSES}, index=["estimate", "low", "high"]
-    ).T.rename(
-        index={"r2_loss": "R² lost", "mae_increase": "MAE added", "mse_increase": "MSE added"}
-    )
+    ).T.rename(index=LOSS_LABELS)
 
 
 def choice_table(choice: dict[str, Any]) -> pd.DataFrame:
