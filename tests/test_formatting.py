@@ -125,5 +125,7 @@ def test_a_column_style_must_be_known():
 
 
 def test_markdown_table_aligns_each_column_and_writes_an_empty_cell_as_one_space():
-    text = formatting.markdown_table(["", "value", "note"], [["a", "1.5", ""]], align="lr-")
+    text = formatting.markdown_table(
+        ["", "value", "note"], [["a", "1.5", ""]], rule="|:---|---:|---|"
+    )
     assert text == "| | value | note |\n|:---|---:|---|\n| a | 1.5 | |"

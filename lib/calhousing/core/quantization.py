@@ -91,9 +91,8 @@ class QuantizedModel:
         return LinearParams(coef=coef, intercept=intercept, feature_names=self.feature_names)
 
     def in_own_space(self, params: LinearParams) -> tuple[np.ndarray, float]:
-        """Float `params` (on raw features) as coefficients and intercept on the features this
-        model computes on, where its codes stand for them."""
-        coef, intercept = np.asarray(params.coef, dtype=np.float64), float(params.intercept)
+        """Float `params` (on raw features) on the features this model computes on."""
+        coef, intercept = params.coef, params.intercept
         if self.space == "raw":
             return coef, intercept
         return standardized_space(coef, intercept, self.feature_mean, self.feature_std)

@@ -18,6 +18,8 @@ CARD_FILE = "MODEL_CARD.md"
 DATASET = "California Housing (scikit-learn)"
 _QUANTIZED_BASE = {"base_model": "calhousing-float", "base_model_relation": "quantized"}
 _LOSSES = {"r2": "r2_loss", "mae": "mae_increase", "mse": "mse_increase"}  # metric: its loss
+_METRIC_HEADER = ["measure", "float64", "this model", "95% interval of the loss (paired bootstrap)"]
+_SLICE_HEADER = ["slice", "rows", "float64 MAE", "this model's MAE", "mean abs. prediction change"]
 
 
 def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -> str:
@@ -106,19 +108,11 @@ def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -
         f"{len(split.y_train):,} training rows (sha256 {recorded['training_data_sha256'][:12]}…) "
         f"and {len(split.y_test):,} test rows. Prices are in $100,000.",
         "## Metrics on the test rows",
-        markdown_table(
-            ["measure", "float64", "this model", "95% interval of the loss (paired bootstrap)"],
-            rows,
-            align="-rr-",
-        ),
+        markdown_table(_METRIC_HEADER, rows, rule="|---|---:|---:|---|"),
         "## The accuracy budget",
         budget,
         "## Slices of the test rows",
-        markdown_table(
-            ["slice", "rows", "float64 MAE", "this model's MAE", "mean abs. prediction change"],
-            slice_rows,
-            align="-rrrr",
-        ),
+        markdown_table(_SLICE_HEADER, slice_rows, rule="|---|---:|---:|---:|---:|"),
         "## Known limits",
         f"- A linear model of 8 features (test R² {metrics['r2']:.4f}); its errors are "
         f"largest where the target is capped at {CAPPED_TARGET} (the data's top code): "

@@ -110,16 +110,18 @@ def appendix_markdown(
         hashes = (
             f"From `{MANIFEST_FILE}`: the sha256 of each artifact as the run wrote it.\n\n"
             f'<details class="report-details"><summary>{len(rows)} hashes</summary>\n\n'
-            + markdown_table(["artifact", "size (bytes)", "sha256"], hash_rows, align="lrl")
+            + markdown_table(
+                ["artifact", "size (bytes)", "sha256"], hash_rows, rule="|:---|---:|:---|"
+            )
             + "\n\n</details>"
         )
     return (
         f"# {APPENDIX_TITLE}\n\n## Run parameters\n\n"
-        + markdown_table(["parameter", "value", "default"], parameter_rows, align="lll")
+        + markdown_table(["parameter", "value", "default"], parameter_rows, rule="|:---|:---|:---|")
         + "\n\n## Library versions\n\n"
-        + markdown_table(["package", "version"], versions.items(), align="ll")
+        + markdown_table(["package", "version"], versions.items(), rule="|:---|:---|")
         + "\n\n## Provenance\n\n"
-        + markdown_table(["", ""], provenance, align="ll")
+        + markdown_table(["", ""], provenance, rule="|:---|:---|")
         + f"\n\n## Artifact hashes\n\n{hashes}\n"
     )
 

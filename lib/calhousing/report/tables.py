@@ -245,15 +245,11 @@ def metrics_comparison(table: pd.DataFrame) -> pd.DataFrame:
     return formatted.rename(index=METRIC_LABELS)
 
 
-_RULES = {"l": ":---", "r": "---:", "-": "---"}
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], *, align: str) -> str:
-    """A markdown table of text cells; `align` has a letter per column: ``l`` (left), ``r``
-    (right) or ``-`` (unset). An empty cell is written ``| |``."""
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], *, rule: str) -> str:
+    """A markdown table of text cells under `rule`, its alignment row (``|:---|---:|``); an
+    empty cell is written ``| |``."""
     lines = ["|" + "".join(f" {c} |" if c else " |" for c in row) for row in [header, *rows]]
-    lines.insert(1, "|" + "|".join(_RULES[letter] for letter in align) + "|")
-    return "\n".join(lines)
+    return "\n".join([lines[0], rule, *lines[1:]])
 
 
 def results_markdown(comparison: Mapping[str, Any]) -> str:
@@ -271,4 +267,4 @@ def results_markdown(comparison: Mapping[str, Any]) -> str:
     largest = f"{float(comparison['max_abs_prediction_diff']):.4f}"
     rows.append(["largest change to a test prediction ($100k)", "", largest, ""])
     header = ["", "float64", f"{comparison['bits']}-bit quantized", "difference"]
-    return markdown_table(header, rows, align="lrrr") + "\n"
+    return markdown_table(header, rows, rule="|:---|---:|---:|---:|") + "\n"
