@@ -122,3 +122,10 @@ def test_metrics_comparison_names_the_metrics_and_signs_the_difference():
 def test_a_column_style_must_be_known():
     with pytest.raises(ValueError, match="style must be one of"):
         Column("x", "scientific")
+
+
+def test_markdown_table_aligns_each_column_and_writes_an_empty_cell_as_one_space():
+    text = formatting.markdown_table(
+        ["", "value", "note"], [["a", "1.5", ""]], rule="|:---|---:|---|"
+    )
+    assert text == "| | value | note |\n|:---|---:|---|\n| a | 1.5 | |"

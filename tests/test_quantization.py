@@ -353,6 +353,9 @@ def test_the_standardized_space_scales_by_std_and_moves_the_mean_into_the_interc
     raw = model.dequantized_params()
     np.testing.assert_array_equal(raw.coef, coef)
     assert raw.intercept == intercept
+    own_coef, own_intercept = model.in_own_space(raw)  # and back: the codes' own values
+    np.testing.assert_array_equal(own_coef, [1.0, -4.0])
+    assert own_intercept == 2.0
     x = np.array([[1.5, 7.0]])
     np.testing.assert_array_equal(quantization.standardize(x, mean, std), [[1.0, 1.0]])
     assert model.predict_features(x).tolist() == [-1.0]  # 1 - 4 + 2, as 1.5 × 2 + 7 × -1 + 3

@@ -90,6 +90,13 @@ class QuantizedModel:
             intercept = intercept - float(self.feature_mean @ coef)
         return LinearParams(coef=coef, intercept=intercept, feature_names=self.feature_names)
 
+    def in_own_space(self, params: LinearParams) -> tuple[np.ndarray, float]:
+        """Float `params` (on raw features) on the features this model computes on."""
+        coef, intercept = params.coef, params.intercept
+        if self.space == "raw":
+            return coef, intercept
+        return standardized_space(coef, intercept, self.feature_mean, self.feature_std)
+
     @property
     def statistics_bytes(self) -> int:
         stats = (self.feature_mean, self.feature_std)

@@ -9,19 +9,17 @@ from calhousing.core.bootstrap import paired_bootstrap
 from calhousing.core.inference import predict
 from calhousing.core.integer_inference import predict_integer
 from calhousing.core.slices import CAPPED_TARGET, slice_masks, slice_table
-from calhousing.core.training import regression_metrics
+from calhousing.core.training import METRIC_LABELS, regression_metrics
 from calhousing.report.headline import choice_sentence, small_change
+from calhousing.report.tables import LOSS_LABELS, MISSING, markdown_table
 from calhousing.run.artifacts import CHOICE_FILE, SPLIT_FILE, Run
 
 CARD_FILE = "MODEL_CARD.md"
 DATASET = "California Housing (scikit-learn)"
 _QUANTIZED_BASE = {"base_model": "calhousing-float", "base_model_relation": "quantized"}
-# metric: (its label in the table, its loss against float64, the card's name of that loss)
-_METRICS = {
-    "r2": ("R²", "r2_loss", "test R² lost"),
-    "mae": ("MAE ($100k)", "mae_increase", "test MAE added"),
-    "mse": ("MSE ($100k)²", "mse_increase", "test MSE added"),
-}
+_LOSSES = {"r2": "r2_loss", "mae": "mae_increase", "mse": "mse_increase"}  # metric: its loss
+_METRIC_HEADER = ["measure", "float64", "this model", "95% interval of the loss (paired bootstrap)"]
+_SLICE_HEADER = ["slice", "rows", "float64 MAE", "this model's MAE", "mean abs. prediction change"]
 
 
 def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -> str:
@@ -54,14 +52,12 @@ def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -
         {"type": key, "value": round(value, 6), "name": f"test {key.upper()}"}
         for key, value in metrics.items()
     ]
-    rows = [
-        "| measure | float64 | this model | 95% interval of the loss (paired bootstrap) |",
-        "|---|---:|---:|---|",
-    ]
-    for key, (label, loss, loss_name) in _METRICS.items():
-        shown = "—"
+    rows = []
+    for key, loss in _LOSSES.items():
+        shown = MISSING
         if intervals is not None:
             estimate, low, high = (intervals[loss][end] for end in ("estimate", "low", "high"))
+            loss_name = f"test {LOSS_LABELS[loss]}"
             entries.append(
                 {
                     "type": loss,
@@ -73,7 +69,8 @@ def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -
                 f"{loss_name}: {small_change(estimate)} "
                 f"({small_change(low)} to {small_change(high)})"
             )
-        rows.append(f"| test {label} | {float_metrics[key]:.4f} | {metrics[key]:.4f} | {shown} |")
+        values = (f"{m[key]:.4f}" for m in (float_metrics, metrics))
+        rows.append([f"test {METRIC_LABELS[key]}", *values, shown])
     front = {
         "library_name": library,
         "pipeline_tag": "tabular-regression",
@@ -96,15 +93,10 @@ def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -
     }
     ranges = run.feature_ranges()
     capped = slices["quantized_mae"].get(f"target capped at {CAPPED_TARGET}", float("nan"))
-    slice_rows = [
-        "| slice | rows | float64 MAE | this model's MAE | mean abs. prediction change |",
-        "|---|---:|---:|---:|---:|",
-        *(
-            f"| {r.Index} | {r.rows:,} | {r.float_mae:.4f} | {r.quantized_mae:.4f} "
-            f"| {r.mean_abs_pred_diff:.4f} |"
-            for r in slices.itertuples()
-        ),
-    ]
+    slice_rows = (
+        [r.Index, f"{r.rows:,}", *(f"{value:.4f}" for value in r[2:])]
+        for r in slices[["rows", "float_mae", "quantized_mae", "mean_abs_pred_diff"]].itertuples()
+    )
     blocks = [  # Markdown blocks, a blank line between each two
         "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=100) + "---",
         f"# {name}: {file_name}",
@@ -116,11 +108,11 @@ def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -
         f"{len(split.y_train):,} training rows (sha256 {recorded['training_data_sha256'][:12]}…) "
         f"and {len(split.y_test):,} test rows. Prices are in $100,000.",
         "## Metrics on the test rows",
-        "\n".join(rows),
+        markdown_table(_METRIC_HEADER, rows, rule="|---|---:|---:|---|"),
         "## The accuracy budget",
         budget,
         "## Slices of the test rows",
-        "\n".join(slice_rows),
+        markdown_table(_SLICE_HEADER, slice_rows, rule="|---|---:|---:|---:|---:|"),
         "## Known limits",
         f"- A linear model of 8 features (test R² {metrics['r2']:.4f}); its errors are "
         f"largest where the target is capped at {CAPPED_TARGET} (the data's top code): "

@@ -19,6 +19,7 @@ from bs4 import BeautifulSoup
 from nbconvert import HTMLExporter
 
 from calhousing import params
+from calhousing.report.tables import markdown_table
 from calhousing.run import manifest as manifests
 from calhousing.run.artifacts import Run, project_root
 
@@ -89,11 +90,10 @@ def appendix_markdown(
     """The appendix: the run's effective `parameters` with their declared defaults, library
     versions, provenance and artifact hashes."""
     defaults = {name: f"`{p.default!r}`" for name, p in params.BY_NAME.items()}
-    parameter_rows = "\n".join(
-        f"| `{name}` | `{value!r}` | {defaults.get(name, '')} |"
-        for name, value in parameters.items()
-    )
-    version_rows = "\n".join(f"| {name} | {version} |" for name, version in versions.items())
+    parameter_rows = [
+        [f"`{name}`", f"`{value!r}`", defaults.get(name, "")] for name, value in parameters.items()
+    ]
+    provenance = [["rendered", f"{created:%Y-%m-%d %H:%M:%S} UTC"], ["git commit", f"`{commit}`"]]
     rows = [] if manifest is None else manifest_hashes(manifest)
     if manifest is None:
         hashes = (
@@ -103,26 +103,26 @@ def appendix_markdown(
     elif not rows:
         hashes = f"`{MANIFEST_FILE}` records no sha256 hashes."
     else:
+        hash_rows = [
+            [f"`{name}`", "" if size is None else f"{size:,}", f"`{digest}`"]
+            for name, digest, size in rows
+        ]
         hashes = (
             f"From `{MANIFEST_FILE}`: the sha256 of each artifact as the run wrote it.\n\n"
             f'<details class="report-details"><summary>{len(rows)} hashes</summary>\n\n'
-            "| artifact | size (bytes) | sha256 |\n|:---|---:|:---|\n"
-            + "".join(
-                f"| `{name}` | {'' if size is None else f'{size:,}'} | `{digest}` |\n"
-                for name, digest, size in rows
+            + markdown_table(
+                ["artifact", "size (bytes)", "sha256"], hash_rows, rule="|:---|---:|:---|"
             )
-            + "\n</details>"
+            + "\n\n</details>"
         )
     return (
-        f"# {APPENDIX_TITLE}\n\n"
-        "## Run parameters\n\n| parameter | value | default |\n|:---|:---|:---|\n"
-        f"{parameter_rows}\n\n"
-        "## Library versions\n\n| package | version |\n|:---|:---|\n"
-        f"{version_rows}\n\n"
-        "## Provenance\n\n| | |\n|:---|:---|\n"
-        f"| rendered | {created:%Y-%m-%d %H:%M:%S} UTC |\n"
-        f"| git commit | `{commit}` |\n\n"
-        f"## Artifact hashes\n\n{hashes}\n"
+        f"# {APPENDIX_TITLE}\n\n## Run parameters\n\n"
+        + markdown_table(["parameter", "value", "default"], parameter_rows, rule="|:---|:---|:---|")
+        + "\n\n## Library versions\n\n"
+        + markdown_table(["package", "version"], versions.items(), rule="|:---|:---|")
+        + "\n\n## Provenance\n\n"
+        + markdown_table(["", ""], provenance, rule="|:---|:---|")
+        + f"\n\n## Artifact hashes\n\n{hashes}\n"
     )
 
 

@@ -7,7 +7,7 @@ Each column the pipeline shows is declared once in :data:`COLUMNS`, so a noteboo
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -16,8 +16,11 @@ import numpy as np
 import pandas as pd
 
 from calhousing.core.data import FEATURE_NAMES
+from calhousing.core.training import METRIC_LABELS
 
 MISSING = "—"
+# The losses of :func:`calhousing.core.bootstrap.paired_bootstrap`, named.
+LOSS_LABELS = {"r2_loss": "R² lost", "mae_increase": "MAE added", "mse_increase": "MSE added"}
 STYLES: tuple[str, ...] = ("integer", "decimals", "signed", "significant", "percent", "text")
 
 
@@ -236,13 +239,17 @@ def grid(table: pd.DataFrame, column: str) -> pd.DataFrame:
     return readable(table, every=COLUMNS[column])
 
 
-_METRIC_ROWS = {"r2": "R²", "mse": "MSE ($100k)²", "mae": "MAE ($100k)"}
-
-
 def metrics_comparison(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`calhousing.report.views.metrics_table` for reading: 4 decimals, named."""
     formatted = readable(table, {**COLUMNS, "float": Column("float64", "decimals", 4)})
-    return formatted.rename(index=_METRIC_ROWS)
+    return formatted.rename(index=METRIC_LABELS)
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], *, rule: str) -> str:
+    """A markdown table of text cells under `rule`, its alignment row (``|:---|---:|``); an
+    empty cell is written ``| |``."""
+    lines = ["|" + "".join(f" {c} |" if c else " |" for c in row) for row in [header, *rows]]
+    return "\n".join([lines[0], rule, *lines[1:]])
 
 
 def results_markdown(comparison: Mapping[str, Any]) -> str:
@@ -251,17 +258,13 @@ def results_markdown(comparison: Mapping[str, Any]) -> str:
     One row per split and metric: float64, the quantized model and their
     difference, with 4 decimals; then the largest change to a test prediction.
     """
-    lines = [
-        f"| | float64 | {comparison['bits']}-bit quantized | difference |",
-        "|:---|---:|---:|---:|",
+    rows = [
+        [f"{split} {label}", f"{before:.4f}", f"{after:.4f}", f"{after - before:+.4f}"]
+        for split in ("test", "train")
+        for metric, label in METRIC_LABELS.items()
+        for before, after in [(float(comparison[m][split][metric]) for m in ("float", "quantized"))]
     ]
-    for split in ("test", "train"):
-        for metric, label in _METRIC_ROWS.items():
-            before = float(comparison["float"][split][metric])
-            after = float(comparison["quantized"][split][metric])
-            lines.append(
-                f"| {split} {label} | {before:.4f} | {after:.4f} | {after - before:+.4f} |"
-            )
-    largest = float(comparison["max_abs_prediction_diff"])
-    lines.append(f"| largest change to a test prediction ($100k) | | {largest:.4f} | |")
-    return "\n".join(lines) + "\n"
+    largest = f"{float(comparison['max_abs_prediction_diff']):.4f}"
+    rows.append(["largest change to a test prediction ($100k)", "", largest, ""])
+    header = ["", "float64", f"{comparison['bits']}-bit quantized", "difference"]
+    return markdown_table(header, rows, rule="|:---|---:|---:|---:|") + "\n"

@@ -11,8 +11,8 @@ import pandas as pd
 from calhousing.core.bootstrap import LOSSES
 from calhousing.core.evaluation import SPLITS
 from calhousing.core.integer_inference import INT32_MAX
-from calhousing.core.quantization import standardized_space
 from calhousing.core.training import METRIC_NAMES
+from calhousing.report.tables import LOSS_LABELS
 
 if TYPE_CHECKING:
     from calhousing.core.data import Split
@@ -52,9 +52,7 @@ def interval_table(intervals: dict[str, Any]) -> pd.DataFrame:
     """The losses of :func:`calhousing.core.bootstrap.paired_bootstrap`, one row each."""
     return pd.DataFrame(
         {name: intervals[name] for name in LOSSES}, index=["estimate", "low", "high"]
-    ).T.rename(
-        index={"r2_loss": "R² lost", "mae_increase": "MAE added", "mse_increase": "MSE added"}
-    )
+    ).T.rename(index=LOSS_LABELS)
 
 
 def choice_table(choice: dict[str, Any]) -> pd.DataFrame:
@@ -117,18 +115,13 @@ def error_table(params: LinearParams, quantized: QuantizedModel) -> pd.DataFrame
     """Per parameter, in the space it was quantized in: float value, code, dequantized value
     and absolute error (at most half a scale step with ``nearest`` rounding; ``gptq`` and
     ``optimal`` trade larger single errors for a lower training MSE)."""
-    dequantized = quantized.coef.dequantize()
-    coef, intercept = np.asarray(params.coef, dtype=np.float64), float(params.intercept)
-    if quantized.space == "standardized":
-        coef, intercept = standardized_space(
-            coef, intercept, quantized.feature_mean, quantized.feature_std
-        )
+    coef, intercept = quantized.in_own_space(params)
     names = [*params.feature_names, "intercept"]
     return pd.DataFrame(
         {
             "float": [*coef, intercept],
             "code": [*quantized.coef.codes.tolist(), *quantized.intercept.codes.tolist()],
-            "dequantized": [*dequantized, float(quantized.intercept.dequantize()[0])],
+            "dequantized": [*quantized.coef.dequantize(), *quantized.intercept.dequantize()],
         },
         index=pd.Index(names, name="parameter"),
     ).assign(abs_error=lambda t: (t["float"] - t["dequantized"]).abs())
