@@ -37,7 +37,7 @@ def run_copy(pipeline_run, tmp_path) -> Path:
 def _cli_exit(argv: list[str]) -> int:
     try:
         return cli.main(argv)
-    except SystemExit as stop:  # argparse and parser.exit
+    except SystemExit as stop:  # argparse's own errors
         return int(stop.code or 0)
 
 
