@@ -125,7 +125,7 @@ def test_scoring_dequantizes_as_the_library_does_digit_for_digit(
     stored = serialization.quantized_to_dict(
         quantization.QuantizedModel(tensor, tensor, ("x",) * len(weights))
     )["coef"]
-    assert predict.model.dequantize(stored) == tensor.dequantize().tolist()
+    assert predict.scoring.dequantize(stored) == tensor.dequantize().tolist()
 
 
 @pytest.mark.parametrize(

@@ -29,12 +29,12 @@ from calhousing.predict.header import (
     parquet_layout,
     read_csv_header,
 )
-from calhousing.predict.model import Model
 from calhousing.predict.scoring import (
     NOT_A_NUMBER,
     NOT_FINITE,
     OK,
     OVERFLOW,
+    Model,
     counts,
     output_columns,
     reject_schema,
@@ -59,11 +59,6 @@ class Summary:
     rejects: Path | None
     outside: int = 0
     clamped: int = 0
-
-
-def rejects_path(output: Path) -> Path:
-    """Where ``--skip-invalid`` lists the rejected rows: ``OUTPUT.rejects.csv``."""
-    return output.with_name(output.name + ".rejects.csv")
 
 
 def predict_file(
@@ -93,7 +88,7 @@ def predict_file(
             "skip_invalid writes the rejected rows to OUTPUT.rejects.csv, so it needs an output "
             "file (-o OUTPUT), not stdout"
         )
-    listed = rejects_path(target) if skip_invalid and target is not None else None
+    listed = target.with_name(target.name + ".rejects.csv") if skip_invalid and target else None
     _check_target(target, input_path)
     _check_target(listed, input_path)
     if target is None and sys.stdout is None:
