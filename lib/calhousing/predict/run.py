@@ -43,7 +43,6 @@ from calhousing.predict.scoring import (
 )
 
 STDIO = "-"
-PARQUET_SUFFIXES = (".parquet", ".pq")
 MAX_EXACT_INTEGER = 2**53  # float64 holds every integer up to here, and not all beyond
 _RAW = "__raw_"  # a feature as the input holds it, for the rejects
 
@@ -257,7 +256,7 @@ def _parquet_rejects(scored: pl.LazyFrame, layout: Layout) -> pl.LazyFrame:
 
 
 def is_parquet(path: str | os.PathLike[str] | None) -> bool:
-    return path is not None and str(path).lower().endswith(PARQUET_SUFFIXES)
+    return path is not None and str(path).lower().endswith((".parquet", ".pq"))
 
 
 def _check_target(target: Path | None, input_path: str | os.PathLike[str]) -> None:
