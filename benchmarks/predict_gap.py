@@ -34,7 +34,6 @@ import polars as pl
 
 from calhousing import config
 from calhousing.predict import scoring
-from calhousing.predict.model import load_model
 
 sys.path.insert(0, str(Path(__file__).parent))
 from predict import anchor_prediction
@@ -49,7 +48,7 @@ STEPS = (
 
 
 def run(step: int, source: str, output: str, artifacts_dir: str) -> None:
-    model = load_model(artifacts_dir, "float")
+    model = scoring.load_model(artifacts_dir, "float")
     features = dict.fromkeys(model.feature_names, pl.Float64)
     if step == 0:
         os.environ.pop("POLARS_CSV_CHUNK_SIZE", None)

@@ -34,13 +34,6 @@ def run_copy(pipeline_run, tmp_path) -> Path:
     return tmp_path
 
 
-def _cli_exit(argv: list[str]) -> int:
-    try:
-        return cli.main(argv)
-    except SystemExit as stop:  # argparse and parser.exit
-        return int(stop.code or 0)
-
-
 # --- calhousing run -p NAME VALUE: refused before anything runs, exit code 2 ----------
 
 RUN_PARAMETER_CASES = [
@@ -69,7 +62,7 @@ RUN_PARAMETER_CASES = [
 @pytest.mark.parametrize(("name", "value", "message"), RUN_PARAMETER_CASES)
 def test_run_refuses_a_bad_parameter(run_copy, capsys, name, value, message):
     before = outputs_digest(run_copy)
-    code = _cli_exit(
+    code = cli.main(
         [
             "run",
             "--no-progress",
@@ -158,7 +151,7 @@ def test_predict_refuses_bad_input(run_copy, capsys, case, content, message):
     source.write_text(content, encoding="utf-8")
     output = run_copy / "scored.csv"
     before = outputs_digest(run_copy)
-    code = _cli_exit(
+    code = cli.main(
         ["predict", str(source), "-o", str(output), "--artifacts-dir", str(run_copy / "artifacts")]
     )
     assert code == 1
@@ -172,7 +165,7 @@ def test_predict_refuses_bad_input(run_copy, capsys, case, content, message):
 def test_predict_refuses_bytes_that_are_not_utf8(run_copy, capsys):
     source = run_copy / "input.csv"
     source.write_bytes(f"{HEADER}\n".encode() + b"\xff\xfe,1,2,3,4,5,6,7\n")
-    code = _cli_exit(["predict", str(source), "--artifacts-dir", str(run_copy / "artifacts")])
+    code = cli.main(["predict", str(source), "--artifacts-dir", str(run_copy / "artifacts")])
     assert code == 1
     assert "UTF-8" in capsys.readouterr().err
 
@@ -181,7 +174,7 @@ def test_predict_refuses_a_manifest_that_does_not_match(run_copy, capsys):
     _corrupt("float_params.json")(run_copy / "artifacts")
     source = run_copy / "input.csv"
     source.write_text(f"{HEADER}\n{GOOD_ROW}\n", encoding="utf-8")
-    code = _cli_exit(["predict", str(source), "--artifacts-dir", str(run_copy / "artifacts")])
+    code = cli.main(["predict", str(source), "--artifacts-dir", str(run_copy / "artifacts")])
     assert code == 1
     assert "float_params.json does not match its sha256" in capsys.readouterr().err
 

@@ -125,7 +125,7 @@ def test_scoring_dequantizes_as_the_library_does_digit_for_digit(
     stored = serialization.quantized_to_dict(
         quantization.QuantizedModel(tensor, tensor, ("x",) * len(weights))
     )["coef"]
-    assert predict.model.dequantize(stored) == tensor.dequantize().tolist()
+    assert predict.scoring.dequantize(stored) == tensor.dequantize().tolist()
 
 
 @pytest.mark.parametrize(
@@ -542,10 +542,12 @@ def test_rows_rejected_after_parsing_leave_the_output_intact(
 
 def test_skip_invalid_needs_an_output_file(tmp_path, valid_csv, artifacts_dir, capsys):
     path = write(tmp_path, valid_csv)
-    with pytest.raises(SystemExit) as info:
-        cli.main(["predict", str(path), "--artifacts-dir", str(artifacts_dir), "--skip-invalid"])
-    assert info.value.code == 2
-    assert "needs -o OUTPUT" in capsys.readouterr().err
+    argv = ["predict", str(path), "--artifacts-dir", str(artifacts_dir), "--skip-invalid"]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == (
+        "calhousing predict: error: --skip-invalid writes the rejected rows to "
+        "OUTPUT.rejects.csv, so it needs -o OUTPUT\n"
+    )
 
 
 def test_an_input_that_already_has_the_prediction_column_is_refused(tmp_path, rows, float_model):

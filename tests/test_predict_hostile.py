@@ -173,16 +173,25 @@ def float_model(artifacts_dir):
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(["-o", ""], "-o is empty"), (["--skip-invalid"], "needs -o OUTPUT")],
-    ids=["empty output name", "skip-invalid to stdout"],
+    [
+        (["-o", ""], "-o is empty: give an output file name, or - for stdout"),
+        (
+            ["--skip-invalid"],
+            "--skip-invalid writes the rejected rows to OUTPUT.rejects.csv, so it needs -o OUTPUT",
+        ),
+        (["--workers", "0"], "--workers must be at least 1, got 0"),
+        (
+            ["--scheduler", "host:8786"],
+            "--scheduler must look like tcp://HOST:PORT, got 'host:8786'",
+        ),
+    ],
+    ids=["empty output name", "skip-invalid to stdout", "no workers", "scheduler not tcp"],
 )
 def test_usage_mistakes_exit_2(tmp_path, artifacts_dir, capsys, argv, message):
     source = tmp_path / "in.csv"
     source.write_text(f"{HEADER}\n{GOOD}\n")
-    with pytest.raises(SystemExit) as stop:
-        cli.main(["predict", str(source), *argv, "--artifacts-dir", str(artifacts_dir)])
-    assert stop.value.code == 2
-    assert message in capsys.readouterr().err
+    assert cli.main(["predict", str(source), *argv, "--artifacts-dir", str(artifacts_dir)]) == 2
+    assert capsys.readouterr().err == f"calhousing predict: error: {message}\n"
 
 
 def test_a_read_only_folder_fails_before_reading(tmp_path, artifacts_dir, capsys):

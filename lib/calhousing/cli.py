@@ -128,13 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     itself. SIGINT and SIGTERM stop every command the same way (:mod:`calhousing.run.signals`).
     """
     config.bound_memory()  # before the parser imports polars, which reads it then
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     with signals.handled():
         try:
             # looked up here, not once at import, so each command can be replaced in a test
             command = {"run": _run, "summary": _summary, "predict": _predict, "export": _export}
-            return command[args.command](parser, args)
+            return command[args.command](args)
         except BrokenPipeError:  # the reader of stdout left early (`| head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return errors.EXIT_BROKEN_PIPE
@@ -176,7 +175,7 @@ def parameter_value(text: str) -> Any:
     return _resolve_type(text)
 
 
-def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     from calhousing.pipeline import run_pipeline
 
     report = run_pipeline(
@@ -189,7 +188,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return errors.EXIT_DONE
 
 
-def _summary(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _summary(args: argparse.Namespace) -> int:
     from calhousing.pipeline import REPORT_FILE
     from calhousing.report.summary import report_shows, run_summary
 
@@ -223,14 +222,14 @@ def _summary(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return errors.EXIT_DONE
 
 
-def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _predict(args: argparse.Namespace) -> int:
     from calhousing.predict import load_model, predict_file
     from calhousing.predict.dataset import is_dataset, predict_dataset
 
     dataset = is_dataset(args.input)
     usage = _predict_usage(args, dataset=dataset)
     if usage:
-        parser.exit(errors.EXIT_USAGE, f"calhousing predict: error: {usage}\n")
+        raise errors.UsageError(usage)
     options = {"skip_invalid": args.skip_invalid, "flag_out_of_range": args.flag_out_of_range}
     model = load_model(args.artifacts_dir, args.model)
     if dataset:
@@ -291,7 +290,7 @@ def _closing_line(done, model_name: str) -> str:
     return line
 
 
-def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _export(args: argparse.Namespace) -> int:
     if args.format not in ("onnx", "c"):
         raise errors.UsageError(f"--format must be onnx or c, got {args.format!r}")
     to_c = args.format == "c"

@@ -119,12 +119,8 @@ class PromotionError(RuntimeError):
 class InputError(ValueError):
     """The input cannot be scored as it is; ``skippable`` for a bad row ``skip_invalid`` rejects."""
 
-    def __init__(
-        self, message: str, line: int | None = None, column: str = "", skippable: bool = False
-    ) -> None:
+    def __init__(self, message: str, *, skippable: bool = False) -> None:
         super().__init__(message)
-        self.line = line
-        self.column = column
         self.skippable = skippable
 
 

@@ -20,7 +20,6 @@ import polars as pl
 
 from calhousing.errors import InputError
 from calhousing.predict.header import MAX_LINE_BYTES, Layout, delimiter_hint, not_utf8, open_input
-from calhousing.predict.model import Model
 from calhousing.predict.scoring import (
     NOT_A_NUMBER,
     NOT_FINITE,
@@ -29,6 +28,7 @@ from calhousing.predict.scoring import (
     OVERFLOW,
     PARQUET_COMPRESSION,
     PREDICTION_COLUMN,
+    Model,
     counts,
     output_columns,
     reject_schema,
@@ -88,8 +88,7 @@ def iter_records(
             at = int(records.first_lines[too_long[0]]) if len(too_long) else line
             raise InputError(
                 f"{source}, line {at}: a record longer than {MAX_LINE_BYTES // 2**20} MiB (a "
-                "line, or a quoted value that is never closed); a CSV file holds one row per line",
-                at,
+                "line, or a quoted value that is never closed); a CSV file holds one row per line"
             )
         if len(records):
             line = int(records.last_lines[-1]) + 1

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from calhousing.errors import InputError, OutputError
-from calhousing.predict.model import Model
 from calhousing.predict.run import STDIO, Summary, is_parquet, predict_file
+from calhousing.predict.scoring import Model
 from calhousing.run import signals
 
 NEEDS_OUTPUT_FOLDER = "a dataset is scored into a folder of Parquet files: give -o OUTPUT_FOLDER"

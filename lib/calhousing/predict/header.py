@@ -43,7 +43,7 @@ class Layout:
     def passthrough(self) -> tuple[str, ...]:
         return tuple(name for name in self.names if name not in self.features)
 
-    def checked(self, where: str, line: int | None) -> Layout:
+    def checked(self, where: str) -> Layout:
         """`self`, unless a column is named twice or is one the output adds, or a feature is
         missing (InputError)."""
         names = self.names
@@ -51,16 +51,13 @@ class Layout:
         if duplicates:
             raise InputError(
                 f"{where}: column(s) {', '.join(map(shown, duplicates))} appear more than once; "
-                "give every column its own name",
-                line,
+                "give every column its own name"
             )
         for name in [PREDICTION_COLUMN, *([OUT_OF_RANGE_COLUMN] if self.flag else [])]:
             if name in names:
                 raise InputError(
                     f"{where}: the input already has a {name!r} column, which the output "
-                    "adds; rename or drop it",
-                    line,
-                    name,
+                    "adds; rename or drop it"
                 )
         missing = [name for name in self.features if name not in names]
         if missing:
@@ -68,8 +65,7 @@ class Layout:
             raise InputError(
                 f"{where}: missing feature column(s) {', '.join(missing)}; the columns are "
                 f"{listed}. Feature columns are found by exact name, in any order"
-                f"{delimiter_hint(names)}",
-                line,
+                f"{delimiter_hint(names)}"
             )
         return self
 
@@ -79,7 +75,7 @@ class Layout:
         where = f"{self.source}, {self.unit} {line}" + (
             f", column {shown(column)}" if column else ""
         )
-        return InputError(f"{where}: {reject['reason']}", line, column, skippable=True)
+        return InputError(f"{where}: {reject['reason']}", skippable=True)
 
 
 def read_csv_header(
@@ -100,18 +96,16 @@ def read_csv_header(
     if not text.endswith(b"\n") and not text.strip(b"\r"):
         raise InputError(
             f"{source} is empty: expected a CSV header line naming the columns "
-            f"{', '.join(feature_names)}, then one row per line",
-            1,
+            f"{', '.join(feature_names)}, then one row per line"
         )
     if text.startswith(b"PAR1") and b"\0" in text + stream.read(2**16):  # text has no NUL
         raise InputError(
             f"{source}: this is a Parquet file, not CSV; give it by a name ending in .parquet "
-            "(standard input, a pipe or another name is read as CSV)",
-            line,
+            "(standard input, a pipe or another name is read as CSV)"
         )
     names = _csv_names(text.removesuffix(b"\n").removesuffix(b"\r"), line, source)
     layout = Layout(source, "line", names, feature_names, flag, line, offset + len(text))
-    return layout.checked(f"{source}, line {line} (the header)", line)
+    return layout.checked(f"{source}, line {line} (the header)")
 
 
 def open_input(path: Path, source: str) -> IO[bytes]:
@@ -125,8 +119,7 @@ def open_input(path: Path, source: str) -> IO[bytes]:
 def header_too_long(source: str, line: int) -> InputError:
     return InputError(
         f"{source}, line {line} (the header): longer than {MAX_LINE_BYTES // 2**20} MiB with no "
-        "line end; a CSV file starts with one line naming its columns",
-        line,
+        "line end; a CSV file starts with one line naming its columns"
     )
 
 
@@ -136,15 +129,14 @@ def _csv_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
     try:
         text = header.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise InputError(f"{where}: {not_utf8(header, error)}", line) from None
+        raise InputError(f"{where}: {not_utf8(header, error)}") from None
     if "\r" in text:
         raise InputError(
             f"{where}: lines end with a lone CR (classic Mac OS); convert the line ends to "
-            "LF or CRLF",
-            line,
+            "LF or CRLF"
         )
     if text.count('"') % 2:
-        raise InputError(f"{where}: a quoted column name is not closed on this line", line)
+        raise InputError(f"{where}: a quoted column name is not closed on this line")
     if not text:
         return ("",)
     try:
@@ -154,9 +146,7 @@ def _csv_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
         try:
             return tuple(next(csv.reader([text])))
         except csv.Error as error:
-            raise InputError(
-                f"{where}: cannot split the header into names: {error}", line
-            ) from None
+            raise InputError(f"{where}: cannot split the header into names: {error}") from None
     return tuple("" if value is None else str(value) for value in frame.row(0))
 
 
@@ -166,22 +156,20 @@ def parquet_layout(
     """Check a Parquet schema: its features must be numbers, and for CSV output no passed-through
     column may be nested or binary (InputError)."""
     where = f"{source} (its columns)"
-    layout = Layout(source, "row", tuple(schema.names()), feature_names, flag).checked(where, None)
+    layout = Layout(source, "row", tuple(schema.names()), feature_names, flag).checked(where)
     for name in feature_names:
         kind = schema[name]
         if not (kind.is_numeric() and kind != pl.Boolean):
             raise InputError(
                 f"{where}: column {shown(name)} has type {kind}; feature columns must be "
-                "numbers (integer, floating point or decimal)",
-                column=name,
+                "numbers (integer, floating point or decimal)"
             )
     for name in layout.passthrough if csv_output else ():
         kind = schema[name]
         if kind.is_nested() or kind == pl.Binary:
             raise InputError(
                 f"{where}: column {shown(name)} has type {kind}, which a CSV output cannot "
-                "hold; write Parquet (-o OUTPUT.parquet) or drop the column",
-                column=name,
+                "hold; write Parquet (-o OUTPUT.parquet) or drop the column"
             )
     return layout
 

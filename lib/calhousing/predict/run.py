@@ -29,12 +29,12 @@ from calhousing.predict.header import (
     parquet_layout,
     read_csv_header,
 )
-from calhousing.predict.model import Model
 from calhousing.predict.scoring import (
     NOT_A_NUMBER,
     NOT_FINITE,
     OK,
     OVERFLOW,
+    Model,
     counts,
     output_columns,
     reject_schema,
@@ -43,7 +43,6 @@ from calhousing.predict.scoring import (
 )
 
 STDIO = "-"
-PARQUET_SUFFIXES = (".parquet", ".pq")
 MAX_EXACT_INTEGER = 2**53  # float64 holds every integer up to here, and not all beyond
 _RAW = "__raw_"  # a feature as the input holds it, for the rejects
 
@@ -59,11 +58,6 @@ class Summary:
     rejects: Path | None
     outside: int = 0
     clamped: int = 0
-
-
-def rejects_path(output: Path) -> Path:
-    """Where ``--skip-invalid`` lists the rejected rows: ``OUTPUT.rejects.csv``."""
-    return output.with_name(output.name + ".rejects.csv")
 
 
 def predict_file(
@@ -93,7 +87,7 @@ def predict_file(
             "skip_invalid writes the rejected rows to OUTPUT.rejects.csv, so it needs an output "
             "file (-o OUTPUT), not stdout"
         )
-    listed = rejects_path(target) if skip_invalid and target is not None else None
+    listed = target.with_name(target.name + ".rejects.csv") if skip_invalid and target else None
     _check_target(target, input_path)
     _check_target(listed, input_path)
     if target is None and sys.stdout is None:
@@ -262,7 +256,7 @@ def _parquet_rejects(scored: pl.LazyFrame, layout: Layout) -> pl.LazyFrame:
 
 
 def is_parquet(path: str | os.PathLike[str] | None) -> bool:
-    return path is not None and str(path).lower().endswith(PARQUET_SUFFIXES)
+    return path is not None and str(path).lower().endswith((".parquet", ".pq"))
 
 
 def _check_target(target: Path | None, input_path: str | os.PathLike[str]) -> None:
