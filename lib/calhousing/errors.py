@@ -92,10 +92,6 @@ class NamespaceError(RuntimeError):
     """The shared kernel's namespace could not be cleared between two notebooks."""
 
 
-class KernelStopped(RuntimeError):
-    """The run was asked to stop (the block of :func:`shared_kernel` reports the interrupt)."""
-
-
 class PipelineError(RuntimeError):
     """A notebook failed; ``failed_run_dir`` is where the run's executed notebooks were kept."""
 
