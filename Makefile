@@ -17,15 +17,19 @@ LAB_FLAGS ?=
 report: $(STAMP)  ## run the pipeline with its defaults and render reports/report.html
 	$(BIN)/calhousing run
 
-test: $(STAMP)  ## every test: unit tests, then the notebooks with nbmake
-	status=0; CALHOUSING_CHROMIUM="$(CHROMIUM)" $(BIN)/pytest -W error::RuntimeWarning -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_FLAGS) tests || status=$$?; \
+test: $(STAMP)  ## every test: unit tests, and beside them the notebooks with nbmake
+	@scratch=$$(mktemp -d) || exit 1; trap 'rm -rf "$$scratch"' EXIT; \
+	  (CALHOUSING_ARTIFACTS_DIR="$$scratch/artifacts" $(BIN)/pytest --nbmake $(PYTEST_FLAGS) notebooks \
+	    > "$$scratch/notebooks.log" 2>&1) & notebooks=$$!; \
+	  status=0; CALHOUSING_CHROMIUM="$(CHROMIUM)" $(BIN)/pytest -W error::RuntimeWarning -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_FLAGS) tests || status=$$?; \
 	  if [ ! -x "$(CHROMIUM)" ]; then \
 	    echo "make test: the browser tests of the report were SKIPPED: no Chromium at $(CHROMIUM)."; \
 	    echo "make test: to run them, install it (apt-get install chromium) and run make test again."; \
 	  fi; \
+	  wait $$notebooks || status=$$?; \
+	  echo "make test: the notebooks, run top to bottom with nbmake beside the unit tests:"; \
+	  cat "$$scratch/notebooks.log"; \
 	  exit $$status
-	scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
-	  CALHOUSING_ARTIFACTS_DIR="$$scratch" $(BIN)/pytest --nbmake $(PYTEST_FLAGS) notebooks
 
 lint: $(STAMP)  ## ruff over the library and tests, and a check that notebooks have no outputs
 	$(BIN)/ruff check lib tests
