@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -103,3 +105,16 @@ def test_parameter_values_are_typed_as_papermill_types_them(text, value):
 
 def test_nan_is_a_float_for_the_parameter_check_to_refuse():
     assert math.isnan(cli.parameter_value("nan"))
+
+
+def test_a_bad_parameter_is_refused_before_papermill_is_imported(tmp_path):
+    # The refusal is promised "in about a second": papermill's import alone takes longer.
+    code = (
+        "import sys\n"
+        "from calhousing import cli\n"
+        f"status = cli.main(['run', '-p', 'bits', '17', '--artifacts-dir', {str(tmp_path)!r}])\n"
+        "print(status, 'papermill' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["2", "False"]
+    assert "bits must be an integer from 2 to 16, got 17" in done.stderr

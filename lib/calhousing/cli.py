@@ -165,14 +165,19 @@ def _failure_message(command: str, error: BaseException, code: int) -> str:
 
 
 def parameter_value(text: str) -> Any:
-    """`text` typed by papermill's own ``-p`` rule, so both commands read a value alike.
+    """`text` typed as papermill's ``-p`` types it, so both commands read a value alike.
 
     ``True``, ``False`` and ``None`` are those constants, then an integer, then a
-    float (``1e-3``, ``nan``); anything else stays text.
+    float (``1e-3``, ``nan``); anything else stays text. Written out rather than imported
+    from papermill, whose import would cost a bad parameter's refusal about 2 s.
     """
-    from papermill.cli import _resolve_type
-
-    return _resolve_type(text)
+    constants: dict[str, Any] = {"True": True, "False": False, "None": None}
+    if text in constants:
+        return constants[text]
+    for kind in (int, float):
+        with contextlib.suppress(ValueError):
+            return kind(text)
+    return text
 
 
 def _run(args: argparse.Namespace) -> int:
