@@ -108,13 +108,17 @@ class QuantizedModel:
 
 
 def code_range(bits: int, scheme: str = "asymmetric") -> tuple[int, int]:
+    """The smallest and largest code of a `bits`-bit `scheme` (checked: a loaded model's too)."""
+    check_bits(bits)
+    check_choice("scheme", scheme, SCHEMES)
     if scheme == "symmetric":
         return -(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1
     return 0, 2**bits - 1
 
 
 def code_dtype(bits: int, scheme: str = "asymmetric") -> np.dtype:
-    return np.dtype(f"{'u' if scheme == 'asymmetric' else ''}int{8 if bits <= 8 else 16}")
+    qmin, _ = code_range(bits, scheme)
+    return np.dtype(f"{'' if qmin < 0 else 'u'}int{8 if bits <= 8 else 16}")
 
 
 def quantize(

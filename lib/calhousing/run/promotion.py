@@ -45,8 +45,8 @@ def promote(staged: Sequence[Path]) -> None:
         journal["moves"].append({**move, "entries": sorted(os.listdir(folder))})
         for root, _, files in os.walk(folder):  # flushed, so that a journal never names lost data
             for path in [root, *(os.path.join(root, name) for name in files)]:
-                if not os.path.islink(path):
-                    _fsync(path)
+                if path == root or (os.path.isfile(path) and not os.path.islink(path)):
+                    _fsync(path)  # a folder or a regular file: a FIFO would block the open
     try:
         for folder in staged:
             _write_journal(folder.parent / JOURNAL_FILE, journal)
