@@ -1,9 +1,11 @@
 """SIGINT and SIGTERM: how every command stops when asked to, in one place.
 
 The first signal raises :class:`KeyboardInterrupt` where the program is, so every ``finally``
-cleans up; later ones are ignored, so they cannot cut that clean-up short. Raising inside the
-event loop that waits for the pipeline's kernel could leave it waiting forever: there the
-signal kills the kernel instead (:func:`stop_by_killing`).
+cleans up; later ones are ignored, so they cannot cut that clean-up short. While a child
+process (the pipeline's kernel) does the work, the signal kills it instead
+(:func:`stop_by_killing`): raising inside the event loop that waits for the kernel could
+leave it waiting forever. While outputs are moved into place (:func:`deferred`), the signal
+waits until the move has finished.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
 
 
 class _State:
+    """What the handler needs: the signals seen, and how to stop the current work."""
+
     def __init__(self) -> None:
         self.received: list[int] = []
-        self.stoppers: list[Callable[[], object]] = []  # the innermost kills the current work
+        self.stoppers: list[Callable[[], object]] = []
         self.deferring = 0
+        self.held: int | None = None
 
 
 _STATE = _State()
@@ -35,17 +40,17 @@ def stopping() -> bool:
 def check() -> None:
     """Raise :class:`KeyboardInterrupt` if a signal has asked the work to stop."""
     if _STATE.received and not _STATE.deferring:
-        raise KeyboardInterrupt(signal.Signals(_STATE.received[0]).name)
+        raise KeyboardInterrupt(_describe(_STATE.received[0]))
 
 
 @contextmanager
 def handled() -> Iterator[None]:
     """Within the block, the first SIGINT or SIGTERM stops the work; later ones are ignored.
 
-    Nested use is a no-op, as is use outside the main thread (where Python cannot set handlers).
+    Nested use is a no-op, as is use outside the main thread (where Python cannot set
+    handlers). The handlers in place before are restored when the block ends.
     """
-    installed = any(signal.getsignal(signum) is _on_signal for signum in SIGNALS)
-    if installed or threading.current_thread() is not threading.main_thread():
+    if _is_installed() or threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
@@ -56,21 +61,28 @@ def handled() -> Iterator[None]:
         yield
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         _STATE.__init__()
 
 
 @contextmanager
 def stop_by_killing(kill: Callable[[], object]) -> Iterator[None]:
-    """Within the block, a signal calls `kill` (to kill a child process) instead of raising;
-    the block then ends in :class:`KeyboardInterrupt`, chained to what the dead child led to."""
+    """Within the block, a signal calls `kill` (to kill a child process) instead of raising.
+
+    The block then ends in the :class:`KeyboardInterrupt`, chained to the failure the
+    dead child led to.
+    """
     with handled():
         _STATE.stoppers.append(kill)
         try:
             yield
+        except Exception as error:
+            if _STATE.received:
+                raise KeyboardInterrupt(_describe(_STATE.received[0])) from error
+            raise
         finally:
             _STATE.stoppers.remove(kill)
-            check()
+        check()
 
 
 @contextmanager
@@ -82,13 +94,27 @@ def deferred() -> Iterator[None]:
             yield
         finally:
             _STATE.deferring -= 1
-            check()
+        if not _STATE.deferring and _STATE.held is not None:
+            signum, _STATE.held = _STATE.held, None
+            raise KeyboardInterrupt(_describe(signum))
+
+
+def _is_installed() -> bool:
+    return any(signal.getsignal(signum) is _on_signal for signum in SIGNALS)
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     _STATE.received.append(signum)
-    if len(_STATE.received) == 1 and not _STATE.deferring:  # later ones: already stopping
-        if _STATE.stoppers:
-            _STATE.stoppers[-1]()
-        else:
-            check()
+    if len(_STATE.received) > 1:
+        return  # already stopping
+    if _STATE.deferring:
+        _STATE.held = signum
+        return
+    if _STATE.stoppers:
+        _STATE.stoppers[-1]()
+        return
+    raise KeyboardInterrupt(_describe(signum))
+
+
+def _describe(signum: int) -> str:
+    return signal.Signals(signum).name
