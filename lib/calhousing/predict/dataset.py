@@ -102,8 +102,10 @@ def predict_dataset(
     rejects_target = target.with_name(target.name + ".rejects") if skip_invalid else None
     if rejects_target is not None and rejects_target.exists():
         raise OutputError(f"{str(rejects_target)!r} exists; remove it or choose another output")
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    staging: Path | None = None
     try:
+        with signals.deferred():  # a signal waits until the folder is named, for finally to remove
+            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
         with ExitStack() as stack:
             client = _client(stack, scheduler, workers)
             futures = client.map(
@@ -125,7 +127,8 @@ def predict_dataset(
             (staging / "rejects").mkdir(exist_ok=True)
             os.replace(staging / "rejects", rejects_target)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     totals = [sum(column) for column in zip(*results, strict=True)]
     return Summary(totals[0], totals[1], target, rejects_target, totals[2], totals[3])
 

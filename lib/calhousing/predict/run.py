@@ -41,6 +41,7 @@ from calhousing.predict.scoring import (
     sink,
     with_scores,
 )
+from calhousing.run import signals
 
 STDIO = "-"
 MAX_EXACT_INTEGER = 2**53  # float64 holds every integer up to here, and not all beyond
@@ -292,14 +293,18 @@ def _staged(target: Path | None, suffix: str) -> Iterator[Path]:
     in_place = target is not None and target.exists() and not target.is_file()
     folder = None if target is None or in_place else target.parent
     prefix = ".calhousing-" if target is None else f".{target.name}."
+    temp: Path | None = None
     try:
-        descriptor, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix + ".tmp")
-        os.close(descriptor)
-    except OSError as error:
-        where = _describe(target.parent) if folder is not None and target else "a temporary file"
-        raise OutputError(f"cannot write in {where}: {error.strerror}") from None
-    temp = Path(name)
-    try:
+        with signals.deferred():  # a signal waits until the file is named, for finally to remove
+            try:
+                descriptor, name = tempfile.mkstemp(
+                    dir=folder, prefix=prefix, suffix=suffix + ".tmp"
+                )
+            except OSError as error:
+                where = _describe(target.parent) if folder and target else "a temporary file"
+                raise OutputError(f"cannot write in {where}: {error.strerror}") from None
+            os.close(descriptor)
+            temp = Path(name)
         yield temp
         try:
             if target is None or in_place:
@@ -317,7 +322,8 @@ def _staged(target: Path | None, suffix: str) -> Iterator[Path]:
         except OSError as error:
             raise OutputError(f"cannot write {_describe(target)}: {error.strerror}") from None
     finally:
-        temp.unlink(missing_ok=True)
+        if temp is not None:
+            temp.unlink(missing_ok=True)
 
 
 def _describe(path: Path | None) -> str:
