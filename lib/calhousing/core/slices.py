@@ -9,6 +9,7 @@ from calhousing.core.data import Split
 from calhousing.core.sweep import inside_training_range
 
 CAPPED_TARGET = 5.00001  # the data's top-coded median house value ($100k)
+CAPPED_SLICE = f"target capped at {CAPPED_TARGET}"
 # Latitude/longitude boxes (south, north, west, east), in degrees; the rest is "elsewhere".
 REGIONS: dict[str, tuple[float, float, float, float]] = {
     "San Francisco Bay Area (lat 36.9–38.6, lon −123.1 to −121.5)": (36.9, 38.6, -123.1, -121.5),
@@ -24,7 +25,7 @@ def slice_masks(split: Split) -> dict[str, np.ndarray]:
     edges = np.quantile(split.X_train["MedInc"], np.linspace(0.1, 0.9, 9))
     decile = np.searchsorted(edges, X["MedInc"].to_numpy(), side="right")
     masks = {f"MedInc decile {d + 1}": decile == d for d in range(10)}
-    masks[f"target capped at {CAPPED_TARGET}"] = split.y_test.to_numpy() >= CAPPED_TARGET
+    masks[CAPPED_SLICE] = split.y_test.to_numpy() >= CAPPED_TARGET
     masks["outside the training range"] = ~inside_training_range(split)
     lat, lon = X["Latitude"].to_numpy(), X["Longitude"].to_numpy()
     boxes = {

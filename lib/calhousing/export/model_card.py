@@ -8,7 +8,7 @@ import yaml
 from calhousing.core.bootstrap import paired_bootstrap
 from calhousing.core.inference import predict
 from calhousing.core.integer_inference import predict_integer
-from calhousing.core.slices import CAPPED_TARGET, slice_masks, slice_table
+from calhousing.core.slices import CAPPED_SLICE, CAPPED_TARGET, slice_masks, slice_table
 from calhousing.core.training import METRIC_LABELS, regression_metrics
 from calhousing.report.headline import choice_sentence, small_change
 from calhousing.report.tables import LOSS_LABELS, MISSING, markdown_table
@@ -92,7 +92,7 @@ def model_card(run: Run, model: str, file_name: str, *, library: str = "onnx") -
         "calhousing": {"parameters": parameters, "intervals": intervals, "budget": choice},
     }
     ranges = run.feature_ranges()
-    capped = slices["quantized_mae"].get(f"target capped at {CAPPED_TARGET}", float("nan"))
+    capped = slices["quantized_mae"].get(CAPPED_SLICE, float("nan"))
     slice_rows = (
         [r.Index, f"{r.rows:,}", *(f"{value:.4f}" for value in r[2:])]
         for r in slices[["rows", "float_mae", "quantized_mae", "mean_abs_pred_diff"]].itertuples()

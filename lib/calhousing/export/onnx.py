@@ -150,10 +150,11 @@ def load_export(run: artifacts.Run | artifacts.PathLike | None, export: str) -> 
     check_choice("model", export, EXPORTS)
     run = artifacts.Run.of(run)
     quantized, integer = run.quantized(), run.integer_model()
-    source, build = {  # the artifact each export is built from, and how
-        "float": (artifacts.FLOAT_PARAMS_FILE, lambda: float_graph(run.float_params())),
-        "quantized": (artifacts.QUANTIZED_PARAMS_FILE, lambda: quantized_graph(quantized)),
-        "integer": (artifacts.INTEGER_MODEL_FILE, lambda: integer_graph(integer)),
+    source = artifacts.MODEL_FILES[export]
+    build = {
+        "float": lambda: float_graph(run.float_params()),
+        "quantized": lambda: quantized_graph(quantized),
+        "integer": lambda: integer_graph(integer),
     }[export]
     settings = {key: getattr(quantized.coef, key) for key in ("bits", "scheme", "granularity")}
     settings |= {"space": quantized.space, "rounding": quantized.rounding}

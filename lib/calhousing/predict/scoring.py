@@ -57,12 +57,7 @@ def load_model(run: artifacts.Run | artifacts.PathLike | None, model: str = "flo
     check_choice("model", model, MODELS)
     run = artifacts.Run.of(run)
     ranges = run.feature_ranges()
-    files = {
-        "float": artifacts.FLOAT_PARAMS_FILE,
-        "quantized": artifacts.QUANTIZED_PARAMS_FILE,
-        "integer": artifacts.INTEGER_MODEL_FILE,
-    }
-    found = run.record(files[model])
+    found = run.record(artifacts.MODEL_FILES[model])
     names = tuple(found["feature_names"])
     if model == "float":
         return Model(model, names, affine_sum(names, found["coef"], found["intercept"]), ranges)

@@ -54,6 +54,12 @@ INTEGER_MODEL_FILE = "integer_model.json"
 SWEEP_FILE = "sweep.csv"
 CHOICE_FILE = "choice.json"
 ONNX_FILES: dict[str, str] = {model: f"model-{model}.onnx" for model in MODELS}
+# The artifact each model is read from (scoring) or built from (the ONNX export).
+MODEL_FILES: dict[str, str] = {
+    "float": FLOAT_PARAMS_FILE,
+    "quantized": QUANTIZED_PARAMS_FILE,
+    "integer": INTEGER_MODEL_FILE,
+}
 MANIFEST_FILE = manifest.MANIFEST_FILE
 
 
