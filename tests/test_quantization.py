@@ -13,16 +13,13 @@ from hypothesis.extra.numpy import arrays
 from calhousing.core import quantization, serialization, training
 from calhousing.core.inference import predict
 from calhousing.core.quantization import (
-    GRANULARITIES,
-    SCHEMES,
-    SPACES,
     QuantizedTensor,
     check_model_choices,
     code_range,
     quantize,
     quantize_model,
 )
-from calhousing.core.rounding import ROUNDINGS
+from calhousing.params import GRANULARITIES, ROUNDINGS, SCHEMES, SPACES
 from calhousing.report import views
 
 CHOICES = [(s, g) for s in SCHEMES for g in GRANULARITIES]

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from calhousing import errors
 from calhousing.core import rounding, training
 from calhousing.core.inference import predict
-from calhousing.core.quantization import SCHEMES, SPACES, code_range, quantize, quantize_model
+from calhousing.core.quantization import code_range, quantize, quantize_model
+from calhousing.params import SCHEMES, SPACES
 
 
 def _brute_force_codes(weights, hessian, scale, zero_point, qmin: int, qmax: int) -> np.ndarray:

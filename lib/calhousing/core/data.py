@@ -151,14 +151,12 @@ def _checked_table(cache: Path, source: str) -> np.ndarray:
         if len(raw) > datacache.MAX_DECOMPRESSED_BYTES:
             raise CacheFormatError(f"it is larger than {datacache.MAX_DECOMPRESSED_BYTES:,} bytes")
         table = datacache.load_joblib_arrays(raw)
-        if not isinstance(table, np.ndarray):
-            held = f"a {type(table).__name__}"
-        elif table.dtype != np.float64 or table.shape != TABLE_SHAPE:
-            held = f"a {table.dtype} array of shape {table.shape}"
-        else:
-            held = None
-        if held:
-            raise CacheFormatError(f"it holds {held}, not the float64 table of shape {TABLE_SHAPE}")
+        array = isinstance(table, np.ndarray)
+        if not array or table.dtype != np.float64 or table.shape != TABLE_SHAPE:
+            held = f"{table.dtype} array of shape {table.shape}" if array else type(table).__name__
+            raise CacheFormatError(
+                f"it holds a {held}, not the float64 table of shape {TABLE_SHAPE}"
+            )
         if table_sha256(table) != PUBLISHED_TABLE_SHA256:
             raise CacheFormatError(
                 "its table differs from the published California Housing data (sha256 mismatch)"

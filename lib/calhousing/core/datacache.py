@@ -1,12 +1,7 @@
-"""Reading scikit-learn's data cache without running the code a pickle may carry.
-
-scikit-learn caches a data set with ``joblib.dump(array, path, compress=6)``: a zlib stream
-holding a pickle of joblib's ``NumpyArrayWrapper`` followed by the array's raw bytes.
-:func:`load_joblib_arrays` reads it the way skops reads models: only the wrapper,
-``numpy.ndarray`` and ``numpy.dtype`` are admitted; only ``numpy.dtype`` may be called and only
-the wrapper created; state is set only on the wrapper and on dtypes; and the wrapper is checked
-before any array byte is read.
-"""
+"""Reading scikit-learn's data cache (``joblib.dump(array, path, compress=6)``: a zlib stream
+of a pickled ``NumpyArrayWrapper`` then the array's bytes) without running the code a pickle
+may carry, the way skops reads models: only ``numpy.dtype`` may be called and only the wrapper
+created; state is set only on them; the wrapper is checked before any array byte is read."""
 
 from __future__ import annotations
 
@@ -20,8 +15,7 @@ import numpy as np
 
 from calhousing.errors import CacheFormatError
 
-MAX_DECOMPRESSED_BYTES: Final = 16 * 2**20
-"""Largest pickle accepted after decompression; a cached data set of ours is ~1.5 MB."""
+MAX_DECOMPRESSED_BYTES: Final = 16 * 2**20  # a cached data set of ours is ~1.5 MB
 
 _HEADER_KEYS: Final = frozenset({"subclass", "shape", "order", "dtype"})
 _OPTIONAL_HEADER_KEYS: Final = frozenset({"allow_mmap", "numpy_array_alignment_bytes"})
@@ -39,9 +33,8 @@ _ADMITTED_GLOBALS: Final[dict[tuple[str, str], type]] = {
 
 
 def load_joblib_arrays(raw: bytes) -> Any:
-    """Load what ``joblib.dump(..., compress=...)`` wrote: native-endian, writable arrays of
-    numbers, possibly in tuples, lists or dicts; else ``CacheFormatError``, with nothing called
-    that the pickle names (such as ``posix.system``)."""
+    """Native-endian, writable arrays of numbers (possibly in tuples, lists or dicts) from what
+    ``joblib.dump`` wrote; else ``CacheFormatError``, with nothing the pickle names called."""
     stream = io.BytesIO(_decompress(raw))
     try:
         loaded = _ArrayUnpickler(stream).load()

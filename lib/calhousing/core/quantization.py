@@ -1,11 +1,7 @@
-"""Affine quantization of model parameters to low-bit integers.
-
-The semantics are PyTorch's ``MinMaxObserver`` and ONNX ``QuantizeLinear``: the range always
-includes 0, so 0 (and a lone value) is exact and no scale is 0; codes round half to even;
-``x_hat = (q - zero_point) * scale``. The ``symmetric`` scheme has signed codes, zero point 0
-and ``scale = max|x| / qmax``. The intercept keeps its own grid: a lone value sits at the end
-of it, so its code dequantizes to it (to float64 rounding).
-"""
+"""Affine quantization of model parameters to low-bit integers, as PyTorch's ``MinMaxObserver``
+and ONNX ``QuantizeLinear`` do it: the range includes 0, so 0 and a lone value (the intercept,
+on its own grid) are exact; codes round half to even; ``symmetric`` codes are signed, with zero
+point 0 and ``scale = max|x| / qmax``."""
 
 from __future__ import annotations
 
@@ -17,7 +13,7 @@ from numpy.typing import ArrayLike
 
 from calhousing.core import rounding as _rounding
 from calhousing.core.linear import LinearParams
-from calhousing.params import GRANULARITIES, ROUNDINGS, SCHEMES, SPACES, check_bits, check_choice
+from calhousing.params import SCHEMES, SPACES, check_parameters  # noqa: F401 (declared in params)
 
 if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
     import pandas as pd
@@ -25,11 +21,8 @@ if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` n
 
 @dataclass(frozen=True)
 class QuantizedTensor:
-    """Integer codes (in the smallest dtype that holds them) and the grid that maps them back.
-
-    `scale` (float64) and `zero_point` (the codes' dtype) have shape ``()`` per tensor and
-    ``codes.shape`` per channel.
-    """
+    """Integer codes in the smallest dtype that holds them, and their grid: `scale` (float64) and
+    `zero_point` (the codes' dtype) have shape ``()`` per tensor, ``codes.shape`` per channel."""
 
     codes: np.ndarray
     scale: np.ndarray
@@ -61,11 +54,8 @@ class QuantizedTensor:
 
 @dataclass(frozen=True)
 class QuantizedModel:
-    """A linear model whose coefficients and intercept are each quantized.
-
-    In ``"standardized"`` space it computes on standardized features, with the float64
-    training means and stds stored (and counted).
-    """
+    """A linear model with quantized coefficients and intercept; in ``"standardized"`` space it
+    computes on standardized features, with the training means and stds stored (and counted)."""
 
     coef: QuantizedTensor
     intercept: QuantizedTensor
@@ -109,8 +99,7 @@ class QuantizedModel:
 
 def code_range(bits: int, scheme: str = "asymmetric") -> tuple[int, int]:
     """The smallest and largest code of a `bits`-bit `scheme` (checked: a loaded model's too)."""
-    check_bits(bits)
-    check_choice("scheme", scheme, SCHEMES)
+    check_parameters({"bits": bits, "scheme": scheme})
     if scheme == "symmetric":
         return -(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1
     return 0, 2**bits - 1
@@ -161,13 +150,11 @@ def quantize_model(
     rounding: str = "nearest",
     X_train: pd.DataFrame | np.ndarray | None = None,
 ) -> QuantizedModel:
-    """Quantize a linear model's coefficients and intercept, each with its own grid.
+    """Quantize a linear model's coefficients and intercept, each on its own grid.
 
-    ``space="standardized"`` quantizes ``coef × std`` and stores the training means and stds.
-    ``"gptq"`` and ``"optimal"`` rounding keep the training MSE low
-    (:mod:`calhousing.core.rounding`) and re-fit the intercept to the rounded coefficients
-    (``b + mean(X) @ (w - w_hat)``, the least-squares intercept). Only the defaults, the
-    pipeline's baseline, need no `X_train`.
+    ``"standardized"`` space quantizes ``coef × std``. ``"gptq"`` and ``"optimal"`` rounding keep
+    the training MSE low and re-fit the intercept to the rounded coefficients (the least-squares
+    ``b + mean(X) @ (w - w_hat)``). Only ``space="raw"`` with ``"nearest"`` needs no `X_train`.
     """
     check_model_choices(bits, scheme, granularity, space, rounding)
     mean = std = features = None
@@ -217,11 +204,8 @@ def check_model_choices(
     rounding: str = "nearest",
 ) -> None:
     """Check every choice of :func:`quantize_model` before any work (or I/O) is done."""
-    check_bits(bits)
-    check_choice("scheme", scheme, SCHEMES)
-    check_choice("granularity", granularity, GRANULARITIES)
-    check_choice("space", space, SPACES)
-    check_choice("rounding", rounding, ROUNDINGS)
+    choices = {"bits": bits, "scheme": scheme, "granularity": granularity, "space": space}
+    check_parameters({**choices, "rounding": rounding})
 
 
 def standardize(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

@@ -17,16 +17,9 @@ from calhousing.core import serialization
 from calhousing.core.data import Split
 from calhousing.core.inference import predict
 from calhousing.core.integer_inference import IntegerModel, build_integer_model, predict_integer
-from calhousing.core.quantization import (
-    GRANULARITIES,
-    SCHEMES,
-    SPACES,
-    QuantizedModel,
-    quantize_model,
-)
-from calhousing.core.rounding import ROUNDINGS
+from calhousing.core.quantization import QuantizedModel, quantize_model
 from calhousing.core.training import LinearParams
-from calhousing.params import MAX_BITS, MIN_BITS
+from calhousing.params import GRANULARITIES, MAX_BITS, MIN_BITS, ROUNDINGS, SCHEMES, SPACES
 
 SWEEP_BITS: tuple[int, ...] = tuple(range(MIN_BITS, MAX_BITS + 1))
 CONFIG_COLUMNS: list[str] = ["bits", "scheme", "space", "rounding"]
@@ -170,51 +163,42 @@ def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
     :func:`sweep` (bits 3, 4 and 8 and every choice) and :func:`integer_comparison`."""
     rows = []
 
-    def check(
-        name: str, config: str, target: float, measured: float, in_range: float = np.nan
-    ) -> None:
+    def check(name: str, config: str, target: float, measured: float, in_range: float) -> None:
         result = "PASS" if measured <= target else "FAIL"
         rows.append((name, config, measured, f"≤ {target:g}", result, in_range))
 
     def check_row(
-        name: str, target: float, row: pd.Series, config: str, measure: str = "delta_test_r2"
+        name: str, target: float, config: tuple, measure: str = "delta_test_r2", note: str = ""
     ) -> None:
-        check(name, config, target, abs(row[measure]), abs(row[f"{measure}_in_range"]))
+        mask = (table[CONFIG_COLUMNS] == list(config)).all(axis=1)
+        if mask.sum() != 1:
+            raise ValueError(
+                f"the sweep table holds {int(mask.sum())} rows for {config[0]}-bit "
+                f"{' '.join(config[1:])}; run sweep() with that configuration"
+            )
+        row, text = table[mask].iloc[0], f"{config[0]}-bit {' '.join(config[1:])}{note}"
+        check(name, text, target, abs(row[measure]), abs(row[f"{measure}_in_range"]))
 
     for scheme, rounding in itertools.product(SCHEMES, ROUNDINGS):
-        row = _row(table, 8, scheme, "standardized", rounding)
-        check_row("|ΔR²| at 8 bits, standardized", 0.001, *row)
-        check_row("max |Δ prediction| at 8 bits, standardized", 0.05, *row, "max_abs_pred_diff")
-    check_row("|ΔR²| at 8 bits, default", 0.002, *_row(table, 8, "asymmetric", "raw", "nearest"))
+        config = (8, scheme, "standardized", rounding)
+        check_row("|ΔR²| at 8 bits, standardized", 0.001, config)
+        check_row("max |Δ prediction| at 8 bits, standardized", 0.05, config, "max_abs_pred_diff")
+    check_row("|ΔR²| at 8 bits, default", 0.002, (8, "asymmetric", "raw", "nearest"))
     for scheme in SCHEMES:
-        row = _row(table, 4, scheme, "standardized", "gptq")
-        check_row("|ΔR²| at 4 bits, standardized gptq", 0.002, *row)
+        check_row("|ΔR²| at 4 bits, standardized gptq", 0.002, (4, scheme, "standardized", "gptq"))
     three = table[table["bits"] == 3]
-    best = three.loc[three["excess_train_mse"].idxmin()]  # chosen without the test split
-    config = f"3-bit {best['scheme']} {best['space']} {best['rounding']} (lowest training MSE)"
-    check_row("|ΔR²| at 3 bits, best configuration", 0.01, best, config)
+    best = tuple(three.loc[three["excess_train_mse"].idxmin(), CONFIG_COLUMNS])  # not on test
+    check_row("|ΔR²| at 3 bits, best configuration", 0.01, best, note=" (lowest training MSE)")
     ratios = excess_ratio_table(table).loc[4:8]
     for scheme in SCHEMES:
         worst = ratios[("standardized", scheme, "gptq")]
         config = f"{scheme} standardized, worst of 4..8 bits ({int(worst.idxmax())} bits)"
-        check("gptq excess training MSE / optimal's", config, 1.10, float(worst.max()))
+        check("gptq excess training MSE / optimal's", config, 1.10, float(worst.max()), np.nan)
     name = integer.index[integer.index.str.endswith("integer-only")][0]
     measured = integer.loc[name, "delta_test_r2"], integer.loc[name, "in_range_delta_test_r2"]
     check("|ΔR²| of integer-only inference", name, 0.002, abs(measured[0]), abs(measured[1]))
     columns = ["number", "configuration", "measured", "target", "result"]
     return pd.DataFrame(rows, columns=[*columns, "measured_on_in_range_rows"])
-
-
-def _row(
-    table: pd.DataFrame, bits: int, scheme: str, space: str, rounding: str
-) -> tuple[pd.Series, str]:
-    mask = (table[CONFIG_COLUMNS] == [bits, scheme, space, rounding]).all(axis=1)
-    if mask.sum() != 1:
-        raise ValueError(
-            f"the sweep table holds {int(mask.sum())} rows for {bits}-bit {scheme} {space} "
-            f"{rounding}; run sweep() with that configuration"
-        )
-    return table[mask].iloc[0], f"{bits}-bit {scheme} {space} {rounding}"
 
 
 def out_of_range_rows(params: LinearParams, split: Split) -> pd.DataFrame:
