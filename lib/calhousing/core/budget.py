@@ -13,11 +13,9 @@ import pandas as pd
 from calhousing.core.data import Split
 from calhousing.core.evaluation import compare_models
 from calhousing.core.quantization import quantize_model
-from calhousing.core.sweep import CONFIG_COLUMNS
+from calhousing.core.sweep import CONFIG_COLUMNS, GRANULARITY
 from calhousing.core.training import LinearParams
 from calhousing.params import BY_NAME
-
-GRANULARITY = "per_tensor"  # the only granularity the sweep measures
 
 
 def choose(table: pd.DataFrame, max_r2_loss: float) -> pd.Series:

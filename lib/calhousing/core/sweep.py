@@ -23,16 +23,14 @@ from calhousing.params import GRANULARITIES, MAX_BITS, MIN_BITS, ROUNDINGS, SCHE
 
 SWEEP_BITS: tuple[int, ...] = tuple(range(MIN_BITS, MAX_BITS + 1))
 CONFIG_COLUMNS: list[str] = ["bits", "scheme", "space", "rounding"]
+GRANULARITY = "per_tensor"  # the only granularity the sweep measures
 
 
 def sweep(
     params: LinearParams,
     split: Split,
     bits: Iterable[int] = SWEEP_BITS,
-    schemes: Iterable[str] = SCHEMES,
-    spaces: Iterable[str] = SPACES,
     roundings: Iterable[str] = ROUNDINGS,
-    granularity: str = "per_tensor",
 ) -> pd.DataFrame:
     """One row per configuration of `params`, measured on `split`: ``delta_*`` and ``excess_*``
     are quantized − float, ``*_in_range`` on the test rows inside the training range;
@@ -41,9 +39,9 @@ def sweep(
     in_range = inside_training_range(split)
     float_pred, reference = _measures(params, split, in_range)
     rows = []
-    for config in itertools.product(bits, schemes, spaces, roundings):
+    for config in itertools.product(bits, SCHEMES, SPACES, roundings):
         b, scheme, space, rounding = config
-        model = quantize_model(params, b, scheme, granularity, space, rounding, split.X_train)
+        model = quantize_model(params, b, scheme, GRANULARITY, space, rounding, split.X_train)
         pred, measures = _measures(model, split, in_range)
         diff = np.abs(pred - float_pred)
         delta = {name: measures[name] - reference[name] for name in reference}

@@ -10,7 +10,8 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from calhousing.core.linear import LinearParams
 
-METRIC_NAMES: tuple[str, ...] = ("r2", "mse", "mae")
+_METRICS = {"r2": r2_score, "mse": mean_squared_error, "mae": mean_absolute_error}
+METRIC_NAMES: tuple[str, ...] = tuple(_METRICS)
 METRIC_LABELS: dict[str, str] = {"r2": "R²", "mse": "MSE ($100k)²", "mae": "MAE ($100k)"}
 
 
@@ -27,11 +28,7 @@ def linear_params(model: LinearRegression) -> LinearParams:
 
 
 def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
-    return {
-        "r2": float(r2_score(y_true, y_pred)),
-        "mse": float(mean_squared_error(y_true, y_pred)),
-        "mae": float(mean_absolute_error(y_true, y_pred)),
-    }
+    return {name: float(metric(y_true, y_pred)) for name, metric in _METRICS.items()}
 
 
 def metrics_frame(metrics: dict[str, dict[str, float]], decimals: int = 4) -> pd.DataFrame:
