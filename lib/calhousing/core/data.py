@@ -71,13 +71,10 @@ def table_sha256(table: np.ndarray) -> str:
 def split_data(frame: pd.DataFrame, test_size: float = 0.2, random_state: int = 42) -> Split:
     check_test_size(test_size)
     check_random_state(random_state)
-    parts = train_test_split(
-        frame[list(FEATURE_NAMES)],
-        frame[TARGET_NAME],
-        test_size=test_size,
-        random_state=random_state,
+    features, target = frame[list(FEATURE_NAMES)], frame[TARGET_NAME]
+    return Split(
+        *train_test_split(features, target, test_size=test_size, random_state=random_state)
     )
-    return Split(*parts)  # X_train, X_test, y_train, y_test
 
 
 def load_split(
