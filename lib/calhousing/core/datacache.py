@@ -1,7 +1,11 @@
-"""Reading scikit-learn's data cache (``joblib.dump(array, path, compress=6)``: a zlib stream
-of a pickled ``NumpyArrayWrapper`` then the array's bytes) without running the code a pickle
-may carry, the way skops reads models: only ``numpy.dtype`` may be called and only the wrapper
-created; state is set only on them; the wrapper is checked before any array byte is read."""
+"""Reading scikit-learn's data cache without running the code a pickle may carry.
+
+The cache (``joblib.dump(array, path, compress=6)``) is a zlib stream of a pickled joblib
+``NumpyArrayWrapper`` followed by the array's bytes. It is read the way skops reads models:
+only the wrapper, ``numpy.ndarray`` and ``numpy.dtype`` are admitted; only ``numpy.dtype`` is
+called and only the wrapper created; state is set only on these two; and the wrapper is checked
+before any array byte is read.
+"""
 
 from __future__ import annotations
 
