@@ -184,8 +184,8 @@ def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
     check_row("|ΔR²| at 8 bits, default", 0.002, (8, "asymmetric", "raw", "nearest"))
     for scheme in SCHEMES:
         check_row("|ΔR²| at 4 bits, standardized gptq", 0.002, (4, scheme, "standardized", "gptq"))
-    three = table[table["bits"] == 3]
-    best = tuple(three.loc[three["excess_train_mse"].idxmin(), CONFIG_COLUMNS])  # not on test
+    three = table[table["bits"] == 3]  # its best is chosen without the test split
+    best = tuple(three.loc[three["excess_train_mse"].idxmin(), CONFIG_COLUMNS])
     check_row("|ΔR²| at 3 bits, best configuration", 0.01, best, note=" (lowest training MSE)")
     ratios = excess_ratio_table(table).loc[4:8]
     for scheme in SCHEMES:
