@@ -38,6 +38,11 @@ def integer(low: int | None = None) -> Schema:
     return {"type": "integer"} if low is None else {"type": "integer", "minimum": low}
 
 
+def numbers(names: str) -> dict[str, Schema]:
+    """A number for each of the space-separated `names`."""
+    return {name: NUMBER for name in names.split()}
+
+
 def one_of(choices: Iterable[str]) -> Schema:
     return {"type": "string", "enum": list(choices)}
 
