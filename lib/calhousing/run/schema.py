@@ -1,10 +1,8 @@
 """The shapes of the artifacts' contents, and one check that names the first misfit.
 
-A shape is a dict in JSON Schema's words (``type``, ``enum``, ``minimum``, ``pattern``,
-``minItems``, ``items``, ``required``, ``properties``, ``additionalProperties``) plus
-``lengthOf``: a list as long as a sibling list. Numbers must be finite, integers are ints.
-Not the jsonschema package: importing it takes longer than ``calhousing predict``'s whole
-start-up budget, and its messages are not the ones ``docs/run-state.md`` documents.
+A shape is a dict in JSON Schema's words, plus ``lengthOf``: a list as long as a sibling list.
+Numbers must be finite. Not the jsonschema package: importing it takes longer than
+``calhousing predict``'s whole start-up budget, and its messages are not those documented.
 """
 
 from __future__ import annotations
@@ -85,11 +83,8 @@ def validate(value: Any, schema: Schema, path: str = "") -> None:
         if "items" in schema and not _plain_numbers(value, schema["items"]):
             for index, item in enumerate(value):
                 validate(item, schema["items"], f"{path}[{index}]")
-    if isinstance(value, Mapping):
-        _validate_object(value, schema, path)
-
-
-def _validate_object(value: Mapping[str, Any], schema: Schema, path: str) -> None:
+    if not isinstance(value, Mapping):
+        return
     for key in schema.get("required", []):
         if key not in value:
             raise SchemaError(_join(path, key), "is missing")
