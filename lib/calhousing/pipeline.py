@@ -38,9 +38,8 @@ def run_pipeline(
 ) -> Path:
     """Execute the notebooks in order and render the report; return the report's path.
 
-    Raises UsageError for a bad parameter or target folder, before anything is written;
-    PipelineError, RunLockedError, PromotionError or Interrupted, whose message says what
-    state the run left.
+    Raises UsageError before anything is written; PipelineError, RunLockedError,
+    PromotionError or Interrupted with a message saying what state the run left.
     """
     try:
         checked = params.check_parameters(parameters or {})
@@ -62,11 +61,8 @@ def run_pipeline(
 
 
 def check_target(folder: Path, name: str) -> None:
-    """Raise UsageError for a target the run could not write, leaving nothing behind.
-
-    A file is created and removed in the folder (or the nearest existing one above it) and in
-    its parent (where the lock goes): a read-only mount is found whatever the permissions say.
-    """
+    """Raise UsageError for a target the run could not write, leaving nothing behind: a file
+    is created and removed in it (or the nearest existing folder above) and its parent."""
     label, hint = f"the {name} folder {str(folder)!r}", f"pass another --{name}-dir"
     existing = next(path for path in (folder, *folder.parents) if os.path.lexists(path))
     if not existing.is_dir():

@@ -1,7 +1,5 @@
-"""Saving and loading what the notebooks hand each other (``docs/run-state.md``).
-
-Everything but the fitted estimator travels as JSON or CSV, so no reader has to unpickle.
-"""
+"""Saving and loading what the notebooks hand each other (``docs/run-state.md``): everything
+but the fitted estimator travels as JSON or CSV, so no reader has to unpickle."""
 
 from __future__ import annotations
 
@@ -99,16 +97,11 @@ _INTERVALS = record(
 )
 _SLICE_MEASURES = numbers("float_mae quantized_mae mae_change mean_abs_pred_diff max_abs_pred_diff")
 _SLICE = record({"slice": TEXT, "rows": integer(1), **_SLICE_MEASURES})
-_CONFIGURATION = {
-    "bits": integer(2),
-    "scheme": one_of(SCHEMES),
-    "space": one_of(SPACES),
-    "rounding": one_of(ROUNDINGS),
-}
+_CODES = {"bits": integer(2), "scheme": one_of(SCHEMES)}
+_CONFIGURATION = {**_CODES, "space": one_of(SPACES), "rounding": one_of(ROUNDINGS)}
 _TENSOR = record(
     {
-        "bits": integer(2),
-        "scheme": one_of(SCHEMES),
+        **_CODES,
         "dtype": TEXT,
         "codes": list_of(integer(), min_items=1),
         "scale": {"type": ["number", "array"], "minItems": 1, "items": NUMBER},
@@ -209,11 +202,8 @@ def resolve_dir(path: PathLike | None, default_name: str) -> Path:
 
 
 class Run:
-    """A run's artifacts folder, handing out its artifacts typed and verified.
-
-    A file is verified when first handed out, and again only when it or the manifest has
-    changed on disk since (a step run meanwhile from another notebook, say).
-    """
+    """A run's artifacts folder, handing out its artifacts typed and verified: when first
+    handed out, and again when it or the manifest changed on disk since."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -432,11 +422,8 @@ def save_training(
     test_size: float,
     random_state: int,
 ) -> Run:
-    """Start a run: write 01_train's outputs.
-
-    Files of later steps left in the folder stay listed, refused as stale until their steps
-    run again.
-    """
+    """Start a run: write 01_train's outputs. Files of later steps left in the folder stay
+    listed, refused as stale until their steps run again."""
     checked = check_parameters({"test_size": test_size, "random_state": random_state})
     folder = resolve_dir(artifacts_dir, "artifacts")
     folder.mkdir(parents=True, exist_ok=True)
@@ -490,11 +477,8 @@ def _stamp(path: Path) -> tuple[int, ...] | None:
 
 
 def write_bytes(path: PathLike, data: bytes) -> Path:
-    """Write `data` to `path` atomically: a temporary file beside it, renamed into place.
-
-    Raises IsADirectoryError if `path` is a folder, OSError if its folder is missing or not
-    writable; nothing is left behind.
-    """
+    """Write `data` to `path` atomically, through a temporary file beside it; IsADirectoryError
+    if `path` is a folder, OSError if its folder is missing or not writable."""
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(

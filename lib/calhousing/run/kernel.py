@@ -95,13 +95,10 @@ def _kill(manager: AsyncKernelManager) -> subprocess.Popen[bytes] | None:
 
 
 def _shut_down(manager: _Manager) -> None:
-    """Kill the kernel, remove its files and close every client, whatever signal arrives: now,
-    not in ``__del__`` at interpreter exit, where traitlets can print a traceback.
-
-    Reaped first, the kernel is found dead by ``shutdown_kernel``, which then does not poll.
-    After a Ctrl-C during start-up cleaning up can raise (``InvalidStateError``); the error
-    being handled and the interrupt matter more.
-    """
+    """Kill the kernel, remove its files and close every client now, not in ``__del__`` at
+    exit, where traitlets can print a traceback. Reaped first, the kernel is found dead by
+    ``shutdown_kernel``, which then does not poll. Errors (``InvalidStateError`` after a
+    Ctrl-C during start-up) matter less than the one being handled."""
     with signals.deferred():
         with suppress(Exception):
             if (process := _kill(manager)) is not None:

@@ -29,21 +29,19 @@ def stage(target: Path) -> Path:
 
 
 def promote(staged: Sequence[Path]) -> None:
-    """Move every entry of each staging folder (:func:`stage`) into its parent.
-
-    Whatever stops it is raised. Before any journal exists nothing moved (the staging folders
-    are the caller's to remove); after, the promotion was finished, or the journals stay for
-    :func:`recover`.
-    """
+    """Move every entry of each staging folder into its parent, or raise what stopped it:
+    before a journal exists nothing moved (the staging folders are the caller's to remove);
+    after, the promotion was finished, or the journals stay for :func:`recover`."""
     journal: dict[str, Any] = {"version": 1, "moves": []}
     for folder in staged:
         backup = folder.name.replace(STAGING_PREFIX, BACKUP_PREFIX)
         move = {"target": str(folder.parent), "staged": folder.name, "backup": backup}
         journal["moves"].append({**move, "entries": sorted(os.listdir(folder))})
         for root, _, files in os.walk(folder):  # flushed, so that a journal never names lost data
-            for path in [root, *(os.path.join(root, name) for name in files)]:
-                if path == root or (os.path.isfile(path) and not os.path.islink(path)):
-                    _fsync(path)  # a folder or a regular file: a FIFO would block the open
+            _fsync(root)
+            for path in (os.path.join(root, name) for name in files):
+                if os.path.isfile(path) and not os.path.islink(path):  # a FIFO would block open
+                    _fsync(path)
     try:
         for folder in staged:
             _write_journal(folder.parent / JOURNAL_FILE, journal)

@@ -43,9 +43,7 @@ def check() -> None:
 @contextmanager
 def handled() -> Iterator[None]:
     """Within the block, the first SIGINT or SIGTERM stops the work; later ones are ignored.
-
-    A no-op when nested or outside the main thread (where Python cannot set handlers).
-    """
+    A no-op when nested or outside the main thread (where Python cannot set handlers)."""
     if _is_installed() or threading.current_thread() is not threading.main_thread():
         yield
         return
