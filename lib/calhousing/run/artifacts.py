@@ -267,7 +267,7 @@ class Run:
     def model(self) -> LinearRegression:
         """The fitted estimator, unpickled only after its sha256 matched the manifest."""
         self.require(MODEL_FILE)
-        import joblib
+        import joblib  # only here and in save_training: readers of the JSON never need it
 
         return joblib.load(self.folder / MODEL_FILE)
 

@@ -35,7 +35,7 @@ def stopping() -> bool:
 
 
 def check() -> None:
-    """Raise :class:`KeyboardInterrupt` if a signal asked the work to stop (and none is held)."""
+    """Raise :class:`KeyboardInterrupt` if a signal asked the work to stop, unless deferred."""
     if _STATE.received and not _STATE.deferring:
         raise KeyboardInterrupt(_describe(_STATE.received[0]))
 
