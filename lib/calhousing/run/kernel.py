@@ -35,7 +35,8 @@ class _Manager(AsyncKernelManager):
 @contextmanager
 def shared_kernel(*, cwd: Path) -> Iterator[AsyncKernelManager]:
     """A kernel manager to pass to papermill as ``km``; its kernel, started at once in `cwd`,
-    lives for the block. A signal kills it, so even a running cell stops at once."""
+    lives for the block. A signal kills it, so even a running cell stops at once, and the
+    block ends in :class:`KeyboardInterrupt`."""
     with tempfile.TemporaryDirectory(prefix="calhousing-kernel-") as sockets, ExitStack() as stack:
         # A signal inside __init__ would leave a half-built manager whose __del__ prints a
         # traceback at interpreter exit; held here, it stops the run once the manager is whole.
@@ -97,8 +98,8 @@ def _kill(manager: AsyncKernelManager) -> subprocess.Popen[bytes] | None:
 def _shut_down(manager: _Manager) -> None:
     """Kill the kernel, remove its files and close every client now, not in ``__del__`` at
     exit, where traitlets can print a traceback. Reaped first, the kernel is found dead by
-    ``shutdown_kernel``, which then does not poll. Errors (``InvalidStateError`` after a
-    Ctrl-C during start-up) matter less than the one being handled."""
+    ``shutdown_kernel``, which then does not poll. Errors in cleaning up (``InvalidStateError``
+    after a Ctrl-C during start-up) are dropped: the error being handled matters more."""
     with signals.deferred():
         with suppress(Exception):
             if (process := _kill(manager)) is not None:

@@ -1,8 +1,10 @@
 """The shapes of the artifacts' contents, and one check that names the first misfit.
 
-A shape is a dict in JSON Schema's words, plus ``lengthOf``: a list as long as a sibling list.
-Numbers must be finite. Not the jsonschema package: importing it takes longer than
-``calhousing predict``'s whole start-up budget, and its messages are not those documented.
+A shape is a dict in JSON Schema's words (``type``, ``enum``, ``minimum``, ``pattern``,
+``minItems``, ``items``, ``required``, ``properties``, ``additionalProperties``) plus
+``lengthOf``: a list as long as a sibling list. Numbers must be finite. Not the jsonschema
+package: importing it takes longer than ``calhousing predict``'s whole start-up budget, and
+its messages are not those documented.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def handled() -> Iterator[None]:
 @contextmanager
 def stop_by_killing(kill: Callable[[], object]) -> Iterator[None]:
     """Within the block, a signal calls `kill` (to kill a child process) instead of raising;
-    the block then ends in :class:`KeyboardInterrupt`, chained to the failure that led to."""
+    the block then ends in :class:`KeyboardInterrupt`, chained to the dead child's failure."""
     with handled():
         _STATE.stoppers.append(kill)
         try:
