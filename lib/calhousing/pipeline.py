@@ -1,7 +1,6 @@
 """Running the notebooks in order with papermill, then rendering the report.
 
-What a run guarantees when it fails, is interrupted or meets another run is in
-``docs/guarantees.md``; the outputs are moved into place by :mod:`calhousing.run.promotion`.
+What a run guarantees when it fails, is interrupted or meets another run: ``docs/guarantees.md``.
 """
 
 from __future__ import annotations
@@ -39,9 +38,8 @@ def run_pipeline(
 ) -> Path:
     """Execute the notebooks in order and render the report; return the report's path.
 
-    Each notebook gets those of the `parameters` it declares. Raises UsageError for a bad
-    parameter or target folder, before anything is written; PipelineError, RunLockedError,
-    PromotionError or Interrupted, whose message says what state the run left.
+    Raises UsageError before anything is written; PipelineError, RunLockedError,
+    PromotionError or Interrupted with a message saying what state the run left.
     """
     try:
         checked = params.check_parameters(parameters or {})
@@ -63,12 +61,8 @@ def run_pipeline(
 
 
 def check_target(folder: Path, name: str) -> None:
-    """Raise UsageError for a target the run could not write, leaving nothing behind.
-
-    A file is created and removed in the folder (or the nearest existing one above it) and in
-    the folder holding it (where the lock goes): a read-only mount is found whatever the
-    permissions say.
-    """
+    """Raise UsageError for a target the run could not write, leaving nothing behind: a file
+    is created and removed in it (or the nearest existing folder above) and its parent."""
     label, hint = f"the {name} folder {str(folder)!r}", f"pass another --{name}-dir"
     existing = next(path for path in (folder, *folder.parents) if os.path.lexists(path))
     if not existing.is_dir():
@@ -88,7 +82,7 @@ def check_target(folder: Path, name: str) -> None:
 @contextmanager
 def _exclusive_lock(target: Path) -> Iterator[None]:
     """Hold a ``flock`` on a file beside `target` that names this process, or raise
-    RunLockedError naming the holder; the OS releases it however the process ends."""
+    RunLockedError naming the holder."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with (target.parent / f".{target.name}.lock").open("a+") as handle:
         try:

@@ -1,9 +1,5 @@
-"""Saving and loading what the notebooks hand each other. See ``docs/run-state.md``.
-
-Everything but the fitted estimator travels as JSON or CSV, so no reader has to unpickle
-anything. Every file is written atomically and recorded in ``manifest.json`` (:data:`STEPS`);
-a :class:`Run` checks it against the manifest, its lineage and :data:`SCHEMAS` when read.
-"""
+"""Saving and loading what the notebooks hand each other (``docs/run-state.md``): everything
+but the fitted estimator travels as JSON or CSV, so no reader has to unpickle."""
 
 from __future__ import annotations
 
@@ -14,7 +10,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from calhousing.core import serialization
 from calhousing.errors import ArtifactError, ManifestError, SchemaError
@@ -27,6 +23,7 @@ from calhousing.run.schema import (
     Schema,
     integer,
     list_of,
+    numbers,
     one_of,
     record,
     validate,
@@ -62,50 +59,34 @@ MODEL_FILES: dict[str, str] = {
 }
 MANIFEST_FILE = manifest.MANIFEST_FILE
 
-
-class Step(NamedTuple):
-    """A notebook that writes artifacts: the files it reads and the files it writes."""
-
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-
-
-# Which notebook writes which files from which: the lineage the manifest records.
-STEPS: dict[str, Step] = {
-    "01_train": Step(
-        inputs=(),
-        outputs=(MODEL_FILE, FLOAT_PARAMS_FILE, METRICS_FILE, SPLIT_FILE, FEATURE_RANGES_FILE),
+# Each notebook that writes artifacts: (the files it reads, the files it writes), the
+# lineage the manifest records.
+STEPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "01_train": (
+        (),
+        (MODEL_FILE, FLOAT_PARAMS_FILE, METRICS_FILE, SPLIT_FILE, FEATURE_RANGES_FILE),
     ),
-    "02_quantize": Step(
-        inputs=(FLOAT_PARAMS_FILE, SPLIT_FILE),
-        outputs=(QUANTIZED_PARAMS_FILE, INTEGER_MODEL_FILE),
+    "02_quantize": ((FLOAT_PARAMS_FILE, SPLIT_FILE), (QUANTIZED_PARAMS_FILE, INTEGER_MODEL_FILE)),
+    "03_compare": (
+        (FLOAT_PARAMS_FILE, QUANTIZED_PARAMS_FILE, SPLIT_FILE),
+        (PREDICTIONS_FILE, COMPARISON_FILE),
     ),
-    "03_compare": Step(
-        inputs=(FLOAT_PARAMS_FILE, QUANTIZED_PARAMS_FILE, SPLIT_FILE),
-        outputs=(PREDICTIONS_FILE, COMPARISON_FILE),
+    "04_sweep": (
+        (FLOAT_PARAMS_FILE, SPLIT_FILE, QUANTIZED_PARAMS_FILE, INTEGER_MODEL_FILE),
+        (SWEEP_FILE, CHOICE_FILE),
     ),
-    "04_sweep": Step(
-        inputs=(FLOAT_PARAMS_FILE, SPLIT_FILE, QUANTIZED_PARAMS_FILE, INTEGER_MODEL_FILE),
-        outputs=(SWEEP_FILE, CHOICE_FILE),
-    ),
-    "06_deploy": Step(
-        inputs=(
-            FLOAT_PARAMS_FILE,
-            QUANTIZED_PARAMS_FILE,
-            INTEGER_MODEL_FILE,
-            SPLIT_FILE,
-            FEATURE_RANGES_FILE,
-        ),
-        outputs=tuple(ONNX_FILES.values()),
+    "06_deploy": (
+        (*MODEL_FILES.values(), SPLIT_FILE, FEATURE_RANGES_FILE),
+        tuple(ONNX_FILES.values()),
     ),
 }
-ARTIFACT_FILES = (*(name for step in STEPS.values() for name in step.outputs), MANIFEST_FILE)
+ARTIFACT_FILES = (*(name for _, outputs in STEPS.values() for name in outputs), MANIFEST_FILE)
 
 _FEATURES = {"feature_names": list_of(TEXT, min_items=1)}
 _PER_FEATURE = list_of(NUMBER, length_of="feature_names")
-_METRICS = record({name: NUMBER for name in ("r2", "mse", "mae")})
+_METRICS = record(numbers("r2 mse mae"))
 _SPLIT_METRICS = record({"train": _METRICS, "test": _METRICS})
-_INTERVAL = record({"estimate": NUMBER, "low": NUMBER, "high": NUMBER})
+_INTERVAL = record(numbers("estimate low high"))
 _INTERVALS = record(
     {
         "resamples": integer(1),
@@ -114,18 +95,13 @@ _INTERVALS = record(
         **{name: _INTERVAL for name in ("r2_loss", "mae_increase", "mse_increase")},
     }
 )
-_SLICE_MEASURES = "float_mae quantized_mae mae_change mean_abs_pred_diff max_abs_pred_diff"
-_SLICE = record({"slice": TEXT, "rows": integer(1), **{m: NUMBER for m in _SLICE_MEASURES.split()}})
-_CONFIGURATION = {
-    "bits": integer(2),
-    "scheme": one_of(SCHEMES),
-    "space": one_of(SPACES),
-    "rounding": one_of(ROUNDINGS),
-}
+_SLICE_MEASURES = numbers("float_mae quantized_mae mae_change mean_abs_pred_diff max_abs_pred_diff")
+_SLICE = record({"slice": TEXT, "rows": integer(1), **_SLICE_MEASURES})
+_CODES = {"bits": integer(2), "scheme": one_of(SCHEMES)}
+_CONFIGURATION = {**_CODES, "space": one_of(SPACES), "rounding": one_of(ROUNDINGS)}
 _TENSOR = record(
     {
-        "bits": integer(2),
-        "scheme": one_of(SCHEMES),
+        **_CODES,
         "dtype": TEXT,
         "codes": list_of(integer(), min_items=1),
         "scale": {"type": ["number", "array"], "minItems": 1, "items": NUMBER},
@@ -189,24 +165,20 @@ SCHEMAS: dict[str, Schema] = {
             "granularity": one_of(GRANULARITIES),
             "payload_bytes": integer(1),
             "float_payload_bytes": integer(1),
-            **{n: NUMBER for n in ("max_r2_loss", "train_r2_loss", "test_r2_loss")},
-            "max_abs_pred_diff": NUMBER,
+            **numbers("max_r2_loss train_r2_loss test_r2_loss max_abs_pred_diff"),
             "test": _METRICS,
             "intervals": _INTERVALS,
         }
     ),
-    PREDICTIONS_FILE: {
-        name: NUMBER
-        for name in "true float_pred quantized_pred float_abs_error quantized_abs_error "
-        "abs_pred_diff".split()
-    },
+    PREDICTIONS_FILE: numbers(
+        "true float_pred quantized_pred float_abs_error quantized_abs_error abs_pred_diff"
+    ),
     SWEEP_FILE: {
         **_CONFIGURATION,
-        **{
-            name: NUMBER
-            for name in "test_r2 delta_test_r2 max_abs_pred_diff delta_test_r2_in_range "
-            "max_abs_pred_diff_in_range delta_train_r2 train_mse excess_train_mse".split()
-        },
+        **numbers(
+            "test_r2 delta_test_r2 max_abs_pred_diff delta_test_r2_in_range "
+            "max_abs_pred_diff_in_range delta_train_r2 train_mse excess_train_mse"
+        ),
         "payload_bytes": integer(1),
     },
 }
@@ -221,12 +193,8 @@ def project_root() -> Path:
 
 
 def resolve_dir(path: PathLike | None, default_name: str) -> Path:
-    """An absolute folder: `path` as given, else the default for `default_name`.
-
-    For ``None`` or ``""`` that is ``$CALHOUSING_<DEFAULT_NAME>_DIR`` if set (``make test``
-    points it at a temporary folder, so testing never touches your results), else
-    ``<project root>/<default_name>``.
-    """
+    """`path` made absolute; for ``None`` or ``""``, ``$CALHOUSING_<DEFAULT_NAME>_DIR`` if set
+    (``make test`` sets it, so testing never touches your results), else the project's."""
     if path is None or str(path) == "":
         override = os.environ.get(f"CALHOUSING_{default_name.upper()}_DIR")
         path = override if override else project_root() / default_name
@@ -234,11 +202,8 @@ def resolve_dir(path: PathLike | None, default_name: str) -> Path:
 
 
 class Run:
-    """A run's artifacts folder, opened once, handing out its artifacts typed and verified.
-
-    A file is verified (:meth:`require`) when first handed out, and again only when it or
-    the manifest has changed on disk since (a step run meanwhile from another notebook, say).
-    """
+    """A run's artifacts folder, handing out its artifacts typed and verified: when first
+    handed out, and again when it or the manifest changed on disk since."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -248,7 +213,6 @@ class Run:
 
     @classmethod
     def of(cls, run_or_dir: Run | PathLike | None) -> Run:
-        """`run_or_dir` itself if it is a run, else the run opened from that folder."""
         return run_or_dir if isinstance(run_or_dir, Run) else cls.open(run_or_dir)
 
     @classmethod
@@ -264,7 +228,7 @@ class Run:
 
     @property
     def manifest(self) -> dict[str, Any] | None:
-        """The folder's manifest (``None`` if there is none), read again when it has changed."""
+        """The folder's manifest (``None`` if there is none), read again when it changed."""
         stamp = _stamp(self.folder / MANIFEST_FILE)
         if self._manifest is None or stamp != self._manifest_stamp:
             self._manifest, self._manifest_stamp = manifest.read(self.folder), stamp
@@ -272,8 +236,8 @@ class Run:
         return self._manifest
 
     def require(self, *names: str) -> Path:
-        """The folder, once it holds `names` as the manifest records them, each made from
-        inputs still current; else an ArtifactError, ManifestError or StaleArtifactError."""
+        """The folder, once it holds `names` as the manifest records them, made from current
+        inputs; else an ArtifactError, ManifestError or StaleArtifactError."""
         missing = [name for name in names if not (self.folder / name).is_file()]
         if missing:
             steps = sorted({_step_of(name) for name in missing})
@@ -293,11 +257,10 @@ class Run:
         return self.folder
 
     def parameters(self) -> dict[str, Any]:
-        """Every parameter the run's artifacts were made with, as its manifest records them."""
         return {} if self.manifest is None else manifest.recorded_parameters(self.manifest)
 
     def sha256(self, name: str) -> str:
-        """The sha256 the manifest records for `name` (checked against the file first)."""
+        """The sha256 of `name`, checked against the file first."""
         self.require(name)
         return self.manifest["files"][name]["sha256"]
 
@@ -312,8 +275,8 @@ class Run:
         return self._load(FLOAT_PARAMS_FILE, serialization.params_from_dict)
 
     def split(self) -> Split:
-        """The train/test split 01_train made, rebuilt from the raw data by row number; an
-        ArtifactError if the training rows no longer hash as 01_train recorded."""
+        """01_train's split, rebuilt from the raw data; an ArtifactError if the training rows
+        no longer hash as recorded."""
         from calhousing.core import data
 
         recorded = self.record(SPLIT_FILE)
@@ -342,12 +305,10 @@ class Run:
         return split
 
     def record(self, name: str) -> dict[str, Any]:
-        """The verified content of the JSON artifact `name`, for readers that build their own
-        objects from it (``calhousing predict`` builds polars expressions, without numpy)."""
+        """The verified content of the JSON artifact `name`."""
         return self._load(name)
 
     def feature_ranges(self) -> dict[str, tuple[float, float]]:
-        """Each feature's training (min, max), in the model's feature order."""
         ranges = self.record(FEATURE_RANGES_FILE)
         pairs = zip(ranges["feature_names"], ranges["min"], ranges["max"], strict=True)
         return {name: (float(low), float(high)) for name, low, high in pairs}
@@ -362,17 +323,15 @@ class Run:
         return self._load(SWEEP_FILE)
 
     def choice(self) -> dict[str, Any]:
-        """The budgeted choice 04_sweep made (``choice.json``)."""
         return self.record(CHOICE_FILE)
 
     def comparison(self, n_rows: int | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
-        """``comparison.json`` and the first `n_rows` (all for ``None``) of the predictions CSV."""
+        """``comparison.json`` and the first `n_rows` (``None``: all) of the predictions."""
         self.require(COMPARISON_FILE, PREDICTIONS_FILE)
         predictions = self._load(PREDICTIONS_FILE, nrows=n_rows)
         return self.record(COMPARISON_FILE), predictions
 
     def file_sizes(self, names: Iterable[str]) -> pd.DataFrame:
-        """Bytes on disk of each named artifact that exists."""
         import pandas as pd
 
         paths = {name: self.folder / name for name in names}
@@ -380,7 +339,6 @@ class Run:
         return pd.DataFrame({"bytes_on_disk": pd.Series(sizes, dtype="int64")}).rename_axis("file")
 
     def save_quantized(self, quantized: QuantizedModel, integer_model: IntegerModel) -> Path:
-        """Write 02_quantize's outputs, the quantized and the integer-only model."""
         coef = quantized.coef
         choices = {"bits": coef.bits, "scheme": coef.scheme, "granularity": coef.granularity}
         choices.update(space=quantized.space, rounding=quantized.rounding)
@@ -393,25 +351,21 @@ class Run:
     def save_comparison(
         self, predictions: pd.DataFrame, summary: dict[str, Any], *, n_samples: int
     ) -> None:
-        """Write every test row's predictions (CSV) and the summary (``comparison.json``)."""
         checked = check_parameters({"n_samples": n_samples})
         self._save("03_compare", checked, {PREDICTIONS_FILE: predictions, COMPARISON_FILE: summary})
 
     def save_sweep(self, table: pd.DataFrame, choice: dict[str, Any]) -> Path:
-        """Write the sweep (CSV) and its budgeted choice (``choice.json``), made with the
-        choice's ``max_r2_loss``."""
         checked = check_parameters({"max_r2_loss": choice["max_r2_loss"]})
         return self._save("04_sweep", checked, {SWEEP_FILE: table, CHOICE_FILE: choice})[0]
 
     def save_onnx(self, models: dict[str, bytes]) -> list[Path]:
-        """Write each serialized ONNX model of :data:`ONNX_FILES` (all of them) under its name."""
+        """Write each serialized model of :data:`ONNX_FILES` (all of them) under its name."""
         if sorted(models) != sorted(ONNX_FILES.values()):
             raise ValueError(f"save_onnx writes exactly {', '.join(ONNX_FILES.values())}")
         return self._save("06_deploy", {}, models)
 
     def _load(self, name: str, convert: Callable[[Any], Any] | None = None, **read: Any) -> Any:
-        """`name` verified, read (a CSV with pandas' `read` options), checked against its
-        schema and converted."""
+        """`name` verified, read (a CSV with pandas' `read` options), checked and converted."""
         path, table = self.require(name) / name, name.endswith(".csv")
         hint = f"re-run {_step_of(name)} (or `calhousing run`) to rewrite it"
         try:
@@ -432,13 +386,17 @@ class Run:
             raise ArtifactError(f"{path}: {where}; {hint}") from None
 
     def _save(self, step: str, parameters: dict[str, Any], contents: dict[str, Any]) -> list[Path]:
-        """Write `contents` (file: JSON data, a table or bytes), then record `step` in the
-        manifest; 01_train, which reads no artifact, starts a damaged manifest afresh."""
+        """Write `contents` (JSON data, a table or bytes), then record `step` in the manifest;
+        01_train, which reads no artifact, starts a damaged manifest afresh."""
         inputs, outputs = STEPS[step]
         if inputs:
             self.require(*inputs)
         for name, content in contents.items():
-            write_bytes(self.folder / name, _encoded(name, content))
+            if name.endswith(".csv"):  # every float digit
+                content = content.to_csv(index=False, float_format="%.17g").encode("utf-8")
+            elif name.endswith(".json"):
+                content = serialization.json_text(content).encode("utf-8")
+            write_bytes(self.folder / name, content)
         try:
             current = self.manifest
         except ManifestError:
@@ -464,13 +422,8 @@ def save_training(
     test_size: float,
     random_state: int,
 ) -> Run:
-    """Start a run: write 01_train's outputs.
-
-    The split is stored as each part's row numbers (positions in the frame
-    :func:`~calhousing.core.data.load_housing` returns) with the sha256 of the training rows,
-    so later steps take exactly these rows (:meth:`Run.split`). Files of later steps left in
-    the folder stay listed, and are refused as stale until their steps run again.
-    """
+    """Start a run: write 01_train's outputs. Files of later steps left in the folder stay
+    listed, refused as stale until their steps run again."""
     checked = check_parameters({"test_size": test_size, "random_state": random_state})
     folder = resolve_dir(artifacts_dir, "artifacts")
     folder.mkdir(parents=True, exist_ok=True)
@@ -507,24 +460,15 @@ def write_json(path: Path, data: Any) -> None:
     write_bytes(path, serialization.json_text(data).encode("utf-8"))
 
 
-def _encoded(name: str, content: Any) -> bytes:
-    """The bytes of the file `name` holding `content`: JSON, CSV (every float digit) or bytes."""
-    if name.endswith(".json"):
-        return serialization.json_text(content).encode("utf-8")
-    if name.endswith(".csv"):
-        return content.to_csv(index=False, float_format="%.17g").encode("utf-8")
-    return content
-
-
 def _step_of(name: str) -> str:
     return next(
-        (step for step, entry in STEPS.items() if name in entry.outputs), "the step that writes it"
+        (step for step, (_, outputs) in STEPS.items() if name in outputs), "the step that writes it"
     )
 
 
 def _stamp(path: Path) -> tuple[int, ...] | None:
-    """What tells one version of the file at `path` from the next: each write renames a new
-    file (a new inode) into place. ``None``: no file."""
+    """What tells one version of a file from the next (each write renames a new inode into
+    place); ``None``: no file."""
     try:
         status = path.stat()
     except OSError:
@@ -533,11 +477,8 @@ def _stamp(path: Path) -> tuple[int, ...] | None:
 
 
 def write_bytes(path: PathLike, data: bytes) -> Path:
-    """Write `data` to `path` atomically: a temporary file beside it, renamed into place.
-
-    Raises IsADirectoryError if `path` is a folder, OSError if its folder is missing or not
-    writable; either way nothing is left behind.
-    """
+    """Write `data` to `path` atomically, through a temporary file beside it; IsADirectoryError
+    if `path` is a folder, OSError if its folder is missing or not writable."""
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(

@@ -1,9 +1,6 @@
-"""One Jupyter kernel for all the notebooks of a pipeline run, passed to papermill as ``km``.
-
-A fresh kernel per notebook would re-import pandas, scikit-learn and matplotlib: most of a
-run's time. The kernel talks over Unix sockets in a private folder, not TCP on localhost,
-where it would warn that the connection is not encrypted and any local user could connect.
-"""
+"""One Jupyter kernel for all the notebooks of a run: a kernel per notebook would re-import
+pandas, scikit-learn and matplotlib, most of a run's time. It listens on Unix sockets in a
+private folder: over TCP any local user could connect."""
 
 from __future__ import annotations
 
@@ -25,8 +22,8 @@ from calhousing.run import signals
 
 
 class _Manager(AsyncKernelManager):
-    """Keeps every client it hands out, for :func:`shared_kernel` to close: nbclient leaves
-    each one connected (a heartbeat thread, some 12 file descriptors)."""
+    """Keeps every client it hands out, to close them: nbclient leaves each one connected (a
+    heartbeat thread, some 12 file descriptors)."""
 
     handed_out = List()
 
@@ -37,12 +34,9 @@ class _Manager(AsyncKernelManager):
 
 @contextmanager
 def shared_kernel(*, cwd: Path) -> Iterator[AsyncKernelManager]:
-    """A kernel manager to pass to papermill as ``km``, and a kernel that lives for the block.
-
-    The kernel starts at once, in `cwd`, and boots while the caller goes on (importing
-    papermill, say). Within the block SIGINT and SIGTERM kill it, so a running cell stops at
-    once, and the block ends in :class:`KeyboardInterrupt` (:mod:`calhousing.run.signals`).
-    """
+    """A kernel manager to pass to papermill as ``km``; its kernel, started at once in `cwd`,
+    lives for the block. A signal kills it, so even a running cell stops at once, and the
+    block ends in :class:`KeyboardInterrupt`."""
     with tempfile.TemporaryDirectory(prefix="calhousing-kernel-") as sockets, ExitStack() as stack:
         # A signal inside __init__ would leave a half-built manager whose __del__ prints a
         # traceback at interpreter exit; held here, it stops the run once the manager is whole.
@@ -71,11 +65,8 @@ _CLEAR_NAMESPACE = (
 
 
 def clear_namespace(manager: AsyncKernelManager, *, timeout: float = 60) -> None:
-    """Delete every name the previous notebook defined in the kernel (no-op before it starts).
-
-    Raises NamespaceError at once when the kernel dies (a signal killed it, say), or when it
-    fails or does not answer within `timeout` seconds.
-    """
+    """Delete every name the previous notebook defined in the kernel (no-op before it starts);
+    NamespaceError at once when the kernel dies, fails or does not answer in `timeout` s."""
     if not manager.has_kernel:
         return
     client = manager.blocking_client()
@@ -105,14 +96,10 @@ def _kill(manager: AsyncKernelManager) -> subprocess.Popen[bytes] | None:
 
 
 def _shut_down(manager: _Manager) -> None:
-    """Kill the kernel, remove its files and close every client, whatever signal arrives: now,
-    not in the manager's ``__del__`` at interpreter exit, where traitlets can fail and print a
-    traceback.
-
-    Reaped first, the kernel is found dead by ``shutdown_kernel``, which then does not poll
-    every 0.1 s. After a Ctrl-C during start-up cleaning up can raise (``InvalidStateError``);
-    the error being handled and the interrupt matter more.
-    """
+    """Kill the kernel, remove its files and close every client now, not in ``__del__`` at
+    exit, where traitlets can print a traceback. Reaped first, the kernel is found dead by
+    ``shutdown_kernel``, which then does not poll. Errors in cleaning up (``InvalidStateError``
+    after a Ctrl-C during start-up) are dropped: the error being handled matters more."""
     with signals.deferred():
         with suppress(Exception):
             if (process := _kill(manager)) is not None:

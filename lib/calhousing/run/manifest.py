@@ -1,7 +1,6 @@
 """The artifacts manifest: what each file must hash to, and which step made it from what.
 
-Readers check a file against it (:func:`verify_files`) and refuse one made from an input
-that has changed since (:func:`check_lineage`). See ``docs/run-state.md``.
+See ``docs/run-state.md``.
 """
 
 from __future__ import annotations
@@ -23,15 +22,8 @@ from calhousing.run.schema import SHA256, TEXT, integer, list_of, map_of, record
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 2
 # The packages the results depend on: the manifest records their versions, the report lists them.
-VERSIONED_PACKAGES = (
-    "calhousing",
-    "numpy",
-    "pandas",
-    "scikit-learn",
-    "scipy",
-    "matplotlib",
-    "papermill",
-    "nbconvert",
+VERSIONED_PACKAGES = tuple(
+    "calhousing numpy pandas scikit-learn scipy matplotlib papermill nbconvert".split()
 )
 _REFRESH = "re-run the pipeline (`calhousing run`) to rewrite it"
 
@@ -84,7 +76,6 @@ def git_is_dirty(folder: Path | None = None) -> bool:
 
 
 def _git(folder: Path | None, *args: str) -> str:
-    """Git's output, or ``""`` outside a git checkout."""
     try:
         result = subprocess.run(
             ["git", *args],
@@ -101,8 +92,7 @@ def _git(folder: Path | None, *args: str) -> str:
 
 def read(folder: Path) -> dict[str, Any] | None:
     """The manifest in `folder`, ``None`` if there is none; a :class:`ManifestError` if it is
-    not JSON, not of this version and shape (naming the first field that does not fit), or
-    its seal does not match."""
+    not JSON, not of this version and shape, or its seal does not match."""
     path = folder / MANIFEST_FILE
     if not path.is_file():
         return None
@@ -134,8 +124,7 @@ def read(folder: Path) -> dict[str, Any] | None:
 
 
 def seal(data: Mapping[str, Any]) -> dict[str, Any]:
-    """`data` with ``manifest_sha256``, the sha256 of the rest of it: a changed byte then
-    blames the manifest, not the artifact whose recorded digest it happened to change."""
+    """`data` with ``manifest_sha256``, the sha256 of the rest of it."""
     body = {key: value for key, value in data.items() if key != "manifest_sha256"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return {**body, "manifest_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
@@ -150,8 +139,7 @@ def record_step(
     parameters: Mapping[str, Any],
 ) -> dict[str, Any]:
     """A sealed copy of `manifest` (``None``: a new one) recording that `step` wrote `outputs`
-    from `inputs`, whose digests come from `manifest`, where the step's loaders verified them.
-    """
+    from `inputs`, with the digests the step's loaders verified."""
     manifest = manifest or {"manifest_version": MANIFEST_VERSION, "files": {}, "steps": {}}
     files = {**manifest["files"], **{name: file_digest(folder / name) for name in outputs}}
     entry = {
@@ -172,14 +160,11 @@ def record_step(
 
 def recorded_parameters(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """Every parameter the recorded steps ran with, in the order of :data:`params.PARAMETERS`."""
-    recorded: dict[str, Any] = {}
-    for entry in manifest["steps"].values():
-        recorded.update(entry["parameters"])
+    recorded = {k: v for step in manifest["steps"].values() for k, v in step["parameters"].items()}
     return {p.name: recorded[p.name] for p in params.PARAMETERS if p.name in recorded}
 
 
 def producer(manifest: Mapping[str, Any], name: str) -> str | None:
-    """The step that wrote `name`, as the manifest records it."""
     return next(
         (step for step, entry in manifest["steps"].items() if name in entry["outputs"]), None
     )
@@ -189,10 +174,8 @@ def check_lineage(
     manifest: Mapping[str, Any], names: list[str], folder: Path, *, default_folder: bool = False
 ) -> None:
     """Raise :class:`StaleArtifactError` for the first of `names` made (directly or further
-    up) from an input that changed since, naming the commands that make it current again.
-
-    `default_folder` says `folder` is ``calhousing run``'s default, so the command omits it.
-    """
+    up) from an input that changed since, naming the commands that make it current again
+    (without ``--artifacts-dir`` for the `default_folder`)."""
     problem = next(filter(None, (_stale(manifest, name, set()) for name in names)), None)
     if problem is None:
         return
@@ -237,7 +220,6 @@ def _stale(
 
 
 def _non_default(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """The settable `parameters` whose values differ from their declared defaults."""
     return {
         key: value
         for key, value in parameters.items()
@@ -260,8 +242,6 @@ def verify_files(manifest: dict[str, Any] | None, folder: Path, names: list[str]
             raise ManifestError(
                 f"{path} is not listed in {MANIFEST_FILE}; re-run the step that writes it"
             )
-        if not path.is_file():
-            raise ManifestError(f"{path} is listed in {MANIFEST_FILE} but missing")
         actual = file_digest(path)
         if actual["size"] != expected["size"]:
             raise ManifestError(

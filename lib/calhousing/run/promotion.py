@@ -1,11 +1,7 @@
 """Moving a finished run's outputs into place so that no crash leaves a mix.
 
-Each target gets a staging folder inside it, on its own file system, so every move is a
-rename, even onto a Docker volume. :func:`promote` writes an fsynced journal into every
-target, renames each old entry into a backup folder and the new one into place, then removes
-the backup and staging folders and the journals. Every step can be repeated, so once a journal
-exists the new outputs win: :func:`recover` finishes the promotion, even after a SIGKILL. The
-caller holds every target's lock (``docs/guarantees.md``).
+The steps are those of ``docs/guarantees.md``; each can be repeated, so once a journal exists
+the new outputs win. The caller holds every target's lock.
 """
 
 from __future__ import annotations
@@ -26,27 +22,26 @@ JOURNAL_FILE = ".calhousing-promotion.json"
 
 
 def stage(target: Path) -> Path:
-    """Create `target` if needed and a fresh, empty staging folder inside it."""
+    """A fresh staging folder inside `target` (created if needed): on its file system, so
+    every move is a rename."""
     target.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target))
 
 
 def promote(staged: Sequence[Path]) -> None:
-    """Move every entry of each staging folder (:func:`stage`) into its parent.
-
-    Whatever stops it is raised. Before any journal exists nothing moved (the staging folders
-    are the caller's to remove); after, the promotion was finished here, or, if that failed
-    too, the journals stay for :func:`recover` (:func:`is_pending`).
-    """
+    """Move every entry of each staging folder into its parent, or raise what stopped it:
+    before a journal exists nothing moved (the staging folders are the caller's to remove);
+    after, the promotion was finished, or the journals stay for :func:`recover`."""
     journal: dict[str, Any] = {"version": 1, "moves": []}
     for folder in staged:
         backup = folder.name.replace(STAGING_PREFIX, BACKUP_PREFIX)
         move = {"target": str(folder.parent), "staged": folder.name, "backup": backup}
         journal["moves"].append({**move, "entries": sorted(os.listdir(folder))})
         for root, _, files in os.walk(folder):  # flushed, so that a journal never names lost data
-            for path in [root, *(os.path.join(root, name) for name in files)]:
-                if path == root or (os.path.isfile(path) and not os.path.islink(path)):
-                    _fsync(path)  # a folder or a regular file: a FIFO would block the open
+            _fsync(root)
+            for path in (os.path.join(root, name) for name in files):
+                if os.path.isfile(path) and not os.path.islink(path):  # a FIFO would block open
+                    _fsync(path)
     try:
         for folder in staged:
             _write_journal(folder.parent / JOURNAL_FILE, journal)
@@ -58,15 +53,12 @@ def promote(staged: Sequence[Path]) -> None:
 
 
 def is_pending(target: Path) -> bool:
-    """Whether `target` holds the journal of a promotion not yet finished."""
     return os.path.lexists(target / JOURNAL_FILE)
 
 
 def recover(target: Path) -> None:
-    """Finish a promotion interrupted in `target`, then remove what killed runs left there.
-
-    Raises JournalError, naming the journal, when it cannot be read.
-    """
+    """Finish a promotion interrupted in `target`, then remove what killed runs left there;
+    JournalError if the journal cannot be read."""
     if not target.is_dir():
         return
     _finish(_read_journal(target))
@@ -105,7 +97,7 @@ def _finish(journal: dict[str, Any]) -> None:
 
 
 def _read_journal(target: Path) -> dict[str, Any]:
-    """The journal in `target` (no moves if there is none), checked to move only plain names."""
+    """The journal in `target` (no moves if there is none), checked to name only plain files."""
     path = target / JOURNAL_FILE
     try:
         journal = json.loads(path.read_text(encoding="utf-8"))

@@ -2,9 +2,9 @@
 
 A shape is a dict in JSON Schema's words (``type``, ``enum``, ``minimum``, ``pattern``,
 ``minItems``, ``items``, ``required``, ``properties``, ``additionalProperties``) plus
-``lengthOf``: a list as long as a sibling list. Numbers must be finite, integers are ints.
-Not the jsonschema package: importing it takes longer than ``calhousing predict``'s whole
-start-up budget, and its messages are not the ones ``docs/run-state.md`` documents.
+``lengthOf``: a list as long as a sibling list. Numbers must be finite. Not the jsonschema
+package: importing it takes longer than ``calhousing predict``'s whole start-up budget, and
+its messages are not those documented.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ _TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
 
 def integer(low: int | None = None) -> Schema:
     return {"type": "integer"} if low is None else {"type": "integer", "minimum": low}
+
+
+def numbers(names: str) -> dict[str, Schema]:
+    """A number for each of the space-separated `names`."""
+    return {name: NUMBER for name in names.split()}
 
 
 def one_of(choices: Iterable[str]) -> Schema:
@@ -80,11 +85,8 @@ def validate(value: Any, schema: Schema, path: str = "") -> None:
         if "items" in schema and not _plain_numbers(value, schema["items"]):
             for index, item in enumerate(value):
                 validate(item, schema["items"], f"{path}[{index}]")
-    if isinstance(value, Mapping):
-        _validate_object(value, schema, path)
-
-
-def _validate_object(value: Mapping[str, Any], schema: Schema, path: str) -> None:
+    if not isinstance(value, Mapping):
+        return
     for key in schema.get("required", []):
         if key not in value:
             raise SchemaError(_join(path, key), "is missing")

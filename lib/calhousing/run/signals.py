@@ -2,10 +2,8 @@
 
 The first signal raises :class:`KeyboardInterrupt` where the program is, so every ``finally``
 cleans up; later ones are ignored, so they cannot cut that clean-up short. While a child
-process (the pipeline's kernel) does the work, the signal kills it instead
-(:func:`stop_by_killing`): raising inside the event loop that waits for the kernel could
-leave it waiting forever. While outputs are moved into place (:func:`deferred`), the signal
-waits until the move has finished.
+process does the work, the signal kills it instead (:func:`stop_by_killing`): raising inside
+the event loop that waits for the kernel could leave it waiting forever.
 """
 
 from __future__ import annotations
@@ -33,12 +31,11 @@ _STATE = _State()
 
 
 def stopping() -> bool:
-    """Whether a signal has asked the current work to stop."""
     return bool(_STATE.received)
 
 
 def check() -> None:
-    """Raise :class:`KeyboardInterrupt` if a signal has asked the work to stop."""
+    """Raise :class:`KeyboardInterrupt` if a signal asked the work to stop, unless deferred."""
     if _STATE.received and not _STATE.deferring:
         raise KeyboardInterrupt(_describe(_STATE.received[0]))
 
@@ -46,10 +43,7 @@ def check() -> None:
 @contextmanager
 def handled() -> Iterator[None]:
     """Within the block, the first SIGINT or SIGTERM stops the work; later ones are ignored.
-
-    Nested use is a no-op, as is use outside the main thread (where Python cannot set
-    handlers). The handlers in place before are restored when the block ends.
-    """
+    A no-op when nested or outside the main thread (where Python cannot set handlers)."""
     if _is_installed() or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -67,11 +61,8 @@ def handled() -> Iterator[None]:
 
 @contextmanager
 def stop_by_killing(kill: Callable[[], object]) -> Iterator[None]:
-    """Within the block, a signal calls `kill` (to kill a child process) instead of raising.
-
-    The block then ends in the :class:`KeyboardInterrupt`, chained to the failure the
-    dead child led to.
-    """
+    """Within the block, a signal calls `kill` (to kill a child process) instead of raising;
+    the block then ends in :class:`KeyboardInterrupt`, chained to the dead child's failure."""
     with handled():
         _STATE.stoppers.append(kill)
         try:
