@@ -64,11 +64,8 @@ def _figure(alt: str, size: tuple[float, float], *grid: int, **share: bool) -> t
 
 
 def coefficient_plot(errors: pd.DataFrame) -> Figure:
-    """Float vs dequantized value of each coefficient of
-    :func:`calhousing.report.views.error_table`, side by side.
-
-    The intercept is left out: at ~-37 it would dwarf every coefficient.
-    """
+    """Float beside dequantized value of each coefficient of
+    :func:`calhousing.report.views.error_table`; the intercept (~-37) would dwarf them."""
     table = errors.drop(index="intercept", errors="ignore")
     alt = (
         f"Bar chart of the {len(table)} coefficients, float beside quantized for each "
@@ -113,9 +110,8 @@ def prediction_scatter(predictions: pd.DataFrame, bits: int | None = None) -> De
     :func:`calhousing.core.evaluation.prediction_frame`: the float model left, the quantized
     (`bits` wide, for its label) right."""
     label = _quantized_label(bits)
-    true, float_pred, quantized_pred = (
-        predictions[name].to_numpy() for name in ("true", "float_pred", "quantized_pred")
-    )
+    columns = predictions[["true", "float_pred", "quantized_pred"]].to_numpy()
+    true, float_pred, quantized_pred = columns.T
     largest_move = float(np.max(np.abs(float_pred - quantized_pred)))
     alt = (
         f"Two scatter plots of predicted against true median house value for the "
@@ -239,11 +235,10 @@ def pareto_plot(
     table: pd.DataFrame, float_bytes: float, choice: dict[str, Any] | None = None
 ) -> DescribedFigure:
     """Bytes stored against |ΔR²| for every configuration of :func:`calhousing.core.sweep.sweep`,
-    with its :func:`pareto_front`, the float64 model's `float_bytes` as a reference line and,
-    when given, the budget of ``choice.json`` as a line and its chosen point as a star.
+    with its :func:`pareto_front`, float64's `float_bytes` and, when given, the budget and
+    choice of ``choice.json``.
 
-    A gain on the test rows is as far from the float model as a loss; differences
-    below 1e-5 are drawn at 1e-5.
+    A gain on the test rows is as far from the float model as a loss.
     """
     loss = np.clip(table["delta_test_r2"].abs().to_numpy(), R2_LOSS_FLOOR, None)
     front = pareto_front(table)
@@ -360,11 +355,8 @@ def slice_plot(slices: pd.DataFrame, bits: int | None = None) -> DescribedFigure
 
 
 def excess_mse_plot(table: pd.DataFrame) -> DescribedFigure:
-    """Excess training MSE over float of each rounding, per space and scheme, log scale.
-
-    ``optimal`` is the exact minimum over the grid, so it is the floor every other
-    rounding's line lies on or above.
-    """
+    """Excess training MSE over float of each rounding, per space and scheme, log scale;
+    ``optimal``, the exact minimum over the grid, is the floor of the others."""
     keyed = table.set_index(["bits", "scheme", "space"])
     by_rounding = keyed.groupby("rounding")["excess_train_mse"]
     worst_ratio = (by_rounding.get_group("nearest") / by_rounding.get_group("optimal")).max()
