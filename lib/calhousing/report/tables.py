@@ -192,15 +192,14 @@ def readable(
 ) -> pd.DataFrame:
     """`table` less `drop`, every cell a string, its headers in plain language.
 
-    Columns are formatted by `columns` (:data:`COLUMNS` by default); when they are not all
-    declared but every index entry is, each row is (a transposed table reads the same).
-    `every` formats every cell one way and keeps the headers (a table of one quantity).
+    Columns are formatted by `columns` (:data:`COLUMNS` by default), or rows when only the
+    index is declared (a transposed table); `every` formats every cell one way, headers kept.
 
     Raises
     ------
     ValueError
-        If a column is neither declared nor covered by `every`, so no table reaches a
-        reader with a code name and unformatted numbers.
+        If a column has no format, so no table reaches a reader with a code name and
+        unformatted numbers.
     """
     known = COLUMNS if columns is None else columns
     shown = table.drop(columns=list(drop))
