@@ -77,9 +77,7 @@ def headline(
 
 def choice_name(choice: Mapping[str, Any]) -> str:
     """``8-bit · asymmetric · raw · gptq`` (the sweep's configurations are per tensor)."""
-    return " · ".join(
-        [f"{choice['bits']}-bit", *(str(choice[c]) for c in ("scheme", "space", "rounding"))]
-    )
+    return f"{choice['bits']}-bit · {choice['scheme']} · {choice['space']} · {choice['rounding']}"
 
 
 def headline_table(summary: Headline) -> pd.DataFrame:
@@ -172,11 +170,9 @@ def slice_sentence(slices: pd.DataFrame) -> str:
 
 def _interval_texts(intervals: Mapping[str, Any] | None) -> dict[str, str]:
     """Each loss of a paired bootstrap as ``+0.0008 [+0.0005, +0.0011]``."""
-    if intervals is None:
-        return {}
     return {
         key: f"{small_change(v['estimate'])} [{small_change(v['low'])}, {small_change(v['high'])}]"
-        for key, v in intervals.items()
+        for key, v in (intervals or {}).items()
         if isinstance(v, Mapping)
     }
 

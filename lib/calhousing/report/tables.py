@@ -188,9 +188,8 @@ def readable(
     columns: Mapping[str, Column] | None = None,
     *,
     every: Column | None = None,
-    drop: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """`table` less `drop`, every cell a string, its headers in plain language.
+    """`table` with every cell a string and its headers in plain language.
 
     Columns are formatted by `columns` (:data:`COLUMNS` by default), or rows when only the
     index is declared (a transposed table); `every` formats every cell one way, headers kept.
@@ -202,15 +201,14 @@ def readable(
         unformatted numbers.
     """
     known = COLUMNS if columns is None else columns
-    shown = table.drop(columns=list(drop))
     if every is not None:
-        return shown.map(format_value, column=every)
-    unknown = [str(name) for name in shown.columns if str(name) not in known]
+        return table.map(format_value, column=every)
+    unknown = [str(name) for name in table.columns if str(name) not in known]
     if not unknown:
-        formatted = shown.apply(lambda s: s.map(partial(format_value, column=known[str(s.name)])))
+        formatted = table.apply(lambda s: s.map(partial(format_value, column=known[str(s.name)])))
         return formatted.rename(columns=lambda name: known[str(name)].label)
-    if all(str(name) in known for name in shown.index):
-        return readable(shown.T, known).T
+    if all(str(name) in known for name in table.index):
+        return readable(table.T, known).T
     raise ValueError(
         f"no format declared for {', '.join(map(repr, unknown))}; add them to "
         "calhousing.report.tables.COLUMNS or pass every=Column(...)"
