@@ -35,6 +35,7 @@ SWEEP_ROUNDING_COLORS = {"nearest": QUANTIZED_COLOR, "gptq": ERROR_COLOR, "optim
 R2_LOSS_FLOOR = 1e-5  # losses (and gains) smaller than this are drawn at it
 CLOSE_R2 = 0.001  # "within 0.001 of float's test R²", the line the sweep figures draw
 _SWEEP_KEYS = ["space", "scheme", "rounding"]
+_DOT = {"s": 28, "alpha": 0.75, "linewidths": 0}  # one configuration of the sweep
 
 
 class DescribedFigure(Figure):
@@ -268,18 +269,16 @@ def pareto_plot(
     )
     fig, ax = _figure(alt, (10, 5))
     payload = table["payload_bytes"].to_numpy()
+    handles = [_key("Pareto front (labels: bits)", REFERENCE_COLOR, linewidth=1.2)]
     for (space, scheme), color in SWEEP_GROUP_COLORS.items():
+        handles.append(_key(f"{space}, {scheme}", color, marker="o", linestyle=""))
         for rounding, marker in SWEEP_ROUNDING_MARKERS.items():
             mask = (table[_SWEEP_KEYS] == [space, scheme, rounding]).all(axis=1).to_numpy()
-            ax.scatter(
-                payload[mask],
-                loss[mask],
-                color=color,
-                marker=marker,
-                s=28,
-                alpha=0.75,
-                linewidths=0,
-            )
+            ax.scatter(payload[mask], loss[mask], color=color, marker=marker, **_DOT)
+    handles += [
+        _key(rounding, "grey", marker=marker, linestyle="")
+        for rounding, marker in SWEEP_ROUNDING_MARKERS.items()
+    ]
     front_loss = np.clip(front["delta_test_r2"].abs().to_numpy(), R2_LOSS_FLOOR, None)
     ax.step(front["payload_bytes"], front_loss, where="post", color=REFERENCE_COLOR, linewidth=1.2)
     for bits, stored, y in zip(front["bits"], front["payload_bytes"], front_loss, strict=True):
@@ -288,25 +287,14 @@ def pareto_plot(
         )
     ax.axvline(float_bytes, color=REFERENCE_COLOR, linestyle="--", linewidth=0.8)
     ax.axhline(CLOSE_R2, color=REFERENCE_COLOR, linestyle=":", linewidth=0.8)
-    handles = [
-        Line2D([], [], color=REFERENCE_COLOR, linewidth=1.2, label="Pareto front (labels: bits)"),
-        *(
-            Line2D([], [], color=color, marker="o", linestyle="", label=f"{space}, {scheme}")
-            for (space, scheme), color in SWEEP_GROUP_COLORS.items()
-        ),
-        *(
-            Line2D([], [], color="grey", marker=marker, linestyle="", label=rounding)
-            for rounding, marker in SWEEP_ROUNDING_MARKERS.items()
-        ),
-    ]
     if choice is not None:
         budget = max(choice["max_r2_loss"], R2_LOSS_FLOOR)
         ax.axhline(budget, color=ERROR_COLOR, linestyle="-.", linewidth=1)
         chosen = max(abs(choice["test_r2_loss"]), R2_LOSS_FLOOR)
         ax.scatter([choice["payload_bytes"]], [chosen], marker="*", s=260, color=ERROR_COLOR)
         handles += [
-            Line2D([], [], color=ERROR_COLOR, linestyle="-.", label="budget (training R² loss)"),
-            Line2D([], [], color=ERROR_COLOR, marker="*", linestyle="", label="budgeted choice"),
+            _key("budget (training R² loss)", ERROR_COLOR, linestyle="-."),
+            _key("budgeted choice", ERROR_COLOR, marker="*", linestyle=""),
         ]
     ax.set_yscale("log")
     ax.set_xlabel("parameter bytes stored (dashed: float64)")
@@ -400,3 +388,8 @@ def _view_range(values: np.ndarray) -> tuple[float, float]:
 
 def _legend_outside(ax: Any, **kwargs: Any) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, frameon=False, **kwargs)
+
+
+def _key(label: str, color: str, **style: Any) -> Line2D:
+    """A legend entry for what was drawn without a label (or with several)."""
+    return Line2D([], [], color=color, label=label, **style)
