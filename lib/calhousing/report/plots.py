@@ -158,15 +158,10 @@ def residual_histogram(predictions: pd.DataFrame, bits: int | None = None) -> De
         f"{float_residuals.std():.3f} vs {quantized_residuals.std():.3f}."
     )
     fig, ax = _figure(alt, (8, 4))
-    clipped = np.clip(float_residuals, low, high)
-    ax.hist(clipped, bins=edges, color=FLOAT_COLOR, alpha=0.45, label="float64")
+    float_clipped, quantized_clipped = np.clip([float_residuals, quantized_residuals], low, high)
+    ax.hist(float_clipped, edges, color=FLOAT_COLOR, alpha=0.45, label="float64")
     ax.hist(
-        np.clip(quantized_residuals, low, high),
-        bins=edges,
-        histtype="step",
-        linewidth=1.8,
-        color=QUANTIZED_COLOR,
-        label=label,
+        quantized_clipped, edges, histtype="step", linewidth=1.8, color=QUANTIZED_COLOR, label=label
     )
     ax.axvline(0, color=REFERENCE_COLOR, linewidth=0.8)
     ax.set_xlabel("residual: true − predicted ($100k); the end bins hold everything beyond")
