@@ -77,9 +77,7 @@ def headline(
 
 def choice_name(choice: Mapping[str, Any]) -> str:
     """``8-bit · asymmetric · raw · gptq`` (the sweep's configurations are per tensor)."""
-    return " · ".join(
-        [f"{choice['bits']}-bit", *(str(choice[c]) for c in ("scheme", "space", "rounding"))]
-    )
+    return f"{choice['bits']}-bit · {choice['scheme']} · {choice['space']} · {choice['rounding']}"
 
 
 def headline_table(summary: Headline) -> pd.DataFrame:
@@ -107,13 +105,9 @@ def headline_table(summary: Headline) -> pd.DataFrame:
 
 
 def verdict(summary: Headline, tolerance: float = R2_TOLERANCE) -> str:
-    """Markdown: whether the run's quantized model can replace the float one, what it costs,
-    the budgeted choice with whether its test loss is within the budget at 95%, and the slice
-    that loses most.
-
-    It "can replace" the float one when its test R² is within `tolerance` and it stores
-    fewer bytes.
-    """
+    """Markdown: whether the run's quantized model can replace the float one (its test R² is
+    within `tolerance` and it stores fewer bytes), what it costs, the budgeted choice and
+    the slice that loses most."""
     float_bytes = summary.float_model["payload_bytes"]
     stored = summary.quantized_model["payload_bytes"]
     loss = summary.float_model["r2"] - summary.quantized_model["r2"]
@@ -139,8 +133,8 @@ def verdict(summary: Headline, tolerance: float = R2_TOLERANCE) -> str:
 
 
 def choice_sentence(choice: Mapping[str, Any]) -> str:
-    """Markdown: the budgeted choice (or the closest miss), its bytes and test loss with its
-    95% interval, and whether that interval's upper end stays within the budget."""
+    """Markdown: the budgeted choice (or the closest miss), its bytes and test loss, and
+    whether the upper end of that loss's 95% interval stays within the budget."""
     budget, name = choice["max_r2_loss"], choice_name(choice)
     r2 = choice["intervals"]["r2_loss"]
     stored = _stores(choice["payload_bytes"], choice["float_payload_bytes"])
@@ -176,11 +170,9 @@ def slice_sentence(slices: pd.DataFrame) -> str:
 
 def _interval_texts(intervals: Mapping[str, Any] | None) -> dict[str, str]:
     """Each loss of a paired bootstrap as ``+0.0008 [+0.0005, +0.0011]``."""
-    if intervals is None:
-        return {}
     return {
         key: f"{small_change(v['estimate'])} [{small_change(v['low'])}, {small_change(v['high'])}]"
-        for key, v in intervals.items()
+        for key, v in (intervals or {}).items()
         if isinstance(v, Mapping)
     }
 

@@ -35,6 +35,7 @@ SWEEP_ROUNDING_COLORS = {"nearest": QUANTIZED_COLOR, "gptq": ERROR_COLOR, "optim
 R2_LOSS_FLOOR = 1e-5  # losses (and gains) smaller than this are drawn at it
 CLOSE_R2 = 0.001  # "within 0.001 of float's test R²", the line the sweep figures draw
 _SWEEP_KEYS = ["space", "scheme", "rounding"]
+_DOT = {"s": 28, "alpha": 0.75, "linewidths": 0}  # one configuration of the sweep
 
 
 class DescribedFigure(Figure):
@@ -64,11 +65,8 @@ def _figure(alt: str, size: tuple[float, float], *grid: int, **share: bool) -> t
 
 
 def coefficient_plot(errors: pd.DataFrame) -> Figure:
-    """Float vs dequantized value of each coefficient of
-    :func:`calhousing.report.views.error_table`, side by side.
-
-    The intercept is left out: at ~-37 it would dwarf every coefficient.
-    """
+    """Float beside dequantized value of each coefficient of
+    :func:`calhousing.report.views.error_table`; the intercept (~-37) would dwarf them."""
     table = errors.drop(index="intercept", errors="ignore")
     alt = (
         f"Bar chart of the {len(table)} coefficients, float beside quantized for each "
@@ -113,9 +111,8 @@ def prediction_scatter(predictions: pd.DataFrame, bits: int | None = None) -> De
     :func:`calhousing.core.evaluation.prediction_frame`: the float model left, the quantized
     (`bits` wide, for its label) right."""
     label = _quantized_label(bits)
-    true, float_pred, quantized_pred = (
-        predictions[name].to_numpy() for name in ("true", "float_pred", "quantized_pred")
-    )
+    columns = predictions[["true", "float_pred", "quantized_pred"]].to_numpy()
+    true, float_pred, quantized_pred = columns.T
     largest_move = float(np.max(np.abs(float_pred - quantized_pred)))
     alt = (
         f"Two scatter plots of predicted against true median house value for the "
@@ -161,15 +158,10 @@ def residual_histogram(predictions: pd.DataFrame, bits: int | None = None) -> De
         f"{float_residuals.std():.3f} vs {quantized_residuals.std():.3f}."
     )
     fig, ax = _figure(alt, (8, 4))
-    clipped = np.clip(float_residuals, low, high)
-    ax.hist(clipped, bins=edges, color=FLOAT_COLOR, alpha=0.45, label="float64")
+    float_clipped, quantized_clipped = np.clip([float_residuals, quantized_residuals], low, high)
+    ax.hist(float_clipped, edges, color=FLOAT_COLOR, alpha=0.45, label="float64")
     ax.hist(
-        np.clip(quantized_residuals, low, high),
-        bins=edges,
-        histtype="step",
-        linewidth=1.8,
-        color=QUANTIZED_COLOR,
-        label=label,
+        quantized_clipped, edges, histtype="step", linewidth=1.8, color=QUANTIZED_COLOR, label=label
     )
     ax.axvline(0, color=REFERENCE_COLOR, linewidth=0.8)
     ax.set_xlabel("residual: true − predicted ($100k); the end bins hold everything beyond")
@@ -239,11 +231,10 @@ def pareto_plot(
     table: pd.DataFrame, float_bytes: float, choice: dict[str, Any] | None = None
 ) -> DescribedFigure:
     """Bytes stored against |ΔR²| for every configuration of :func:`calhousing.core.sweep.sweep`,
-    with its :func:`pareto_front`, the float64 model's `float_bytes` as a reference line and,
-    when given, the budget of ``choice.json`` as a line and its chosen point as a star.
+    with its :func:`pareto_front`, float64's `float_bytes` and, when given, the budget and
+    choice of ``choice.json``.
 
-    A gain on the test rows is as far from the float model as a loss; differences
-    below 1e-5 are drawn at 1e-5.
+    A gain on the test rows is as far from the float model as a loss.
     """
     loss = np.clip(table["delta_test_r2"].abs().to_numpy(), R2_LOSS_FLOOR, None)
     front = pareto_front(table)
@@ -273,18 +264,16 @@ def pareto_plot(
     )
     fig, ax = _figure(alt, (10, 5))
     payload = table["payload_bytes"].to_numpy()
+    handles = [_key("Pareto front (labels: bits)", REFERENCE_COLOR, linewidth=1.2)]
     for (space, scheme), color in SWEEP_GROUP_COLORS.items():
+        handles.append(_key(f"{space}, {scheme}", color, marker="o", linestyle=""))
         for rounding, marker in SWEEP_ROUNDING_MARKERS.items():
             mask = (table[_SWEEP_KEYS] == [space, scheme, rounding]).all(axis=1).to_numpy()
-            ax.scatter(
-                payload[mask],
-                loss[mask],
-                color=color,
-                marker=marker,
-                s=28,
-                alpha=0.75,
-                linewidths=0,
-            )
+            ax.scatter(payload[mask], loss[mask], color=color, marker=marker, **_DOT)
+    handles += [
+        _key(rounding, "grey", marker=marker, linestyle="")
+        for rounding, marker in SWEEP_ROUNDING_MARKERS.items()
+    ]
     front_loss = np.clip(front["delta_test_r2"].abs().to_numpy(), R2_LOSS_FLOOR, None)
     ax.step(front["payload_bytes"], front_loss, where="post", color=REFERENCE_COLOR, linewidth=1.2)
     for bits, stored, y in zip(front["bits"], front["payload_bytes"], front_loss, strict=True):
@@ -293,25 +282,14 @@ def pareto_plot(
         )
     ax.axvline(float_bytes, color=REFERENCE_COLOR, linestyle="--", linewidth=0.8)
     ax.axhline(CLOSE_R2, color=REFERENCE_COLOR, linestyle=":", linewidth=0.8)
-    handles = [
-        Line2D([], [], color=REFERENCE_COLOR, linewidth=1.2, label="Pareto front (labels: bits)"),
-        *(
-            Line2D([], [], color=color, marker="o", linestyle="", label=f"{space}, {scheme}")
-            for (space, scheme), color in SWEEP_GROUP_COLORS.items()
-        ),
-        *(
-            Line2D([], [], color="grey", marker=marker, linestyle="", label=rounding)
-            for rounding, marker in SWEEP_ROUNDING_MARKERS.items()
-        ),
-    ]
     if choice is not None:
         budget = max(choice["max_r2_loss"], R2_LOSS_FLOOR)
         ax.axhline(budget, color=ERROR_COLOR, linestyle="-.", linewidth=1)
         chosen = max(abs(choice["test_r2_loss"]), R2_LOSS_FLOOR)
         ax.scatter([choice["payload_bytes"]], [chosen], marker="*", s=260, color=ERROR_COLOR)
         handles += [
-            Line2D([], [], color=ERROR_COLOR, linestyle="-.", label="budget (training R² loss)"),
-            Line2D([], [], color=ERROR_COLOR, marker="*", linestyle="", label="budgeted choice"),
+            _key("budget (training R² loss)", ERROR_COLOR, linestyle="-."),
+            _key("budgeted choice", ERROR_COLOR, marker="*", linestyle=""),
         ]
     ax.set_yscale("log")
     ax.set_xlabel("parameter bytes stored (dashed: float64)")
@@ -360,11 +338,8 @@ def slice_plot(slices: pd.DataFrame, bits: int | None = None) -> DescribedFigure
 
 
 def excess_mse_plot(table: pd.DataFrame) -> DescribedFigure:
-    """Excess training MSE over float of each rounding, per space and scheme, log scale.
-
-    ``optimal`` is the exact minimum over the grid, so it is the floor every other
-    rounding's line lies on or above.
-    """
+    """Excess training MSE over float of each rounding, per space and scheme, log scale;
+    ``optimal``, the exact minimum over the grid, is the floor of the others."""
     keyed = table.set_index(["bits", "scheme", "space"])
     by_rounding = keyed.groupby("rounding")["excess_train_mse"]
     worst_ratio = (by_rounding.get_group("nearest") / by_rounding.get_group("optimal")).max()
@@ -408,3 +383,8 @@ def _view_range(values: np.ndarray) -> tuple[float, float]:
 
 def _legend_outside(ax: Any, **kwargs: Any) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, frameon=False, **kwargs)
+
+
+def _key(label: str, color: str, **style: Any) -> Line2D:
+    """A legend entry for what was drawn without a label (or with several)."""
+    return Line2D([], [], color=color, label=label, **style)

@@ -49,8 +49,8 @@ def git_commit(folder: str | os.PathLike[str] | None = None) -> str:
 
 
 def manifest_hashes(manifest: Mapping[str, Any]) -> list[tuple[str, str, int | None]]:
-    """Every sha256 in `manifest`, as ``(artifact, sha256, size in bytes or None)`` rows:
-    its ``files`` first, then any other sha256 it records, named by its key path."""
+    """Every sha256 in `manifest` as ``(artifact, sha256, size or None)``: its ``files``
+    first, then any other, named by its key path."""
     rows = [
         (str(name), str(entry["sha256"]), entry.get("size"))
         for name, entry in sorted(manifest.get("files", {}).items())
@@ -132,9 +132,8 @@ def combine_notebooks(
     """One notebook: the header, every cell of `executed` but the hidden ones, the appendix.
 
     Headings move one level down, under the title. A ``report-details`` cell opens a fold
-    that the template renders as a collapsed ``<details>``: its first heading leaves the
-    body for the summary line (so it is neither shown twice nor listed in the contents),
-    and the fold closes before the next heading or tagged cell.
+    (a collapsed ``<details>``) whose summary line is its first heading, so that heading is
+    neither shown twice nor listed in the contents; the next heading or tagged cell closes it.
     """
     metadata = {**(executed[0].metadata if executed else {}), "title": REPORT_TITLE}
     report = nbformat.v4.new_notebook(metadata=metadata)
@@ -197,8 +196,7 @@ def render_html(notebook: nbformat.NotebookNode) -> str:
 
 
 def add_table_of_contents(html: str) -> str:
-    """Give every ``<h2>`` and ``<h3>`` outside a fold a unique id and list them in the
-    contents ``<nav>``.
+    """Give every ``<h2>`` and ``<h3>`` outside a fold a unique id, listed in the contents.
 
     nbconvert derives ids from the heading text, so two subsections of the same name
     ("Metrics") would share one; the later gets its section's id as a prefix.
@@ -259,9 +257,8 @@ def write_report(
 ) -> Path:
     """Render the executed notebooks (in run order) into `output_path`, created now by default.
 
-    The appendix lists `parameters` and the hashes of `run`'s manifest, once every file it
-    lists is checked against them and its inputs: a report never presents outputs made from
-    inputs that changed since.
+    Every file `run`'s manifest lists is checked first, so a report never presents outputs
+    made from inputs that changed since.
     """
     notebooks = [nbformat.read(path, as_version=4) for path in order_notebooks(executed_paths)]
     created = created or datetime.now(UTC)

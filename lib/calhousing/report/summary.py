@@ -23,18 +23,15 @@ def run_summary(
     parameters: Mapping[str, Any] | None = None,
     choice: Mapping[str, Any] | None = None,
 ) -> str:
-    """The float and quantized test R², the budgeted `choice` (``choice.json``) when given, the
-    first `n_rows` predictions side by side, the report's path, and first the run's
-    `parameters` when given.
-
-    `comparison` is the content of ``comparison.json`` and `predictions` the rows of
-    ``prediction_comparison.csv``.
+    """The run's `parameters`, the float and quantized test R², the budgeted `choice`
+    (``choice.json``) when given, the first `n_rows` of `predictions`
+    (``prediction_comparison.csv``) and the report's path.
 
     Raises
     ------
     ValueError
-        If `comparison` lacks a test R², `predictions` lacks a column, or
-        `n_rows` is not a positive integer.
+        If `comparison` lacks a test R², `predictions` a column, or `n_rows` is not a
+        positive integer.
     """
     if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 1:
         raise ValueError(f"n_rows must be a positive integer, got {n_rows!r}")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from numbers import Integral, Real
+from functools import partial
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -45,38 +46,36 @@ class Column:
 
 
 _PRICE = "($100k)"
+
+
+def _named(style: str, *names: str) -> dict[str, Column]:
+    """Columns whose names already read well as headers, 4 digits where digits apply."""
+    return {name: Column(name, style) for name in names}
+
+
 COLUMNS: dict[str, Column] = {
+    # named as a reader would name them
+    **_named("integer", "rows", "features", "bits", "code"),
+    **_named("integer", "weight bits", "input bits", "bias code"),
+    **_named("decimals", "R²", "MSE ($100k)²", "MAE ($100k)", "quantized", "test R²"),
+    **_named("significant", "accumulator scale", *FEATURE_NAMES),
+    **_named("text", "space", "rounding", "scheme", "granularity", "result"),
     # the data and the float model
-    "rows": Column("rows", "integer"),
-    "features": Column("features", "integer"),
     "mean MedHouseVal ($100k)": Column("mean house value ($100k)", "decimals", 3),
     "value ($100k per feature unit; intercept in $100k)": Column(
         "value ($100k per feature unit; intercept in $100k)", "significant", 6
     ),
-    "R²": Column("R²", "decimals", 4),
-    "MSE ($100k)²": Column("MSE ($100k)²", "decimals", 4),
-    "MAE ($100k)": Column("MAE ($100k)", "decimals", 4),
     "bytes_on_disk": Column("size on disk (bytes)", "integer"),
     # quantization parameters and errors
-    "space": Column("space", "text"),
-    "rounding": Column("rounding", "text"),
-    "scheme": Column("scheme", "text"),
-    "granularity": Column("granularity", "text"),
-    "bits": Column("bits", "integer"),
     "code dtype": Column("code type", "text"),
     "code range": Column("code range", "text"),
     "scale": Column("scale", "significant", 4),
     "zero_point": Column("zero point", "integer"),
     "payload bytes": Column("bytes stored", "integer"),
     "float": Column("float64", "significant", 6),
-    "code": Column("code", "integer"),
     "dequantized": Column("quantized (dequantized)", "significant", 6),
     "abs_error": Column("|float − quantized|", "significant", 3),
     # the integer-only model
-    "weight bits": Column("weight bits", "integer"),
-    "input bits": Column("input bits", "integer"),
-    "bias code": Column("bias code", "integer"),
-    "accumulator scale": Column("accumulator scale", "significant", 4),
     "accumulator bound": Column("largest possible sum", "integer"),
     "int32 max": Column("int32 maximum", "integer"),
     "accumulator dtype": Column("accumulator type", "text"),
@@ -86,7 +85,6 @@ COLUMNS: dict[str, Column] = {
     "weight_code": Column("weight code", "integer"),
     "raw_coef_equivalent": Column("coefficient it stands for", "significant", 4),
     # the comparison
-    "quantized": Column("quantized", "decimals", 4),
     "difference": Column("quantized − float", "signed", 4),
     "true": Column(f"true value {_PRICE}", "decimals", 3),
     "float_pred": Column(f"float64 prediction {_PRICE}", "decimals", 3),
@@ -135,7 +133,6 @@ COLUMNS: dict[str, Column] = {
     "max |error| outside": Column(f"max |error| outside {_PRICE}", "decimals", 3),
     "MAE inside": Column(f"MAE inside {_PRICE}", "decimals", 3),
     # ONNX exports scored in onnxruntime (onnx_anchor)
-    "test R²": Column("test R²", "decimals", 4),
     "max |Δ prediction| vs float model": Column(
         f"max |Δ prediction| vs float model {_PRICE}", "significant", 3
     ),
@@ -143,17 +140,15 @@ COLUMNS: dict[str, Column] = {
         "max relative difference vs calhousing", "significant", 2
     ),
     "file bytes": Column("file (bytes)", "integer"),
-    "result": Column("result", "text"),
-    # the features, as the data name them
-    **{name: Column(name, "significant", 4) for name in FEATURE_NAMES},
 }
+# The format spec of each style that Python's format() writes directly.
+_SPECS = {"decimals": ",.{}f", "signed": "+,.{}f", "percent": ".{}%"}
 
 
 def format_value(value: Any, column: Column) -> str:
     """`value` as `column` shows it; ``None``, NaN and NaT become :data:`MISSING`.
 
-    A list or array (per-channel scales, say) is shown element by element,
-    joined by ", ". Infinite values are written ``∞`` and ``−∞``.
+    A list or array (per-channel scales, say) is joined by ", "; infinities are ``∞``, ``−∞``.
     """
     if isinstance(value, list | tuple | np.ndarray):
         return ", ".join(format_value(item, column) for item in np.ravel(value))
@@ -165,16 +160,10 @@ def format_value(value: Any, column: Column) -> str:
     if math.isinf(number):
         return "∞" if number > 0 else "−∞"
     if column.style == "integer":
-        if isinstance(value, Integral) or number.is_integer():
-            return f"{int(number):,}"
-        return significant(number, 6)
-    if column.style == "decimals":
-        return f"{number:,.{column.digits}f}"
-    if column.style == "signed":
-        return f"{number:+,.{column.digits}f}"
-    if column.style == "percent":
-        return f"{100 * number:.{column.digits}f}%"
-    return significant(number, column.digits)
+        return f"{int(number):,}" if number.is_integer() else significant(number, 6)
+    if column.style == "significant":
+        return significant(number, column.digits)
+    return format(number, _SPECS[column.style].format(column.digits))
 
 
 def significant(value: float, digits: int = 4) -> str:
@@ -199,32 +188,27 @@ def readable(
     columns: Mapping[str, Column] | None = None,
     *,
     every: Column | None = None,
-    drop: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """`table` less `drop`, every cell a string, its headers in plain language.
+    """`table` with every cell a string and its headers in plain language.
 
-    Columns are formatted by `columns` (:data:`COLUMNS` by default); when they are not all
-    declared but every index entry is, each row is (a transposed table reads the same).
-    `every` formats every cell one way and keeps the headers (a table of one quantity).
+    Columns are formatted by `columns` (:data:`COLUMNS` by default), or rows when only the
+    index is declared (a transposed table); `every` formats every cell one way, headers kept.
 
     Raises
     ------
     ValueError
-        If a column is neither declared nor covered by `every`, so no table reaches a
-        reader with a code name and unformatted numbers.
+        If a column has no format, so no table reaches a reader with a code name and
+        unformatted numbers.
     """
     known = COLUMNS if columns is None else columns
-    shown = table.drop(columns=list(drop))
     if every is not None:
-        return shown.apply(lambda series: series.map(lambda value: format_value(value, every)))
-    unknown = [str(name) for name in shown.columns if str(name) not in known]
+        return table.map(format_value, column=every)
+    unknown = [str(name) for name in table.columns if str(name) not in known]
     if not unknown:
-        formatted = shown.apply(
-            lambda series: series.map(lambda value: format_value(value, known[str(series.name)]))
-        )
+        formatted = table.apply(lambda s: s.map(partial(format_value, column=known[str(s.name)])))
         return formatted.rename(columns=lambda name: known[str(name)].label)
-    if all(str(name) in known for name in shown.index):
-        return readable(shown.T, known).T
+    if all(str(name) in known for name in table.index):
+        return readable(table.T, known).T
     raise ValueError(
         f"no format declared for {', '.join(map(repr, unknown))}; add them to "
         "calhousing.report.tables.COLUMNS or pass every=Column(...)"
@@ -253,11 +237,9 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], *, rule
 
 
 def results_markdown(comparison: Mapping[str, Any]) -> str:
-    """The README's results table (markdown) from the content of ``comparison.json``.
-
-    One row per split and metric: float64, the quantized model and their
-    difference, with 4 decimals; then the largest change to a test prediction.
-    """
+    """The README's results table (markdown) from the content of ``comparison.json``:
+    float64, quantized and their difference per split and metric, then the largest change
+    to a test prediction."""
     rows = [
         [f"{split} {label}", f"{before:.4f}", f"{after:.4f}", f"{after - before:+.4f}"]
         for split in ("test", "train")

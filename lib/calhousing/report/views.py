@@ -86,29 +86,29 @@ def payload_table(params: LinearParams, quantized: QuantizedModel) -> pd.DataFra
 def parameters_table(quantized: QuantizedModel) -> pd.DataFrame:
     """Scale, zero point, code range and payload of each quantized tensor (and, in
     standardized space, of the stored feature statistics)."""
-    rows = {"coefficients": quantized.coef, "intercept": quantized.intercept}
-    table = pd.DataFrame(
-        {
+    tensors = {"coefficients": quantized.coef, "intercept": quantized.intercept}
+    rows = {
+        name: {
             "space": quantized.space,
             "rounding": quantized.rounding,
-            "scheme": [t.scheme for t in rows.values()],
-            "granularity": [t.granularity for t in rows.values()],
-            "bits": [t.bits for t in rows.values()],
-            "code dtype": [t.codes.dtype.name for t in rows.values()],
-            "code range": [f"{t.qmin}..{t.qmax}" for t in rows.values()],
-            "scale": [_compact(t.scale) for t in rows.values()],
-            "zero_point": [_compact(t.zero_point) for t in rows.values()],
-            "payload bytes": [t.payload_bytes for t in rows.values()],
-        },
-        index=pd.Index(list(rows), name="tensor"),
-    )
+            "scheme": t.scheme,
+            "granularity": t.granularity,
+            "bits": t.bits,
+            "code dtype": t.codes.dtype.name,
+            "code range": f"{t.qmin}..{t.qmax}",
+            "scale": _compact(t.scale),
+            "zero_point": _compact(t.zero_point),
+            "payload bytes": t.payload_bytes,
+        }
+        for name, t in tensors.items()
+    }
     if quantized.statistics_bytes:
-        table.loc["feature mean and std", ["space", "rounding", "payload bytes"]] = [
-            quantized.space,
-            quantized.rounding,
-            quantized.statistics_bytes,
-        ]
-    return table
+        rows["feature mean and std"] = {
+            "space": quantized.space,
+            "rounding": quantized.rounding,
+            "payload bytes": quantized.statistics_bytes,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("tensor")
 
 
 def error_table(params: LinearParams, quantized: QuantizedModel) -> pd.DataFrame:
