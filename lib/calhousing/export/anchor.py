@@ -41,8 +41,7 @@ COLUMNS: tuple[str, ...] = (
 @dataclass(frozen=True)
 class Anchor:
     """The run's exports by file name (for :meth:`~calhousing.run.artifacts.Run.save_onnx`),
-    one table row per ONNX model, and one sentence, with the run's numbers, on why
-    onnxruntime's quantizers and ours differ."""
+    one table row per ONNX model, and why onnxruntime's quantizers and ours differ."""
 
     files: dict[str, bytes]
     table: pd.DataFrame

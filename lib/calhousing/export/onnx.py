@@ -142,9 +142,8 @@ def model_bytes(model: onnx.ModelProto) -> bytes:
 
 
 def load_export(run: artifacts.Run | artifacts.PathLike | None, export: str) -> onnx.ModelProto:
-    """The `export` graph of the run's artifacts, each checked against the manifest, with the
-    feature names, training ranges, quantization settings, package version and the sha256 of
-    the manifest and of its source artifact as metadata."""
+    """The `export` graph of the run's artifacts, each checked against the manifest, with what
+    it was built from (features, ranges, settings, version, sha256s) as metadata."""
     check_choice("model", export, EXPORTS)
     run = artifacts.Run.of(run)
     quantized, integer = run.quantized(), run.integer_model()
