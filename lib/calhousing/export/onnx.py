@@ -180,12 +180,11 @@ def load_export(run: artifacts.Run | artifacts.PathLike | None, export: str) -> 
     return model
 
 
-def score(model: bytes | onnx.ModelProto, X: Any, feature_names: tuple[str, ...]) -> np.ndarray:
-    """Predictions of `model` in onnxruntime (CPU) for the rows of `X`, as float64."""
+def score(model: bytes, X: Any, feature_names: tuple[str, ...]) -> np.ndarray:
+    """Predictions of the serialized `model` in onnxruntime (CPU) for `X`'s rows, as float64."""
     import onnxruntime  # only here: building a graph needs onnx alone
 
-    serialized = model if isinstance(model, bytes) else model.SerializeToString()
-    session = onnxruntime.InferenceSession(serialized, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
     (graph_input,) = session.get_inputs()
     dtype = np.float64 if graph_input.type == "tensor(double)" else np.float32
     features = feature_matrix(X, feature_names).astype(dtype)
