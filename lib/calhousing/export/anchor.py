@@ -41,8 +41,7 @@ COLUMNS: tuple[str, ...] = (
 @dataclass(frozen=True)
 class Anchor:
     """The run's exports by file name (for :meth:`~calhousing.run.artifacts.Run.save_onnx`),
-    one table row per ONNX model, and one sentence, with the run's numbers, on why
-    onnxruntime's quantizers and ours differ."""
+    one table row per ONNX model, and why onnxruntime's quantizers and ours differ."""
 
     files: dict[str, bytes]
     table: pd.DataFrame
@@ -85,8 +84,8 @@ def measure(run: artifacts.Run | artifacts.PathLike | None, split: Split) -> Anc
 
 
 def ort_quantized(float32_model: bytes, x_train: np.ndarray) -> dict[str, bytes | str]:
-    """onnxruntime's ``quantize_dynamic`` and ``quantize_static`` (QDQ, its defaults, MinMax on
-    `x_train` as one batch) of `float32_model`, or the error message of a call that failed."""
+    """onnxruntime's ``quantize_dynamic`` and ``quantize_static`` (with its defaults: QDQ, QInt8,
+    MinMax on `x_train` as one batch) of `float32_model`, or the error of a call that failed."""
     try:
         from onnxruntime import quantization as ortq
     except ImportError as error:
@@ -100,21 +99,14 @@ def ort_quantized(float32_model: bytes, x_train: np.ndarray) -> dict[str, bytes 
             source.write_bytes(float32_model)
             batches = iter([{onnx_export.INPUT_NAME: x_train}])
             reader = SimpleNamespace(get_next=lambda: next(batches, None))  # what ortq calls
-            calls = {
-                ORT_DYNAMIC: lambda out: ortq.quantize_dynamic(source, out),
-                ORT_STATIC: lambda out: ortq.quantize_static(
-                    source,
-                    out,
-                    reader,
-                    quant_format=ortq.QuantFormat.QDQ,
-                    calibrate_method=ortq.CalibrationMethod.MinMax,
-                ),
-            }
             results: dict[str, bytes | str] = {}
-            for name, call in calls.items():
+            for name, call, options in (
+                (ORT_DYNAMIC, ortq.quantize_dynamic, {}),
+                (ORT_STATIC, ortq.quantize_static, {"calibration_data_reader": reader}),
+            ):
                 output = Path(folder) / f"{len(results)}.onnx"
                 try:
-                    call(output)
+                    call(source, output, **options)
                     results[name] = output.read_bytes()
                 except Exception as error:  # onnxruntime's quantizers raise many kinds
                     results[name] = _message(error)

@@ -41,11 +41,6 @@ COLUMNS: dict[str, Column] = {
     ".text bytes": Column(".text: code (bytes)", "integer"),
     "rows equal": Column("equal to Python", "text"),
 }
-# One function that scores a row, to measure what the model alone costs.
-_SIZE_UNIT = '#include "calhousing_model.h"\n' + (
-    "double calhousing_score_row(const double *x);\n"
-    "double calhousing_score_row(const double *x) { return calhousing_predict(x); }\n"
-)
 _SOURCES = Path(__file__).with_name("c_sources")
 
 
@@ -166,14 +161,15 @@ def measure(run: artifacts.Run | artifacts.PathLike | None, split: Split) -> pd.
     expected = integer_inference.predict_integer(model, split.X_test)
     table = {}
     with tempfile.TemporaryDirectory() as scratch:
-        folder = write_folder(scratch, load_c_export(run) | {"unit.c": _SIZE_UNIT})
+        folder = write_folder(scratch, load_c_export(run))
+        unit_source = shutil.copy(_SOURCES / "size_unit.c", folder)  # only the scoring function
         for target, (compiler, size, _, emulator) in TARGETS.items():
             reason = missing_tools(target)
             if reason:
                 table[target] = {"compiler": compiler, "rows equal": f"skipped: {reason}"}
                 continue
             unit = str(folder / f"unit-{target}.o")
-            _check([compiler, *C_FLAGS, "-c", str(folder / "unit.c"), "-o", unit])
+            _check([compiler, *C_FLAGS, "-c", unit_source, "-o", unit])
             sizes = re.findall(
                 r"^(\.text|\.rodata)(?:\.\S*)?\s+(\d+)", _check([size, "-A", unit]), re.M
             )

@@ -48,8 +48,7 @@ def quantized_graph(model: QuantizedModel) -> onnx.ModelProto:
     """The quantized model, its codes stored in their own integer type: ``DequantizeLinear`` with
     a unit scale gives ``codes - zero_point`` exactly, then a float64 ``Mul`` applies the scale,
     as :meth:`calhousing.core.quantization.QuantizedTensor.dequantize` does."""
-    nodes, constants = [], {}
-    features = INPUT_NAME
+    nodes, constants, features = [], {}, INPUT_NAME
     if model.space == "standardized":
         constants = {
             "feature_mean": np.asarray(model.feature_mean, np.float64),
@@ -92,7 +91,6 @@ def integer_graph(model: IntegerModel) -> onnx.ModelProto:
     input codes rounded half to even in float64, an integer product and bias (``MatMul`` in the
     accumulator type where ``MatMulInteger`` cannot give it), one float64 rescale."""
     accumulator = np.dtype(model.accumulator_dtype)
-    input_type = helper.np_dtype_to_tensor_dtype(code_dtype(model.input_bits))
     constants = {
         "input_offset": np.asarray(model.input_offset, np.float64),
         "input_scale": np.asarray(model.input_scale, np.float64),
@@ -102,6 +100,7 @@ def integer_graph(model: IntegerModel) -> onnx.ModelProto:
         "bias_code": np.asarray([model.bias_code], accumulator),
         "scale": np.asarray([model.accumulator_scale], np.float64),
     }
+    input_type = helper.np_dtype_to_tensor_dtype(code_dtype(model.input_bits))
     nodes = [
         helper.make_node("Sub", [INPUT_NAME, "input_offset"], ["shifted"]),
         helper.make_node("Div", ["shifted", "input_scale"], ["steps"]),
@@ -131,8 +130,7 @@ def integer_graph(model: IntegerModel) -> onnx.ModelProto:
 
 
 def uses_matmul_integer(model: IntegerModel) -> bool:
-    """Whether the weight and input codes are 8-bit and the accumulator int32, the only output
-    type of ``MatMulInteger``."""
+    """Whether the codes are 8-bit and the accumulator int32, ``MatMulInteger``'s only output."""
     codes = (model.weight_codes.dtype, code_dtype(model.input_bits))
     return codes == (np.int8, np.uint8) and model.accumulator_dtype == "int32"
 
@@ -144,23 +142,19 @@ def model_bytes(model: onnx.ModelProto) -> bytes:
 
 
 def load_export(run: artifacts.Run | artifacts.PathLike | None, export: str) -> onnx.ModelProto:
-    """The `export` graph of the run's artifacts, each checked against the manifest, with the
-    feature names, training ranges, quantization settings, package version and the sha256 of
-    the manifest and of its source artifact as metadata."""
+    """The `export` graph of the run's artifacts, each checked against the manifest, with what
+    it was built from (features, ranges, settings, version, sha256s) as metadata."""
     check_choice("model", export, EXPORTS)
     run = artifacts.Run.of(run)
     quantized, integer = run.quantized(), run.integer_model()
-    source = artifacts.MODEL_FILES[export]
-    build = {
-        "float": lambda: float_graph(run.float_params()),
-        "quantized": lambda: quantized_graph(quantized),
-        "integer": lambda: integer_graph(integer),
-    }[export]
     settings = {key: getattr(quantized.coef, key) for key in ("bits", "scheme", "granularity")}
     settings |= {"space": quantized.space, "rounding": quantized.rounding}
     if export == "float":
-        settings = {"quantized": False, "run": settings}
-    elif export == "integer":
+        model, settings = float_graph(run.float_params()), {"quantized": False, "run": settings}
+    elif export == "quantized":
+        model = quantized_graph(quantized)
+    else:
+        model = integer_graph(integer)
         settings = {
             "weight_bits": integer.bits,
             "weight_scheme": WEIGHT_SCHEME,
@@ -170,7 +164,7 @@ def load_export(run: artifacts.Run | artifacts.PathLike | None, export: str) -> 
             "accumulator_dtype": integer.accumulator_dtype,
             "accumulator_scale": integer.accumulator_scale,
         }
-    names = integer.feature_names
+    names, source = integer.feature_names, artifacts.MODEL_FILES[export]
     info = {
         "feature_names": json.dumps(list(names)),
         "training_ranges": json.dumps(dict(run.feature_ranges())),
@@ -182,17 +176,15 @@ def load_export(run: artifacts.Run | artifacts.PathLike | None, export: str) -> 
         "input": f"{INPUT_NAME}: [N, {len(names)}], columns in feature_names order",
         "output": f"{OUTPUT_NAME}: [N], median house value in units of $100,000",
     }
-    model = build()
     helper.set_model_props(model, info)
     return model
 
 
-def score(model: bytes | onnx.ModelProto, X: Any, feature_names: tuple[str, ...]) -> np.ndarray:
-    """Predictions of `model` in onnxruntime (CPU) for the rows of `X`, as float64."""
+def score(model: bytes, X: Any, feature_names: tuple[str, ...]) -> np.ndarray:
+    """Predictions of the serialized `model` in onnxruntime (CPU) for `X`'s rows, as float64."""
     import onnxruntime  # only here: building a graph needs onnx alone
 
-    serialized = model if isinstance(model, bytes) else model.SerializeToString()
-    session = onnxruntime.InferenceSession(serialized, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
     (graph_input,) = session.get_inputs()
     dtype = np.float64 if graph_input.type == "tensor(double)" else np.float32
     features = feature_matrix(X, feature_names).astype(dtype)
