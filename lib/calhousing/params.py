@@ -1,35 +1,27 @@
 """The pipeline's parameters, each declared once in :data:`PARAMETERS`, and their checks.
 
-``calhousing run -p``, each notebook's first cell, the notebooks' ``parameters`` cells and
-the README's table all derive from it, so a bad value gets the same ``ValueError`` (naming
-the parameter, its value and what is allowed) wherever it arrives, before anything is written.
+``calhousing run -p``, the notebooks' ``parameters`` cells and first checks, and the README's
+table derive from it, so a bad value gets the same ``ValueError`` wherever it arrives.
 """
 
 from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any, Literal, get_args
+from typing import Any
 
-Scheme = Literal["asymmetric", "symmetric"]
-Granularity = Literal["per_tensor", "per_channel"]
-Space = Literal["raw", "standardized"]
-Rounding = Literal["nearest", "gptq", "optimal"]
+SCHEMES = ("asymmetric", "symmetric")
+GRANULARITIES = ("per_tensor", "per_channel")
+SPACES = ("raw", "standardized")
+ROUNDINGS = ("nearest", "gptq", "optimal")
 # The float fit, its quantized (dequantized-weights) form and the integer-only model.
-ModelName = Literal["float", "quantized", "integer"]
-
-SCHEMES: tuple[Scheme, ...] = get_args(Scheme)
-GRANULARITIES: tuple[Granularity, ...] = get_args(Granularity)
-SPACES: tuple[Space, ...] = get_args(Space)
-ROUNDINGS: tuple[Rounding, ...] = get_args(Rounding)
-MODELS: tuple[ModelName, ...] = get_args(ModelName)
+MODELS = ("float", "quantized", "integer")
 
 MIN_BITS = 2
 MAX_BITS = 16
-MAX_RANDOM_STATE = 2**32 - 1
 DATA_ROWS = 20_640  # rows of California Housing, which every split divides
 MIN_TEST_ROWS = 2  # R² needs at least two test rows
 MIN_TRAIN_ROWS = 9  # 8 coefficients and an intercept need at least nine training rows
@@ -37,10 +29,8 @@ MIN_TRAIN_ROWS = 9  # 8 coefficients and an intercept need at least nine trainin
 
 @dataclass(frozen=True)
 class Allowed:
-    """The values of `kind` (a bool is no number) `within` bounds; `text` says which.
-
-    A value that is not even of `kind` is named with its type if `names_type`.
-    """
+    """The values of `kind` (a bool is no number) `within` bounds, as `text` says them; a
+    value not even of `kind` is named with its type if `names_type`."""
 
     text: str
     kind: type
@@ -56,10 +46,8 @@ class Allowed:
 
 
 class SplitFraction(Allowed):
-    """A test fraction in (0, 1) leaving enough of the data's rows on both sides.
-
-    The test part has ``ceil(fraction × rows)`` rows, as in scikit-learn's ``train_test_split``.
-    """
+    """A test fraction leaving enough rows on both sides; the test part has
+    ``ceil(fraction × rows)`` rows, as in scikit-learn's ``train_test_split``."""
 
     def check(self, name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < 1:
@@ -75,24 +63,19 @@ class SplitFraction(Allowed):
 
 
 def integers(low: int, high: int | None = None) -> Allowed:
-    """Integers from `low` to `high` (no upper bound for ``None``)."""
     bound = f"of at least {low}" if high is None else f"from {low} to {high}"
     within = (lambda v: low <= v) if high is None else (lambda v: low <= v <= high)
     return Allowed(f"an integer {bound}", Integral, within, names_type=True)
 
 
 def choices(values: tuple[str, ...]) -> Allowed:
-    """One of `values` (the arguments of a ``Literal``)."""
     return Allowed(f"one of {', '.join(map(repr, values))}", str, values.__contains__)
 
 
 @dataclass(frozen=True)
 class Parameter:
-    """One parameter of the pipeline, as the CLI, the notebooks and the README show it.
-
-    `help` says what it does, without its allowed values; `notebooks` are those whose
-    ``parameters`` cell declares it; only a `settable` one may be set by ``calhousing run -p``.
-    """
+    """One parameter: `help` says what it does, `notebooks` are those whose ``parameters``
+    cell declares it; only a `settable` one may be set by ``calhousing run -p``."""
 
     name: str
     default: Any
@@ -110,20 +93,9 @@ class Parameter:
         """`value` as the notebooks use it, or ``ValueError`` naming what is allowed."""
         return self.type(self.allowed.check(self.name, value))
 
-    @property
-    def comment(self) -> str:
-        """The help comment of the notebook's annotated parameter line."""
-        return f"{self.help}; {self.allowed.text}"
 
-
-NOTEBOOKS: tuple[str, ...] = (
-    "01_train",
-    "02_quantize",
-    "03_compare",
-    "04_sweep",
-    "06_deploy",
-    "05_summary",  # last: it sums up the others; the report shows it first
-)
+# 05_summary last: it sums up the others; the report shows it first.
+NOTEBOOKS = ("01_train", "02_quantize", "03_compare", "04_sweep", "06_deploy", "05_summary")
 
 PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
@@ -134,7 +106,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         ("01_train",),
     ),
     Parameter(
-        "random_state", 42, integers(0, MAX_RANDOM_STATE), "seed of train_test_split", ("01_train",)
+        "random_state", 42, integers(0, 2**32 - 1), "seed of train_test_split", ("01_train",)
     ),
     Parameter(
         "bits",
@@ -200,17 +172,14 @@ check_n_samples: Callable[[Any], int] = BY_NAME["n_samples"].check
 
 
 def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    """Return `value` if it is one of `allowed`, else raise ``ValueError``."""
     return choices(allowed).check(name, value)
 
 
 def check_parameters(given: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``calhousing run -p`` parameters in the order given; an unknown name's
     ``ValueError`` lists the known ones."""
-    unknown = sorted(set(given) - set(PIPELINE_PARAMETERS))
-    if unknown:
-        hint = " (set it with --artifacts-dir)" if "artifacts_dir" in unknown else ""
-        raise ValueError(_unknown_message(unknown, PIPELINE_PARAMETERS) + hint)
+    hint = " (set it with --artifacts-dir)" if "artifacts_dir" in given else ""
+    _refuse_unknown(given, PIPELINE_PARAMETERS, hint)
     return {name: BY_NAME[name].check(value) for name, value in given.items()}
 
 
@@ -230,16 +199,13 @@ def notebook_parameters(notebook: str) -> tuple[Parameter, ...]:
 def check_notebook(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
     """Check a notebook's parameters in its namespace, with the messages of ``calhousing run``.
 
-    Papermill only warns about an injected name the notebook does not declare; here it is
-    refused. The injected cell is read from IPython's history (``In``); without one
-    (JupyterLab, ``pytest --nbmake``) only the values are checked, so running the notebook
-    twice in one kernel never trips over the names its own cells defined.
+    An injected name the notebook does not declare, which papermill only warns about, is
+    refused. Without an injected cell (JupyterLab) only the values are checked: the names a
+    first Run All defined are no parameters.
     """
     declared = notebook_parameters(notebook)
     names = tuple(p.name for p in declared)
-    unknown = sorted(set(injected_names(namespace.get("In"))) - set(names))
-    if unknown:
-        raise ValueError(_unknown_message(unknown, names))
+    _refuse_unknown(injected_names(namespace.get("In")), names)
     missing = [name for name in names if name not in namespace]
     if missing:
         raise ValueError(
@@ -249,11 +215,8 @@ def check_notebook(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any
 
 
 def injected_names(history: Any) -> list[str]:
-    """The names assigned by the latest cell papermill injected, from IPython's ``In``.
-
-    A shared kernel keeps earlier notebooks' history, but each run injects its cell just
-    before the notebook's check, so the latest is its own. Papermill's cell starts with
-    its comment ``# Parameters``.
+    """The names assigned by the latest cell papermill injected (``# Parameters``), from
+    IPython's ``In``: a shared kernel keeps earlier notebooks' cells, but the latest is its own.
     """
     if not isinstance(history, Sequence) or isinstance(history, str):
         return []
@@ -270,7 +233,7 @@ def injected_names(history: Any) -> list[str]:
 def parameter_cell(notebook: str) -> str:
     """The source of `notebook`'s ``parameters`` cell: one annotated line per parameter."""
     return "\n".join(
-        f"{p.name}: {p.type.__name__} = {_python_literal(p.default)}  # {p.comment}"
+        f"{p.name}: {p.type.__name__} = {_python_literal(p.default)}  # {p.help}; {p.allowed.text}"
         for p in notebook_parameters(notebook)
     )
 
@@ -287,8 +250,11 @@ def markdown_table() -> str:
     return "\n".join([header, *rows])
 
 
-def _unknown_message(unknown: list[str], known: tuple[str, ...]) -> str:
-    return f"unknown parameter(s) {', '.join(unknown)}; known parameters: {', '.join(known)}"
+def _refuse_unknown(names: Iterable[str], known: tuple[str, ...], hint: str = "") -> None:
+    if unknown := sorted(set(names) - set(known)):
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)}; known parameters: {', '.join(known)}{hint}"
+        )
 
 
 def _python_literal(value: Any) -> str:
