@@ -122,10 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return its exit code (see :mod:`calhousing.errors`).
-
-    What stopped a command is said here in one line (argparse exits with 2 itself).
-    """
+    """Run one command; return its exit code, having said in one line what stopped it."""
     config.bound_memory()  # before the parser imports polars, which reads it then
     args = build_parser().parse_args(argv)
     with signals.handled():
@@ -271,10 +268,8 @@ def _closing_line(done, model_name: str) -> str:
         line += f"; {done.rows_rejected:,} rejected, listed in {done.rejects}"
     elif done.rejects:
         line += f"; none rejected ({done.rejects} holds the header only)"
-    if done.outside:
-        line += f"; {done.outside:,} with a feature outside the training range"
-    else:
-        line += "; none outside the training range"
+    outside = f"{done.outside:,} with a feature" if done.outside else "none"
+    line += f"; {outside} outside the training range"
     if model_name == "integer":
         line += f" ({done.clamped:,} clamped to it by the integer model)"
     return line
