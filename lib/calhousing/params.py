@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -23,8 +23,6 @@ MODELS = ("float", "quantized", "integer")
 MIN_BITS = 2
 MAX_BITS = 16
 DATA_ROWS = 20_640  # rows of California Housing, which every split divides
-MIN_TEST_ROWS = 2  # R² needs at least two test rows
-MIN_TRAIN_ROWS = 9  # 8 coefficients and an intercept need at least nine training rows
 
 
 @dataclass(frozen=True)
@@ -53,11 +51,11 @@ class SplitFraction(Allowed):
         if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < 1:
             raise ValueError(f"{name} must be {self.text} (the test fraction), got {value!r}")
         n_test = math.ceil(float(value) * DATA_ROWS)
-        if n_test < MIN_TEST_ROWS or DATA_ROWS - n_test < MIN_TRAIN_ROWS:
+        if n_test < 2 or DATA_ROWS - n_test < 9:
             raise ValueError(
                 f"{name}={value!r} leaves {n_test} test and {DATA_ROWS - n_test} training rows "
-                f"of the {DATA_ROWS:,}; at least {MIN_TEST_ROWS} test rows (for R²) and "
-                f"{MIN_TRAIN_ROWS} training rows (8 coefficients and an intercept) are needed"
+                f"of the {DATA_ROWS:,}; at least 2 test rows (for R²) and 9 training rows "
+                "(8 coefficients and an intercept) are needed"
             )
         return value
 
@@ -218,15 +216,11 @@ def injected_names(history: Any) -> list[str]:
     """The names assigned by the latest cell papermill injected (``# Parameters``), from
     IPython's ``In``: a shared kernel keeps earlier notebooks' cells, but the latest is its own.
     """
-    if not isinstance(history, Sequence) or isinstance(history, str):
-        return []
-    injected = [s for s in history if isinstance(s, str) and s.startswith("# Parameters\n")]
+    cells = history if isinstance(history, list) else []
+    injected = [s for s in cells if isinstance(s, str) and s.startswith("# Parameters\n")]
+    tree = ast.parse(injected[-1] if injected else "")
     return [
-        target.id
-        for node in ast.parse(injected[-1] if injected else "").body
-        if isinstance(node, ast.Assign)
-        for target in node.targets
-        if isinstance(target, ast.Name)
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
     ]
 
 
