@@ -92,6 +92,11 @@ class Parameter:
         return self.type(self.allowed.check(self.name, value))
 
 
+def _choice(name: str, values: tuple[str, ...], what: str) -> Parameter:
+    """One of 02_quantize's choices; the first of `values` is the default."""
+    return Parameter(name, values[0], choices(values), what, ("02_quantize",))
+
+
 # 05_summary last: it sums up the others; the report shows it first.
 NOTEBOOKS = ("01_train", "02_quantize", "03_compare", "04_sweep", "06_deploy", "05_summary")
 
@@ -113,34 +118,10 @@ PARAMETERS: tuple[Parameter, ...] = (
         "code width of the quantized coefficients",
         ("02_quantize",),
     ),
-    Parameter(
-        "scheme",
-        "asymmetric",
-        choices(SCHEMES),
-        "code grid: unsigned over min..max, or signed with zero point 0",
-        ("02_quantize",),
-    ),
-    Parameter(
-        "granularity",
-        "per_tensor",
-        choices(GRANULARITIES),
-        "one scale for all coefficients, or one each",
-        ("02_quantize",),
-    ),
-    Parameter(
-        "space",
-        "raw",
-        choices(SPACES),
-        "coefficients as fitted, or times each feature's std",
-        ("02_quantize",),
-    ),
-    Parameter(
-        "rounding",
-        "nearest",
-        choices(ROUNDINGS),
-        "how each coefficient picks its grid point",
-        ("02_quantize",),
-    ),
+    _choice("scheme", SCHEMES, "code grid: unsigned over min..max, or signed with zero point 0"),
+    _choice("granularity", GRANULARITIES, "one scale for all coefficients, or one each"),
+    _choice("space", SPACES, "coefficients as fitted, or times each feature's std"),
+    _choice("rounding", ROUNDINGS, "how each coefficient picks its grid point"),
     Parameter("n_samples", 10, integers(1), "test rows shown in the error table", ("03_compare",)),
     Parameter(
         "max_r2_loss",
