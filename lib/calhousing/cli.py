@@ -191,7 +191,8 @@ def _summary(args: argparse.Namespace) -> int:
     from calhousing.report.summary import report_shows, run_summary
 
     rows = args.n_rows
-    _refuse((rows < 1, f"--n-rows must be 1 or more, got {rows}"))
+    if rows < 1:
+        raise errors.UsageError(f"--n-rows must be 1 or more, got {rows}")
     run = Run.open(args.artifacts_dir)
     comparison, predictions = run.comparison(n_rows=rows)
     report = resolve_dir(args.reports_dir, "reports") / REPORT_FILE
