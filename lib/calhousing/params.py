@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -197,7 +197,7 @@ def injected_names(history: Any) -> list[str]:
     """The names assigned by the latest cell papermill injected (``# Parameters``), from
     IPython's ``In``: a shared kernel keeps earlier notebooks' cells, but the latest is its own.
     """
-    cells = history if isinstance(history, list) else []
+    cells = history if isinstance(history, Sequence) and not isinstance(history, str) else []
     injected = [s for s in cells if isinstance(s, str) and s.startswith("# Parameters\n")]
     tree = ast.parse(injected[-1] if injected else "")
     return [
