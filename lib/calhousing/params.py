@@ -61,12 +61,14 @@ class SplitFraction(Allowed):
 
 
 def integers(low: int, high: int | None = None) -> Allowed:
+    """Integers from `low` to `high` (no upper bound for ``None``)."""
     bound = f"of at least {low}" if high is None else f"from {low} to {high}"
     within = (lambda v: low <= v) if high is None else (lambda v: low <= v <= high)
     return Allowed(f"an integer {bound}", Integral, within, names_type=True)
 
 
 def choices(values: tuple[str, ...]) -> Allowed:
+    """One of `values`."""
     return Allowed(f"one of {', '.join(map(repr, values))}", str, values.__contains__)
 
 
@@ -151,6 +153,7 @@ check_n_samples: Callable[[Any], int] = BY_NAME["n_samples"].check
 
 
 def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    """`value` if it is one of `allowed`, else ``ValueError``."""
     return choices(allowed).check(name, value)
 
 
