@@ -179,12 +179,8 @@ def notebook_parameters(notebook: str) -> tuple[Parameter, ...]:
 
 
 def check_notebook(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """Check a notebook's parameters in its namespace, with the messages of ``calhousing run``.
-
-    An injected name the notebook does not declare, which papermill only warns about, is
-    refused. Without an injected cell (JupyterLab) only the values are checked: the names a
-    first Run All defined are no parameters.
-    """
+    """Check a notebook's parameters in its namespace, with the messages of ``calhousing run``;
+    only a name papermill injected but the notebook lacks is refused, not those its cells made."""
     declared = notebook_parameters(notebook)
     names = tuple(p.name for p in declared)
     _refuse_unknown(injected_names(namespace.get("In")), names)
