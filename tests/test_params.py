@@ -234,7 +234,7 @@ def test_papermill_reads_each_declared_type_default_and_help(notebook):
     assert list(inferred) == [p.name for p in declared]
     for parameter in declared:
         found = inferred[parameter.name]
-        assert found["inferred_type_name"] == parameter.type.__name__
+        assert found["inferred_type_name"] == type(parameter.default).__name__
         assert found["help"] == f"{parameter.help}; {parameter.allowed.text}"
         assert eval(found["default"]) == parameter.default  # a Python literal
 

@@ -84,14 +84,9 @@ class Parameter:
     notebooks: tuple[str, ...]
     settable: bool = True
 
-    @property
-    def type(self) -> type:
-        """What papermill infers from the notebook's annotation (``int``, ``float``, ``str``)."""
-        return type(self.default)
-
     def check(self, value: Any) -> Any:
-        """`value` as the notebooks use it, or ``ValueError`` naming what is allowed."""
-        return self.type(self.allowed.check(self.name, value))
+        """`value` of the default's type (the notebook's annotation), or ``ValueError``."""
+        return type(self.default)(self.allowed.check(self.name, value))
 
 
 def _choice(name: str, values: tuple[str, ...], what: str) -> Parameter:
@@ -207,7 +202,8 @@ def injected_names(history: Any) -> list[str]:
 def parameter_cell(notebook: str) -> str:
     """The source of `notebook`'s ``parameters`` cell: one annotated line per parameter."""
     return "\n".join(
-        f"{p.name}: {p.type.__name__} = {_python_literal(p.default)}  # {p.help}; {p.allowed.text}"
+        f"{p.name}: {type(p.default).__name__} = {_python_literal(p.default)}"
+        f"  # {p.help}; {p.allowed.text}"
         for p in notebook_parameters(notebook)
     )
 
