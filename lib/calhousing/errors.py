@@ -74,6 +74,7 @@ class OutputError(OSError):
     """The output cannot be written where it was asked for (a folder, the input, a full disk)."""
 
 
+# Raised in notebooks too, where a failed cell's message names the class: each keeps its own.
 class DataUnavailableError(RuntimeError):
     """The data set is neither cached locally nor downloadable."""
 
