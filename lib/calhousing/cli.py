@@ -240,7 +240,7 @@ def _predict(args: argparse.Namespace) -> int:
             "--skip-invalid writes the rejected rows to OUTPUT.rejects.csv, so it needs -o OUTPUT",
         ),
         (
-            not (args.scheduler or "tcp://").startswith("tcp://"),
+            args.scheduler is not None and not args.scheduler.startswith("tcp://"),
             f"--scheduler must look like tcp://HOST:PORT, got {args.scheduler!r}",
         ),
         (args.workers < 1, f"--workers must be at least 1, got {args.workers}"),
