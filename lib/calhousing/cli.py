@@ -122,18 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return its exit code (see :mod:`calhousing.errors`).
-
-    The error that stopped a command is reported here in one line; argparse exits with 2
-    itself. SIGINT and SIGTERM stop every command the same way (:mod:`calhousing.run.signals`).
-    """
+    """Run one command; return its exit code, having said in one line what stopped it."""
     config.bound_memory()  # before the parser imports polars, which reads it then
     args = build_parser().parse_args(argv)
     with signals.handled():
         try:
-            # looked up here, not once at import, so each command can be replaced in a test
-            command = {"run": _run, "summary": _summary, "predict": _predict, "export": _export}
-            return command[args.command](args)
+            return globals()[f"_{args.command}"](args)  # looked up now: a test may replace it
         except BrokenPipeError:  # the reader of stdout left early (`| head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return errors.EXIT_BROKEN_PIPE
@@ -146,31 +140,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
 
 
-# How a command that writes one output says, when it fails, that it wrote nothing
-# (`run` says what it left in the message of its error).
-_FAILED_ENDING = {"predict": ". No output was written.", "export": "; nothing was written"}
-_INTERRUPTED_ENDING = {"predict": "; no output was written.", "export": "; nothing was written."}
+# How a command that writes one output says, when it fails or is interrupted, that it wrote
+# nothing (`run` says what it left in the message of its error).
+_NOTHING_WRITTEN = {
+    "predict": (". No output was written.", "; no output was written."),
+    "export": ("; nothing was written", "; nothing was written."),
+}
 _SKIP_INVALID_HINT = ". To score the valid rows and list the others, add --skip-invalid -o OUTPUT"
 
 
 def _failure_message(command: str, error: BaseException, code: int) -> str:
+    failed, interrupted = _NOTHING_WRITTEN.get(command, ("", ""))
     if code == errors.EXIT_INTERRUPTED:
         said = isinstance(error, errors.Interrupted) and str(error)
-        outcome = f"; {error}" if said else _INTERRUPTED_ENDING.get(command, "")
-        return f"calhousing {command}: interrupted{outcome}"
+        return f"calhousing {command}: interrupted{f'; {error}' if said else interrupted}"
     if code == errors.EXIT_USAGE:
         return f"calhousing {command}: error: {error}"
     hint = _SKIP_INVALID_HINT if isinstance(error, errors.InputError) and error.skippable else ""
-    return f"calhousing {command}: error: {error}{hint}{_FAILED_ENDING.get(command, '')}"
+    return f"calhousing {command}: error: {error}{hint}{failed}"
 
 
 def parameter_value(text: str) -> Any:
-    """`text` typed as papermill's ``-p`` types it, so both commands read a value alike.
-
-    ``True``, ``False`` and ``None`` are those constants, then an integer, then a
-    float (``1e-3``, ``nan``); anything else stays text. Written out rather than imported
-    from papermill, whose import would cost a bad parameter's refusal about 2 s.
-    """
+    """`text` typed as papermill's ``-p`` types it: ``True``, ``False``, ``None``, else an
+    integer, else a float (``1e-3``, ``nan``), else text. Written out: importing papermill
+    would delay a bad parameter's refusal by about 2 s."""
     constants: dict[str, Any] = {"True": True, "False": False, "None": None}
     if text in constants:
         return constants[text]
@@ -229,12 +222,29 @@ def _summary(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from calhousing.predict import load_model, predict_file
-    from calhousing.predict.dataset import is_dataset, predict_dataset
+    from calhousing.predict.dataset import NEEDS_OUTPUT_FOLDER, is_dataset, predict_dataset
 
     dataset = is_dataset(args.input)
-    usage = _predict_usage(args, dataset=dataset)
-    if usage:
-        raise errors.UsageError(usage)
+    to_stdout = args.output in (None, "-")
+    _refuse(
+        (args.output == "", "-o is empty: give an output file name, or - for stdout"),
+        (args.input == "", "INPUT is empty: give a file name, or - for stdin"),
+        (dataset and to_stdout, NEEDS_OUTPUT_FOLDER),
+        (
+            dataset and (args.output or "").lower().endswith(".csv"),
+            f"a dataset is scored into a folder of Parquet files, but -o {args.output!r} "
+            "names a CSV file: give a folder name",
+        ),
+        (
+            args.skip_invalid and to_stdout,
+            "--skip-invalid writes the rejected rows to OUTPUT.rejects.csv, so it needs -o OUTPUT",
+        ),
+        (
+            args.scheduler is not None and not args.scheduler.startswith("tcp://"),
+            f"--scheduler must look like tcp://HOST:PORT, got {args.scheduler!r}",
+        ),
+        (args.workers < 1, f"--workers must be at least 1, got {args.workers}"),
+    )
     options = {"skip_invalid": args.skip_invalid, "flag_out_of_range": args.flag_out_of_range}
     model = load_model(args.artifacts_dir, args.model)
     if dataset:
@@ -251,33 +261,6 @@ def _predict(args: argparse.Namespace) -> int:
     return errors.EXIT_DONE
 
 
-def _predict_usage(args: argparse.Namespace, *, dataset: bool) -> str:
-    """What is wrong with the predict command line itself ('' if nothing)."""
-    from calhousing.predict.dataset import NEEDS_OUTPUT_FOLDER
-
-    to_stdout = args.output in (None, "-")
-    if args.output == "":
-        return "-o is empty: give an output file name, or - for stdout"
-    if args.input == "":
-        return "INPUT is empty: give a file name, or - for stdin"
-    if dataset and to_stdout:
-        return NEEDS_OUTPUT_FOLDER
-    if dataset and args.output.lower().endswith(".csv"):
-        return (
-            f"a dataset is scored into a folder of Parquet files, but -o {args.output!r} "
-            "names a CSV file: give a folder name"
-        )
-    if args.skip_invalid and to_stdout:
-        return (
-            "--skip-invalid writes the rejected rows to OUTPUT.rejects.csv, so it needs -o OUTPUT"
-        )
-    if args.scheduler is not None and not args.scheduler.startswith("tcp://"):
-        return f"--scheduler must look like tcp://HOST:PORT, got {args.scheduler!r}"
-    if args.workers < 1:
-        return f"--workers must be at least 1, got {args.workers}"
-    return ""
-
-
 def _closing_line(done, model_name: str) -> str:
     """``Scored N rows with the M model into X; K rejected, ...; J outside the training range``."""
     line = f"Scored {done.rows_scored:,} row{'' if done.rows_scored == 1 else 's'}"
@@ -286,28 +269,25 @@ def _closing_line(done, model_name: str) -> str:
         line += f"; {done.rows_rejected:,} rejected, listed in {done.rejects}"
     elif done.rejects:
         line += f"; none rejected ({done.rejects} holds the header only)"
-    if done.outside:
-        line += f"; {done.outside:,} with a feature outside the training range"
-    else:
-        line += "; none outside the training range"
+    outside = f"{done.outside:,} with a feature" if done.outside else "none"
+    line += f"; {outside} outside the training range"
     if model_name == "integer":
         line += f" ({done.clamped:,} clamped to it by the integer model)"
     return line
 
 
 def _export(args: argparse.Namespace) -> int:
-    if args.format not in ("onnx", "c"):
-        raise errors.UsageError(f"--format must be onnx or c, got {args.format!r}")
     to_c = args.format == "c"
-    if to_c and args.model != "integer":
-        raise errors.UsageError(
+    _refuse(
+        (args.format not in ("onnx", "c"), f"--format must be onnx or c, got {args.format!r}"),
+        (
+            to_c and args.model != "integer",
             f"--format c writes the integer-only model, not --model {args.model} (float "
-            "arithmetic, exported as ONNX): use --model integer"
-        )
-    if args.output == "" and to_c:
-        raise errors.UsageError("-o is empty: give the folder to write the C files into")
-    if args.output == "":
-        raise errors.UsageError("-o is empty: give the name of the .onnx file to write")
+            "arithmetic, exported as ONNX): use --model integer",
+        ),
+        (args.output == "" and to_c, "-o is empty: give the folder to write the C files into"),
+        (args.output == "", "-o is empty: give the name of the .onnx file to write"),
+    )
     from calhousing.export.model_card import CARD_FILE, model_card
 
     run = Run.open(args.artifacts_dir)
@@ -330,6 +310,13 @@ def _export(args: argparse.Namespace) -> int:
         write_bytes(written.parent / CARD_FILE, card)
     print(f"Wrote the {args.model} model to {written} ({len(serialized):,} bytes), its card beside")
     return errors.EXIT_DONE
+
+
+def _refuse(*checks: tuple[bool, str]) -> None:
+    """Raise UsageError with the message of the first check whose condition holds."""
+    for wrong, message in checks:
+        if wrong:
+            raise errors.UsageError(message)
 
 
 @contextlib.contextmanager

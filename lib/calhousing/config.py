@@ -1,31 +1,25 @@
 """polars' memory bounds for ``calhousing predict``, outside :mod:`calhousing.predict`.
 
-polars reads them when it is imported, so the command line calls :func:`bound_memory`
-first; a variable the user has set is left alone. polars' defaults held 250-320 MB on
-a 10M-row file on 2 threads and 390-530 MB on 16; these keep the peak near 180-270 MB
-from 1 to 16 threads at the same speed on 2 cores (measured in docs/scoring.md).
+polars reads them when it is imported, so the command line calls :func:`bound_memory` first; a
+variable the user has set is left alone. polars' defaults held 250-320 MB on a 10M-row file on
+2 threads and 390-530 MB on 16; these keep the peak near 180-270 MB from 1 to 16 threads at the
+same speed on 2 cores (measured in docs/scoring.md).
 """
 
 from __future__ import annotations
 
 import os
 
-# Rows per morsel a Parquet row group is cut into (polars: 100,000).
-MORSEL_ROWS = 25_000
-# Parquet row groups read ahead of the decoder (polars: at least 128, bounded by bytes).
-ROW_GROUP_PREFETCH = 2
-
 
 def csv_chunk_bytes(threads: int) -> int:
-    """How many bytes polars' CSV reader parses per morsel, for `threads` threads.
-
-    Memory grows with threads × morsel size: polars' default held 363 MB for a 10M-row
-    file on 2 threads and 820 MB on 8; this keeps the peak at 170-270 MB from 1 to 16.
-    """
+    """Bytes polars' CSV reader parses per morsel on `threads` threads: memory grows with
+    both, and polars' default held 363 MB on a 10M-row file on 2 threads, 820 MB on 8."""
     return max(2**19, min(2**22 * min(threads, 2), 2**25 // threads**2))
 
 
 def bound_memory() -> None:
     """Set polars' morsel size and Parquet read-ahead, unless already set."""
-    os.environ.setdefault("POLARS_IDEAL_MORSEL_SIZE", str(MORSEL_ROWS))
-    os.environ.setdefault("POLARS_ROW_GROUP_PREFETCH_SIZE", str(ROW_GROUP_PREFETCH))
+    # rows per morsel a Parquet row group is cut into (polars: 100,000)
+    os.environ.setdefault("POLARS_IDEAL_MORSEL_SIZE", "25000")
+    # Parquet row groups read ahead of the decoder (polars: at least 128, bounded by bytes)
+    os.environ.setdefault("POLARS_ROW_GROUP_PREFETCH_SIZE", "2")

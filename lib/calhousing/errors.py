@@ -1,7 +1,7 @@
 """Every exception the library raises on purpose, and the exit code each gives.
 
-The codes are those of ``docs/guarantees.md``: 141 is ``calhousing predict`` whose stdout
-reader stopped early (``| head``), silent as any Unix tool stopped by SIGPIPE (128 + 13).
+The codes are those of ``docs/guarantees.md``; 141 (128 + SIGPIPE) is ``calhousing predict``
+whose stdout reader stopped early (``| head``), silent as any Unix tool.
 """
 
 from __future__ import annotations
@@ -15,14 +15,6 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
 
-class UsageError(ValueError):
-    """A bad option, parameter or target folder: nothing was done (exit code 2)."""
-
-
-class Interrupted(KeyboardInterrupt):
-    """A signal stopped the work; the message says what state it left (exit code 130)."""
-
-
 def exit_code(error: BaseException) -> int | None:
     """The exit code for `error`, or ``None`` for an error that is a bug."""
     if isinstance(error, KeyboardInterrupt):
@@ -34,6 +26,14 @@ def exit_code(error: BaseException) -> int | None:
     return None
 
 
+class UsageError(ValueError):
+    """A bad option, parameter or target folder: nothing was done (exit code 2)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal stopped the work; the message says what state it left (exit code 130)."""
+
+
 # What a run that stopped early left in artifacts/ and reports/, as the messages say it.
 UNCHANGED = "previous artifacts and reports are unchanged"
 REPLACED = "the new artifacts and reports were already complete and are in place"
@@ -43,6 +43,38 @@ PENDING = (
 )
 
 
+class RunError(RuntimeError):
+    """Another run holds a target folder, the outputs could not be moved into place or their
+    journal read, or the kernel's namespace could not be cleared."""
+
+
+RunLockedError = PromotionError = JournalError = NamespaceError = RunError
+
+
+class PipelineError(RuntimeError):
+    """A notebook failed; ``failed_run_dir`` is where the run's executed notebooks were kept."""
+
+    failed_run_dir: Path | None = None
+
+    def __str__(self) -> str:
+        kept = f"\nThe failed run's executed notebooks are in {self.failed_run_dir}"
+        ending = f"\n{UNCHANGED.capitalize()}."
+        return super().__str__() + (kept if self.failed_run_dir else "") + ending
+
+
+class InputError(ValueError):
+    """The input cannot be scored as it is; ``skippable`` for a bad row ``skip_invalid`` rejects."""
+
+    def __init__(self, message: str, *, skippable: bool = False) -> None:
+        super().__init__(message)
+        self.skippable = skippable
+
+
+class OutputError(OSError):
+    """The output cannot be written where it was asked for (a folder, the input, a full disk)."""
+
+
+# Raised in notebooks too, where a failed cell's message names the class: each keeps its own.
 class DataUnavailableError(RuntimeError):
     """The data set is neither cached locally nor downloadable."""
 
@@ -52,7 +84,7 @@ class DataCacheError(DataUnavailableError):
 
 
 class CacheFormatError(ValueError):
-    """The bytes are not a joblib cache this module will load; the message says why."""
+    """The bytes are not a joblib cache the data cache will load; the message says why."""
 
 
 class SearchBudgetError(RuntimeError):
@@ -73,7 +105,7 @@ class SchemaError(ValueError):
 
 
 class ArtifactError(RuntimeError):
-    """An artifact a step needs is missing, malformed, tampered with or stale (exit code 1)."""
+    """An artifact a step needs is missing, malformed, tampered with or stale."""
 
 
 class ManifestError(ArtifactError):
@@ -82,43 +114,3 @@ class ManifestError(ArtifactError):
 
 class StaleArtifactError(ArtifactError):
     """An artifact was made from an input that has changed since."""
-
-
-class JournalError(RuntimeError):
-    """A promotion journal cannot be read, so an interrupted promotion cannot be finished."""
-
-
-class NamespaceError(RuntimeError):
-    """The shared kernel's namespace could not be cleared between two notebooks."""
-
-
-class PipelineError(RuntimeError):
-    """A notebook failed; ``failed_run_dir`` is where the run's executed notebooks were kept."""
-
-    failed_run_dir: Path | None = None
-
-    def __str__(self) -> str:
-        kept = ""
-        if self.failed_run_dir:
-            kept = f"\nThe failed run's executed notebooks are in {self.failed_run_dir}"
-        return f"{super().__str__()}{kept}\n{UNCHANGED.capitalize()}."
-
-
-class RunLockedError(RuntimeError):
-    """Another run is writing to the same artifacts or reports folder."""
-
-
-class PromotionError(RuntimeError):
-    """Moving the finished outputs into place failed; the message says what state it left."""
-
-
-class InputError(ValueError):
-    """The input cannot be scored as it is; ``skippable`` for a bad row ``skip_invalid`` rejects."""
-
-    def __init__(self, message: str, *, skippable: bool = False) -> None:
-        super().__init__(message)
-        self.skippable = skippable
-
-
-class OutputError(OSError):
-    """The output cannot be written where it was asked for (a folder, the input, a full disk)."""

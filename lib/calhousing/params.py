@@ -1,46 +1,34 @@
 """The pipeline's parameters, each declared once in :data:`PARAMETERS`, and their checks.
 
-``calhousing run -p``, each notebook's first cell, the notebooks' ``parameters`` cells and
-the README's table all derive from it, so a bad value gets the same ``ValueError`` (naming
-the parameter, its value and what is allowed) wherever it arrives, before anything is written.
+``calhousing run -p``, the notebooks' ``parameters`` cells and first checks, and the README's
+table derive from it, so a bad value gets the same ``ValueError`` wherever it arrives.
 """
 
 from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any, Literal, get_args
+from typing import Any
 
-Scheme = Literal["asymmetric", "symmetric"]
-Granularity = Literal["per_tensor", "per_channel"]
-Space = Literal["raw", "standardized"]
-Rounding = Literal["nearest", "gptq", "optimal"]
+SCHEMES = ("asymmetric", "symmetric")
+GRANULARITIES = ("per_tensor", "per_channel")
+SPACES = ("raw", "standardized")
+ROUNDINGS = ("nearest", "gptq", "optimal")
 # The float fit, its quantized (dequantized-weights) form and the integer-only model.
-ModelName = Literal["float", "quantized", "integer"]
-
-SCHEMES: tuple[Scheme, ...] = get_args(Scheme)
-GRANULARITIES: tuple[Granularity, ...] = get_args(Granularity)
-SPACES: tuple[Space, ...] = get_args(Space)
-ROUNDINGS: tuple[Rounding, ...] = get_args(Rounding)
-MODELS: tuple[ModelName, ...] = get_args(ModelName)
+MODELS = ("float", "quantized", "integer")
 
 MIN_BITS = 2
 MAX_BITS = 16
-MAX_RANDOM_STATE = 2**32 - 1
 DATA_ROWS = 20_640  # rows of California Housing, which every split divides
-MIN_TEST_ROWS = 2  # R² needs at least two test rows
-MIN_TRAIN_ROWS = 9  # 8 coefficients and an intercept need at least nine training rows
 
 
 @dataclass(frozen=True)
 class Allowed:
-    """The values of `kind` (a bool is no number) `within` bounds; `text` says which.
-
-    A value that is not even of `kind` is named with its type if `names_type`.
-    """
+    """The values of `kind` (a bool is no number) `within` bounds, as `text` says them; a
+    value not even of `kind` is named with its type if `names_type`."""
 
     text: str
     kind: type
@@ -56,20 +44,18 @@ class Allowed:
 
 
 class SplitFraction(Allowed):
-    """A test fraction in (0, 1) leaving enough of the data's rows on both sides.
-
-    The test part has ``ceil(fraction × rows)`` rows, as in scikit-learn's ``train_test_split``.
-    """
+    """A test fraction leaving enough rows on both sides; the test part has
+    ``ceil(fraction × rows)`` rows, as in scikit-learn's ``train_test_split``."""
 
     def check(self, name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < 1:
             raise ValueError(f"{name} must be {self.text} (the test fraction), got {value!r}")
         n_test = math.ceil(float(value) * DATA_ROWS)
-        if n_test < MIN_TEST_ROWS or DATA_ROWS - n_test < MIN_TRAIN_ROWS:
+        if n_test < 2 or DATA_ROWS - n_test < 9:
             raise ValueError(
                 f"{name}={value!r} leaves {n_test} test and {DATA_ROWS - n_test} training rows "
-                f"of the {DATA_ROWS:,}; at least {MIN_TEST_ROWS} test rows (for R²) and "
-                f"{MIN_TRAIN_ROWS} training rows (8 coefficients and an intercept) are needed"
+                f"of the {DATA_ROWS:,}; at least 2 test rows (for R²) and 9 training rows "
+                "(8 coefficients and an intercept) are needed"
             )
         return value
 
@@ -82,17 +68,14 @@ def integers(low: int, high: int | None = None) -> Allowed:
 
 
 def choices(values: tuple[str, ...]) -> Allowed:
-    """One of `values` (the arguments of a ``Literal``)."""
+    """One of `values`."""
     return Allowed(f"one of {', '.join(map(repr, values))}", str, values.__contains__)
 
 
 @dataclass(frozen=True)
 class Parameter:
-    """One parameter of the pipeline, as the CLI, the notebooks and the README show it.
-
-    `help` says what it does, without its allowed values; `notebooks` are those whose
-    ``parameters`` cell declares it; only a `settable` one may be set by ``calhousing run -p``.
-    """
+    """One parameter: `help` says what it does, `notebooks` are those whose ``parameters``
+    cell declares it; only a `settable` one may be set by ``calhousing run -p``."""
 
     name: str
     default: Any
@@ -101,29 +84,18 @@ class Parameter:
     notebooks: tuple[str, ...]
     settable: bool = True
 
-    @property
-    def type(self) -> type:
-        """What papermill infers from the notebook's annotation (``int``, ``float``, ``str``)."""
-        return type(self.default)
-
     def check(self, value: Any) -> Any:
-        """`value` as the notebooks use it, or ``ValueError`` naming what is allowed."""
-        return self.type(self.allowed.check(self.name, value))
-
-    @property
-    def comment(self) -> str:
-        """The help comment of the notebook's annotated parameter line."""
-        return f"{self.help}; {self.allowed.text}"
+        """`value` of the default's type (the notebook's annotation), or ``ValueError``."""
+        return type(self.default)(self.allowed.check(self.name, value))
 
 
-NOTEBOOKS: tuple[str, ...] = (
-    "01_train",
-    "02_quantize",
-    "03_compare",
-    "04_sweep",
-    "06_deploy",
-    "05_summary",  # last: it sums up the others; the report shows it first
-)
+def _choice(name: str, values: tuple[str, ...], what: str) -> Parameter:
+    """One of 02_quantize's choices; the first of `values` is the default."""
+    return Parameter(name, values[0], choices(values), what, ("02_quantize",))
+
+
+# 05_summary last: it sums up the others; the report shows it first.
+NOTEBOOKS = ("01_train", "02_quantize", "03_compare", "04_sweep", "06_deploy", "05_summary")
 
 PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
@@ -134,7 +106,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         ("01_train",),
     ),
     Parameter(
-        "random_state", 42, integers(0, MAX_RANDOM_STATE), "seed of train_test_split", ("01_train",)
+        "random_state", 42, integers(0, 2**32 - 1), "seed of train_test_split", ("01_train",)
     ),
     Parameter(
         "bits",
@@ -143,34 +115,10 @@ PARAMETERS: tuple[Parameter, ...] = (
         "code width of the quantized coefficients",
         ("02_quantize",),
     ),
-    Parameter(
-        "scheme",
-        "asymmetric",
-        choices(SCHEMES),
-        "code grid: unsigned over min..max, or signed with zero point 0",
-        ("02_quantize",),
-    ),
-    Parameter(
-        "granularity",
-        "per_tensor",
-        choices(GRANULARITIES),
-        "one scale for all coefficients, or one each",
-        ("02_quantize",),
-    ),
-    Parameter(
-        "space",
-        "raw",
-        choices(SPACES),
-        "coefficients as fitted, or times each feature's std",
-        ("02_quantize",),
-    ),
-    Parameter(
-        "rounding",
-        "nearest",
-        choices(ROUNDINGS),
-        "how each coefficient picks its grid point",
-        ("02_quantize",),
-    ),
+    _choice("scheme", SCHEMES, "code grid: unsigned over min..max, or signed with zero point 0"),
+    _choice("granularity", GRANULARITIES, "one scale for all coefficients, or one each"),
+    _choice("space", SPACES, "coefficients as fitted, or times each feature's std"),
+    _choice("rounding", ROUNDINGS, "how each coefficient picks its grid point"),
     Parameter("n_samples", 10, integers(1), "test rows shown in the error table", ("03_compare",)),
     Parameter(
         "max_r2_loss",
@@ -200,17 +148,15 @@ check_n_samples: Callable[[Any], int] = BY_NAME["n_samples"].check
 
 
 def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    """Return `value` if it is one of `allowed`, else raise ``ValueError``."""
+    """`value` if it is one of `allowed`, else ``ValueError``."""
     return choices(allowed).check(name, value)
 
 
 def check_parameters(given: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``calhousing run -p`` parameters in the order given; an unknown name's
     ``ValueError`` lists the known ones."""
-    unknown = sorted(set(given) - set(PIPELINE_PARAMETERS))
-    if unknown:
-        hint = " (set it with --artifacts-dir)" if "artifacts_dir" in unknown else ""
-        raise ValueError(_unknown_message(unknown, PIPELINE_PARAMETERS) + hint)
+    hint = " (set it with --artifacts-dir)" if "artifacts_dir" in given else ""
+    _refuse_unknown(given, PIPELINE_PARAMETERS, hint)
     return {name: BY_NAME[name].check(value) for name, value in given.items()}
 
 
@@ -228,18 +174,11 @@ def notebook_parameters(notebook: str) -> tuple[Parameter, ...]:
 
 
 def check_notebook(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """Check a notebook's parameters in its namespace, with the messages of ``calhousing run``.
-
-    Papermill only warns about an injected name the notebook does not declare; here it is
-    refused. The injected cell is read from IPython's history (``In``); without one
-    (JupyterLab, ``pytest --nbmake``) only the values are checked, so running the notebook
-    twice in one kernel never trips over the names its own cells defined.
-    """
+    """Check a notebook's parameters in its namespace, with the messages of ``calhousing run``;
+    only a name papermill injected but the notebook lacks is refused, not those its cells made."""
     declared = notebook_parameters(notebook)
     names = tuple(p.name for p in declared)
-    unknown = sorted(set(injected_names(namespace.get("In"))) - set(names))
-    if unknown:
-        raise ValueError(_unknown_message(unknown, names))
+    _refuse_unknown(injected_names(namespace.get("In")), names)
     missing = [name for name in names if name not in namespace]
     if missing:
         raise ValueError(
@@ -249,28 +188,22 @@ def check_notebook(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any
 
 
 def injected_names(history: Any) -> list[str]:
-    """The names assigned by the latest cell papermill injected, from IPython's ``In``.
-
-    A shared kernel keeps earlier notebooks' history, but each run injects its cell just
-    before the notebook's check, so the latest is its own. Papermill's cell starts with
-    its comment ``# Parameters``.
+    """The names assigned by the latest cell papermill injected (``# Parameters``), from
+    IPython's ``In``: a shared kernel keeps earlier notebooks' cells, but the latest is its own.
     """
-    if not isinstance(history, Sequence) or isinstance(history, str):
-        return []
-    injected = [s for s in history if isinstance(s, str) and s.startswith("# Parameters\n")]
+    cells = history if isinstance(history, Sequence) and not isinstance(history, str) else []
+    injected = [s for s in cells if isinstance(s, str) and s.startswith("# Parameters\n")]
+    tree = ast.parse(injected[-1] if injected else "")
     return [
-        target.id
-        for node in ast.parse(injected[-1] if injected else "").body
-        if isinstance(node, ast.Assign)
-        for target in node.targets
-        if isinstance(target, ast.Name)
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
     ]
 
 
 def parameter_cell(notebook: str) -> str:
     """The source of `notebook`'s ``parameters`` cell: one annotated line per parameter."""
     return "\n".join(
-        f"{p.name}: {p.type.__name__} = {_python_literal(p.default)}  # {p.comment}"
+        f"{p.name}: {type(p.default).__name__} = {_python_literal(p.default)}"
+        f"  # {p.help}; {p.allowed.text}"
         for p in notebook_parameters(notebook)
     )
 
@@ -287,8 +220,11 @@ def markdown_table() -> str:
     return "\n".join([header, *rows])
 
 
-def _unknown_message(unknown: list[str], known: tuple[str, ...]) -> str:
-    return f"unknown parameter(s) {', '.join(unknown)}; known parameters: {', '.join(known)}"
+def _refuse_unknown(names: Iterable[str], known: tuple[str, ...], hint: str = "") -> None:
+    if unknown := sorted(set(names) - set(known)):
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)}; known parameters: {', '.join(known)}{hint}"
+        )
 
 
 def _python_literal(value: Any) -> str:
