@@ -61,11 +61,9 @@ class Records:
         return self.data[self.starts[index] : self.ends[index]].decode("utf-8", "backslashreplace")
 
     def texts(self, indices: np.ndarray) -> list[str]:
-        if not self.data.isascii():
-            return [self.text(index) for index in indices]
-        text = self.data.decode("ascii")  # one decode: byte offsets are character offsets
-        starts, ends = self.starts[indices].tolist(), self.ends[indices].tolist()
-        return [text[start:end] for start, end in zip(starts, ends, strict=True)]
+        starts, ends = self.starts[indices].tolist(), self.ends[indices].tolist()  # fast to index
+        lines = zip(starts, ends, strict=True)
+        return [self.data[start:end].decode("utf-8", "backslashreplace") for start, end in lines]
 
 
 def iter_records(
@@ -128,7 +126,7 @@ def score_careful(
     block_bytes: int | None = None,
 ) -> tuple[int, int, int, int]:
     """Score the records after the header into `output` (through a CSV stage when `parquet`)
-    and the rejected ones into `rejects`; with no `rejects`, the first bad record stops it
+    and append the rejected ones to `rejects`; with no `rejects`, the first bad record stops it
     (InputError, ``skippable``). Returns the rows scored, rejected, outside and clamped."""
     totals = np.zeros(4, dtype=np.int64)
     csv_out = output.with_suffix(".csv.part") if parquet else output
@@ -139,10 +137,8 @@ def score_careful(
             stream = stack.enter_context(open_input(path, layout.source))
             stream.seek(layout.data_offset)
             sink = stack.enter_context(open(csv_out, "wb"))
-            listing = stack.enter_context(open(rejects, "wb")) if rejects else None
+            listing = stack.enter_context(open(rejects, "ab")) if rejects else None  # has a header
             pl.DataFrame(schema=schema).write_csv(sink)
-            if listing is not None:
-                pl.DataFrame(schema=reject_schema(layout.unit)).write_csv(listing)
             first_line = layout.header_line + 1
             for block in iter_records(
                 stream, layout.source, first_line, block_bytes or BLOCK_BYTES

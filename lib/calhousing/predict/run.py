@@ -1,8 +1,5 @@
-"""``calhousing predict`` on one file: check the output, read, score, write all or nothing.
-
-Every output is written under a temporary name and renamed into place (or copied to stdout or
-a device) only once every row was read, so a refused input leaves a previous output as it was.
-"""
+"""``calhousing predict`` on one file, all or nothing: every output is written under a temporary
+name and renamed into place (or copied to stdout or a device) only once every row was read."""
 
 from __future__ import annotations
 
@@ -75,8 +72,7 @@ def predict_file(
 
     `skip_invalid` lists the bad rows in ``OUTPUT.rejects.csv`` instead of stopping at the first
     (InputError naming its line or row and column); `block_bytes` forces the careful CSV path
-    with blocks of that size (for tests). OutputError if the output is a folder, the input
-    itself (or a link to it), or cannot be written.
+    with blocks of that size (for tests). OutputError if the output cannot be written.
     """
     source = "<stdin>" if str(input_path) == STDIO else str(input_path)
     if output_path is not None and str(output_path) == "":
@@ -107,17 +103,16 @@ def predict_file(
             else:
                 with open_input(path, source) as stream:
                     layout = read_csv_header(stream, source, model.feature_names, flag=flag)
+                if rejects is not None:  # the careful path appends the rejects, if any
+                    pl.DataFrame(schema=reject_schema(layout.unit)).write_csv(rejects)
                 fast = block_bytes is None
                 found = _score_fast(path, layout, model, output, parquet) if fast else None
                 if found is None:
-                    # numpy and the record splitter are imported only when needed
-                    from calhousing.predict import careful
+                    from calhousing.predict import careful  # and numpy: only when needed
 
                     found = careful.score_careful(
                         path, layout, model, output, rejects, parquet, block_bytes
                     )
-                elif rejects is not None:
-                    pl.DataFrame(schema=reject_schema(layout.unit)).write_csv(rejects)
         except OutputError:
             raise
         except OSError as error:
@@ -255,8 +250,8 @@ def is_parquet(path: str | os.PathLike[str] | None) -> bool:
 
 
 def _check_target(target: Path | None, input_path: str | os.PathLike[str]) -> None:
-    """Refuse (OutputError) an output that is a folder, is the input or a link to it, or whose
-    folder does not exist."""
+    """Refuse (OutputError) an output that is a folder, the input (or a link to it), or in no
+    folder."""
     if target is None:
         return
     shown = _describe(target)
@@ -281,9 +276,8 @@ def _check_target(target: Path | None, input_path: str | os.PathLike[str]) -> No
 @contextmanager
 def _staged(target: Path | None, suffix: str) -> Iterator[Path]:
     """A temporary file, created now so that an unwritable folder fails before reading, that
-    becomes `target` (``None``: stdout) if the block ends without error, and is gone after it.
-    An existing device or pipe (``/dev/full``) cannot be renamed over: it is written in place at
-    the end, like stdout."""
+    becomes `target` (``None``: stdout; a device, such as ``/dev/full``, is written in place) if
+    the block ends without error, and is gone after it."""
     in_place = target is not None and target.exists() and not target.is_file()
     folder = None if target is None or in_place else target.parent
     temp: Path | None = None
