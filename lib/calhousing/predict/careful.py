@@ -139,10 +139,10 @@ def score_careful(
             sink = stack.enter_context(open(csv_out, "wb"))
             listing = stack.enter_context(open(rejects, "ab")) if rejects else None  # has a header
             pl.DataFrame(schema=schema).write_csv(sink)
-            first_line = layout.header_line + 1
-            for block in iter_records(
-                stream, layout.source, first_line, block_bytes or BLOCK_BYTES
-            ):
+            blocks = iter_records(
+                stream, layout.source, layout.header_line + 1, block_bytes or BLOCK_BYTES
+            )
+            for block in blocks:
                 good, bad, found = _score_block(block, layout, model)
                 if listing is not None:
                     bad.write_csv(listing, include_header=False)

@@ -85,7 +85,8 @@ def predict_file(
         )
     listed = target.with_name(target.name + ".rejects.csv") if skip_invalid and target else None
     for path in (target, listed):
-        _check_target(path, input_path)
+        if path is not None:
+            _check_target(path, input_path)
     if target is None and sys.stdout is None:
         raise OutputError("standard output is closed: give -o OUTPUT")
     parquet, flag = is_parquet(target), flag_out_of_range
@@ -186,7 +187,7 @@ def _score_parquet(
     try:
         found = pl.collect_all(sinks, engine="streaming")[1].row(0, named=True)
     except (pl.exceptions.PolarsError, OSError) as error:
-        first = str(error).strip().splitlines()[0]
+        first = (str(error).strip() or type(error).__name__).splitlines()[0]
         raise InputError(f"{source}: cannot read its Parquet data: {first}") from None
     if found["bad"] and rejects is None:  # only now: number the rows and work out why
         first = _parquet_rejects(frame, schema, layout, model).head(1).collect()
@@ -249,22 +250,18 @@ def is_parquet(path: str | os.PathLike[str] | None) -> bool:
     return path is not None and str(path).lower().endswith((".parquet", ".pq"))
 
 
-def _check_target(target: Path | None, input_path: str | os.PathLike[str]) -> None:
+def _check_target(target: Path, input_path: str | os.PathLike[str]) -> None:
     """Refuse (OutputError) an output that is a folder, the input (or a link to it), or in no
     folder."""
-    if target is None:
-        return
     shown = _describe(target)
     if target.is_dir():
         example = _describe(target / "scored.csv")
         raise OutputError(f"output {shown} is a folder; give a file name, such as {example}")
     try:  # only a regular file would be destroyed by writing it
-        same = (
-            str(input_path) != STDIO and target.is_file() and os.path.samefile(target, input_path)
-        )
+        same = target.is_file() and os.path.samefile(target, input_path)
     except OSError:  # one of them does not exist
         same = False
-    if same:
+    if same and str(input_path) != STDIO:
         raise OutputError(
             f"output {shown} is the input file (or a link to it); writing it would destroy the "
             "input: choose another output name"
