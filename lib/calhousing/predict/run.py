@@ -176,28 +176,35 @@ def _score_parquet(
         raise InputError(f"{source} is not a readable Parquet file: {first}") from None
     csv_output = not parquet_output
     layout = parquet_layout(schema, source, model.feature_names, csv_output=csv_output, flag=flag)
-    scored = _typed_scores(frame, schema, model)
+    scored = _typed_scores(frame, schema, model, numbered=rejects is not None)
     good = scored.filter(pl.col(OK)) if rejects is not None else scored
     sinks = [
         sink(good.select(output_columns(layout.passthrough, flag)), output, parquet=parquet_output),
         scored.select(counts(model)),
     ]
     if rejects is not None:
-        sinks.append(sink(_parquet_rejects(frame, schema, layout, model), rejects, parquet=False))
+        sinks.append(sink(_parquet_rejects(scored, schema, layout), rejects, parquet=False))
     try:
         found = pl.collect_all(sinks, engine="streaming")[1].row(0, named=True)
     except (pl.exceptions.PolarsError, OSError) as error:
         first = (str(error).strip() or type(error).__name__).splitlines()[0]
         raise InputError(f"{source}: cannot read its Parquet data: {first}") from None
     if found["bad"] and rejects is None:  # only now: number the rows and work out why
-        first = _parquet_rejects(frame, schema, layout, model).head(1).collect()
+        numbered = _typed_scores(frame, schema, model, numbered=True)
+        first = _parquet_rejects(numbered, schema, layout).head(1).collect()
         raise layout.rejected(first.row(0, named=True))
     return found["rows"] - found["bad"], found["bad"], found["outside"], found["clamped"]
 
 
-def _typed_scores(frame: pl.LazyFrame, schema: pl.Schema, model: Model) -> pl.LazyFrame:
-    """`frame` scored from its features as Float64; an integer beyond 2^53, which float64 would
-    round, becomes null: it cannot be scored."""
+def _typed_scores(
+    frame: pl.LazyFrame, schema: pl.Schema, model: Model, *, numbered: bool
+) -> pl.LazyFrame:
+    """`frame` scored from its features as Float64, where an integer beyond 2^53 (which float64
+    would round) is null; `numbered` (for the rejects) keeps each row's number and features as
+    stored."""
+    if numbered:
+        frame = frame.with_row_index("__row", offset=1)
+        frame = frame.with_columns(pl.col(name).alias(_RAW + name) for name in model.feature_names)
     typed = [
         pl.when(pl.col(name).is_between(-MAX_EXACT_INTEGER, MAX_EXACT_INTEGER)).then(pl.col(name))
         if schema[name].is_integer()
@@ -207,14 +214,11 @@ def _typed_scores(frame: pl.LazyFrame, schema: pl.Schema, model: Model) -> pl.La
     return with_scores(frame.with_columns(column.cast(pl.Float64) for column in typed), model)
 
 
-def _parquet_rejects(
-    frame: pl.LazyFrame, schema: pl.Schema, layout: Layout, model: Model
-) -> pl.LazyFrame:
-    """The rows that cannot be scored, numbered from 1: row, first bad feature in file order, why,
-    and the row as JSON, its features as stored."""
-    features = [name for name in layout.names if name in layout.features]
+def _parquet_rejects(scored: pl.LazyFrame, schema: pl.Schema, layout: Layout) -> pl.LazyFrame:
+    """The rows of `scored` (numbered) that cannot be scored: row, first bad feature in file
+    order, why, and the row as JSON."""
     columns, reasons = [], []
-    for name in features:
+    for name in (name for name in layout.names if name in layout.features):
         raw = pl.col(_RAW + name)
         if schema[name].is_integer():
             bad = raw.is_null() | ~raw.is_between(-MAX_EXACT_INTEGER, MAX_EXACT_INTEGER)
@@ -232,17 +236,11 @@ def _parquet_rejects(
         pl.col(_RAW + name).alias(name) if name in layout.features else pl.col(name)
         for name in layout.names
     ]
-    numbered = frame.with_row_index("__row", offset=1)
-    numbered = numbered.with_columns(pl.col(name).alias(_RAW + name) for name in features)
-    return (
-        _typed_scores(numbered, schema, model)
-        .filter(~pl.col(OK))
-        .select(
-            pl.col("__row").cast(pl.Int64).alias("row"),
-            pl.coalesce(columns).fill_null("").alias("column"),
-            pl.coalesce(reasons).fill_null(OVERFLOW).alias("reason"),
-            pl.struct(original).struct.json_encode().alias("text"),
-        )
+    return scored.filter(~pl.col(OK)).select(
+        pl.col("__row").cast(pl.Int64).alias("row"),
+        pl.coalesce(columns).fill_null("").alias("column"),
+        pl.coalesce(reasons).fill_null(OVERFLOW).alias("reason"),
+        pl.struct(original).struct.json_encode().alias("text"),
     )
 
 
