@@ -126,8 +126,6 @@ def _csv_names(header: bytes, where: str) -> tuple[str, ...]:
         )
     if text.count('"') % 2:
         raise InputError(f"{where}: a quoted column name is not closed on this line")
-    if not text:
-        return ("",)
     try:
         options = {"has_header": False, "infer_schema": False, "empty_string_is_null": False}
         frame = pl.read_csv(header + b"\n", **options)

@@ -191,8 +191,8 @@ def _score_parquet(
         raise InputError(f"{source}: cannot read its Parquet data: {first}") from None
     if found["bad"] and rejects is None:  # only now: number the rows and work out why
         numbered = _typed_scores(frame, schema, model, numbered=True)
-        first = _parquet_rejects(numbered, schema, layout).head(1).collect()
-        raise layout.rejected(first.row(0, named=True))
+        reject = _parquet_rejects(numbered, schema, layout).head(1).collect()
+        raise layout.rejected(reject.row(0, named=True))
     return found["rows"] - found["bad"], found["bad"], found["outside"], found["clamped"]
 
 
