@@ -61,8 +61,8 @@ class Records:
         return self.data[self.starts[index] : self.ends[index]].decode("utf-8", "backslashreplace")
 
     def texts(self, indices: np.ndarray) -> list[str]:
-        starts, ends = self.starts[indices].tolist(), self.ends[indices].tolist()  # fast to index
-        lines = zip(starts, ends, strict=True)
+        # slicing by Python ints: by numpy integers it took twice as long
+        lines = zip(self.starts[indices].tolist(), self.ends[indices].tolist(), strict=True)
         return [self.data[start:end].decode("utf-8", "backslashreplace") for start, end in lines]
 
 
