@@ -296,6 +296,17 @@ def test_a_parquet_file_on_stdin_is_named_as_such(
     assert "this is a Parquet file, not CSV; give it by a name ending" in capsys.readouterr().err
 
 
+def test_outputs_get_the_permissions_a_new_file_gets(tmp_path, valid_csv, float_model):
+    path = write(tmp_path, edit(valid_csv, 3, "MedInc", "x"))
+    previous = os.umask(0o027)
+    try:
+        summary = predict_file(path, tmp_path / "out.csv", float_model, skip_invalid=True)
+    finally:
+        os.umask(previous)
+    assert summary.output.stat().st_mode & 0o777 == 0o640
+    assert summary.rejects.stat().st_mode & 0o777 == 0o640
+
+
 def test_an_output_folder_is_refused_with_a_file_name_to_use_instead(
     tmp_path, valid_csv, float_model
 ):

@@ -1,10 +1,8 @@
 """Scoring a CSV file record by record, when polars' fast path found a problem.
 
-The file is read again in blocks of whole records, split by a vectorized numpy scan that knows
-quotes (a ``"`` opens or closes a quoted value; a line end or comma counts only outside one), so
-a quoted value that runs over a line end is one record, rejected whole. Each record knows its
-lines, so a rejected one is named by its line and column; the valid ones are scored with the
-very same expression as on the fast path.
+The file is read again in blocks of whole records, split by a numpy scan that knows quotes, so
+a quoted value over a line end is one record, rejected whole, and each record knows its lines:
+a bad one is named by its line and column, the good ones get the fast path's expression.
 """
 
 from __future__ import annotations
@@ -43,12 +41,9 @@ _UNREADABLE = "cannot read this record as CSV fields (check its quotes)"
 
 @dataclass(frozen=True)
 class Records:
-    """Whole CSV records: record i is ``data[starts[i]:ends[i]]``, without its line end.
-
-    It runs from line `first_lines[i]` to `last_lines[i]` (they differ when a quoted value holds
-    a line end) and has `fields[i]` fields. `unclosed`: the last record opens a quote that the
-    file never closes.
-    """
+    """Whole CSV records: record i is ``data[starts[i]:ends[i]]`` without its line end, runs from
+    line `first_lines[i]` to `last_lines[i]` and has `fields[i]` fields; `unclosed`: the last
+    record opens a quote that the file never closes."""
 
     data: bytes
     starts: np.ndarray
@@ -66,11 +61,9 @@ class Records:
         return self.data[self.starts[index] : self.ends[index]].decode("utf-8", "backslashreplace")
 
     def texts(self, indices: np.ndarray) -> list[str]:
-        if not self.data.isascii():
-            return [self.text(index) for index in indices]
-        text = self.data.decode("ascii")  # one decode: byte offsets are character offsets
-        starts, ends = self.starts[indices].tolist(), self.ends[indices].tolist()
-        return [text[start:end] for start, end in zip(starts, ends, strict=True)]
+        # slicing by Python ints: by numpy integers it took twice as long
+        lines = zip(self.starts[indices].tolist(), self.ends[indices].tolist(), strict=True)
+        return [self.data[start:end].decode("utf-8", "backslashreplace") for start, end in lines]
 
 
 def iter_records(
@@ -111,21 +104,16 @@ def split_records(data: bytes, first_line: int, *, final: bool) -> Records:
         ends = np.append(ends, len(data))
         unclosed = parity is not None and bool(parity[-1])
         used = len(data)
-    starts = np.empty(len(ends), dtype=np.int64)
-    starts[:1] = 0
-    starts[1:] = ends[:-1] + 1
+    starts = np.append(0, ends[:-1] + 1)[: len(ends)]
     # a byte's line is first_line plus the line ends before it
-    first_lines = first_line + np.searchsorted(newlines, starts, side="left")
-    last_lines = first_line + np.searchsorted(newlines, ends, side="left")
-    content_ends = ends.copy()
-    has_cr = (content_ends > starts) & (arr[np.maximum(content_ends - 1, 0)] == ord("\r"))
-    content_ends[has_cr] -= 1
+    first_lines = first_line + np.searchsorted(newlines, starts)
+    last_lines = first_line + np.searchsorted(newlines, ends)
+    ends = ends - ((ends > starts) & (arr[np.maximum(ends - 1, 0)] == ord("\r")))  # CRLF
     commas = np.flatnonzero(arr == ord(","))  # sparse: counting by position beats a cumsum
     if parity is not None:
         commas = commas[parity[commas] == 0]
-    fields = np.searchsorted(commas, content_ends) - np.searchsorted(commas, starts) + 1
-    lines = first_lines.astype(np.int64), last_lines.astype(np.int64)
-    return Records(data[:used], starts, content_ends, *lines, fields.astype(np.int64), unclosed)
+    fields = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
+    return Records(data[:used], starts, ends, first_lines, last_lines, fields, unclosed)
 
 
 def score_careful(
@@ -138,7 +126,7 @@ def score_careful(
     block_bytes: int | None = None,
 ) -> tuple[int, int, int, int]:
     """Score the records after the header into `output` (through a CSV stage when `parquet`)
-    and the rejected ones into `rejects`; with no `rejects`, the first bad record stops it
+    and append the rejected ones to `rejects`; with no `rejects`, the first bad record stops it
     (InputError, ``skippable``). Returns the rows scored, rejected, outside and clamped."""
     totals = np.zeros(4, dtype=np.int64)
     csv_out = output.with_suffix(".csv.part") if parquet else output
@@ -149,20 +137,18 @@ def score_careful(
             stream = stack.enter_context(open_input(path, layout.source))
             stream.seek(layout.data_offset)
             sink = stack.enter_context(open(csv_out, "wb"))
-            listing = stack.enter_context(open(rejects, "wb")) if rejects else None
+            listing = stack.enter_context(open(rejects, "ab")) if rejects else None  # has a header
             pl.DataFrame(schema=schema).write_csv(sink)
-            if listing is not None:
-                pl.DataFrame(schema=reject_schema(layout.unit)).write_csv(listing)
-            first_line = layout.header_line + 1
-            blocks = block_bytes or BLOCK_BYTES
-            for block in iter_records(stream, layout.source, first_line, blocks):
+            blocks = iter_records(
+                stream, layout.source, layout.header_line + 1, block_bytes or BLOCK_BYTES
+            )
+            for block in blocks:
                 good, bad, found = _score_block(block, layout, model)
-                if bad.height and listing is None:
-                    raise layout.rejected(bad.row(0, named=True))
-                if good.height:
-                    good.write_csv(sink, include_header=False)
-                if bad.height and listing is not None:
+                if listing is not None:
                     bad.write_csv(listing, include_header=False)
+                elif bad.height:
+                    raise layout.rejected(bad.row(0, named=True))
+                good.write_csv(sink, include_header=False)
                 totals += (good.height, bad.height, found["outside"], found["clamped"])
         if parquet:
             frame = pl.scan_csv(csv_out, schema=schema, empty_string_is_null=False)
@@ -177,26 +163,14 @@ def _score_block(
     block: Records, layout: Layout, model: Model
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
     """The scored rows of `block`, its rejects sorted by line, and the counts of the former."""
-    expected = len(layout.names)
-    blank = block.starts == block.ends
-    unclosed = np.zeros(len(block), dtype=bool)
-    unclosed[-1:] = block.unclosed
-    multi = (block.last_lines > block.first_lines) & ~unclosed
-    wrong = (block.fields != expected) & ~blank & ~multi & ~unclosed
-    structural = [  # line, column, reason, text of each reject
-        _broken(block, index, expected, unclosed=bool(unclosed[index]))
-        for index in np.flatnonzero(multi | wrong | unclosed)
-    ]
-    indices = np.flatnonzero(~(blank | multi | wrong | unclosed))
+    rejects, indices = _not_one_row(block, len(layout.names))
     frame = _parse(block, indices, layout)
     if frame is None:  # polars split them differently: parse each record alone
         parsed = {}
         for index in indices:
             one = _parse(block, np.array([index]), layout)
             if one is None:
-                structural.append(
-                    (int(block.first_lines[index]), "", _UNREADABLE, block.text(index))
-                )
+                rejects.append((int(block.first_lines[index]), "", _UNREADABLE, block.text(index)))
             else:
                 parsed[index] = one
         indices = np.array(list(parsed), dtype=np.int64)
@@ -207,46 +181,50 @@ def _score_block(
         )
     frame = frame.with_columns(pl.Series(_INDEX, indices))
     if not block.data.isascii():  # polars read bytes that are not UTF-8 as U+FFFD
-        undecodable = _utf8_rejects(block, frame, layout)
-        structural += undecodable.values()
-        frame = frame.filter(~pl.col(_INDEX).is_in(list(undecodable)))
+        undecodable = []
+        contains = [pl.col(name).str.contains("\ufffd", literal=True) for name in layout.names]
+        for index in frame.filter(pl.any_horizontal(contains))[_INDEX]:
+            raw = block.data[block.starts[index] : block.ends[index]]
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                field = raw[: error.start].count(b",")
+                column = layout.names[field] if field < len(layout.names) else ""
+                line = int(block.first_lines[index])
+                rejects.append((line, column, not_utf8(raw, error), block.text(index)))
+                undecodable.append(index)
+        frame = frame.filter(~pl.col(_INDEX).is_in(undecodable))
     good, bad, stats = _score_parsed(block, layout, model, frame)
-    extra = pl.DataFrame(structural, schema=reject_schema(layout.unit), orient="row")
+    extra = pl.DataFrame(rejects, schema=reject_schema(layout.unit), orient="row")
     return good, pl.concat([extra, bad]).sort(layout.unit), stats
 
 
-def _broken(block: Records, index: int, expected: int, *, unclosed: bool) -> tuple:
-    """The reject of a record that is not `expected` fields on one line."""
-    first, text = int(block.first_lines[index]), block.text(index)
-    if unclosed:
-        reason = f"a quoted value opened on line {first} is never closed before the end of the file"
-    elif block.last_lines[index] > first:
-        reason = (
-            f"a quoted value runs from line {first} to line {block.last_lines[index]}; "
-            "values may not hold line breaks (one record, rejected whole)"
-        )
-    else:
-        reason = (
-            f"expected {expected} comma-separated fields as in the header, found "
-            f"{block.fields[index]}" + (delimiter_hint([text]) if "," not in text else "")
-        )
-    return first, "", reason, text
-
-
-def _utf8_rejects(block: Records, frame: pl.DataFrame, layout: Layout) -> dict[int, tuple]:
-    """The rejects of the records whose bytes are not UTF-8, naming the column of those bytes."""
-    contains = [pl.col(name).str.contains("\ufffd", literal=True) for name in layout.names]
-    found = {}
-    for index in frame.filter(pl.any_horizontal(contains))[_INDEX]:
-        raw = block.data[block.starts[index] : block.ends[index]]
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            field = raw[: error.start].count(b",")
-            column = layout.names[field] if field < len(layout.names) else ""
-            reject = int(block.first_lines[index]), column, not_utf8(raw, error), block.text(index)
-            found[index] = reject
-    return found
+def _not_one_row(block: Records, expected: int) -> tuple[list[tuple], np.ndarray]:
+    """The rejects (line, column, reason, text) of the records that are not one line of
+    `expected` fields, and the indices of the others that are not blank."""
+    blank = block.starts == block.ends
+    unclosed = (np.arange(len(block)) == len(block) - 1) & block.unclosed
+    multi = (block.last_lines > block.first_lines) & ~unclosed
+    wrong = (block.fields != expected) & ~blank & ~multi & ~unclosed
+    rejects = []
+    for index in np.flatnonzero(multi | wrong | unclosed):
+        first, text = int(block.first_lines[index]), block.text(index)
+        if unclosed[index]:
+            reason = (
+                f"a quoted value opened on line {first} is never closed before the end of the file"
+            )
+        elif multi[index]:
+            reason = (
+                f"a quoted value runs from line {first} to line {block.last_lines[index]}; "
+                "values may not hold line breaks (one record, rejected whole)"
+            )
+        else:
+            reason = (
+                f"expected {expected} comma-separated fields as in the header, found "
+                f"{block.fields[index]}" + (delimiter_hint([text]) if "," not in text else "")
+            )
+        rejects.append((first, "", reason, text))
+    return rejects, np.flatnonzero(~(blank | multi | wrong | unclosed))
 
 
 def _parse(block: Records, indices: np.ndarray, layout: Layout) -> pl.DataFrame | None:
@@ -258,14 +236,11 @@ def _parse(block: Records, indices: np.ndarray, layout: Layout) -> pl.DataFrame 
         data = b"\n".join(slices) + b"\n" if slices else b""
     elif not data.endswith(b"\n"):
         data += b"\n"
-    schema = dict.fromkeys(layout.names, pl.String)
-    if not data:
-        return pl.DataFrame(schema=schema)
     try:
         frame = pl.read_csv(
             data,
             has_header=False,
-            schema=schema,
+            schema=dict.fromkeys(layout.names, pl.String),
             empty_string_is_null=False,
             encoding="utf8-lossy",
             raise_if_empty=False,

@@ -1,10 +1,6 @@
-"""A partitioned Parquet dataset scored on a Dask cluster, one :func:`predict_file` task per file.
-
-So the output holds, file by file, exactly what scoring each file alone writes. The workers
-read and write by path (a cluster needs a shared filesystem). The output folder is built under
-a temporary name beside it and appears only when every partition is done. Dask is imported
-here only, so scoring a single file never loads it.
-"""
+"""A partitioned Parquet dataset scored on a Dask cluster, one :func:`predict_file` task per file,
+so the output holds, file by file, exactly what scoring each file alone writes. The workers read
+and write by path (a cluster needs a shared filesystem). Dask is imported here only."""
 
 from __future__ import annotations
 
@@ -36,16 +32,13 @@ def is_dataset(input_path: str) -> bool:
 def dataset_files(input_path: str) -> list[tuple[Path, Path]]:
     """The Parquet files of a folder (recursively) or glob, each with its path relative to the
     root; InputError if there is none, or two have the same relative path."""
-    if Path(input_path).is_dir():
-        root = Path(input_path)
+    root = Path(input_path)
+    if root.is_dir():
         files = [path for path in sorted(root.rglob("*")) if path.is_file() and is_parquet(path)]
         found = [(path, path.relative_to(root)) for path in files]
     else:
-        found = [
-            (Path(name), Path(Path(name).name))
-            for name in sorted(glob.glob(input_path, recursive=True))
-            if Path(name).is_file()
-        ]
+        files = [Path(name) for name in sorted(glob.glob(input_path, recursive=True))]
+        found = [(path, Path(path.name)) for path in files if path.is_file()]
     if not found:
         raise InputError(
             f"{input_path}: no Parquet files (.parquet, .pq) to score; a dataset is a folder "
@@ -69,9 +62,9 @@ def score_partition(
             source, target, model, skip_invalid=rejects is not None, flag_out_of_range=flag
         )
     except KeyboardInterrupt:
-        # Ctrl-C in a terminal reaches the workers too, and polars turns it into this while it
-        # runs; as a BaseException it would kill the worker with a traceback on the terminal.
-        # The command itself stops and says so: here it only fails the task, quietly.
+        # Ctrl-C in a terminal reaches the workers too, and polars raises this while it runs;
+        # as a BaseException it would kill the worker with a traceback: the task only fails,
+        # quietly, and the command itself says it was interrupted
         raise RuntimeError(f"{source}: interrupted") from None
     if rejects is not None and done.rejects is not None:
         Path(rejects).parent.mkdir(parents=True, exist_ok=True)
@@ -93,9 +86,10 @@ def predict_dataset(
     `output_path`, each to the same relative path, on the Dask `scheduler` (``tcp://HOST:PORT``)
     or a local cluster of `workers` processes; the Summary totals the partitions.
 
-    With `skip_invalid`, rejects go to ``<output_path>.rejects/<relative path>.rejects.csv``.
-    InputError at the first bad row of any partition (without `skip_invalid`); OutputError if
-    `output_path` is missing, exists, or lies inside the input folder.
+    The folder is built under a temporary name beside it and appears only when every partition
+    is done. With `skip_invalid`, rejects go to ``<output_path>.rejects/<relative
+    path>.rejects.csv``. InputError at the first bad row of any partition (without
+    `skip_invalid`); OutputError if `output_path` is missing, exists, or is inside the input.
     """
     files = dataset_files(input_path)
     target = _check_output_folder(input_path, output_path)
@@ -121,11 +115,10 @@ def predict_dataset(
                 pure=False,
             )
             results = client.gather(futures)
-        (staging / "out").mkdir(exist_ok=True)
-        os.replace(staging / "out", target)
-        if rejects_target is not None:
-            (staging / "rejects").mkdir(exist_ok=True)
-            os.replace(staging / "rejects", rejects_target)
+        for folder, final in ((staging / "out", target), (staging / "rejects", rejects_target)):
+            if final is not None:
+                folder.mkdir(exist_ok=True)
+                os.replace(folder, final)
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
@@ -143,10 +136,10 @@ def _client(stack: ExitStack, scheduler: str | None, workers: int) -> Any:
         except OSError as error:
             raise OutputError(f"cannot reach the Dask scheduler {scheduler}: {error}") from None
     # SIGTERM waits until the cluster is up (a half-started one cannot be closed cleanly).
-    # Ctrl-C in a terminal signals the whole process group, and workers that had not finished
-    # starting printed a traceback each: SIGINT is ignored while they start (about a second),
-    # so that they inherit it ignored; the next one stops the command, which closes the
-    # cluster. Only the main thread can set handlers.
+    # Ctrl-C in a terminal reaches the whole process group, and workers still starting printed
+    # a traceback each: SIGINT is ignored while they start (about a second), so that they
+    # inherit it ignored; the next one stops the command, which closes the cluster. Only the
+    # main thread can set handlers.
     with signals.deferred():
         main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None

@@ -1,9 +1,5 @@
-"""The input's columns, checked against the model before any row is read.
-
-The CSV header is read here, not by polars, so that every problem with it (not UTF-8, a column
-named twice, a missing feature, a wrong delimiter, lone CR line ends) is named in the user's
-terms; a Parquet file's schema likewise.
-"""
+"""The input's columns, checked against the model before any row is read: the CSV header is read
+here, not by polars, so that every problem with it is named in the user's terms."""
 
 from __future__ import annotations
 
@@ -24,12 +20,9 @@ _BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which some tools write first
 
 @dataclass(frozen=True)
 class Layout:
-    """The columns of one input (`names`, in file order) and the model's `features`.
-
-    `source` names the input in messages; `unit` is ``"line"`` (CSV) or ``"row"`` (Parquet);
-    `flag` adds the out-of-range column. CSV only: `header_line` is the header's line number
-    (blank lines before it count), `data_offset` the byte just past it.
-    """
+    """The columns of one input (`names`, in file order) and the model's `features`; `unit` is
+    ``"line"`` (CSV) or ``"row"`` (Parquet). CSV only: `header_line` is the header's line number
+    (blank lines before it count), `data_offset` the byte just past it."""
 
     source: str
     unit: str
@@ -71,19 +64,16 @@ class Layout:
 
     def rejected(self, reject: dict[str, Any]) -> InputError:
         """The error that stops at `reject`, a row of the rejects file."""
-        line, column = reject[self.unit], reject["column"]
-        where = f"{self.source}, {self.unit} {line}" + (
-            f", column {shown(column)}" if column else ""
-        )
+        column = f", column {shown(reject['column'])}" if reject["column"] else ""
+        where = f"{self.source}, {self.unit} {reject[self.unit]}{column}"
         return InputError(f"{where}: {reject['reason']}", skippable=True)
 
 
 def read_csv_header(
     stream: IO[bytes], source: str, feature_names: tuple[str, ...], *, flag: bool = False
 ) -> Layout:
-    """Read and check the header of a CSV `stream`, skipping (and counting) blank lines before it;
-    InputError if there is none, or it is longer than ``MAX_LINE_BYTES``, is not UTF-8, has lone
-    CR line ends or an unclosed quote, or its columns do not fit the model."""
+    """Read and check the header of a CSV `stream`, skipping (and counting) blank lines before
+    it (InputError if its columns do not fit the model, or it cannot be read as names)."""
     line, offset = 1, 0
     text = stream.readline(MAX_LINE_BYTES + 1)
     if text.startswith(_BOM):
@@ -103,9 +93,10 @@ def read_csv_header(
             f"{source}: this is a Parquet file, not CSV; give it by a name ending in .parquet "
             "(standard input, a pipe or another name is read as CSV)"
         )
-    names = _csv_names(text.removesuffix(b"\n").removesuffix(b"\r"), line, source)
+    where = f"{source}, line {line} (the header)"
+    names = _csv_names(text.removesuffix(b"\n").removesuffix(b"\r"), where)
     layout = Layout(source, "line", names, feature_names, flag, line, offset + len(text))
-    return layout.checked(f"{source}, line {line} (the header)")
+    return layout.checked(where)
 
 
 def open_input(path: Path, source: str) -> IO[bytes]:
@@ -123,9 +114,7 @@ def header_too_long(source: str, line: int) -> InputError:
     )
 
 
-def _csv_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
-    """The column names of a header line without its line end."""
-    where = f"{source}, line {line} (the header)"
+def _csv_names(header: bytes, where: str) -> tuple[str, ...]:
     try:
         text = header.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -137,11 +126,9 @@ def _csv_names(header: bytes, line: int, source: str) -> tuple[str, ...]:
         )
     if text.count('"') % 2:
         raise InputError(f"{where}: a quoted column name is not closed on this line")
-    if not text:
-        return ("",)
     try:
         options = {"has_header": False, "infer_schema": False, "empty_string_is_null": False}
-        frame = pl.read_csv(text.encode("utf-8") + b"\n", **options)
+        frame = pl.read_csv(header + b"\n", **options)
     except pl.exceptions.PolarsError:  # quotes polars refuses (a"b, "a""b"x): read as Python does
         try:
             return tuple(next(csv.reader([text])))
@@ -158,18 +145,16 @@ def parquet_layout(
     where = f"{source} (its columns)"
     layout = Layout(source, "row", tuple(schema.names()), feature_names, flag).checked(where)
     for name in feature_names:
-        kind = schema[name]
-        if not (kind.is_numeric() and kind != pl.Boolean):
+        if not (schema[name].is_numeric() and schema[name] != pl.Boolean):
             raise InputError(
-                f"{where}: column {shown(name)} has type {kind}; feature columns must be "
-                "numbers (integer, floating point or decimal)"
+                f"{where}: column {shown(name)} has type {schema[name]}; feature columns must "
+                "be numbers (integer, floating point or decimal)"
             )
     for name in layout.passthrough if csv_output else ():
-        kind = schema[name]
-        if kind.is_nested() or kind == pl.Binary:
+        if schema[name].is_nested() or schema[name] == pl.Binary:
             raise InputError(
-                f"{where}: column {shown(name)} has type {kind}, which a CSV output cannot "
-                "hold; write Parquet (-o OUTPUT.parquet) or drop the column"
+                f"{where}: column {shown(name)} has type {schema[name]}, which a CSV output "
+                "cannot hold; write Parquet (-o OUTPUT.parquet) or drop the column"
             )
     return layout
 

@@ -1,8 +1,5 @@
-"""``calhousing predict`` on one file: check the output, read, score, write all or nothing.
-
-Every output is written under a temporary name and renamed into place (or copied to stdout or
-a device) only once every row was read, so a refused input leaves a previous output as it was.
-"""
+"""``calhousing predict`` on one file, all or nothing: every output is written under a temporary
+name and renamed into place (or copied to stdout or a device) only once every row was read."""
 
 from __future__ import annotations
 
@@ -73,11 +70,9 @@ def predict_file(
     """Score `input_path` (CSV, Parquet by its suffix, ``"-"``: CSV on stdin) into `output_path`
     (CSV, Parquet by its suffix, ``None`` or ``"-"``: CSV on stdout), all or nothing.
 
-    `skip_invalid` scores the good rows and lists the others in ``OUTPUT.rejects.csv`` instead
-    of stopping at the first (InputError naming its line or row and column); `flag_out_of_range`
-    adds the ``out_of_range`` column; `block_bytes` forces the careful CSV path with blocks of
-    that size (for tests). OutputError if the output is a folder, the input itself (or a link to
-    it), or cannot be written.
+    `skip_invalid` lists the bad rows in ``OUTPUT.rejects.csv`` instead of stopping at the first
+    (InputError naming its line or row and column); `block_bytes` forces the careful CSV path
+    with blocks of that size (for tests). OutputError if the output cannot be written.
     """
     source = "<stdin>" if str(input_path) == STDIO else str(input_path)
     if output_path is not None and str(output_path) == "":
@@ -89,37 +84,36 @@ def predict_file(
             "file (-o OUTPUT), not stdout"
         )
     listed = target.with_name(target.name + ".rejects.csv") if skip_invalid and target else None
-    _check_target(target, input_path)
-    _check_target(listed, input_path)
+    for path in (target, listed):
+        if path is not None:
+            _check_target(path, input_path)
     if target is None and sys.stdout is None:
         raise OutputError("standard output is closed: give -o OUTPUT")
-    parquet = is_parquet(target)
+    parquet, flag = is_parquet(target), flag_out_of_range
     with ExitStack() as stack:
         output = stack.enter_context(_staged(target, ".parquet" if parquet else ".csv"))
         rejects = stack.enter_context(_staged(listed, ".csv")) if listed is not None else None
-        if source == "<stdin>":
-            input_path = _spool(sys.stdin.buffer, source, stack)
-        elif _is_pipe(input_path):  # as `<(command)` gives: it can be read only once
-            with open_input(Path(input_path), source) as stream:
-                input_path = _spool(stream, source, stack, suffix=Path(input_path).suffix)
-        path, flag = Path(input_path), flag_out_of_range
+        if source == "<stdin>" or _is_pipe(input_path):  # `<(command)` can be read only once
+            stdin = source == "<stdin>"
+            piped = nullcontext(sys.stdin.buffer) if stdin else open_input(Path(source), source)
+            input_path = _spool(stack.enter_context(piped), source, stack, Path(source).suffix)
+        path = Path(input_path)
         try:
             if is_parquet(path):
                 found = _score_parquet(path, source, model, output, rejects, parquet, flag)
             else:
                 with open_input(path, source) as stream:
                     layout = read_csv_header(stream, source, model.feature_names, flag=flag)
+                if rejects is not None:  # the careful path appends the rejects, if any
+                    pl.DataFrame(schema=reject_schema(layout.unit)).write_csv(rejects)
                 fast = block_bytes is None
                 found = _score_fast(path, layout, model, output, parquet) if fast else None
                 if found is None:
-                    # numpy and the record splitter are imported only when needed
-                    from calhousing.predict import careful
+                    from calhousing.predict import careful  # and numpy: only when needed
 
                     found = careful.score_careful(
                         path, layout, model, output, rejects, parquet, block_bytes
                     )
-                elif rejects is not None:
-                    pl.DataFrame(schema=reject_schema(layout.unit)).write_csv(rejects)
         except OutputError:
             raise
         except OSError as error:
@@ -173,85 +167,79 @@ def _score_parquet(
     parquet_output: bool,
     flag: bool,
 ) -> tuple[int, int, int, int]:
-    """Score a Parquet file with polars' streaming engine; bad rows, numbered from 1, stop it
-    or go to `rejects`."""
+    """Score a Parquet file with polars' streaming engine; bad rows stop it or go to `rejects`."""
     try:
         frame = pl.scan_parquet(path)
         schema = frame.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = (str(error).strip() or type(error).__name__).splitlines()[0]
         raise InputError(f"{source} is not a readable Parquet file: {first}") from None
-    layout = parquet_layout(
-        schema, source, model.feature_names, csv_output=not parquet_output, flag=flag
-    )
-    scored = _parquet_scored(frame, schema, layout, model, for_rejects=rejects is not None)
+    csv_output = not parquet_output
+    layout = parquet_layout(schema, source, model.feature_names, csv_output=csv_output, flag=flag)
+    scored = _typed_scores(frame, schema, model, numbered=rejects is not None)
     good = scored.filter(pl.col(OK)) if rejects is not None else scored
     sinks = [
         sink(good.select(output_columns(layout.passthrough, flag)), output, parquet=parquet_output),
         scored.select(counts(model)),
     ]
     if rejects is not None:
-        sinks.append(sink(_parquet_rejects(scored, layout), rejects, parquet=False))
+        sinks.append(sink(_parquet_rejects(scored, schema, layout), rejects, parquet=False))
     try:
         found = pl.collect_all(sinks, engine="streaming")[1].row(0, named=True)
     except (pl.exceptions.PolarsError, OSError) as error:
-        first = str(error).strip().splitlines()[0]
-        raise InputError(f"{layout.source}: cannot read its Parquet data: {first}") from None
-    if found["bad"] and rejects is None:
-        # only now: number the rows and work out why, to name the first bad one
-        named = _parquet_scored(frame, schema, layout, model, for_rejects=True)
-        raise layout.rejected(_parquet_rejects(named, layout).head(1).collect().row(0, named=True))
+        first = (str(error).strip() or type(error).__name__).splitlines()[0]
+        raise InputError(f"{source}: cannot read its Parquet data: {first}") from None
+    if found["bad"] and rejects is None:  # only now: number the rows and work out why
+        numbered = _typed_scores(frame, schema, model, numbered=True)
+        reject = _parquet_rejects(numbered, schema, layout).head(1).collect()
+        raise layout.rejected(reject.row(0, named=True))
     return found["rows"] - found["bad"], found["bad"], found["outside"], found["clamped"]
 
 
-def _parquet_scored(
-    frame: pl.LazyFrame, schema: pl.Schema, layout: Layout, model: Model, *, for_rejects: bool
+def _typed_scores(
+    frame: pl.LazyFrame, schema: pl.Schema, model: Model, *, numbered: bool
 ) -> pl.LazyFrame:
-    """`frame` with Float64 features and the verdicts; for rejects (they cost time), each row's
-    number, first bad feature, why, and its features as stored, too."""
-    features = list(layout.features)
-    if for_rejects:
-        columns, reasons = [], []
-        for name in (name for name in layout.names if name in layout.features):
-            raw = pl.col(name)
-            if schema[name].is_integer():
-                bad = raw.is_null() | (raw > MAX_EXACT_INTEGER) | (raw < -MAX_EXACT_INTEGER)
-                why = pl.format(
-                    "integer {} is beyond 2^53, which float64 cannot hold exactly; store it as "
-                    "a float",
-                    raw,
-                )
-            else:
-                bad = raw.is_null() | ~raw.cast(pl.Float64).is_finite()
-                why = pl.format("value {} " + NOT_FINITE, raw.cast(pl.Float64))
-            columns.append(pl.when(bad).then(pl.lit(name)))
-            missing = pl.lit("missing value (null)" + NOT_A_NUMBER)
-            reasons.append(pl.when(raw.is_null()).then(missing).when(bad).then(why))
-        frame = frame.with_row_index("__row", offset=1).with_columns(
-            pl.coalesce(columns).alias("__column"),
-            pl.coalesce(reasons).alias("__reason"),
-            *(pl.col(name).alias(_RAW + name) for name in features),
-        )
-    # an integer beyond 2^53, which float64 would round, becomes null: it cannot be scored
+    """`frame` scored from its features as Float64, where an integer beyond 2^53 (which float64
+    would round) is null; `numbered` (for the rejects) keeps each row's number and features as
+    stored."""
+    if numbered:
+        frame = frame.with_row_index("__row", offset=1)
+        frame = frame.with_columns(pl.col(name).alias(_RAW + name) for name in model.feature_names)
     typed = [
         pl.when(pl.col(name).is_between(-MAX_EXACT_INTEGER, MAX_EXACT_INTEGER)).then(pl.col(name))
         if schema[name].is_integer()
         else pl.col(name)
-        for name in features
+        for name in model.feature_names
     ]
     return with_scores(frame.with_columns(column.cast(pl.Float64) for column in typed), model)
 
 
-def _parquet_rejects(scored: pl.LazyFrame, layout: Layout) -> pl.LazyFrame:
-    """The rows that cannot be scored, as rejects: row, column, reason, the row as JSON."""
+def _parquet_rejects(scored: pl.LazyFrame, schema: pl.Schema, layout: Layout) -> pl.LazyFrame:
+    """The rows of `scored` (numbered) that cannot be scored: row, first bad feature in file
+    order, why, and the row as JSON."""
+    columns, reasons = [], []
+    for name in (name for name in layout.names if name in layout.features):
+        raw = pl.col(_RAW + name)
+        if schema[name].is_integer():
+            bad = raw.is_null() | ~raw.is_between(-MAX_EXACT_INTEGER, MAX_EXACT_INTEGER)
+            why = pl.format(
+                "integer {} is beyond 2^53, which float64 cannot hold exactly; store it as a float",
+                raw,
+            )
+        else:
+            bad = raw.is_null() | ~raw.cast(pl.Float64).is_finite()
+            why = pl.format("value {} " + NOT_FINITE, raw.cast(pl.Float64))
+        columns.append(pl.when(bad).then(pl.lit(name)))
+        missing = pl.lit("missing value (null)" + NOT_A_NUMBER)
+        reasons.append(pl.when(raw.is_null()).then(missing).when(bad).then(why))
     original = [
         pl.col(_RAW + name).alias(name) if name in layout.features else pl.col(name)
         for name in layout.names
     ]
     return scored.filter(~pl.col(OK)).select(
         pl.col("__row").cast(pl.Int64).alias("row"),
-        pl.col("__column").fill_null("").alias("column"),
-        pl.col("__reason").fill_null(OVERFLOW).alias("reason"),
+        pl.coalesce(columns).fill_null("").alias("column"),
+        pl.coalesce(reasons).fill_null(OVERFLOW).alias("reason"),
         pl.struct(original).struct.json_encode().alias("text"),
     )
 
@@ -260,11 +248,9 @@ def is_parquet(path: str | os.PathLike[str] | None) -> bool:
     return path is not None and str(path).lower().endswith((".parquet", ".pq"))
 
 
-def _check_target(target: Path | None, input_path: str | os.PathLike[str]) -> None:
-    """Refuse (OutputError) an output that is a folder, is the input or a link to it, or whose
-    folder does not exist."""
-    if target is None:
-        return
+def _check_target(target: Path, input_path: str | os.PathLike[str]) -> None:
+    """Refuse (OutputError) an output that is a folder, the input (or a link to it), or in no
+    folder."""
     shown = _describe(target)
     if target.is_dir():
         example = _describe(target / "scored.csv")
@@ -285,37 +271,29 @@ def _check_target(target: Path | None, input_path: str | os.PathLike[str]) -> No
 @contextmanager
 def _staged(target: Path | None, suffix: str) -> Iterator[Path]:
     """A temporary file, created now so that an unwritable folder fails before reading, that
-    becomes `target` (``None``: stdout) if the block ends without error, and is gone after it.
-
-    An existing device or pipe (``/dev/null``, ``/dev/full``) cannot be renamed over: it is
-    written in place at the end, like stdout.
-    """
+    becomes `target` (``None``: stdout; a device, such as ``/dev/full``, is written in place) if
+    the block ends without error, and is gone after it."""
     in_place = target is not None and target.exists() and not target.is_file()
     folder = None if target is None or in_place else target.parent
-    prefix = ".calhousing-" if target is None else f".{target.name}."
     temp: Path | None = None
     try:
         with signals.deferred():  # a signal waits until the file is named, for finally to remove
-            try:
-                descriptor, name = tempfile.mkstemp(
-                    dir=folder, prefix=prefix, suffix=suffix + ".tmp"
-                )
+            name = f".{target.name if folder else 'calhousing'}.{os.urandom(8).hex()}{suffix}.tmp"
+            path = Path(folder or tempfile.gettempdir(), name)
+            try:  # stdout's copy is private; an output gets the permissions a new file gets
+                path.touch(0o666 if folder else 0o600, exist_ok=False)
             except OSError as error:
-                where = _describe(target.parent) if folder and target else "a temporary file"
+                where = _describe(folder) if folder else "a temporary file"
                 raise OutputError(f"cannot write in {where}: {error.strerror}") from None
-            os.close(descriptor)
-            temp = Path(name)
+            temp = path
         yield temp
         try:
-            if target is None or in_place:
+            if folder is None:
                 stdout = nullcontext(sys.stdout.buffer) if target is None else None
-                with open(temp, "rb") as finished, stdout or open(target, "wb") as sink:
-                    shutil.copyfileobj(finished, sink)
-                    sink.flush()
+                with open(temp, "rb") as finished, stdout or open(target, "wb") as out:
+                    shutil.copyfileobj(finished, out)
+                    out.flush()
             else:
-                mask = os.umask(0)
-                os.umask(mask)
-                os.chmod(temp, 0o666 & ~mask)
                 os.replace(temp, target)
         except BrokenPipeError:
             raise
@@ -330,7 +308,7 @@ def _describe(path: Path | None) -> str:
     return "stdout" if path is None else repr(str(path))
 
 
-def _spool(stream: IO[bytes], source: str, stack: ExitStack, suffix: str = "") -> Path:
+def _spool(stream: IO[bytes], source: str, stack: ExitStack, suffix: str) -> Path:
     """`stream` copied to a temporary file, so both paths can read it as a file; InputError if
     its first line is longer than ``MAX_LINE_BYTES`` (``/dev/zero``, say), before copying more."""
     handle = stack.enter_context(
@@ -346,8 +324,7 @@ def _spool(stream: IO[bytes], source: str, stack: ExitStack, suffix: str = "") -
 
 
 def _is_pipe(path: str | os.PathLike[str]) -> bool:
-    """True for a named or anonymous pipe; a missing file is reported where it is read."""
-    try:
+    try:  # a missing file is reported where it is read
         return stat.S_ISFIFO(os.stat(path).st_mode)
     except OSError:
         return False

@@ -1,12 +1,9 @@
 """The models as polars expressions, read from the run's JSON artifacts (no pickle), and the
 columns a scored row gets: its prediction, and whether it can be scored, is in range, was clamped.
 
-Each prediction is an explicit sum over the features in the model's order,
-``((w_0 x_0 + w_1 x_1) + ...) + b``, evaluated row by row: unlike a BLAS dot product over a
-block, its digits cannot depend on the rows around it, the block size, the thread count or
-how a dataset is partitioned. Every reader, each Dask partition and the report's out-of-range
-table add the scores with :func:`with_scores`, so all of them score a row the same way,
-digit for digit.
+A prediction is an explicit sum in feature order, ``((w_0 x_0 + w_1 x_1) + ...) + b``, row by
+row: unlike a BLAS dot product over a block, its digits cannot depend on the rows around it, the
+block size, the thread count or the partitioning. Every path scores with :func:`with_scores`.
 """
 
 from __future__ import annotations
@@ -34,8 +31,7 @@ CLAMPED = "__clamped"
 OVERFLOW = "the prediction overflows float64: the feature values are too large"
 NOT_A_NUMBER = "; a feature must be a number"
 NOT_FINITE = "is not a finite number; NaN and inf cannot be scored"
-# zstd at its fastest level: the predictions are float64 that no level compresses, and
-# on 10M rows level 1 wrote the same 85 MB as polars' default level, 4% sooner
+# predictions are float64 that no level compresses: level 1 wrote polars' default's bytes, sooner
 PARQUET_COMPRESSION: dict[str, str | int] = {"compression": "zstd", "compression_level": 1}
 
 
@@ -56,23 +52,24 @@ def load_model(run: artifacts.Run | artifacts.PathLike | None, model: str = "flo
     its artifacts folder, or ``None`` for the project's); ArtifactError if they are missing."""
     check_choice("model", model, MODELS)
     run = artifacts.Run.of(run)
-    ranges = run.feature_ranges()
     found = run.record(artifacts.MODEL_FILES[model])
-    names = tuple(found["feature_names"])
-    if model == "float":
-        return Model(model, names, affine_sum(names, found["coef"], found["intercept"]), ranges)
-    if model == "quantized":
-        weights, bias = dequantize(found["coef"]), dequantize(found["intercept"])[0]
-        standardized = found.get("space", "raw") == "standardized"
-        mean, std = (found["feature_mean"], found["feature_std"]) if standardized else (None, None)
-        return Model(model, names, affine_sum(names, weights, bias, mean=mean, std=std), ranges)
+    names, ranges = tuple(found["feature_names"]), run.feature_ranges()
+    columns = [pl.col(name) for name in names]
+    if model != "integer":
+        weights, bias = found["coef"], found["intercept"]
+        if model == "quantized":
+            weights, bias = dequantize(weights), dequantize(bias)[0]
+        if found.get("space", "raw") == "standardized":
+            stats = zip(columns, found["feature_mean"], found["feature_std"], strict=True)
+            columns = [(x - float(mean)) / float(std) for x, mean, std in stats]
+        terms = [x * float(weight) for x, weight in zip(columns, weights, strict=True)]
+        return Model(model, names, sum(terms[1:], start=terms[0]) + float(bias), ranges)
     qmax = 2 ** int(found["input_bits"]) - 1  # an unsigned input code's largest value
     # the unclipped input codes, rint((x - offset) / scale) with ties to even
+    offsets = zip(found["input_offset"], found["input_scale"], strict=True)
     codes = [
-        ((pl.col(name) - float(offset)) / float(scale)).round(0, mode="half_to_even")
-        for name, offset, scale in zip(
-            names, found["input_offset"], found["input_scale"], strict=True
-        )
+        ((x - float(offset)) / float(scale)).round(0, mode="half_to_even")
+        for x, (offset, scale) in zip(columns, offsets, strict=True)
     ]
     # an int32 accumulator's partial sums are integers below 2^31: float64 adds them exactly,
     # as the integer accumulator would, and with fewer casts
@@ -92,35 +89,16 @@ def load_models(run: artifacts.Run | artifacts.PathLike | None) -> tuple[Model, 
     return tuple(load_model(run, name) for name in MODELS)
 
 
-def affine_sum(
-    names: tuple[str, ...],
-    weights: list[Any],
-    bias: Any,
-    *,
-    mean: list[Any] | None = None,
-    std: list[Any] | None = None,
-) -> pl.Expr:
-    """``Σ_j w_j x_j + b`` summed in feature order, each ``x_j`` first standardized,
-    ``(x_j - mean_j) / std_j``, when `mean` and `std` are given."""
-    terms = []
-    for index, (name, weight) in enumerate(zip(names, weights, strict=True)):
-        value = pl.col(name)
-        if mean is not None and std is not None:
-            value = (value - float(mean[index])) / float(std[index])
-        terms.append(value * float(weight))
-    return sum(terms[1:], start=terms[0]) + float(bias)
-
-
 def dequantize(tensor: dict[str, Any]) -> list[float]:
     """``(codes - zero_point) * scale`` of a stored tensor (one scale and zero point, or one per
     code): ``QuantizedTensor.dequantize`` digit for digit (tested), without numpy."""
-    codes = [int(code) for code in tensor["codes"]]
+    codes = tensor["codes"]
     scales, zero_points = (
         value if isinstance(value, list) else [value] * len(codes)
         for value in (tensor["scale"], tensor["zero_point"])
     )
     return [
-        (code - int(zero)) * float(scale)
+        (int(code) - int(zero)) * float(scale)
         for code, zero, scale in zip(codes, zero_points, scales, strict=True)
     ]
 
@@ -182,20 +160,15 @@ def out_of_range_outcomes(models: Sequence[Model], X: pd.DataFrame, y: pd.Series
     import numpy as np
     import pandas as pd
 
-    truth = np.asarray(y, dtype=np.float64)
-    rows = []
+    rows = {}
     for model in models:
-        frame = pl.from_pandas(X[list(model.feature_names)].astype("float64"))
-        scored = with_scores(frame, model)
-        errors = np.abs(scored[PREDICTION_COLUMN].to_numpy() - truth)
+        scored = with_scores(pl.from_pandas(X[list(model.feature_names)].astype("float64")), model)
+        errors = np.abs(scored[PREDICTION_COLUMN].to_numpy() - np.asarray(y, dtype=np.float64))
         outside = scored[OUTSIDE].to_numpy()
-        rows.append(
-            {
-                "model": model.name,
-                "rows outside": int(outside.sum()),
-                "MAE outside": float(errors[outside].mean()) if outside.any() else np.nan,
-                "max |error| outside": float(errors[outside].max()) if outside.any() else np.nan,
-                "MAE inside": float(errors[~outside].mean()),
-            }
-        )
-    return pd.DataFrame(rows).set_index("model")
+        rows[model.name] = {
+            "rows outside": int(outside.sum()),
+            "MAE outside": errors[outside].mean() if outside.any() else np.nan,
+            "max |error| outside": errors[outside].max() if outside.any() else np.nan,
+            "MAE inside": errors[~outside].mean(),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
