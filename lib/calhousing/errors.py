@@ -43,12 +43,20 @@ PENDING = (
 )
 
 
-class RunError(RuntimeError):
-    """Another run holds a target folder, the outputs could not be moved into place or their
-    journal read, or the kernel's namespace could not be cleared."""
+class RunLockedError(RuntimeError):
+    """Another run is writing to the same artifacts or reports folder."""
 
 
-RunLockedError = PromotionError = JournalError = NamespaceError = RunError
+class PromotionError(RuntimeError):
+    """Moving the finished outputs into place failed; the message says what state it left."""
+
+
+class JournalError(RuntimeError):
+    """A promotion journal cannot be read, so an interrupted promotion cannot be finished."""
+
+
+class NamespaceError(RuntimeError):
+    """The shared kernel's namespace could not be cleared between two notebooks."""
 
 
 class PipelineError(RuntimeError):

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from calhousing.errors import SearchBudgetError
-from calhousing.params import ROUNDINGS  # noqa: F401 (declared once, as a Literal, in params)
+from calhousing.params import ROUNDINGS  # noqa: F401 (declared once in params)
 
 DEFAULT_MAX_NODES = 5_000_000
 
