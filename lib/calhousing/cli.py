@@ -127,7 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with signals.handled():
         try:
-            return globals()[f"_{args.command}"](args)  # looked up now: a test may replace it
+            # looked up here, not once at import, so each command can be replaced in a test
+            command = {"run": _run, "summary": _summary, "predict": _predict, "export": _export}
+            return command[args.command](args)
         except BrokenPipeError:  # the reader of stdout left early (`| head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return errors.EXIT_BROKEN_PIPE

@@ -89,9 +89,9 @@ class Parameter:
         return type(self.default)(self.allowed.check(self.name, value))
 
 
-def _choice(name: str, values: tuple[str, ...], what: str) -> Parameter:
-    """One of 02_quantize's choices; the first of `values` is the default."""
-    return Parameter(name, values[0], choices(values), what, ("02_quantize",))
+def _choice(name: str, default: str, values: tuple[str, ...], what: str) -> Parameter:
+    """One of 02_quantize's choices among `values`."""
+    return Parameter(name, default, choices(values), what, ("02_quantize",))
 
 
 # 05_summary last: it sums up the others; the report shows it first.
@@ -115,10 +115,17 @@ PARAMETERS: tuple[Parameter, ...] = (
         "code width of the quantized coefficients",
         ("02_quantize",),
     ),
-    _choice("scheme", SCHEMES, "code grid: unsigned over min..max, or signed with zero point 0"),
-    _choice("granularity", GRANULARITIES, "one scale for all coefficients, or one each"),
-    _choice("space", SPACES, "coefficients as fitted, or times each feature's std"),
-    _choice("rounding", ROUNDINGS, "how each coefficient picks its grid point"),
+    _choice(
+        "scheme",
+        "asymmetric",
+        SCHEMES,
+        "code grid: unsigned over min..max, or signed with zero point 0",
+    ),
+    _choice(
+        "granularity", "per_tensor", GRANULARITIES, "one scale for all coefficients, or one each"
+    ),
+    _choice("space", "raw", SPACES, "coefficients as fitted, or times each feature's std"),
+    _choice("rounding", "nearest", ROUNDINGS, "how each coefficient picks its grid point"),
     Parameter("n_samples", 10, integers(1), "test rows shown in the error table", ("03_compare",)),
     Parameter(
         "max_r2_loss",
@@ -193,9 +200,12 @@ def injected_names(history: Any) -> list[str]:
     """
     cells = history if isinstance(history, Sequence) and not isinstance(history, str) else []
     injected = [s for s in cells if isinstance(s, str) and s.startswith("# Parameters\n")]
-    tree = ast.parse(injected[-1] if injected else "")
     return [
-        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+        target.id
+        for node in ast.parse(injected[-1] if injected else "").body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
     ]
 
 

@@ -53,8 +53,10 @@ class Comparison:
             quantized_metrics=summary["quantized"],
             predictions=predictions.set_axis(pd.Index(rows, name="row")),
             bits=summary["bits"],
-            intervals=summary["intervals"],
-            slices=pd.DataFrame(summary["slices"]).set_index("slice"),
+            intervals=summary.get("intervals"),
+            slices=pd.DataFrame(summary["slices"]).set_index("slice")
+            if "slices" in summary
+            else None,
         )
 
 

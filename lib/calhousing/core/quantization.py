@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 
 from calhousing.core import rounding as _rounding
 from calhousing.core.linear import LinearParams
-from calhousing.params import SCHEMES, SPACES, check_parameters  # noqa: F401 (declared in params)
+from calhousing.params import GRANULARITIES, ROUNDINGS, SCHEMES, SPACES, check_bits, check_choice
 
 if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
     import pandas as pd
@@ -99,7 +99,8 @@ class QuantizedModel:
 
 def code_range(bits: int, scheme: str = "asymmetric") -> tuple[int, int]:
     """The smallest and largest code of a `bits`-bit `scheme` (checked: a loaded model's too)."""
-    check_parameters({"bits": bits, "scheme": scheme})
+    check_bits(bits)
+    check_choice("scheme", scheme, SCHEMES)
     if scheme == "symmetric":
         return -(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1
     return 0, 2**bits - 1
@@ -204,8 +205,11 @@ def check_model_choices(
     rounding: str = "nearest",
 ) -> None:
     """Check every choice of :func:`quantize_model` before any work (or I/O) is done."""
-    choices = {"bits": bits, "scheme": scheme, "granularity": granularity, "space": space}
-    check_parameters({**choices, "rounding": rounding})
+    check_bits(bits)
+    check_choice("scheme", scheme, SCHEMES)
+    check_choice("granularity", granularity, GRANULARITIES)
+    check_choice("space", space, SPACES)
+    check_choice("rounding", rounding, ROUNDINGS)
 
 
 def standardize(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

@@ -1,5 +1,7 @@
-"""The models as JSON: exact dicts (floats keep every digit) and the text a file holds, with
-which the sweep also measures a configuration's bytes."""
+"""The models as JSON: exact dicts (floats keep every digit) and the text a file holds.
+
+The sweep measures a configuration's bytes with the same text the run writes.
+"""
 
 from __future__ import annotations
 
@@ -24,15 +26,12 @@ def json_bytes(data: Any) -> int:
     return len(json_text(data).encode("utf-8"))
 
 
-def _fields(model: Any, *names: str) -> dict[str, Any]:
-    """`model`'s attributes `names` as JSON holds them: tuples as lists, numpy's as Python's."""
-    values = {name: getattr(model, name) for name in names}
-    plain = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in values.items()}
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in plain.items()}
-
-
 def params_to_dict(params: LinearParams) -> dict[str, Any]:
-    return {**_fields(params, "feature_names", "coef"), "intercept": float(params.intercept)}
+    return {
+        "feature_names": list(params.feature_names),
+        "coef": params.coef.tolist(),
+        "intercept": float(params.intercept),
+    }
 
 
 def params_from_dict(data: dict[str, Any]) -> LinearParams:
@@ -49,12 +48,15 @@ def params_from_dict(data: dict[str, Any]) -> LinearParams:
 
 def quantized_to_dict(quantized: QuantizedModel) -> dict[str, Any]:
     dequantized = quantized.dequantized_params()
-    statistics = [name for name in _STATISTICS if getattr(quantized, name) is not None]
     return {
-        **_fields(quantized, "feature_names"),
+        "feature_names": list(quantized.feature_names),
         "space": quantized.space,
         "rounding": quantized.rounding,
-        **_fields(quantized, *statistics),
+        **{
+            name: getattr(quantized, name).tolist()
+            for name in _STATISTICS
+            if getattr(quantized, name) is not None
+        },
         "coef": _tensor_to_dict(quantized.coef),
         "intercept": _tensor_to_dict(quantized.intercept),
         "dequantized": {"coef": dequantized.coef.tolist(), "intercept": dequantized.intercept},
@@ -81,8 +83,14 @@ def quantized_from_dict(data: dict[str, Any]) -> QuantizedModel:
 
 
 def _tensor_to_dict(tensor: QuantizedTensor) -> dict[str, Any]:
-    head = {"bits": tensor.bits, "scheme": tensor.scheme, "dtype": tensor.codes.dtype.name}
-    return {**head, **_fields(tensor, "codes", "scale", "zero_point")}
+    return {
+        "bits": tensor.bits,
+        "scheme": tensor.scheme,
+        "dtype": tensor.codes.dtype.name,
+        "codes": tensor.codes.tolist(),
+        "scale": tensor.scale.tolist(),
+        "zero_point": tensor.zero_point.tolist(),
+    }
 
 
 def _tensor_from_dict(data: dict[str, Any]) -> QuantizedTensor:
@@ -102,9 +110,13 @@ def _tensor_from_dict(data: dict[str, Any]) -> QuantizedTensor:
 
 def integer_model_to_dict(model: IntegerModel) -> dict[str, Any]:
     return {
-        **_fields(model, "feature_names", "input_bits", "input_offset", "input_scale", "bits"),
+        "feature_names": list(model.feature_names),
+        "input_bits": model.input_bits,
+        "input_offset": model.input_offset.tolist(),
+        "input_scale": model.input_scale.tolist(),
+        "bits": model.bits,
         "weight_dtype": model.weight_codes.dtype.name,
-        **_fields(model, "weight_codes"),
+        "weight_codes": model.weight_codes.tolist(),
         "bias_code": int(model.bias_code),
         "accumulator_scale": float(model.accumulator_scale),
         "accumulator_dtype": model.accumulator_dtype,

@@ -190,8 +190,8 @@ def target_checks(table: pd.DataFrame, integer: pd.DataFrame) -> pd.DataFrame:
     ratios = excess_ratio_table(table).loc[4:8]
     for scheme in SCHEMES:
         worst = ratios[("standardized", scheme, "gptq")]
-        config = f"{scheme} standardized, worst of 4..8 bits ({int(worst.idxmax())} bits)"
-        check("gptq excess training MSE / optimal's", config, 1.10, float(worst.max()), np.nan)
+        described = f"{scheme} standardized, worst of 4..8 bits ({int(worst.idxmax())} bits)"
+        check("gptq excess training MSE / optimal's", described, 1.10, float(worst.max()), np.nan)
     name = integer.index[integer.index.str.endswith("integer-only")][0]
     measured = integer.loc[name, "delta_test_r2"], integer.loc[name, "in_range_delta_test_r2"]
     check("|ΔR²| of integer-only inference", name, 0.002, abs(measured[0]), abs(measured[1]))

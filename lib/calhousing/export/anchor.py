@@ -84,8 +84,8 @@ def measure(run: artifacts.Run | artifacts.PathLike | None, split: Split) -> Anc
 
 
 def ort_quantized(float32_model: bytes, x_train: np.ndarray) -> dict[str, bytes | str]:
-    """onnxruntime's ``quantize_dynamic`` and ``quantize_static`` (with its defaults: QDQ, QInt8,
-    MinMax on `x_train` as one batch) of `float32_model`, or the error of a call that failed."""
+    """onnxruntime's ``quantize_dynamic`` and ``quantize_static`` (QDQ, its default QInt8, MinMax
+    on `x_train` as one batch) of `float32_model`, or the error of a call that failed."""
     try:
         from onnxruntime import quantization as ortq
     except ImportError as error:
@@ -102,7 +102,15 @@ def ort_quantized(float32_model: bytes, x_train: np.ndarray) -> dict[str, bytes 
             results: dict[str, bytes | str] = {}
             for name, call, options in (
                 (ORT_DYNAMIC, ortq.quantize_dynamic, {}),
-                (ORT_STATIC, ortq.quantize_static, {"calibration_data_reader": reader}),
+                (
+                    ORT_STATIC,
+                    ortq.quantize_static,
+                    {
+                        "calibration_data_reader": reader,
+                        "quant_format": ortq.QuantFormat.QDQ,
+                        "calibrate_method": ortq.CalibrationMethod.MinMax,
+                    },
+                ),
             ):
                 output = Path(folder) / f"{len(results)}.onnx"
                 try:

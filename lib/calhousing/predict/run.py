@@ -71,8 +71,10 @@ def predict_file(
     (CSV, Parquet by its suffix, ``None`` or ``"-"``: CSV on stdout), all or nothing.
 
     `skip_invalid` lists the bad rows in ``OUTPUT.rejects.csv`` instead of stopping at the first
-    (InputError naming its line or row and column); `block_bytes` forces the careful CSV path
-    with blocks of that size (for tests). OutputError if the output cannot be written.
+    (InputError naming its line or row and column); `flag_out_of_range` adds the
+    ``out_of_range`` column; `block_bytes` forces the careful CSV path with blocks of that size
+    (for tests). OutputError if the output is a folder, the input itself (or a link to it), or
+    cannot be written.
     """
     source = "<stdin>" if str(input_path) == STDIO else str(input_path)
     if output_path is not None and str(output_path) == "":

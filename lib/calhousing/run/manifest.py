@@ -242,6 +242,8 @@ def verify_files(manifest: dict[str, Any] | None, folder: Path, names: list[str]
             raise ManifestError(
                 f"{path} is not listed in {MANIFEST_FILE}; re-run the step that writes it"
             )
+        if not path.is_file():  # removed since Run.require looked: a run moving its outputs
+            raise ManifestError(f"{path} is listed in {MANIFEST_FILE} but missing")
         actual = file_digest(path)
         if actual["size"] != expected["size"]:
             raise ManifestError(

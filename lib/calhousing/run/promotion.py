@@ -97,7 +97,7 @@ def _finish(journal: dict[str, Any]) -> None:
 
 
 def _read_journal(target: Path) -> dict[str, Any]:
-    """The journal in `target` (no moves if there is none), checked to name only plain files."""
+    """The journal in `target` (no moves if there is none), checked to move only plain names."""
     path = target / JOURNAL_FILE
     try:
         journal = json.loads(path.read_text(encoding="utf-8"))
