@@ -194,3 +194,15 @@ def test_verdict_of_a_model_that_stores_more_than_float_says_it_saves_no_space()
         "loses less than 0.0001 of test R²"
     )
     assert text.endswith("moves no test prediction by more than 0.0005 ($50).")
+
+
+@pytest.mark.parametrize(
+    ("n_samples", "sentence"),
+    [
+        (1, "The first test row: the true value, both predictions and their errors."),
+        (3, "The first 3 test rows: the true value, both predictions and their errors."),
+        (4128, "The first 4,128 test rows: the true value, both predictions and their errors."),
+    ],
+)
+def test_the_error_tables_sentence_counts_its_rows(n_samples, sentence):
+    assert headline.error_table_sentence(n_samples) == sentence

@@ -258,7 +258,9 @@ def test_custom_runs_error_tables_show_n_samples_rows(custom_run):
     for heading in headings:
         table = heading.find_next("table")
         assert [tr.th.get_text() for tr in table.tbody.find_all("tr")] == ["20046", "3024", "15663"]
-    assert "The first 10" not in _html_text(custom_run["report"])
+    text = _html_text(custom_run["report"])
+    assert "The first 3 test rows: the true value, both predictions and their errors." in text
+    assert "The first 10" not in text
 
 
 @pytest.mark.slow

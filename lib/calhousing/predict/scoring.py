@@ -66,10 +66,10 @@ def load_model(run: artifacts.Run | artifacts.PathLike | None, model: str = "flo
         return Model(model, names, sum(terms[1:], start=terms[0]) + float(bias), ranges)
     qmax = 2 ** int(found["input_bits"]) - 1  # an unsigned input code's largest value
     # the unclipped input codes, rint((x - offset) / scale) with ties to even
-    offsets = zip(found["input_offset"], found["input_scale"], strict=True)
+    grids = zip(found["input_offset"], found["input_scale"], strict=True)
     codes = [
         ((x - float(offset)) / float(scale)).round(0, mode="half_to_even")
-        for x, (offset, scale) in zip(columns, offsets, strict=True)
+        for x, (offset, scale) in zip(columns, grids, strict=True)
     ]
     # an int32 accumulator's partial sums are integers below 2^31: float64 adds them exactly,
     # as the integer accumulator would, and with fewer casts

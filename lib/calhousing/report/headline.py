@@ -223,3 +223,9 @@ def summary_paragraph(summary: Headline) -> str:
         f" The smallest configuration within {choice['max_r2_loss']:g} of float's training R² "
         f"{found} {choice_name(choice)}, {choice['payload_bytes']:,} bytes."
     )
+
+
+def error_table_sentence(n_samples: int) -> str:
+    """The sentence above the error table, with the number of test rows it shows."""
+    rows = "test row" if n_samples == 1 else f"{n_samples:,} test rows"
+    return f"The first {rows}: the true value, both predictions and their errors."
