@@ -1,11 +1,15 @@
 """Integer-only inference of the linear model, in the style of TFLite (Jacob et al., 2018).
 
-Each feature becomes an unsigned code ``a_j`` on its training ``[min, max]`` (values outside
-saturate); ``acc = Σ_j q_j a_j + B`` in an integer accumulator, int32 when its largest partial
-sum fits, else int64; then one float rescale, ``y = S × acc``. The input scales are folded into
-the weights, so every product shares the one scale ``S``. Unlike TFLite's, the input range is
-not widened to include 0: Longitude's -124..-114 widened to -124..0 would make its step twelve
-times coarser, and the offset folds into the bias.
+Each feature is quantized to an unsigned ``input_bits``-bit code ``a_j`` on its training
+``[min, max]`` (values outside saturate); ``acc = Σ_j q_j a_j + B`` in an integer accumulator;
+then one float rescale, ``y = S × acc``. The input scales are folded into the weights
+(``w_j × input_scale_j``, quantized symmetric per tensor), so every product shares the one
+scale ``S``; the bias is re-fitted to the rounded weights and stored as ``B = round(c / S)``.
+Unlike TFLite's, the input range is not widened to include 0: Longitude's -124..-114 widened
+to -124..0 would make its step twelve times coarser, and the offset folds into the bias.
+
+The accumulator is int32 when :attr:`IntegerModel.accumulator_bound`, the largest partial
+sum, fits, else int64 (beyond int64 is refused).
 """
 
 from __future__ import annotations
@@ -16,7 +20,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from calhousing.core.linear import LinearParams
-from calhousing.core.quantization import chosen_codes, code_dtype, feature_matrix, quantize
+from calhousing.core.quantization import (
+    chosen_codes,
+    code_dtype,
+    feature_matrix,
+    quantize,
+    standardize,
+)
 from calhousing.params import MAX_BITS, MIN_BITS, ROUNDINGS, check_bits, check_choice, integers
 
 if TYPE_CHECKING:  # pandas is imported where it is used: `calhousing predict` never needs it
@@ -29,8 +39,12 @@ WEIGHT_SCHEME = "symmetric"
 
 @dataclass(frozen=True)
 class IntegerModel:
-    """Everything integer-only inference needs: feature ``j``'s code ``a`` stands for
-    ``input_offset[j] + input_scale[j] * a``; `bits` is the width of the signed weight codes."""
+    """Everything integer-only inference needs, and nothing else.
+
+    Feature ``j``'s code ``a`` stands for ``input_offset[j] + input_scale[j] * a``; a
+    prediction is ``accumulator_scale × (Σ_j weight_codes[j] a_j + bias_code)``, summed in
+    `accumulator_dtype`. `bits` is the width of the signed weight codes.
+    """
 
     feature_names: tuple[str, ...]
     input_offset: np.ndarray
@@ -133,4 +147,4 @@ def predict_integer(model: IntegerModel, X: pd.DataFrame | np.ndarray) -> np.nda
 
 
 def _input_codes(x: np.ndarray, offset: np.ndarray, scale: np.ndarray, qmax: int) -> np.ndarray:
-    return np.clip(np.rint((x - offset) / scale), 0, qmax)
+    return np.clip(np.rint(standardize(x, offset, scale)), 0, qmax)

@@ -1,7 +1,11 @@
-"""Affine quantization of model parameters to low-bit integers, as PyTorch's ``MinMaxObserver``
-and ONNX ``QuantizeLinear`` do it: the range includes 0, so 0 and a lone value (the intercept,
-on its own grid) are exact; codes round half to even; ``symmetric`` codes are signed, with zero
-point 0 and ``scale = max|x| / qmax``."""
+"""Affine quantization of model parameters to low-bit integers.
+
+The semantics are PyTorch's ``MinMaxObserver`` and ONNX ``QuantizeLinear``: the range always
+includes 0, so 0 (and a lone value) is exact and no scale is 0; codes round half to even;
+``x_hat = (q - zero_point) * scale``. The ``symmetric`` scheme has signed codes, zero point 0
+and ``scale = max|x| / qmax``. The intercept keeps its own grid: a lone value sits at the end
+of it, so its code dequantizes to it (to float64 rounding).
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """Choosing the integer codes of a linear model's coefficients on a fixed grid.
 
-With the intercept re-fitted after rounding, the training MSE grows by exactly
-``(w_hat - w)ᵀ H (w_hat - w)`` (:func:`centered_hessian`): :func:`gptq_codes` reduces that
-greedily (Frantar et al., 2022), :func:`optimal_codes` minimizes it exactly by Schnorr–Euchner
-branch and bound.
+Each rounding picks a code ``k_j`` in ``qmin..qmax`` per coefficient, standing for
+``(k_j - zero_point_j) * scale_j``. With the intercept re-fitted after rounding, the training
+MSE grows by exactly ``(w_hat - w)ᵀ H (w_hat - w)`` (:func:`centered_hessian`):
+:func:`gptq_codes` reduces that greedily (Frantar et al., 2022), :func:`optimal_codes`
+minimizes it exactly by Schnorr–Euchner branch and bound.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ def gptq_codes(
 ) -> np.ndarray:
     """Error-compensating sequential rounding (OBQ / GPTQ), never worse than nearest.
 
-    The coefficients not yet rounded absorb each rounding's error through the inverse Hessian.
-    A greedy pass depends on its order and can end worse than nearest, so the best of nearest
-    and three orders is returned: as given, GPTQ's "act order", decreasing precision.
+    After coefficient ``i`` is rounded, the ones not yet quantized absorb its error through
+    the inverse Hessian (the Optimal Brain Surgeon update). A greedy pass depends on its order
+    and can end worse than nearest, so the best of nearest and three orders is returned: the
+    given one, GPTQ's "act order" (decreasing Hessian diagonal), decreasing precision.
     """
     w, h, scale, zero_point = _problem(weights, hessian, scale, zero_point)
 
@@ -93,10 +95,13 @@ def optimal_codes(
 ) -> np.ndarray:
     """The codes that minimize :func:`excess_loss` over the whole grid, exactly.
 
-    A closest-vector problem in a box, ``min (k - u)ᵀ G (k - u)`` with ``u = w / scale +
-    zero_point`` and ``G = S H S``, searched depth-first in ``G``'s Cholesky basis from
-    :func:`gptq_codes`' codes, which are kept on ties. ``SearchBudgetError`` if optimality is
-    not proven within `max_nodes` search nodes: a non-optimal point is never returned.
+    A closest-vector problem in a box: minimize ``(k - u)ᵀ G (k - u)`` over integer ``k`` in
+    ``[qmin, qmax]ⁿ``, with ``u = w / scale + zero_point`` and ``G = S H S``. In the Cholesky
+    basis of ``G`` the loss is a sum of per-level squares, so a depth-first enumeration can
+    stop a level once its partial sum reaches the best loss so far; the incumbent starts at
+    :func:`gptq_codes` and the best determined levels are searched first. On ties the earlier
+    incumbent is kept. ``SearchBudgetError`` if optimality is not proven within `max_nodes`
+    search nodes: a non-optimal point is never returned silently.
     """
     w, h, scale, zero_point = _problem(weights, hessian, scale, zero_point)
     incumbent = gptq_codes(w, h, scale, zero_point, qmin, qmax)
