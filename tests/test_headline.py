@@ -85,6 +85,7 @@ def test_table_has_fixed_decimals_per_row_and_a_dash_where_nothing_was_measured(
     assert table.loc["99th percentile |Δ prediction| ($100k)", chosen] == headline.MISSING
     assert table.loc["test R² lost, 95% interval", chosen] == "+0.0004 [-0.0002, +0.0009]"
     assert table.loc["parameter bytes stored"].tolist() == ["32", "22", "20"]
+    assert "test MSE ($100k)²" in table.index  # the unit as every other table writes it
 
 
 def test_verdict_follows_the_numbers_across_the_tolerance():

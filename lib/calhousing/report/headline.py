@@ -22,7 +22,7 @@ R2_TOLERANCE = 0.002  # the largest test R² loss the project accepts at 8 bits
 # Each key of the Headline dictionaries: its row's label and format (text is shown as it is).
 _ROWS: dict[str, tuple[str, str]] = {
     "r2": ("test R²", "{:.4f}"),
-    "mse": ("test MSE ($100k²)", "{:.4f}"),
+    "mse": ("test MSE ($100k)²", "{:.4f}"),
     "mae": ("test MAE ($100k)", "{:.4f}"),
     **{loss: (f"test {label}, 95% interval", "") for loss, label in LOSS_LABELS.items()},
     "payload_bytes": ("parameter bytes stored", "{:,.0f}"),
