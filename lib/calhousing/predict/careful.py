@@ -26,6 +26,7 @@ from calhousing.predict.scoring import (
     OVERFLOW,
     PARQUET_COMPRESSION,
     PREDICTION_COLUMN,
+    RAW,
     Model,
     counts,
     output_columns,
@@ -35,7 +36,6 @@ from calhousing.predict.scoring import (
 
 BLOCK_BYTES = 4 * 2**20  # bytes scanned at once: bounds the careful path's memory
 _INDEX = "__index"
-_RAW = "__raw_"  # a feature's text, kept beside its parsed value for the rejects
 _UNREADABLE = "cannot read this record as CSV fields (check its quotes)"
 
 
@@ -254,7 +254,7 @@ def _score_parsed(
     block: Records, layout: Layout, model: Model, frame: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
     """The scored rows, the rejects and the counts of the parsed records `frame`."""
-    raw = {name: _RAW + name for name in layout.names if name in layout.features}
+    raw = {name: RAW + name for name in layout.names if name in layout.features}
     typed = frame.lazy().with_columns(
         *(pl.col(name).alias(text) for name, text in raw.items()),
         *(pl.col(name).cast(pl.Float64, strict=False) for name in raw),

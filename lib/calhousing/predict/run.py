@@ -31,6 +31,7 @@ from calhousing.predict.scoring import (
     NOT_FINITE,
     OK,
     OVERFLOW,
+    RAW,
     Model,
     counts,
     output_columns,
@@ -42,7 +43,6 @@ from calhousing.run import signals
 
 STDIO = "-"
 MAX_EXACT_INTEGER = 2**53  # float64 holds every integer up to here, and not all beyond
-_RAW = "__raw_"  # a feature as the input holds it, for the rejects
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ def _typed_scores(
     stored."""
     if numbered:
         frame = frame.with_row_index("__row", offset=1)
-        frame = frame.with_columns(pl.col(name).alias(_RAW + name) for name in model.feature_names)
+        frame = frame.with_columns(pl.col(name).alias(RAW + name) for name in model.feature_names)
     typed = [
         pl.when(pl.col(name).is_between(-MAX_EXACT_INTEGER, MAX_EXACT_INTEGER)).then(pl.col(name))
         if schema[name].is_integer()
@@ -221,7 +221,7 @@ def _parquet_rejects(scored: pl.LazyFrame, schema: pl.Schema, layout: Layout) ->
     order, why, and the row as JSON."""
     columns, reasons = [], []
     for name in (name for name in layout.names if name in layout.features):
-        raw = pl.col(_RAW + name)
+        raw = pl.col(RAW + name)
         if schema[name].is_integer():
             bad = raw.is_null() | ~raw.is_between(-MAX_EXACT_INTEGER, MAX_EXACT_INTEGER)
             why = pl.format(
@@ -235,7 +235,7 @@ def _parquet_rejects(scored: pl.LazyFrame, schema: pl.Schema, layout: Layout) ->
         missing = pl.lit("missing value (null)" + NOT_A_NUMBER)
         reasons.append(pl.when(raw.is_null()).then(missing).when(bad).then(why))
     original = [
-        pl.col(_RAW + name).alias(name) if name in layout.features else pl.col(name)
+        pl.col(RAW + name).alias(name) if name in layout.features else pl.col(name)
         for name in layout.names
     ]
     return scored.filter(~pl.col(OK)).select(

@@ -27,6 +27,7 @@ OUT_OF_RANGE_COLUMN = "out_of_range"
 OK = "__ok"
 OUTSIDE = "__outside"
 CLAMPED = "__clamped"
+RAW = "__raw_"  # prefixes a feature as the input holds it, kept for the rejects
 # Why a row cannot be scored, as the rejects say it.
 OVERFLOW = "the prediction overflows float64: the feature values are too large"
 NOT_A_NUMBER = "; a feature must be a number"

@@ -15,15 +15,13 @@ import pandas as pd
 
 from calhousing.core.evaluation import Comparison
 from calhousing.core.quantization import QuantizedModel
-from calhousing.core.training import LinearParams
+from calhousing.core.training import METRIC_LABELS, LinearParams
 from calhousing.report.tables import LOSS_LABELS, MISSING
 
 R2_TOLERANCE = 0.002  # the largest test R² loss the project accepts at 8 bits
 # Each key of the Headline dictionaries: its row's label and format (text is shown as it is).
 _ROWS: dict[str, tuple[str, str]] = {
-    "r2": ("test R²", "{:.4f}"),
-    "mse": ("test MSE ($100k)²", "{:.4f}"),
-    "mae": ("test MAE ($100k)", "{:.4f}"),
+    **{metric: (f"test {label}", "{:.4f}") for metric, label in METRIC_LABELS.items()},
     **{loss: (f"test {label}, 95% interval", "") for loss, label in LOSS_LABELS.items()},
     "payload_bytes": ("parameter bytes stored", "{:,.0f}"),
     "max_abs_diff": ("max |Δ prediction| ($100k)", "{:.4f}"),

@@ -57,7 +57,7 @@ COLUMNS: dict[str, Column] = {
     # named as a reader would name them
     **_named("integer", "rows", "features", "bits", "code"),
     **_named("integer", "weight bits", "input bits", "bias code"),
-    **_named("decimals", "R²", "MSE ($100k)²", "MAE ($100k)", "quantized", "test R²"),
+    **_named("decimals", *METRIC_LABELS.values(), "quantized", "test R²"),
     **_named("significant", "accumulator scale", *FEATURE_NAMES),
     **_named("text", "space", "rounding", "scheme", "granularity", "result"),
     # the data and the float model
