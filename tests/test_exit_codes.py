@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 
@@ -63,6 +64,26 @@ def test_main_turns_what_stopped_a_command_into_one_line_and_its_code(
     monkeypatch.setattr(cli, {"run": "_run", "summary": "_summary"}[command], stopped)
     assert cli.main([command]) == code
     assert capsys.readouterr().err == f"calhousing {command}: {line}\n"
+
+
+def test_python_m_exits_130_when_the_interrupt_passed_through_exec(tmp_path):
+    # Imports build dataclasses and named tuples by running source text; a Ctrl-C that lands
+    # there made `python -m calhousing` die by SIGINT (-2) after printing its one line.
+    (tmp_path / "sitecustomize.py").write_text(
+        "from calhousing import cli\n"
+        "def interrupted(args):\n"
+        "    exec('raise KeyboardInterrupt')\n"
+        "cli._summary = interrupted\n"
+    )
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "calhousing", "summary"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path},
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (130, "calhousing summary: interrupted\n")
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch):
