@@ -187,6 +187,29 @@ def test_ctrl_c_in_a_terminal_is_one_line_and_no_output(tmp_path, big_parts, lib
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_ctrl_c_that_reaches_only_the_workers_leaves_the_scoring_alone(
+    tmp_path, big_parts, library_run
+):
+    # The workers inherit SIGINT ignored, but importing polars installs its own handler: a
+    # Ctrl-C then made polars abort the worker's task, with a Rust panic message on stderr
+    # at times. The command decides how to stop; its workers never hear Ctrl-C.
+    import psutil
+
+    output, artifacts = tmp_path / "out", str(library_run)
+    command = _predict_command(str(big_parts), "-o", str(output), "--artifacts-dir", artifacts)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    _wait_for(tmp_path, ".out.*/out/part-*.parquet", process)
+    for child in psutil.Process(process.pid).children(recursive=True):
+        child.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert stderr.startswith("Scored 1,000,000 rows with the float model into ")
+    assert stderr.count("\n") == 1, stderr
+    assert pl.scan_parquet(output / "*.parquet").select(pl.len()).collect().item() == 1_000_000
+
+
 @pytest.mark.parametrize(
     ("output", "message"),
     [

@@ -62,8 +62,8 @@ def score_partition(
             source, target, model, skip_invalid=rejects is not None, flag_out_of_range=flag
         )
     except KeyboardInterrupt:
-        # Ctrl-C in a terminal reaches the workers too, and polars raises this while it runs;
-        # as a BaseException it would kill the worker with a traceback: the task only fails,
+        # a worker the cluster restarted can still see Ctrl-C (see _ignore_ctrl_c); as a
+        # BaseException it would kill the worker with a traceback: the task only fails,
         # quietly, and the command itself says it was interrupted
         raise RuntimeError(f"{source}: interrupted") from None
     if rejects is not None and done.rejects is not None:
@@ -153,10 +153,25 @@ def _client(stack: ExitStack, scheduler: str | None, workers: int) -> Any:
                 silence_logs=logging.CRITICAL,  # a failed task is reported here, in one line
             )
             stack.callback(cluster.close)
-            return stack.enter_context(closing(Client(cluster)))
+            client = stack.enter_context(closing(Client(cluster)))
+            client.run(_ignore_ctrl_c)
+            return client
         finally:
             if main:
                 signal.signal(signal.SIGINT, previous)
+
+
+def _ignore_ctrl_c() -> None:
+    """Make a local worker deaf to Ctrl-C, which the command handles by closing the cluster.
+
+    Importing polars installs its own SIGINT handler over the ignored one the worker inherited;
+    a Ctrl-C that reached a worker in the middle of a Parquet sink then made polars panic, and
+    its Rust panic message went to the terminal. Run in each worker's main thread, after the
+    import, so the ignore sticks.
+    """
+    import polars  # noqa: F401
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _check_output_folder(input_path: str, output_path: str | None) -> Path:
